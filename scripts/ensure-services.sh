@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Start the local services the test suite talks to, if they are not running. Never fails the build:
+# tests that need a missing service are skipped with a clear reason.
+set -u
+up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if ! up 5432; then
+  echo "PostgreSQL is down; starting it"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql 2>/dev/null | head -1)" main start 2>&1 || true
+fi
+if ! up 6379; then
+  echo "Redis is down; starting it"
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log 2>&1 || true
+fi
+exit 0
