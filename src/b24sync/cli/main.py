@@ -1,0 +1,20 @@
+"""The ``b24sync`` command line. Each command group lives in its own module; this file only assembles them."""
+
+from __future__ import annotations
+
+import typer
+
+from b24sync.cli import sandbox as sandbox_cli
+
+app = typer.Typer(
+    name="b24sync",
+    help="Spec-driven sync between Bitrix24 CRM and ERP / accounting systems.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(sandbox_cli.app, name="sandbox")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

@@ -1,0 +1,19 @@
+"""``b24sync sandbox <system>``: start a local emulator of an external system.
+
+Each sandbox package provides ``cli.py`` with a Typer command ``serve``; register it in SANDBOXES below.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(help="Run a faithful local emulator of an external system (for demos, tests and dry runs).",
+                  no_args_is_help=True)
+
+# name -> module exposing `serve` (a Typer-compatible function)
+SANDBOXES: dict[str, str] = {}
+
+for _name, _module in SANDBOXES.items():
+    app.command(_name)(importlib.import_module(_module).serve)

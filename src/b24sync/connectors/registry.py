@@ -1,0 +1,27 @@
+"""Which connector serves which ``type:`` of a spec system. Imported lazily, so a missing optional piece of one
+connector never breaks another. The engine never imports this; the CLI and server compose the pieces."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from b24sync.engine.ports import SystemAdapter
+
+# type in the spec -> "module:factory". A factory takes (name, resolved config dict) and returns a SystemAdapter.
+ADAPTERS: dict[str, str] = {
+    "sql": "b24sync.connectors.sqltable.adapter:from_config",
+}
+
+
+def known_types() -> list[str]:
+    return sorted(ADAPTERS)
+
+
+def build_adapter(name: str, system_type: str, config: dict[str, Any]) -> SystemAdapter:
+    target = ADAPTERS.get(system_type)
+    if target is None:
+        raise KeyError(f"no connector for system type {system_type!r}; known: {', '.join(known_types())}")
+    module, _, attr = target.partition(":")
+    factory = getattr(importlib.import_module(module), attr)
+    return factory(name, config)

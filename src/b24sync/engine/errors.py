@@ -1,0 +1,59 @@
+"""The error vocabulary every connector speaks, so the engine knows what to do without knowing the connector.
+
+- ``RetryableError``: transient (rate limit, 5xx, timeout, connection); the job is retried with backoff.
+- ``DeferError``: not an error of the record — a budget is exhausted until a known time (Bitrix24's
+  ``operating_reset_at``, DaData's daily quota); the job is parked until then without spending an attempt.
+- ``PermanentError``: retrying cannot help (validation, bad data, missing permission); straight to dead letters.
+- ``HoldError``: a guard holds the record until a person acts (fill requisites, sign a contract); parked as
+  ``held`` with a message for the manager, released when a later change lets it through.
+- ``ConflictError``: the target changed behind our back (e.g. 1C ``DataVersion`` moved); recorded as a conflict.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class SyncError(Exception):
+    """Base of every error the engine understands. ``reason`` is written for a person, not a developer."""
+
+    def __init__(self, reason: str, *, detail: dict | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail or {}
+
+
+class RetryableError(SyncError):
+    def __init__(self, reason: str, *, retry_after: float | None = None, detail: dict | None = None) -> None:
+        super().__init__(reason, detail=detail)
+        self.retry_after = retry_after
+
+
+class DeferError(SyncError):
+    def __init__(self, reason: str, *, until: datetime, detail: dict | None = None) -> None:
+        super().__init__(reason, detail=detail)
+        self.until = until
+
+
+class PermanentError(SyncError):
+    pass
+
+
+class ValidationError(PermanentError):
+    """Bad data in a record: an invalid INN, a missing required field, a value the target rejects."""
+
+
+class AuthError(PermanentError):
+    """Credentials are wrong or lack a permission; fixing them and replaying the dead letters recovers."""
+
+
+class NotFoundError(PermanentError):
+    pass
+
+
+class HoldError(SyncError):
+    pass
+
+
+class ConflictError(SyncError):
+    pass

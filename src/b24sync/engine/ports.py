@@ -1,0 +1,107 @@
+"""Ports: the interface the engine and the flows use to reach a system. Connectors implement it.
+
+The engine imports nothing from ``connectors/``; a connector adapts its protocol (REST, OData, CommerceML,
+a SQL table, ...) to these few verbs, in the vocabulary of the OCA connector framework's *backend adapter*.
+Values are plain dicts keyed by the system's own field names; the spec's mappings translate between sides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record as a system returned it."""
+
+    id: str
+    values: dict[str, Any]
+    modified: datetime | None = None  # the system's change timestamp (DATE_MODIFY, ...) if it has one
+    version: str | None = None  # an opaque version (1C DataVersion, an ETag) if it has one
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class ChangeCursor:
+    """Where an incremental read stands: the last change time seen and the id of the last row at that time."""
+
+    modified: datetime | None = None
+    last_id: str | None = None
+    token: str | None = None  # an opaque position for sources that have one (exchange-plan message number)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "modified": self.modified.isoformat() if self.modified else None,
+            "last_id": self.last_id,
+            "token": self.token,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> ChangeCursor:
+        if not data:
+            return cls()
+        m = data.get("modified")
+        return cls(datetime.fromisoformat(m) if m else None, data.get("last_id"), data.get("token"))
+
+
+@dataclass
+class ChangePage:
+    """A slice of changed records, ascending by (modified, id), and the cursor to store once it is committed."""
+
+    records: list[Record]
+    cursor: ChangeCursor
+    more: bool = False
+    ack: Any = None  # what to hand back to ``acknowledge`` after commit (exchange-plan packages)
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """Which object of a system an entity maps to, as the spec names it (``crm.company``, ``Catalog_Контрагенты``)."""
+
+    object: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class SystemAdapter(Protocol):
+    """What every connector offers the engine. All methods are async; connectors batch and rate-limit inside."""
+
+    name: str
+
+    async def read_changes(
+        self, obj: ObjectRef, cursor: ChangeCursor, *, overlap_seconds: float, limit: int
+    ) -> ChangePage:
+        """Records changed since ``cursor`` minus ``overlap_seconds``, oldest first, at most ``limit``."""
+        ...
+
+    async def acknowledge(self, obj: ObjectRef, page: ChangePage) -> None:
+        """Called after a page's effects are committed in the store (no-op for cursor-based sources)."""
+        ...
+
+    async def get(self, obj: ObjectRef, record_id: str) -> Record | None: ...
+
+    async def find(self, obj: ObjectRef, criteria: dict[str, Any]) -> list[Record]:
+        """Records whose fields equal all of ``criteria`` (a natural-key lookup)."""
+        ...
+
+    async def create(self, obj: ObjectRef, values: dict[str, Any]) -> str:
+        """Create a record and return its id."""
+        ...
+
+    async def update(
+        self, obj: ObjectRef, record_id: str, values: dict[str, Any], *, expected_version: str | None = None
+    ) -> None:
+        """Update fields; raise ``ConflictError`` if ``expected_version`` is given and no longer current."""
+        ...
+
+    async def exists(self, obj: ObjectRef, criteria: dict[str, Any]) -> bool:
+        """Whether any record matches (guards such as "a contract exists for this company")."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class AdapterFactory(Protocol):
+    def __call__(self, name: str, config: dict[str, Any]) -> SystemAdapter: ...

@@ -1,0 +1,88 @@
+"""Opening the state store: SQLite file (WAL) by default, PostgreSQL when B24SYNC_DATABASE_URL says so.
+
+Migrations run on open (Alembic), so every process that opens the store sees the current schema.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.pool import NullPool
+
+DEFAULT_SQLITE_PATH = ".b24sync/state.db"
+_MIGRATE_LOCK = threading.Lock()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def database_url(explicit: str | None = None) -> str:
+    """The store URL: an explicit one, else ``B24SYNC_DATABASE_URL``, else a SQLite file under ``.b24sync/``."""
+    url = explicit or os.environ.get("B24SYNC_DATABASE_URL")
+    if url:
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            # psycopg 3 is the driver we ship; accept the libpq-style URL users copy from elsewhere.
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
+    Path(DEFAULT_SQLITE_PATH).parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+def _sqlite_on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    # Autocommit at the driver level; SQLAlchemy's "BEGIN" hook below opens transactions explicitly, so we can
+    # say BEGIN IMMEDIATE (take the write lock up front) instead of pysqlite's deferred, upgrade-later BEGIN.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def make_engine(url: str | None = None) -> Engine:
+    url = database_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool)
+        event.listen(engine, "connect", _sqlite_on_connect)
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            # Every transaction writes soon after it starts (claims, cursors, outbox): take the lock first, so
+            # two writers never deadlock on a read-lock upgrade.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (idempotent; safe from several processes)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with _MIGRATE_LOCK, engine.begin() as conn:
+        if is_postgres(engine):
+            # Several workers may start at once: one migrates, the others wait for it.
+            conn.execute(text("SELECT pg_advisory_xact_lock(424242)"))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    with engine.begin() as conn:
+        yield conn

@@ -1,0 +1,205 @@
+"""Tables of the state store.
+
+Everything b24sync remembers lives here, in one database, so that a state change and the jobs it causes
+commit in one transaction (transactional outbox). SQLite (WAL) by default, PostgreSQL in production.
+The schema is owned by Alembic migrations in ``store/migrations``; these models are their source.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Link(Base):
+    """Identity map: one row links a CRM record, an ERP record and their match key for one entity."""
+
+    __tablename__ = "links"
+    __table_args__ = (
+        UniqueConstraint("entity", "crm_id", name="uq_links_entity_crm"),
+        UniqueConstraint("entity", "erp_id", name="uq_links_entity_erp"),
+        UniqueConstraint("entity", "match_key", name="uq_links_entity_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(64))
+    crm_id: Mapped[str | None] = mapped_column(String(128))
+    erp_id: Mapped[str | None] = mapped_column(String(128))
+    match_key: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Fingerprint(Base):
+    """What b24sync last read from, and last wrote to, one record on one side (hashes of mapped fields).
+
+    ``read_hash`` lets a job skip a record whose mapped fields did not change; ``written_hash`` recognises the
+    echo of our own write when the target reports it back as a change, so nothing ping-pongs.
+    """
+
+    __tablename__ = "fingerprints"
+
+    entity: Mapped[str] = mapped_column(String(64), primary_key=True)
+    side: Mapped[str] = mapped_column(String(16), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    read_hash: Mapped[str | None] = mapped_column(String(64))
+    written_hash: Mapped[str | None] = mapped_column(String(64))
+    written_values: Mapped[dict[str, Any] | None]
+    version: Mapped[str | None] = mapped_column(String(128))
+    read_at: Mapped[datetime | None]
+    written_at: Mapped[datetime | None]
+
+
+class Cursor(Base):
+    """Poll cursors and other small resumable positions (e.g. an exchange-plan message number)."""
+
+    __tablename__ = "cursors"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+
+class Job(Base):
+    """The durable job queue. One lane (entity + record) runs strictly one job at a time, in id order."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_ready", "state", "run_at"),
+        Index("ix_jobs_lane", "lane", "id"),
+        Index("ix_jobs_dedup", "dedup_key", "state"),
+        Index("ix_jobs_entity", "entity", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    lane: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    dedup_key: Mapped[str | None] = mapped_column(String(400))
+    state: Mapped[str] = mapped_column(String(16))  # pending | running
+    priority: Mapped[int] = mapped_column(Integer, default=100)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_at: Mapped[datetime]
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class HistoryEntry(Base):
+    """Append-only message history: what was sent where, the outcome and how long it took."""
+
+    __tablename__ = "history"
+    __table_args__ = (Index("ix_history_lane", "lane", "id"), Index("ix_history_entity_at", "entity", "at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    job_id: Mapped[int | None] = mapped_column(BigInteger)
+    entity: Mapped[str] = mapped_column(String(64))
+    lane: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))  # created | updated | linked | skipped | echo | retry | dead | held | ...
+    target: Mapped[str | None] = mapped_column(String(64))
+    target_id: Mapped[str | None] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(16))  # ok | retry | failed | held | skipped
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[dict[str, Any] | None]
+
+
+class DeadLetter(Base):
+    """A record that could not be synced, parked with its reason until replayed (never silently dropped).
+
+    ``kind`` is ``dead`` (an error) or ``held`` (a guard held it: the manager has something to fill in).
+    """
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (Index("ix_dead_open", "entity", "resolved_at"), Index("ix_dead_lane", "lane"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    entity: Mapped[str] = mapped_column(String(64))
+    lane: Mapped[str] = mapped_column(String(300))
+    job_kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    reason: Mapped[str] = mapped_column(Text)
+    error_type: Mapped[str] = mapped_column(String(128))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    resolution: Mapped[str | None] = mapped_column(String(32))  # replayed | superseded
+
+
+class WriteIntent(Base):
+    """A remote write declared before it is made and resolved after it: the in-doubt window is visible."""
+
+    __tablename__ = "write_intents"
+    __table_args__ = (Index("ix_intents_open", "entity", "side", "natural_key", "resolved_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(64))
+    side: Mapped[str] = mapped_column(String(16))
+    op: Mapped[str] = mapped_column(String(16))
+    natural_key: Mapped[str] = mapped_column(String(400))
+    job_id: Mapped[int | None] = mapped_column(BigInteger)
+    remote_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+
+
+class Conflict(Base):
+    """Both sides changed the same field since the last sync; the spec's winner was applied, this row says so."""
+
+    __tablename__ = "conflicts"
+    __table_args__ = (Index("ix_conflicts_open", "entity", "resolved_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(64))
+    crm_id: Mapped[str | None] = mapped_column(String(128))
+    erp_id: Mapped[str | None] = mapped_column(String(128))
+    field: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+
+
+class KeyValue(Base):
+    """Small shared state every worker of an installation sees: OAuth tokens, rate-limit and operating budgets."""
+
+    __tablename__ = "kv"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    value: Mapped[dict[str, Any]]
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime]
+
+
+class InboxEntry(Base):
+    """Idempotent consumer: a delivery id seen once (webhooks, pushed ERP events) is never processed twice."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (UniqueConstraint("source", "delivery_id", name="uq_inbox_delivery"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(64))
+    delivery_id: Mapped[str] = mapped_column(String(300))
+    received_at: Mapped[datetime]
