@@ -13,7 +13,9 @@ app = typer.Typer(help="Run a faithful local emulator of an external system (for
                   no_args_is_help=True)
 
 # name -> module exposing `serve` (a Typer-compatible function)
-SANDBOXES: dict[str, str] = {}
+SANDBOXES: dict[str, str] = {
+    "diadok": "b24sync.sandbox.diadok.cli",
+}
 
 for _name, _module in SANDBOXES.items():
     app.command(_name)(importlib.import_module(_module).serve)

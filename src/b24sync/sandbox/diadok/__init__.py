@@ -1,0 +1,1 @@
+"""Kontur.Diadok sandbox (``b24sync sandbox diadok``). See docs/diadok.md."""
