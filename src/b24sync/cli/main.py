@@ -14,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(sandbox_cli.app, name="sandbox")
+app.add_typer(__import__("b24sync.cli.commerceml", fromlist=["app"]).app, name="commerceml")
 
 
 def main() -> None:  # pragma: no cover - console entry point
