@@ -92,8 +92,10 @@ class SystemAdapter(Protocol):
 
     async def update(
         self, obj: ObjectRef, record_id: str, values: dict[str, Any], *, expected_version: str | None = None
-    ) -> None:
-        """Update fields; raise ``ConflictError`` if ``expected_version`` is given and no longer current."""
+    ) -> str | None:
+        """Update fields; raise ``ConflictError`` if ``expected_version`` is given and no longer current.
+
+        Returns the record's new version when the system reports one (1C DataVersion), else None."""
         ...
 
     async def exists(self, obj: ObjectRef, criteria: dict[str, Any]) -> bool:

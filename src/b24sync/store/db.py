@@ -5,11 +5,14 @@ Migrations run on open (Alembic), so every process that opens the store sees the
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -35,6 +38,23 @@ def database_url(explicit: str | None = None) -> str:
     return f"sqlite:///{DEFAULT_SQLITE_PATH}"
 
 
+def _json_default(o: object) -> object:
+    if isinstance(o, (datetime, date)):
+        return o.isoformat()
+    if isinstance(o, Decimal):
+        return str(o)
+    if isinstance(o, (bytes, bytearray)):
+        return base64.b64encode(o).decode()
+    if isinstance(o, (set, frozenset)):
+        return sorted(o, key=str)
+    raise TypeError(f"{type(o).__name__} cannot be stored as JSON")
+
+
+def json_dumps(value: object) -> str:
+    """JSON for the store: record snapshots carry dates, decimals and bytes, stored as ISO strings / base64."""
+    return json.dumps(value, ensure_ascii=False, default=_json_default)
+
+
 def _sqlite_on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     # Autocommit at the driver level; SQLAlchemy's "BEGIN" hook below opens transactions explicitly, so we can
     # say BEGIN IMMEDIATE (take the write lock up front) instead of pysqlite's deferred, upgrade-later BEGIN.
@@ -50,7 +70,8 @@ def _sqlite_on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-
 def make_engine(url: str | None = None) -> Engine:
     url = database_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool,
+                               json_serializer=json_dumps)
         event.listen(engine, "connect", _sqlite_on_connect)
 
         @event.listens_for(engine, "begin")
@@ -60,7 +81,7 @@ def make_engine(url: str | None = None) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_serializer=json_dumps)
 
 
 def is_postgres(engine: Engine) -> bool:

@@ -1,0 +1,165 @@
+"""The mapper: turns a record of one side into field values for the other, as the spec's field mappings say.
+
+Direction conventions: transforms are written ERP -> CRM and applied in reverse, inverted, for CRM -> ERP.
+Only fields owned by the source side (or by both) flow from it; ``on: create`` fields only when creating.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from b24sync.engine.errors import ValidationError
+from b24sync.engine.normalize import normalize
+from b24sync.spec.models import (
+    Entity,
+    FieldMapping,
+    MapTransform,
+    NormalizeTransform,
+    ScaleTransform,
+    Side,
+    Spec,
+    TableTransform,
+    Transform,
+    TypeTransform,
+)
+
+
+def other(side: Side) -> Side:
+    return "erp" if side == "crm" else "crm"
+
+
+def flows_from(spec: Spec, entity: Entity, side: Side) -> bool:
+    return entity.direction == "both" or entity.direction == f"{side}_to_{other(side)}"
+
+
+def outgoing_fields(spec: Spec, entity: Entity, side: Side) -> list[FieldMapping]:
+    """Field mappings whose value flows from ``side`` to the other side."""
+    if not flows_from(spec, entity, side):
+        return []
+    return [f for f in entity.fields if spec.owner_of(entity, f) in (side, "both")]
+
+
+def project(spec: Spec, entity: Entity, side: Side, values: dict[str, Any]) -> dict[str, Any]:
+    """The values of ``side``'s fields that matter for syncing out of it (what its fingerprint covers)."""
+    names = [f.crm if side == "crm" else f.erp for f in outgoing_fields(spec, entity, side)]
+    for rule in entity.match:
+        names += [k.crm if side == "crm" else k.erp for k in rule.keys]
+    return {n: values.get(n) for n in dict.fromkeys(names)}
+
+
+def map_record(spec: Spec, entity: Entity, source: Side, values: dict[str, Any], *, for_create: bool) -> dict[str, Any]:
+    """Target-side values for a source record. Raises ValidationError with a readable reason."""
+    out: dict[str, Any] = {}
+    for f in outgoing_fields(spec, entity, source):
+        if f.on == "create" and not for_create:
+            continue
+        src_name, dst_name = (f.crm, f.erp) if source == "crm" else (f.erp, f.crm)
+        value = values.get(src_name)
+        if f.required and (value is None or value == ""):
+            raise ValidationError(f"{entity.title or 'record'}: `{src_name}` is empty but required — fill it in "
+                                  f"{'Bitrix24' if source == 'crm' else 'the ERP'} and the record will sync")
+        out[dst_name] = convert(spec, f, value, source)
+    return out
+
+
+def convert(spec: Spec, f: FieldMapping, value: Any, source: Side) -> Any:
+    chain: list[Transform] = list(f.transform) if source == "erp" else list(reversed(f.transform))
+    for t in chain:
+        value = _apply(spec, f, t, value, to_crm=(source == "erp"))
+    return value
+
+
+def _apply(spec: Spec, f: FieldMapping, t: Transform, value: Any, *, to_crm: bool) -> Any:
+    if value is None:
+        return None
+    if isinstance(t, NormalizeTransform):
+        return normalize(t.normalize, value, field=f.crm if to_crm else f.erp)
+    if isinstance(t, (MapTransform, TableTransform)):
+        table = t.map if isinstance(t, MapTransform) else spec.value_maps[t.table]
+        default = t.default if isinstance(t, MapTransform) else None
+        lookup = table if to_crm else {v: k for k, v in reversed(list(table.items()))}
+        key = str(value)
+        if key in lookup:
+            return lookup[key]
+        if default is not None and to_crm:
+            return default
+        side = "ERP" if to_crm else "CRM"
+        name = t.table if isinstance(t, TableTransform) else f"the map of {f.crm}"
+        raise ValidationError(f"{side} value {key!r} of `{f.erp if to_crm else f.crm}` is not in {name} — add it to "
+                              f"the spec's table, then replay this record")
+    if isinstance(t, ScaleTransform):
+        try:
+            d = Decimal(str(value))
+        except InvalidOperation:
+            raise ValidationError(f"`{f.erp if to_crm else f.crm}` = {value!r} is not a number") from None
+        result = d * Decimal(str(t.scale)) if to_crm else d / Decimal(str(t.scale))
+        if t.digits is not None and to_crm:
+            result = round(result, t.digits)
+        return _number(result)
+    if isinstance(t, TypeTransform):
+        return _typed(t, value, to_crm=to_crm, field=f.erp if to_crm else f.crm)
+    raise AssertionError(f"unknown transform {t!r}")
+
+
+def _number(d: Decimal) -> int | float:
+    d = d.normalize()
+    return int(d) if d == d.to_integral_value() else float(d)
+
+
+_TRUE = {"y", "yes", "true", "1", "да", "истина"}
+_FALSE = {"n", "no", "false", "0", "нет", "ложь", ""}
+
+
+def _typed(t: TypeTransform, value: Any, *, to_crm: bool, field: str) -> Any:
+    try:
+        if t.type == "str":
+            return str(value)
+        if t.type == "int":
+            return int(Decimal(str(value)))
+        if t.type == "decimal":
+            return _number(Decimal(str(value)))
+        if t.type == "bool":
+            b = value if isinstance(value, bool) else _parse_bool(str(value))
+            if to_crm:
+                return (t.true or "Y") if b else (t.false or "N")
+            return b
+        if t.type == "date":
+            return (value if isinstance(value, date) else datetime.fromisoformat(str(value)[:10])).strftime("%Y-%m-%d")
+        if t.type == "datetime":
+            return (value if isinstance(value, datetime) else datetime.fromisoformat(str(value))).isoformat()
+    except (ValueError, InvalidOperation):
+        raise ValidationError(f"`{field}` = {value!r} is not a valid {t.type}") from None
+    raise AssertionError(t.type)
+
+
+def _parse_bool(s: str) -> bool:
+    low = s.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ValueError(s)
+
+
+def match_criteria(entity: Entity, side: Side, values: dict[str, Any], source: Side) -> list[tuple[dict[str, Any], str]]:
+    """For each match rule whose parts all have values in a ``source`` record: the lookup criteria on ``side``
+    (field -> normalised value) and a stable key string for the identity map. Invalid keys raise ValidationError."""
+    out = []
+    for rule in entity.match:
+        criteria: dict[str, Any] = {}
+        key_parts = []
+        for part in rule.keys:
+            src_field = part.crm if source == "crm" else part.erp
+            dst_field = part.crm if side == "crm" else part.erp
+            raw = values.get(src_field)
+            if raw is None or raw == "":
+                criteria = {}
+                break
+            value = normalize(part.normalize, raw, field=src_field) if part.normalize else str(raw).strip()
+            criteria[dst_field] = value
+            key_parts.append(f"{part.crm}={value}")
+        if criteria:
+            out.append((criteria, "|".join(key_parts)))
+    return out

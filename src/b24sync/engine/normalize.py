@@ -1,0 +1,43 @@
+"""Canonical forms used for match keys and comparisons. Invalid identifiers are rejected with a message a
+manager understands, so a record with a typo is held with its reason instead of creating a duplicate."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from b24sync.engine.errors import ValidationError
+
+_NON_DIGIT = re.compile(r"\D+")
+_SPACES = re.compile(r"\s+")
+_LEGAL_FORMS = re.compile(r"\b(ООО|ОАО|ЗАО|ПАО|АО|ИП|LLC|LTD|JSC|OOO|INC)\b\.?", re.IGNORECASE)
+_QUOTES = re.compile(r"[\"'«»“”„]")
+
+
+def normalize(kind: str | None, value: Any, *, field: str = "") -> str:
+    s = str(value).strip()
+    if kind is None or kind == "strip":
+        return s
+    if kind == "upper":
+        return s.upper()
+    if kind == "lower":
+        return s.lower()
+    if kind == "digits":
+        return _NON_DIGIT.sub("", s)
+    if kind == "inn":
+        from b24sync.requisites import require_valid_inn
+
+        return require_valid_inn(s)
+    if kind == "phone":
+        from b24sync.requisites import require_valid_phone
+
+        return require_valid_phone(s)
+    if kind == "email":
+        from b24sync.requisites import require_valid_email
+
+        return require_valid_email(s)
+    if kind == "name":
+        s = _QUOTES.sub(" ", s)
+        s = _LEGAL_FORMS.sub(" ", s)
+        return _SPACES.sub(" ", s).strip().casefold()
+    raise ValidationError(f"unknown normalisation {kind!r} for `{field}`")

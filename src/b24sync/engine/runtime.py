@@ -1,0 +1,60 @@
+"""The runtime: a loaded spec, the store, and one adapter per system — everything a job handler needs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from b24sync.engine.ports import ObjectRef, SystemAdapter
+from b24sync.spec.models import Entity, Side, Spec, parse_duration
+from b24sync.store.queue import ClaimedJob
+
+
+@dataclass
+class Outcome:
+    """What a handler did. ``effects`` runs inside the transaction that completes the job, so the job's end and
+    its state changes (bindings, fingerprints, follow-up jobs) commit together or not at all."""
+
+    action: str  # created | updated | unchanged | linked | skipped | echo | reverted | ...
+    target: str | None = None
+    target_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    effects: Callable[[Connection], None] | None = None
+
+
+Handler = Callable[["Runtime", ClaimedJob], Awaitable[Outcome]]
+
+
+@dataclass
+class Runtime:
+    spec: Spec
+    db: Engine
+    adapters: dict[str, SystemAdapter]
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    hooks: dict[str, Callable[..., Awaitable[None]]] = field(default_factory=dict)
+
+    def entity(self, name: str) -> Entity:
+        try:
+            return self.spec.entities[name]
+        except KeyError:
+            from b24sync.engine.errors import PermanentError
+
+            raise PermanentError(f"entity `{name}` is not in the spec any more — add it back or discard the job") from None
+
+    def adapter(self, entity: Entity, side: Side) -> SystemAdapter:
+        return self.adapters[self.spec.system_for(entity, side)]
+
+    def objref(self, entity: Entity, side: Side) -> ObjectRef:
+        s = entity.crm if side == "crm" else entity.erp
+        return ObjectRef(s.object, s.options)
+
+    @property
+    def lease_seconds(self) -> float:
+        return parse_duration(self.spec.defaults.lease)
+
+    async def aclose(self) -> None:
+        for a in self.adapters.values():
+            await a.aclose()

@@ -1,0 +1,85 @@
+"""Assembling a runtime from a spec: open the store (migrating it), build one adapter per system, register the
+job handlers. The engine itself knows no connector: adapters come from the factory the caller passes in."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from b24sync.engine.ports import SystemAdapter
+from b24sync.engine.runtime import Handler, Runtime
+from b24sync.engine.scheduler import Scheduler
+from b24sync.engine.sync import sync_record
+from b24sync.engine.worker import Worker, WorkerStats
+from b24sync.spec.models import Spec
+from b24sync.store.db import make_engine, migrate
+
+AdapterBuilder = Callable[[str, str, dict[str, Any]], SystemAdapter]
+
+# Extra job handlers contributed by flows: kind -> handler. Flows register themselves here on import.
+FLOW_HANDLERS: dict[str, Handler] = {}
+
+
+def open_store(url: str | None = None) -> Engine:
+    engine = make_engine(url)
+    migrate(engine)
+    return engine
+
+
+def build_runtime(spec: Spec, build_adapter: AdapterBuilder, *, db: Engine | None = None,
+                  database_url: str | None = None) -> Runtime:
+    db = db or open_store(database_url)
+    adapters: dict[str, SystemAdapter] = {}
+    used = {spec.system_for(e, side) for e in spec.entities.values() for side in ("crm", "erp")}
+    for name, system in spec.systems.items():
+        if name in used:
+            adapters[name] = build_adapter(name, system.type, system.config())
+    handlers: dict[str, Handler] = {"sync": sync_record, **FLOW_HANDLERS}
+    return Runtime(spec=spec, db=db, adapters=adapters, handlers=handlers)
+
+
+@dataclass
+class RunOptions:
+    once: bool = False  # poll every entity once, work until nothing is due, exit
+    workers: int | None = None
+    poll: bool = True
+    extra_tasks: list[Any] = field(default_factory=list)
+
+
+async def run(rt: Runtime, opts: RunOptions) -> WorkerStats:
+    """Scheduler + workers until SIGTERM/SIGINT (drains in-flight jobs), or one full pass with ``once``."""
+    worker = Worker(rt, concurrency=opts.workers)
+    scheduler = Scheduler(rt)
+    if opts.once:
+        from b24sync.engine.scheduler import poll_once
+
+        if opts.poll:
+            for t in scheduler.plan:
+                await poll_once(rt, t.entity, t.side)
+        return await worker.run(until_idle=True)
+
+    loop = asyncio.get_running_loop()
+
+    def _stop() -> None:
+        worker.stop()
+        scheduler.stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, _stop)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+            pass
+    tasks = [asyncio.create_task(worker.run())]
+    if opts.poll:
+        tasks.append(asyncio.create_task(scheduler.run()))
+    tasks += [asyncio.create_task(t) for t in opts.extra_tasks]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        _stop()
+    return worker.stats

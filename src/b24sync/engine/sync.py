@@ -1,0 +1,280 @@
+"""The generic record sync: one job brings one record from its source side to the other side.
+
+Steps (each a place where a flow can differ, in the OCA importer/exporter vocabulary):
+1. read the source record (from the job's snapshot when the poll carried one, else a fresh ``get``);
+2. skip it if its fingerprint equals what we last read (unchanged) or last wrote (the echo of our own write);
+3. guards: do-not-sync flags skip, required fields and related records hold with a message;
+4. bind: the identity map, else a lookup on the target by the link field (our natural key on the remote) and by
+   the match keys — so a create whose response was lost is found, never repeated;
+5. create (with a write intent committed first) or update only the fields that differ (diff-before-write: a value
+   already there is never written again, which also ends any ping-pong);
+6. commit fingerprints, binding, history and the job's completion in one transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import Connection, insert, update
+
+from b24sync.engine.errors import ConflictError, HoldError, RetryableError, ValidationError
+from b24sync.engine.mapper import flows_from, map_record, match_criteria, other, outgoing_fields, project
+from b24sync.engine.ports import ObjectRef, Record
+from b24sync.engine.runtime import Outcome, Runtime
+from b24sync.spec.models import Entity, Side
+from b24sync.store import fingerprints, identity
+from b24sync.store import queue as jobs
+from b24sync.store.db import utcnow
+from b24sync.store.fingerprints import canonical, fingerprint
+from b24sync.store.models import Conflict, WriteIntent
+from b24sync.store.queue import ClaimedJob
+
+
+def lane_for(entity: str, side: str, record_id: str, binding: identity.Binding | None = None) -> str:
+    """Jobs of one linked pair share a lane, so the two directions of one record never race each other."""
+    if binding is not None:
+        return f"{entity}:link:{binding.id}"
+    return f"{entity}:{side}:{record_id}"
+
+
+def enqueue_sync(conn: Connection, entity: str, side: str, record_id: str, *, record: Record | None = None,
+                 force: bool = False, reason: str = "") -> int:
+    binding = identity.find(conn, entity, side, record_id)
+    lane = lane_for(entity, side, record_id, binding)
+    payload: dict[str, Any] = {"side": side, "id": record_id, "force": force, "reason": reason}
+    if record is not None:
+        payload["snapshot"] = {"values": record.values, "version": record.version}
+    return jobs.enqueue(conn, kind="sync", entity=entity, lane=lane, payload=payload,
+                        dedup_key=f"sync:{entity}:{side}:{record_id}")
+
+
+async def sync_record(rt: Runtime, job: ClaimedJob) -> Outcome:
+    entity = rt.entity(job.entity)
+    p = job.payload
+    src: Side = p["side"]
+    tgt: Side = other(src)
+    src_id = str(p["id"])
+    force = bool(p.get("force"))
+    source = rt.adapter(entity, src)
+
+    record = await _read_source(rt, entity, src, src_id, p)
+    if record is None or record.deleted:
+        return Outcome("skipped", detail={"why": f"record {src_id} no longer exists in {src}"})
+
+    for g in entity.guards:
+        if g.skip_if and g.skip_if.side == src and _flag_set(record.values.get(g.skip_if.field), g.skip_if.values):
+            return Outcome("skipped", detail={"why": f"do-not-sync flag {g.skip_if.field} is set"})
+
+    with rt.db.connect() as conn:
+        binding = identity.find(conn, job.entity, src, src_id)
+        seen_src = fingerprints.get(conn, job.entity, src, src_id)
+        seen_tgt = fingerprints.get(conn, job.entity, tgt, binding.id_on(tgt)) if binding and binding.id_on(tgt) else None
+
+    if not flows_from(rt.spec, entity, src):
+        return await _guard_read_only(rt, entity, job, record, binding, seen_src)
+
+    proj = project(rt.spec, entity, src, record.values)
+    h = fingerprint(proj)
+    if not force and seen_src and binding and binding.id_on(tgt):
+        if h == seen_src.written_hash:
+            return Outcome("echo", effects=lambda c: fingerprints.mark_read(c, job.entity, src, src_id, h, record.version))
+        if h == seen_src.read_hash:
+            return Outcome("unchanged")
+
+    criteria = match_criteria(entity, tgt, record.values, src)
+    target = rt.adapter(entity, tgt)
+    obj = rt.objref(entity, tgt)
+    target_id = binding.id_on(tgt) if binding else None
+    current: Record | None = None
+    action = "updated"
+    if target_id is not None:
+        current = await target.get(obj, target_id)
+        if current is None:
+            target_id = None  # deleted on the target since: the master's record is brought back
+            action = "recreated"
+    if target_id is None:
+        target_id, current = await _locate(rt, entity, tgt, src_id, criteria)
+        if target_id is not None:
+            action = "linked"
+    match_key = criteria[0][1] if criteria else None
+
+    if target_id is None:
+        if not criteria:
+            names = ", ".join(k.crm if src == "crm" else k.erp for r in entity.match for k in r.keys)
+            raise ValidationError(f"{entity.title or job.entity} {src_id}: no match key value ({names}) — fill it in "
+                                  f"so the record can be found on the other side without creating a duplicate")
+        await _check_holds(rt, entity, src, src_id, record, creating=True)
+        values = map_record(rt.spec, entity, src, record.values, for_create=True)
+        link_field = entity.link.crm if tgt == "crm" else entity.link.erp
+        if link_field:
+            values[link_field] = src_id
+        intent_id = _declare_intent(rt, job, entity_name=job.entity, side=tgt, natural_key=f"{src}:{src_id}")
+        t0 = time.monotonic()
+        new_id = await target.create(obj, values)
+        return _committed(rt, job, entity, src, src_id, tgt, str(new_id), record, h, values, values, None,
+                          "created", match_key, intent_id, int((time.monotonic() - t0) * 1000), seen_src)
+
+    await _check_holds(rt, entity, src, src_id, record, creating=False)
+    assert current is not None
+    values = map_record(rt.spec, entity, src, record.values, for_create=False)
+    link_field = entity.link.crm if tgt == "crm" else entity.link.erp
+    if link_field:
+        values[link_field] = src_id
+    conflicts = _resolve_conflicts(rt, entity, tgt, current, seen_tgt, values)
+    diff = {k: v for k, v in values.items() if canonical(current.values.get(k)) != canonical(v)}
+    version = current.version
+    if diff:
+        try:
+            version = await target.update(obj, target_id, diff, expected_version=current.version) or None
+        except ConflictError as e:
+            # Changed between our read and our write (the small race window): read again shortly.
+            raise RetryableError(f"{e.reason} — will re-read and retry", retry_after=1.0) from e
+    merged = {**current.values, **diff}
+    return _committed(rt, job, entity, src, src_id, tgt, target_id, record, h, values, merged, version,
+                      action if diff or action != "updated" else "unchanged", match_key, None, 0, seen_src,
+                      conflicts=conflicts, diff=diff)
+
+
+async def _read_source(rt: Runtime, entity: Entity, src: Side, src_id: str, payload: dict[str, Any]) -> Record | None:
+    snap = payload.get("snapshot")
+    if snap is not None and not payload.get("force"):
+        return Record(src_id, snap["values"], version=snap.get("version"))
+    return await rt.adapter(entity, src).get(rt.objref(entity, src), src_id)
+
+
+def _flag_set(value: Any, flags: list[Any]) -> bool:
+    return value is not None and any(canonical(value) == canonical(f) for f in flags)
+
+
+async def _locate(rt: Runtime, entity: Entity, tgt: Side, src_id: str,
+                  criteria: list[tuple[dict[str, Any], str]]) -> tuple[str | None, Record | None]:
+    """Find the target record by our natural key (link field), then by each match rule in order."""
+    target = rt.adapter(entity, tgt)
+    obj = rt.objref(entity, tgt)
+    link_field = entity.link.crm if tgt == "crm" else entity.link.erp
+    lookups: list[tuple[dict[str, Any], str]] = []
+    if link_field:
+        lookups.append(({link_field: src_id}, f"link field {link_field}"))
+    lookups += [(c, f"match key {key}") for c, key in criteria]
+    for crit, label in lookups:
+        found = [r for r in await target.find(obj, crit) if not r.deleted]
+        if len(found) == 1:
+            return found[0].id, found[0]
+        if len(found) > 1:
+            ids = ", ".join(r.id for r in found[:10])
+            raise ConflictError(f"{len(found)} records on the {tgt} side have the same {label} ({ids}) — merge the "
+                                f"duplicates there, then replay; nothing was created",
+                                detail={"ids": [r.id for r in found], "criteria": crit})
+    return None, None
+
+
+async def _check_holds(rt: Runtime, entity: Entity, src: Side, src_id: str, record: Record, *, creating: bool) -> None:
+    for g in entity.guards:
+        if g.require_fields and g.require_fields.side == src:
+            missing = [f for f in g.require_fields.fields if record.values.get(f) in (None, "", [])]
+            if missing:
+                raise HoldError(g.require_fields.message or f"fill in {', '.join(missing)} and the record will sync",
+                                detail={"missing": missing})
+        rr = g.require_related
+        if rr and (creating or rr.on == "always") and rr.side == src:
+            adapter = rt.adapter(entity, src)
+            for rel in rr.any:
+                where = {k: _subst(v, src_id, record.values) for k, v in rel.where.items()}
+                if await adapter.exists(ObjectRef(rel.object), where):
+                    break
+            else:
+                raise HoldError(rr.message, detail={"guard": "require_related"})
+
+
+
+def _subst(value: Any, record_id: str, values: dict[str, Any]) -> Any:
+    if not isinstance(value, str):
+        return value
+    if value == "{id}":
+        return record_id
+    if value.startswith("{field:") and value.endswith("}"):
+        return values.get(value[7:-1])
+    return value.replace("{id}", record_id)
+
+
+def _resolve_conflicts(rt: Runtime, entity: Entity, tgt: Side, current: Record, seen_tgt: fingerprints.Seen | None,
+                       values: dict[str, Any]) -> list[dict[str, Any]]:
+    """Fields owned by both sides that the target changed since our last write: the master's value wins."""
+    if seen_tgt is None or not seen_tgt.written_values:
+        return []
+    master = rt.spec.master_side(entity)
+    found = []
+    for f in entity.fields:
+        if rt.spec.owner_of(entity, f) != "both":
+            continue
+        name = f.crm if tgt == "crm" else f.erp
+        if name not in values:
+            continue
+        theirs, ours_before, ours_now = current.values.get(name), seen_tgt.written_values.get(name), values[name]
+        if canonical(theirs) not in (canonical(ours_before), canonical(ours_now)):
+            found.append({"field": name, "target_value": theirs, "source_value": ours_now, "winner": master})
+            if master == tgt:
+                values.pop(name)  # the target is master for this entity: keep its edit
+    return found
+
+
+def _declare_intent(rt: Runtime, job: ClaimedJob, *, entity_name: str, side: str, natural_key: str) -> int:
+    with rt.db.begin() as conn:
+        return int(conn.execute(insert(WriteIntent).values(
+            entity=entity_name, side=side, op="create", natural_key=natural_key, job_id=job.id, created_at=utcnow(),
+        ).returning(WriteIntent.id)).scalar_one())
+
+
+def _committed(rt: Runtime, job: ClaimedJob, entity: Entity, src: Side, src_id: str, tgt: Side, target_id: str,
+               record: Record, src_hash: str, values: dict[str, Any], merged: dict[str, Any], version: str | None,
+               action: str, match_key: str | None, intent_id: int | None, duration_ms: int,
+               seen_src: fingerprints.Seen | None, *, conflicts: list[dict[str, Any]] | None = None,
+               diff: dict[str, Any] | None = None) -> Outcome:
+    tgt_hash = fingerprint(project(rt.spec, entity, tgt, merged))
+    name = job.entity
+
+    def effects(conn: Connection) -> None:
+        ids = {"crm_id": src_id, "erp_id": target_id} if src == "crm" else {"crm_id": target_id, "erp_id": src_id}
+        identity.bind(conn, name, match_key=match_key, **ids)
+        fingerprints.mark_read(conn, name, src, src_id, src_hash, record.version)
+        fingerprints.mark_written(conn, name, tgt, target_id, written_hash=tgt_hash, written_values=values,
+                                  version=version)
+        if intent_id is not None:
+            conn.execute(update(WriteIntent).where(WriteIntent.id == intent_id)
+                         .values(remote_id=target_id, resolved_at=utcnow()))
+        for c in conflicts or []:
+            conn.execute(insert(Conflict).values(
+                entity=name, crm_id=ids["crm_id"], erp_id=ids["erp_id"], field=c["field"], detail=c,
+                created_at=utcnow(), resolved_at=utcnow()))
+
+    detail: dict[str, Any] = {"fields": sorted((diff if diff is not None else values).keys())}
+    if conflicts:
+        detail["conflicts"] = conflicts
+    return Outcome(action, target=tgt, target_id=target_id, detail=detail, effects=effects)
+
+
+async def _guard_read_only(rt: Runtime, entity: Entity, job: ClaimedJob, record: Record,
+                           binding: identity.Binding | None, seen: fingerprints.Seen | None) -> Outcome:
+    """A change on a side that does not own the entity's fields: if someone edited a field the other side owns,
+    put the owner's value back (ERP-owned fields are read-only in the CRM) and say why."""
+    side: Side = job.payload["side"]
+    owner_side = other(side)
+    if binding is None or binding.id_on(owner_side) is None or seen is None or not seen.written_values:
+        return Outcome("skipped", detail={"why": f"{job.entity} does not flow from {side}"})
+    owned = [f.crm if side == "crm" else f.erp for f in outgoing_fields(rt.spec, entity, owner_side)]
+    edited = [n for n in owned if n in seen.written_values
+              and canonical(record.values.get(n)) != canonical(seen.written_values[n])]
+    if not edited:
+        return Outcome("skipped", detail={"why": "no owned field was edited"})
+    owner_id = binding.id_on(owner_side)
+    assert owner_id is not None
+
+    def effects(conn: Connection) -> None:
+        enqueue_sync(conn, job.entity, owner_side, owner_id, force=True,
+                     reason=f"revert manual edit of {', '.join(edited)} in {side}")
+
+    hook = rt.hooks.get("on_revert")
+    if hook is not None:
+        await hook(rt, entity=entity, side=side, record_id=record.id, fields=edited)
+    return Outcome("reverted", target=side, target_id=record.id, detail={"fields": edited}, effects=effects)

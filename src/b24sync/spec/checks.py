@@ -1,0 +1,97 @@
+"""Checks that span several parts of a spec (the models check each part on its own)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from b24sync.spec.loader import LineMap
+from b24sync.spec.models import Entity, Spec, TableTransform
+
+# Connector types a spec may name. `b24sync run` additionally needs a connector registered for the type.
+KNOWN_SYSTEM_TYPES = {
+    "bitrix24": "Bitrix24 REST (inbound webhook or OAuth app)",
+    "1c-odata": "1C standard OData interface",
+    "odata": "any OData service (SAP S/4HANA, MS Dynamics 365)",
+    "1c-http": "1C published HTTP services (declared operations)",
+    "commerceml": "CommerceML 2.x exchange / file drop",
+    "http-json": "generic HTTP/JSON API with declared operations (Kontur.Buhgalteria preset)",
+    "kontur-buh": "Kontur.Buhgalteria (declared operations preset)",
+    "diadok": "Kontur.Diadok EDI",
+    "dadata": "DaData party lookup",
+    "kontur-focus": "Kontur.Focus party lookup",
+    "bank-statement": "1CClientBankExchange statement files",
+    "odoo": "Odoo (JSON-RPC)",
+    "sql": "an exchange table in an intermediate SQL database",
+}
+
+
+def check_semantics(spec: Spec, file: str, lines: LineMap) -> list:
+    from b24sync.spec.loader import SpecProblem
+
+    problems: list[SpecProblem] = []
+
+    def add(path: tuple, what: str, fix: str) -> None:
+        problems.append(SpecProblem(file, lines.line_for(path), what, fix))
+
+    for name, system in spec.systems.items():
+        if system.type not in KNOWN_SYSTEM_TYPES:
+            add(("systems", name, "type"), f"system `{name}` has unknown type `{system.type}`",
+                f"use one of {', '.join(sorted(KNOWN_SYSTEM_TYPES))}")
+    for role in ("crm",):
+        if not any(s.role == role for s in spec.systems.values()):
+            add(("systems",), "no system has `role: crm`", "add the Bitrix24 portal with `role: crm`")
+
+    for ename, entity in spec.entities.items():
+        base = ("entities", ename)
+        _check_sides(spec, ename, entity, add)
+        names_ok = {spec.system_for(entity, "crm"), spec.system_for(entity, "erp"), "crm", "erp"}
+        if entity.master not in names_ok:
+            add(base + ("master",), f"entity `{ename}` names master `{entity.master}`, which is not one of its systems",
+                f"use one of {', '.join(sorted(n for n in names_ok if n))}")
+        if not entity.match:
+            add(base + ("match",), f"entity `{ename}` has no match keys",
+                "add `match: [{crm: RQ_INN, erp: ИНН}]` so records are found before anything is created")
+        seen_crm: dict[str, int] = {}
+        for i, f in enumerate(entity.fields):
+            fpath = base + ("fields", i)
+            owner = spec.owner_of(entity, f)
+            if f.crm in seen_crm:
+                add(fpath + ("crm",), f"CRM field `{f.crm}` is mapped twice in `{ename}`",
+                    f"keep one mapping (the other is field #{seen_crm[f.crm] + 1})")
+            seen_crm[f.crm] = i
+            if entity.direction == "erp_to_crm" and owner != "erp":
+                add(fpath + ("owner",), f"field `{f.crm}` is owned by {owner}, but `{ename}` flows erp_to_crm only",
+                    "set `owner: erp`, or `direction: both` if the CRM may change it")
+            if entity.direction == "crm_to_erp" and owner != "crm":
+                add(fpath + ("owner",), f"field `{f.crm}` is owned by {owner}, but `{ename}` flows crm_to_erp only",
+                    "set `owner: crm`, or `direction: both` if the ERP may change it")
+            for j, t in enumerate(f.transform):
+                if isinstance(t, TableTransform) and t.table not in spec.value_maps:
+                    add(fpath + ("transform", j), f"transform table `{t.table}` is not defined",
+                        f"add it under `value_maps:` (defined: {', '.join(spec.value_maps) or 'none'})")
+        for i, t in enumerate(entity.triggers):
+            if t.kind == "webhook" and (t.side or "crm") != "crm":
+                add(base + ("triggers", i), "a webhook trigger watches Bitrix24 events, so its side is crm",
+                    "remove `side:` or use `event:` for an ERP push")
+            if t.kind == "event" and (t.side or "erp") != "erp":
+                add(base + ("triggers", i), "an event trigger is pushed by the ERP, so its side is erp",
+                    "remove `side:` or use `webhook:` for Bitrix24 events")
+    return problems
+
+
+def _check_sides(spec: Spec, ename: str, entity: Entity, add) -> None:  # type: ignore[no-untyped-def]
+    for side in ("crm", "erp"):
+        obj = entity.crm if side == "crm" else entity.erp
+        path = ("entities", ename, side)
+        if obj.system:
+            system = spec.systems.get(obj.system)
+            if system is None:
+                add(path + ("system",), f"entity `{ename}` uses system `{obj.system}`, which is not defined",
+                    f"define it under `systems:` or use one of {', '.join(spec.systems)}")
+            continue
+        candidates = [n for n, s in spec.systems.items() if s.role == side]
+        if len(candidates) != 1:
+            add(path, f"entity `{ename}` does not say which {side} system holds it "
+                f"({len(candidates)} systems have role {side})",
+                f"add `system: <name>` under `{side}:`" if candidates else f"define a system with `role: {side}`")

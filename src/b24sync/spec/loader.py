@@ -1,0 +1,218 @@
+"""Loading a spec file: YAML with line numbers, ``${ENV_VAR}`` interpolation, then the models and the checks.
+
+Every problem is reported as ``FILE:LINE: what is wrong — how to fix``, with the line taken from the YAML,
+so a person can jump straight to it. All problems are collected; loading never stops at the first one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError as PydanticValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from b24sync.spec.checks import check_semantics
+from b24sync.spec.models import Defaults, Entity, Spec, SystemSpec
+
+Path_ = tuple[str | int, ...]
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class SpecProblem:
+    file: str
+    line: int
+    what: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.what} — {self.fix}"
+
+
+class SpecError(Exception):
+    def __init__(self, problems: list[SpecProblem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+class LineMap:
+    """Path in the document -> 1-based line number."""
+
+    def __init__(self) -> None:
+        self.lines: dict[Path_, int] = {(): 1}
+
+    def record(self, node: Any, path: Path_ = ()) -> None:
+        if isinstance(node, CommentedMap):
+            for key in node:
+                line = node.lc.key(key)[0] + 1
+                self.lines[path + (str(key),)] = line
+                self.record(node[key], path + (str(key),))
+        elif isinstance(node, CommentedSeq):
+            for i, item in enumerate(node):
+                self.lines[path + (i,)] = node.lc.item(i)[0] + 1
+                self.record(item, path + (i,))
+
+    def line_for(self, loc: Path_) -> int:
+        best: Path_ = ()
+        cur: Path_ = ()
+        for part in loc:
+            cand = cur + (part,)
+            if cand in self.lines:
+                cur = cand
+                best = cur
+            # parts that are not in the document (pydantic's union tags, model names) are skipped
+        return self.lines[best]
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def interpolate(node: Any, env: Mapping[str, str], lines: LineMap, file: str, problems: list[SpecProblem],
+                path: Path_ = ()) -> Any:
+    """Replace ``${NAME}`` / ``${NAME:-default}`` in string values from the environment (only there: no secrets
+    in files). An unset variable without a default is a problem at its line."""
+    if isinstance(node, dict):
+        return {k: interpolate(v, env, lines, file, problems, path + (k,)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [interpolate(v, env, lines, file, problems, path + (i,)) for i, v in enumerate(node)]
+    if not isinstance(node, str) or "${" not in node:
+        return node
+
+    def repl(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        problems.append(SpecProblem(
+            file, lines.line_for(path), f"${{{name}}} is not set in the environment",
+            f"export {name}=… before running b24sync (secrets live only in the environment), "
+            f"or give a default as ${{{name}:-value}}"))
+        return ""
+
+    return _ENV.sub(repl, node)
+
+
+_HINTS: dict[str, str] = {
+    "match": "add `match: [{crm: RQ_INN, erp: ИНН}]` so a record is found on the other side before anything is "
+             "created (without a match key every run could create duplicates)",
+    "master": "add `master: erp` (or crm): the system whose data wins",
+    "direction": "add `direction: erp_to_crm`, `crm_to_erp` or `both`",
+    "crm": "say where the record lives in the CRM, e.g. `crm: {object: crm.company}`",
+    "erp": "say where the record lives in the ERP, e.g. `erp: {object: Catalog_Контрагенты}`",
+    "systems": "list the systems, e.g. `systems: {bitrix24: {type: bitrix24, role: crm, webhook_url: ${B24_WEBHOOK_URL}}}`",
+    "entities": "list at least one entity under `entities:`",
+    "name": "give the integration a name, e.g. `name: Acme — Bitrix24 ⇄ 1C:UT`",
+    "type": "set the connector type, e.g. `type: bitrix24` or `type: 1c-odata`",
+    "role": "set `role: crm`, `role: erp` or `role: service`",
+    "object": "name the object, e.g. `object: crm.company`",
+    "owner": "use `owner: crm`, `owner: erp` or `owner: both`",
+}
+
+
+def _pydantic_problem(err: dict[str, Any], file: str, lines: LineMap) -> SpecProblem:
+    loc: Path_ = tuple(err["loc"])
+    where = ".".join(str(p) for p in loc if not (isinstance(p, str) and p[:1].isupper()))
+    key = next((str(p) for p in reversed(loc) if isinstance(p, str) and not p[:1].isupper()), "")
+    etype = err["type"]
+    line = lines.line_for(loc)
+    if etype == "missing":
+        return SpecProblem(file, line, f"`{key}` is missing in {where.rsplit('.', 1)[0] or 'the spec'}",
+                           _HINTS.get(key, f"add `{key}:`"))
+    if etype == "extra_forbidden":
+        return SpecProblem(file, lines.line_for(loc), f"unknown key `{key}` in {where.rsplit('.', 1)[0] or 'the spec'}",
+                           "remove it or check its spelling (`b24sync spec schema` lists every key)")
+    if etype == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return SpecProblem(file, line, f"{where} is {err.get('input')!r}",
+                           _HINTS.get(key, f"use one of {expected}") if key in ("owner",) else f"use one of {expected}")
+    if etype == "unknown_transform":
+        return SpecProblem(file, line, f"{where}: {err['msg']}", "write e.g. `transform: {map: {ERP value: CRM value}}`, "
+                           "`{table: order_status}`, `{scale: 1000}`, `{normalize: phone}` or `{type: bool}`")
+    msg = err["msg"].removeprefix("Value error, ")
+    return SpecProblem(file, line, f"{where}: {msg}", _HINTS.get(key, "see `b24sync spec schema` for the allowed values"))
+
+
+def load_spec(path: str | Path, env: Mapping[str, str] | None = None) -> Spec:
+    """Load and check a spec file; raise ``SpecError`` with every problem found."""
+    spec, problems = check_spec(path, env)
+    if problems or spec is None:
+        raise SpecError(problems)
+    return spec
+
+
+def check_spec(path: str | Path, env: Mapping[str, str] | None = None) -> tuple[Spec | None, list[SpecProblem]]:
+    file = str(path)
+    env = os.environ if env is None else env
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        return None, [SpecProblem(file, 1, f"cannot read the file ({e.strerror})", "check the path")]
+    except UnicodeDecodeError:
+        return None, [SpecProblem(file, 1, "the file is not UTF-8", "save it as UTF-8")]
+    yaml = YAML(typ="rt")
+    try:
+        doc = yaml.load(text)
+    except MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else 1
+        what = f"YAML syntax error: {e.problem or e.context}"
+        return None, [SpecProblem(file, line, what, "fix the indentation or quoting on this line (a value with `: ` "
+                                                    "or `#` needs quotes; lists need `- `)")]
+    if not isinstance(doc, CommentedMap):
+        return None, [SpecProblem(file, 1, "the spec is not a YAML mapping", "start with `name:`, `systems:` and `entities:`")]
+    lines = LineMap()
+    lines.record(doc)
+    problems: list[SpecProblem] = []
+    data = interpolate(_plain(doc), env, lines, file, problems)
+    try:
+        spec = Spec.model_validate(data)
+    except PydanticValidationError as e:
+        problems.extend(_pydantic_problem(err, file, lines) for err in e.errors())  # type: ignore[arg-type]
+        # Keep going on the parts that are valid, so one run reports every problem, not just the first kind.
+        problems.extend(check_semantics(_partial_spec(data), file, lines))
+        return None, _sorted(problems)
+
+    problems.extend(check_semantics(spec, file, lines))
+    return (spec if not problems else None), _sorted(problems)
+
+
+def _partial_spec(data: Any) -> Spec:
+    """The valid systems and entities of a spec that failed validation as a whole."""
+
+    def valid(model: type, items: Any) -> dict[str, Any]:
+        out = {}
+        for key, value in (items or {}).items() if isinstance(items, dict) else []:
+            try:
+                out[key] = model.model_validate(value)
+            except PydanticValidationError:
+                pass
+        return out
+
+    data = data if isinstance(data, dict) else {}
+    maps = data.get("value_maps")
+    return Spec.model_construct(
+        name=str(data.get("name", "")), systems=valid(SystemSpec, data.get("systems")), defaults=Defaults(),
+        value_maps=maps if isinstance(maps, dict) else {}, entities=valid(Entity, data.get("entities")))
+
+
+def _sorted(problems: list[SpecProblem]) -> list[SpecProblem]:
+    seen: set[str] = set()
+    out = []
+    for p in sorted(problems, key=lambda p: p.line):
+        if str(p) not in seen:
+            seen.add(str(p))
+            out.append(p)
+    return out

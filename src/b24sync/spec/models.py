@@ -1,0 +1,288 @@
+"""The integration spec as typed models (pydantic v2).
+
+A spec is the executable form of an integration project's technical specification: which systems take part,
+and per entity which system is master, which way records flow, how records are matched, which fields flow
+which way (with their owner and transforms), what triggers a sync and what guards hold a record back.
+The YAML keys are the field names below; ``b24sync spec schema`` publishes them as JSON Schema.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+
+Side = Literal["crm", "erp"]
+Direction = Literal["erp_to_crm", "crm_to_erp", "both"]
+Owner = Literal["crm", "erp", "both"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: str | int | float) -> float:
+    """``15m`` -> 900.0; ``30s``, ``2h``, ``1d``; a bare number is seconds."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError(f"{value!r} is not a duration — write it like 30s, 15m, 2h or 1d")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SystemSpec(BaseModel):
+    """One external system. ``type`` picks the connector; every other key is that connector's configuration.
+
+    Credentials are written as ``${ENV_VAR}`` and filled from the environment when the spec is loaded.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="Connector type: bitrix24, 1c-odata, odata, commerceml, http-json, sql, ...")
+    role: Literal["crm", "erp", "service"] = Field(description="crm (Bitrix24), erp (the books), or service (lookups)")
+    title: str | None = None
+
+    def config(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump().items() if k not in {"type", "role", "title"}}
+
+
+class ObjectSide(Strict):
+    """Where an entity lives in one system."""
+
+    object: str = Field(description="The system's object: crm.company, crm.item:1038, Catalog_Контрагенты, ...")
+    system: str | None = Field(None, description="Which system (by name); defaults to the only one with this role")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+# ---- transforms ---------------------------------------------------------------------------------------------
+
+
+class MapTransform(Strict):
+    """A value table, keys are ERP values and values are CRM values (used the other way for CRM -> ERP)."""
+
+    map: dict[str, str]
+    default: str | None = Field(None, description="Value for anything not in the table; without it, an unknown value is an error")
+
+
+class TableTransform(Strict):
+    """A named table from ``value_maps`` (e.g. order status <-> deal stage), ERP value -> CRM value."""
+
+    table: str
+
+
+class ScaleTransform(Strict):
+    """Unit conversion: CRM value = ERP value × scale (e.g. kg -> g is 1000)."""
+
+    scale: float
+    digits: int | None = Field(None, description="Round the result to this many decimals")
+
+    @field_validator("scale")
+    @classmethod
+    def _nonzero(cls, v: float) -> float:
+        if v == 0:
+            raise ValueError("scale must not be 0 — it could not be reversed")
+        return v
+
+
+class NormalizeTransform(Strict):
+    """Canonical form applied on both sides before comparing or writing."""
+
+    normalize: Literal["phone", "inn", "email", "upper", "lower", "strip", "digits"]
+
+
+class TypeTransform(Strict):
+    type: Literal["str", "int", "decimal", "bool", "date", "datetime"]
+    true: str | None = Field(None, description="How a true value is written on the CRM side (Bitrix24 uses Y)")
+    false: str | None = Field(None, description="How a false value is written on the CRM side (Bitrix24 uses N)")
+
+
+_TRANSFORM_KEYS = {"map": "map", "table": "table", "scale": "scale", "normalize": "normalize", "type": "type"}
+
+
+def _transform_kind(v: Any) -> str | None:
+    if isinstance(v, dict):
+        return next((k for k in _TRANSFORM_KEYS if k in v), None)
+    return next((k for k in _TRANSFORM_KEYS if getattr(v, k, None) is not None), None)
+
+
+Transform = Annotated[
+    Annotated[MapTransform, Tag("map")]
+    | Annotated[TableTransform, Tag("table")]
+    | Annotated[ScaleTransform, Tag("scale")]
+    | Annotated[NormalizeTransform, Tag("normalize")]
+    | Annotated[TypeTransform, Tag("type")],
+    Discriminator(_transform_kind, custom_error_type="unknown_transform",
+                  custom_error_message="a transform is one of map, table, scale, normalize or type"),
+]
+
+
+class FieldMapping(Strict):
+    """One field pair. ``owner`` is the system whose value wins; it flows from there to the other side."""
+
+    crm: str = Field(description="CRM field (TITLE, UF_CRM_ERP_ID, RQ_INN, ...)")
+    erp: str = Field(description="ERP field (Наименование, ИНН, Description, ...)")
+    owner: Owner | None = Field(None, description="crm, erp or both; defaults to the entity's master")
+    transform: list[Transform] = Field(default_factory=list, description="Applied ERP -> CRM in order; reversed for CRM -> ERP")
+    on: Literal["always", "create"] = Field("always", description="create: written only when the record is created")
+    required: bool = Field(False, description="A record without a value here is held with a message, not sent")
+    title: str | None = Field(None, description="What the field means, for the rendered document")
+
+    @field_validator("transform", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        if v is None:
+            return []
+        return v if isinstance(v, list) else [v]
+
+
+class KeyPart(Strict):
+    crm: str
+    erp: str
+    normalize: Literal["phone", "inn", "email", "upper", "lower", "strip", "digits", "name"] | None = None
+
+
+class MatchRule(Strict):
+    """Records match when all parts are equal after normalisation (e.g. INN + KPP). Rules are tried in order."""
+
+    keys: list[KeyPart] = Field(min_length=1)
+    title: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        # `- {crm: RQ_INN, erp: ИНН}` is a one-part rule
+        if isinstance(v, dict) and "keys" not in v and ("crm" in v or "erp" in v):
+            return {"keys": [v]}
+        return v
+
+
+class LinkFields(Strict):
+    """Where each side stores the other side's id (an UF field in Bitrix24, a requisite in 1C).
+
+    The target's link field is also the natural key looked up before a create, so a create whose response was
+    lost is found instead of repeated.
+    """
+
+    crm: str | None = Field(None, description="CRM field holding the ERP id, e.g. UF_CRM_ERP_ID or ORIGIN_ID")
+    erp: str | None = Field(None, description="ERP field holding the CRM id, if the ERP has one")
+
+
+class Trigger(Strict):
+    poll: str | None = Field(None, description="Poll interval (15m, 1h); reads changes since the stored cursor")
+    webhook: str | None = Field(None, description="Bitrix24 event name, e.g. ONCRMCOMPANYUPDATE")
+    event: str | None = Field(None, description="An ERP push event name, e.g. order.status_changed")
+    stage_change: dict[str, Any] | None = Field(None, description="{to: [STAGE_ID, ...], category: N}")
+    side: Side | None = Field(None, description="Which side the trigger watches; defaults to the flowing source side")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Trigger:
+        kinds = [k for k in ("poll", "webhook", "event", "stage_change") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a trigger is exactly one of poll, webhook, event or stage_change")
+        if self.poll is not None:
+            parse_duration(self.poll)
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("poll", "webhook", "event", "stage_change") if getattr(self, k) is not None)
+
+
+class SkipIf(Strict):
+    """Do-not-sync flag: a record whose field holds one of the values is skipped (and the skip is logged)."""
+
+    side: Side
+    field: str
+    values: list[Any] = Field(default_factory=lambda: ["Y", "1", 1, True])
+
+
+class RelatedObject(Strict):
+    object: str
+    where: dict[str, Any] = Field(description="Filter; {id} is the record's id, {field:NAME} one of its fields")
+
+
+class RequireRelated(Strict):
+    """Hold a record until a related record exists (e.g. push a company to the ERP only once a contract exists)."""
+
+    side: Side
+    any: list[RelatedObject] = Field(min_length=1)
+    on: Literal["create", "always"] = "create"
+    message: str
+
+
+class RequireFields(Strict):
+    side: Side
+    fields: list[str] = Field(min_length=1)
+    message: str | None = None
+
+
+class Guard(Strict):
+    skip_if: SkipIf | None = None
+    require_related: RequireRelated | None = None
+    require_fields: RequireFields | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Guard:
+        if sum(x is not None for x in (self.skip_if, self.require_related, self.require_fields)) != 1:
+            raise ValueError("a guard is exactly one of skip_if, require_related or require_fields")
+        return self
+
+
+class Entity(Strict):
+    title: str | None = None
+    master: str = Field(description="The authoritative system (a name from `systems`, or crm / erp)")
+    direction: Direction
+    crm: ObjectSide
+    erp: ObjectSide
+    match: list[MatchRule] = Field(description="How a record is found on the other side before anything is created")
+    link: LinkFields = Field(default_factory=LinkFields)
+    fields: list[FieldMapping] = Field(default_factory=list)
+    triggers: list[Trigger] = Field(default_factory=list)
+    guards: list[Guard] = Field(default_factory=list)
+    flow: str | None = Field(None, description="A named business flow that handles this entity instead of the generic sync")
+    conflict: Literal["master_wins"] = "master_wins"
+    delete: Literal["ignore", "mark"] = Field("ignore", description="What a deletion on the source does to the target")
+
+
+class RetryPolicy(Strict):
+    max_attempts: int = Field(8, ge=1)
+    base_seconds: float = Field(2.0, gt=0)
+    max_seconds: float = Field(900.0, gt=0)
+
+
+class Defaults(Strict):
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    poll_overlap: str = Field("120s", description="Each poll re-reads this window before the cursor (late commits, clock skew)")
+    poll_page: int = Field(500, ge=1, le=10000)
+    workers: int = Field(4, ge=1, le=64, description="Concurrent jobs per process")
+    lease: str = Field("60s", description="How long a claimed job is reserved before another worker may take it")
+
+
+class Spec(Strict):
+    version: Literal[1] = 1
+    name: str
+    description: str | None = None
+    systems: dict[str, SystemSpec]
+    defaults: Defaults = Field(default_factory=Defaults)
+    value_maps: dict[str, dict[str, str]] = Field(default_factory=dict, description="Named ERP -> CRM value tables")
+    entities: dict[str, Entity]
+
+    def system_for(self, entity: Entity, side: Side) -> str:
+        explicit = (entity.crm if side == "crm" else entity.erp).system
+        if explicit:
+            return explicit
+        names = [n for n, s in self.systems.items() if s.role == side]
+        return names[0] if len(names) == 1 else ""
+
+    def master_side(self, entity: Entity) -> Side:
+        if entity.master in ("crm", "erp"):
+            return entity.master  # type: ignore[return-value]
+        return "crm" if self.system_for(entity, "crm") == entity.master else "erp"
+
+    def owner_of(self, entity: Entity, f: FieldMapping) -> Owner:
+        return f.owner or self.master_side(entity)

@@ -1,0 +1,246 @@
+"""The durable job queue, kept in the store so a state change and the jobs it causes commit together.
+
+Semantics:
+- A job belongs to a *lane* (entity + record). Only the oldest live job of a lane can be claimed, so jobs of one
+  lane run strictly one at a time and in order; different lanes run in parallel.
+- ``enqueue`` with a ``dedup_key`` coalesces: while a job with that key waits (pending, not yet claimed), a new
+  enqueue replaces its payload with the newer one instead of adding a second job.
+- A claim takes a lease. ``complete``/``retry``/``dead`` only act while the worker still holds the lease; an
+  expired lease (the worker was killed) makes the job claimable again, attempt counted.
+- PostgreSQL claims with ``FOR UPDATE SKIP LOCKED``; SQLite serialises claims with ``BEGIN IMMEDIATE``.
+Delivery is at-least-once; handlers make the effect idempotent (bindings, natural-key lookups, fingerprints).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy.orm import aliased
+
+from b24sync.store.db import is_postgres, utcnow
+from b24sync.store.models import DeadLetter, HistoryEntry, Job
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    lane: str
+    kind: str
+    entity: str
+    payload: dict[str, Any]
+    attempts: int  # attempts before this one
+    lease_owner: str
+
+
+@dataclass(frozen=True)
+class Backoff:
+    base_seconds: float = 2.0
+    max_seconds: float = 900.0
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Exponential backoff with jitter: between half and all of base·2^(attempt-1), capped."""
+        ceiling = min(self.max_seconds, self.base_seconds * (2 ** max(0, attempt - 1)))
+        return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    # SQLite hands timezone-aware columns back naive; every time we store is UTC.
+    if dt is not None and dt.tzinfo is None:
+        from datetime import UTC
+
+        return dt.replace(tzinfo=UTC)
+    return dt
+
+
+def enqueue(
+    conn: Connection,
+    *,
+    kind: str,
+    entity: str,
+    lane: str,
+    payload: dict[str, Any],
+    dedup_key: str | None = None,
+    run_at: datetime | None = None,
+    priority: int = 100,
+) -> int:
+    """Add a job inside the caller's transaction (the outbox). Returns the job id (an existing one when coalesced)."""
+    now = utcnow()
+    if dedup_key is not None:
+        existing = conn.execute(
+            select(Job.id).where(Job.dedup_key == dedup_key, Job.state == "pending").order_by(Job.id.desc()).limit(1)
+        ).scalar()
+        if existing is not None:
+            conn.execute(update(Job).where(Job.id == existing, Job.state == "pending").values(payload=payload))
+            return int(existing)
+    return int(
+        conn.execute(
+            insert(Job)
+            .values(
+                lane=lane, kind=kind, entity=entity, payload=payload, dedup_key=dedup_key, state="pending",
+                priority=priority, attempts=0, run_at=run_at or now, created_at=now,
+            )
+            .returning(Job.id)
+        ).scalar_one()
+    )
+
+
+def claim(engine: Engine, owner: str, *, limit: int, lease_seconds: float, kinds: Sequence[str] | None = None) -> list[ClaimedJob]:
+    """Claim up to ``limit`` jobs that are the head of their lane and due (or whose lease expired)."""
+    now = utcnow()
+    earlier = aliased(Job)
+    head_of_lane = ~exists().where(
+        earlier.lane == Job.lane, earlier.id < Job.id, earlier.state.in_(("pending", "running"))
+    )
+    due = or_(
+        and_(Job.state == "pending", Job.run_at <= now),
+        and_(Job.state == "running", Job.lease_until < now),
+    )
+    q = select(Job).where(due, head_of_lane).order_by(Job.priority, Job.id).limit(limit)
+    if kinds:
+        q = q.where(Job.kind.in_(kinds))
+    with engine.begin() as conn:
+        if is_postgres(engine):
+            q = q.with_for_update(skip_locked=True, of=Job)
+        rows = conn.execute(q).all()
+        if not rows:
+            return []
+        until = now + timedelta(seconds=lease_seconds)
+        claimed = []
+        for job in rows:
+            # An expired lease means the last attempt died mid-way: it counts as an attempt.
+            attempts = job.attempts + (1 if job.state == "running" else 0)
+            conn.execute(
+                update(Job).where(Job.id == job.id)
+                .values(state="running", lease_owner=owner, lease_until=until, attempts=attempts)
+            )
+            claimed.append(ClaimedJob(job.id, job.lane, job.kind, job.entity, job.payload, attempts, owner))
+        return claimed
+
+
+def extend_lease(engine: Engine, jobs: Sequence[ClaimedJob], lease_seconds: float) -> int:
+    if not jobs:
+        return 0
+    until = utcnow() + timedelta(seconds=lease_seconds)
+    n = 0
+    with engine.begin() as conn:
+        for j in jobs:
+            n += conn.execute(
+                update(Job).where(Job.id == j.id, Job.lease_owner == j.lease_owner, Job.state == "running")
+                .values(lease_until=until)
+            ).rowcount
+    return n
+
+
+def _owned(job: ClaimedJob):  # type: ignore[no-untyped-def]
+    return and_(Job.id == job.id, Job.lease_owner == job.lease_owner, Job.state == "running")
+
+
+def complete(conn: Connection, job: ClaimedJob) -> bool:
+    """Finish a job inside the caller's transaction. False if the lease was lost (another worker took over)."""
+    return conn.execute(delete(Job).where(_owned(job))).rowcount == 1
+
+
+def retry(engine: Engine, job: ClaimedJob, *, delay_seconds: float, error: str, count_attempt: bool = True) -> bool:
+    with engine.begin() as conn:
+        return conn.execute(
+            update(Job).where(_owned(job)).values(
+                state="pending", run_at=utcnow() + timedelta(seconds=delay_seconds), lease_owner=None,
+                lease_until=None, last_error=error[:4000],
+                attempts=job.attempts + (1 if count_attempt else 0),
+            )
+        ).rowcount == 1
+
+
+def park(conn: Connection, job: ClaimedJob, *, kind: str, reason: str, error_type: str) -> bool:
+    """Move a job to the dead letters (``dead`` or ``held``) inside the caller's transaction."""
+    if conn.execute(delete(Job).where(_owned(job))).rowcount != 1:
+        return False
+    conn.execute(
+        insert(DeadLetter).values(
+            kind=kind, entity=job.entity, lane=job.lane, job_kind=job.kind, payload=job.payload,
+            reason=reason[:8000], error_type=error_type, attempts=job.attempts + 1, created_at=utcnow(),
+        )
+    )
+    return True
+
+
+def resolve_parked(conn: Connection, lane: str, resolution: str = "superseded") -> int:
+    """A later successful sync of the same record makes its open dead letters moot."""
+    return conn.execute(
+        update(DeadLetter).where(DeadLetter.lane == lane, DeadLetter.resolved_at.is_(None))
+        .values(resolved_at=utcnow(), resolution=resolution)
+    ).rowcount
+
+
+def replay(engine: Engine, *, dead_letter_id: int | None = None, entity: str | None = None, kind: str | None = None) -> int:
+    """Put open dead letters back on the queue (one, all of an entity, or all). Returns how many."""
+    with engine.begin() as conn:
+        q = select(DeadLetter).where(DeadLetter.resolved_at.is_(None))
+        if dead_letter_id is not None:
+            q = q.where(DeadLetter.id == dead_letter_id)
+        if entity is not None:
+            q = q.where(DeadLetter.entity == entity)
+        if kind is not None:
+            q = q.where(DeadLetter.kind == kind)
+        letters = conn.execute(q.order_by(DeadLetter.id)).all()
+        for dl in letters:
+            enqueue(conn, kind=dl.job_kind, entity=dl.entity, lane=dl.lane, payload=dl.payload,
+                    dedup_key=f"{dl.job_kind}:{dl.lane}")
+            conn.execute(update(DeadLetter).where(DeadLetter.id == dl.id)
+                         .values(resolved_at=utcnow(), resolution="replayed"))
+        return len(letters)
+
+
+def record(conn: Connection, *, job: ClaimedJob | None, entity: str, lane: str, kind: str, action: str,
+           outcome: str, duration_ms: int = 0, target: str | None = None, target_id: str | None = None,
+           detail: dict[str, Any] | None = None) -> None:
+    """Append one line to the message history."""
+    conn.execute(insert(HistoryEntry).values(
+        at=utcnow(), job_id=job.id if job else None, entity=entity, lane=lane, kind=kind, action=action,
+        target=target, target_id=target_id, outcome=outcome, duration_ms=duration_ms, detail=detail,
+    ))
+
+
+@dataclass
+class EntityStatus:
+    entity: str
+    pending: int
+    running: int
+    oldest_pending_age_s: float | None
+    dead: int
+    held: int
+
+
+def status(engine: Engine) -> list[EntityStatus]:
+    now = utcnow()
+    out: dict[str, EntityStatus] = {}
+    with engine.connect() as conn:
+        for entity, state, n, oldest in conn.execute(
+            select(Job.entity, Job.state, func.count(), func.min(Job.created_at)).group_by(Job.entity, Job.state)
+        ):
+            st = out.setdefault(entity, EntityStatus(entity, 0, 0, None, 0, 0))
+            if state == "pending":
+                st.pending = n
+                st.oldest_pending_age_s = (now - _aware(oldest)).total_seconds() if oldest else None
+            else:
+                st.running = n
+        for entity, kind, n in conn.execute(
+            select(DeadLetter.entity, DeadLetter.kind, func.count())
+            .where(DeadLetter.resolved_at.is_(None)).group_by(DeadLetter.entity, DeadLetter.kind)
+        ):
+            st = out.setdefault(entity, EntityStatus(entity, 0, 0, None, 0, 0))
+            if kind == "held":
+                st.held = n
+            else:
+                st.dead = n
+    return sorted(out.values(), key=lambda s: s.entity)
+
+
+def depth(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(Job)).scalar_one())
