@@ -1,0 +1,338 @@
+"""``ODataAdapter``: the engine's SystemAdapter over :class:`ODataClient` (1C, SAP, Dynamics).
+
+Spec ``object:`` is a preset logical name (``counterparties``) or an entity set (``Catalog_Контрагенты``).
+Values are keyed by the system's own property names (ports.py); on writes and lookups, logical field names of the
+preset are translated to properties first, unknown names pass through.
+
+Incremental reads, per object, in one of two modes:
+
+- **exchange plan** (preferred; needs a node): ``SelectChanges`` package ``ReceivedNo + 1`` streamed and filtered to
+  the object's entity set; ``acknowledge`` sends ``NotifyChangesReceived`` after the engine's commit (exchange.py).
+  One node per synced object: every node of a plan gets every registered change, so each node is an independent
+  queue; changes of other types in a node's package are skipped (their own nodes carry them).
+- **DataVersion scan** (fallback): ``$orderby=<key>`` + ``$top``/``$skip`` pages; a row produces a record only if its
+  ``DataVersion`` differs from the last synced one (erp-side.md §1.13 option (a)); versions are stored at
+  ``acknowledge``, so a crash before commit re-reads. A completed pass restarts from offset 0 with ``more=False``.
+  Physically deleted rows are not detected (1C deletes by ``DeletionMark``, which is detected, §1.8).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from datetime import datetime
+from typing import Any
+
+from b24sync.connectors.onec.odata import filters as flt
+from b24sync.connectors.onec.odata.client import DEFAULT_MAX_PACKAGE_BYTES, DEFAULT_TIMEOUT, ODataClient
+from b24sync.connectors.onec.odata.dialect import DIALECTS, Dialect
+from b24sync.connectors.onec.odata.errors import ODataNotFoundError
+from b24sync.connectors.onec.odata.exchange import ExchangePlanReader, change_type
+from b24sync.connectors.onec.odata.presets import EntityPreset, Preset
+from b24sync.connectors.onec.odata.versions import MemoryVersionStore, SharedStateVersionStore, VersionStore
+from b24sync.engine.errors import PermanentError, ValidationError
+from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, Record
+
+log = logging.getLogger(__name__)
+
+_META_PREFIXES = ("odata.", "@odata.", "__metadata")
+FIND_CAP = 1000  # a natural-key lookup returning more than this is a spec error, not a lookup
+
+
+def _clean(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items()
+            if not k.startswith(_META_PREFIXES) and "@navigationLinkUrl" not in k and "@odata." not in k}
+
+
+def _is_guid(v: Any) -> bool:
+    if isinstance(v, uuid.UUID):
+        return True
+    if not isinstance(v, str) or len(v) != 36:
+        return False
+    try:
+        uuid.UUID(v)
+        return True
+    except ValueError:
+        return False
+
+
+class ODataAdapter:
+    def __init__(
+        self,
+        name: str,
+        client: ODataClient,
+        *,
+        preset: Preset | None = None,
+        exchange_plan: str | None = None,
+        nodes: dict[str, str] | None = None,
+        node: str | None = None,
+        version_store: VersionStore | None = None,
+        page_size: int = 500,
+        max_package_bytes: int | None = DEFAULT_MAX_PACKAGE_BYTES,
+    ) -> None:
+        self.name = name
+        self.client = client
+        self.preset = preset or Preset("none")
+        self.exchange_plan = exchange_plan
+        self.nodes = dict(nodes or {})
+        self.default_node = node
+        self.versions = version_store or MemoryVersionStore()
+        self.page_size = page_size
+        self.max_package_bytes = max_package_bytes
+        self._readers: dict[str, ExchangePlanReader] = {}
+        used: dict[str, str] = {}
+        for obj, n in self.nodes.items():
+            if n in used:
+                raise PermanentError(f"{name}: exchange-plan node {n} is configured for both {used[n]!r} and "
+                                     f"{obj!r}; give each synced object its own node")
+            used[n] = obj
+
+    # ---- helpers ---------------------------------------------------------------------------------------------
+    def entity(self, obj: ObjectRef) -> EntityPreset:
+        return self.preset.resolve(obj.object)
+
+    def _to_system(self, ent: EntityPreset, values: dict[str, Any]) -> dict[str, Any]:
+        return {ent.fields.get(k, k): v for k, v in values.items()}
+
+    def _record(self, ent: EntityPreset, row: dict[str, Any]) -> Record:
+        values = _clean(row)
+        rid = str(values.get(ent.key)) if ent.key and values.get(ent.key) is not None else ""
+        version = None
+        if ent.version_field and values.get(ent.version_field) is not None:
+            version = str(values[ent.version_field])
+        else:
+            version = self.client.dialect.etag_of(row)
+        deleted = bool(values.get(ent.deleted_field)) if ent.deleted_field else False
+        return Record(id=rid, values=values, modified=None, version=version, deleted=deleted)
+
+    def _criteria_filter(self, ent: EntityPreset, criteria: dict[str, Any]) -> flt.Expr:
+        parts = []
+        for k, v in self._to_system(ent, criteria).items():
+            if (k == ent.key or k.endswith("_Key")) and _is_guid(v):
+                v = flt.Guid(str(v))  # §1.4: reference fields are Edm.Guid, literal guid'…'
+            parts.append(flt.F.eq(k, v))
+        return flt.F.all_(*parts)
+
+    def _node_for(self, obj: ObjectRef, ent: EntityPreset) -> str | None:
+        return (obj.options.get("node") or self.nodes.get(obj.object) or self.nodes.get(ent.entity_set)
+                or self.default_node)
+
+    def _reader(self, node: str) -> ExchangePlanReader:
+        if not self.exchange_plan:
+            raise PermanentError(f"{self.name}: a node is configured but no exchange_plan")
+        if node not in self._readers:
+            self._readers[node] = ExchangePlanReader(self.client, self.exchange_plan, node,
+                                                     max_bytes=self.max_package_bytes)
+        return self._readers[node]
+
+    # ---- SystemAdapter ---------------------------------------------------------------------------------------
+    async def read_changes(self, obj: ObjectRef, cursor: ChangeCursor, *, overlap_seconds: float,
+                           limit: int) -> ChangePage:
+        ent = self.entity(obj)
+        if ent.kind == "virtual":
+            raise PermanentError(f"{self.name}: {ent.entity_set} is a virtual table; read it with find()")
+        node = self._node_for(obj, ent)
+        if node and self.exchange_plan:
+            return await self._read_package(ent, node)
+        return await self._read_scan(ent, cursor, limit)
+
+    async def _read_package(self, ent: EntityPreset, node: str) -> ChangePage:
+        reader = self._reader(node)
+        pkg = await reader.read_package()
+        records = []
+        skipped = 0
+        for change in pkg.changes:
+            t = change_type(change)
+            if t is not None and t != ent.entity_set:
+                skipped += 1
+                continue
+            rec = self._record(ent, change)
+            if not rec.id:
+                skipped += 1
+                continue
+            records.append(rec)
+        if skipped:
+            log.info("%s: package #%s for %s skipped %s entries of other types", self.name, pkg.message_no,
+                     ent.entity_set, skipped)
+        return ChangePage(
+            records=records,
+            cursor=ChangeCursor(token=str(pkg.message_no)),
+            more=bool(pkg.changes),
+            ack={"mode": "exchange", "node": node, "message_no": pkg.message_no, "entries": len(pkg.changes)},
+        )
+
+    async def _read_scan(self, ent: EntityPreset, cursor: ChangeCursor, limit: int) -> ChangePage:
+        size = max(1, min(limit or self.page_size, self.page_size))
+        token = cursor.token or ""
+        offset = int(token.split(":", 1)[1]) if token.startswith("scan:") else 0
+        order = [ent.key] if ent.key else None
+        page = await self.client.query(ent.entity_set, orderby=order, top=size, skip=offset)
+        rows = page.rows
+        recs = [self._record(ent, r) for r in rows]
+        vk = f"{ent.entity_set}/"  # one store for all objects: keys of different sets never collide
+        known = self.versions.get_many([vk + r.id for r in recs if r.id])
+        changed = [r for r in recs if r.id and (r.version is None or known.get(vk + r.id) != r.version)]
+        done = len(rows) < size
+        next_token = "scan:0" if done else f"scan:{offset + len(rows)}"
+        return ChangePage(
+            records=changed,
+            cursor=ChangeCursor(token=next_token),
+            more=not done,
+            ack={"mode": "scan", "versions": {vk + r.id: r.version for r in changed if r.version is not None}},
+        )
+
+    async def acknowledge(self, obj: ObjectRef, page: ChangePage) -> None:
+        ack = page.ack or {}
+        if ack.get("mode") == "exchange":
+            if ack.get("entries"):  # an empty package is not acknowledged (nothing to drop)
+                await self._reader(ack["node"]).acknowledge(int(ack["message_no"]))
+        elif ack.get("mode") == "scan":
+            if ack.get("versions"):
+                self.versions.put_many(ack["versions"])
+
+    async def get(self, obj: ObjectRef, record_id: str) -> Record | None:
+        ent = self.entity(obj)
+        try:
+            row = await self.client.get(ent.entity_set, record_id)
+        except ODataNotFoundError:
+            return None
+        return self._record(ent, row)
+
+    async def find(self, obj: ObjectRef, criteria: dict[str, Any]) -> list[Record]:
+        ent = self.entity(obj)
+        if ent.kind == "virtual":
+            return await self._find_virtual(ent, obj, criteria)
+        out: list[Record] = []
+        async for row in self.client.iter_all(ent.entity_set, filter=self._criteria_filter(ent, criteria),
+                                              key_field=ent.key, page_size=min(self.page_size, FIND_CAP)):
+            out.append(self._record(ent, row))
+            if len(out) > FIND_CAP:
+                raise ValidationError(f"{ent.entity_set}: lookup {sorted(criteria)} matched more than {FIND_CAP} rows")
+        return out
+
+    async def _find_virtual(self, ent: EntityPreset, obj: ObjectRef, criteria: dict[str, Any]) -> list[Record]:
+        v = ent.virtual or {}
+        params: dict[str, Any] = {}
+        period = obj.options.get("period")
+        if period:
+            params["Period"] = datetime.fromisoformat(period) if isinstance(period, str) else period
+        if criteria:
+            # §1.7: Condition filters inside the calculation (fast); passed as a string literal.
+            params["Condition"] = self._criteria_filter(ent, criteria).render(self.client.dialect.version)
+        rows = await self.client.virtual_table(ent.entity_set, obj.options.get("function") or v.get("function")
+                                               or "Balance", params)
+        return [Record(id="|".join(str(r.get(f, "")) for f in (v.get("product"), v.get("warehouse") or
+                                                               v.get("price_type")) if f),
+                       values=_clean(r)) for r in rows]
+
+    async def create(self, obj: ObjectRef, values: dict[str, Any]) -> str:
+        ent = self.entity(obj)
+        vals = self._to_system(ent, values)
+        post = vals.pop("Posted", None) if ent.postable else None
+        row = await self.client.create(ent.entity_set, vals)
+        rid = str(row.get(ent.key, "")) if ent.key else ""
+        if not rid:
+            raise PermanentError(f"{ent.entity_set}: the service did not return the created key {ent.key!r}")
+        if post or obj.options.get("post"):
+            await self.client.post_document(ent.entity_set, rid, operational=bool(obj.options.get("operational")))
+        return rid
+
+    async def update(self, obj: ObjectRef, record_id: str, values: dict[str, Any], *,
+                     expected_version: str | None = None) -> None:
+        ent = self.entity(obj)
+        vals = self._to_system(ent, values)
+        post = vals.pop("Posted", None) if ent.postable else None
+        if vals:
+            await self.client.update(ent.entity_set, record_id, vals, expected_version=expected_version)
+        elif expected_version is not None:
+            await self.client.update(ent.entity_set, record_id, {}, expected_version=expected_version)
+        if post is True or (post is None and obj.options.get("post")):
+            await self.client.post_document(ent.entity_set, record_id,
+                                            operational=bool(obj.options.get("operational")))
+        elif post is False:
+            await self.client.unpost_document(ent.entity_set, record_id)
+
+    async def exists(self, obj: ObjectRef, criteria: dict[str, Any]) -> bool:
+        ent = self.entity(obj)
+        if ent.kind == "virtual":
+            return bool(await self._find_virtual(ent, obj, criteria))
+        page = await self.client.query(ent.entity_set, filter=self._criteria_filter(ent, criteria), top=1,
+                                       select=[ent.key] if ent.key else None)
+        return bool(page.rows)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # ---- extras used by flows --------------------------------------------------------------------------------
+    async def post(self, obj: ObjectRef, record_id: str, *, operational: bool = False) -> None:
+        await self.client.post_document(self.entity(obj).entity_set, record_id, operational=operational)
+
+    async def unpost(self, obj: ObjectRef, record_id: str) -> None:
+        await self.client.unpost_document(self.entity(obj).entity_set, record_id)
+
+    async def mark_deleted(self, obj: ObjectRef, record_id: str, mark: bool = True, *,
+                           expected_version: str | None = None) -> None:
+        await self.client.set_deletion_mark(self.entity(obj).entity_set, record_id, mark,
+                                            expected_version=expected_version)
+
+
+def _secret(config: dict[str, Any], key: str) -> str | None:
+    if config.get(key) is not None:
+        return str(config[key])
+    env = config.get(f"{key}_env")
+    if env:
+        val = os.environ.get(env)
+        if val is None:
+            raise PermanentError(f"environment variable {env} (for {key}) is not set")
+        return val
+    return None
+
+
+def from_config(name: str, config: dict[str, Any]) -> ODataAdapter:
+    """Build from a spec system config. Keys: ``url`` (OData root), ``username``/``password`` (or ``*_env``),
+    ``bearer_token``/``bearer_token_env``, ``dialect`` (``1c`` default, ``sap``, ``dataverse``, ``bc``),
+    ``preset`` (``ut11`` default for 1C, ``erp2``, ``unf``, ``none``), ``preset_overrides``, ``exchange_plan``,
+    ``node`` or ``nodes`` ({object: node Ref_Key}), ``page_size``, ``timeout``, ``max_package_bytes``,
+    ``extra_query`` ({name: value}, e.g. sap-client), ``state`` (a SharedState object injected by the composer
+    for the DataVersion store) or ``version_store``."""
+    if not config.get("url"):
+        raise PermanentError(f"{name}: OData system needs url")
+    dialect_name = str(config.get("dialect") or "1c")
+    dialect: Dialect | None = DIALECTS.get(dialect_name)
+    if dialect is None:
+        raise PermanentError(f"{name}: unknown OData dialect {dialect_name!r}; known: {', '.join(DIALECTS)}")
+    client = ODataClient(
+        config["url"],
+        username=_secret(config, "username"),
+        password=_secret(config, "password"),
+        bearer_token=_secret(config, "bearer_token"),
+        dialect=dialect,
+        timeout=float(config.get("timeout") or DEFAULT_TIMEOUT),
+        page_size=int(config.get("page_size") or 500),
+        max_package_bytes=int(config.get("max_package_bytes") or DEFAULT_MAX_PACKAGE_BYTES),
+        extra_query=list((config.get("extra_query") or {}).items()),
+        transport=config.get("transport"),
+    )
+    is_1c = dialect.name == "1c"
+    preset = Preset(
+        str(config.get("preset") or ("ut11" if is_1c else "none")),
+        config.get("preset_overrides"),
+        default_key=config.get("key_field", "Ref_Key" if is_1c else None),
+        default_version_field=config.get("version_field", "DataVersion" if is_1c else None),
+        default_deleted_field=config.get("deleted_field", "DeletionMark" if is_1c else None),
+    )
+    store = config.get("version_store")
+    if store is None and config.get("state") is not None:
+        store = SharedStateVersionStore(config["state"], f"odata:{name}:versions")
+    return ODataAdapter(
+        name,
+        client,
+        preset=preset,
+        exchange_plan=config.get("exchange_plan"),
+        nodes=config.get("nodes"),
+        node=config.get("node"),
+        version_store=store,
+        page_size=int(config.get("page_size") or 500),
+        max_package_bytes=int(config.get("max_package_bytes") or DEFAULT_MAX_PACKAGE_BYTES),
+    )

@@ -1,0 +1,88 @@
+"""A minimal in-test fake of 1C standard.odata behind httpx.MockTransport (unit tests only; the real emulator is
+b24sync.sandbox.onec, used by test_sandbox_integration.py). Implements just enough to observe the client."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import httpx
+
+
+class Fake1C:
+    def __init__(self, rows: int = 0, user: str = "Администратор", password: str = "пароль") -> None:
+        self.user, self.password = user, password
+        self.sets: dict[str, dict[str, dict]] = {"Catalog_Контрагенты": {}, "Document_ЗаказКлиента": {}}
+        for i in range(rows):
+            self.add("Catalog_Контрагенты", {"Description": f"К{i:05d}", "ИНН": f"{i:010d}"})
+        self.requests: list[httpx.Request] = []
+        self.raw_queries: list[str] = []
+        self.patches: list[dict] = []
+        self.posted: list[str] = []
+
+    def add(self, entity_set: str, values: dict) -> dict:
+        key = str(uuid.uuid4())
+        row = {"Ref_Key": key, "DataVersion": "AAAAAAAAAAA=", "DeletionMark": False, **values}
+        self.sets[entity_set][key] = row
+        return row
+
+    @staticmethod
+    def bump(row: dict) -> None:
+        n = int.from_bytes(base64.b64decode(row["DataVersion"]), "big") + 1
+        row["DataVersion"] = base64.b64encode(n.to_bytes(8, "big")).decode()
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        raw = request.url.raw_path.decode()
+        path, _, qs = raw.partition("?")
+        self.raw_queries.append(qs)
+        expected = "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        if request.headers.get("Authorization") != expected:
+            return httpx.Response(401, text="<html>401</html>")
+        if "+" in qs:
+            return self.err(400, "14", "Ошибка при разборе опции запроса $filter")
+        q = dict(parse_qsl(qs, keep_blank_values=True))
+        seg = unquote(path.split("/standard.odata/", 1)[1])
+        name, _, rest = seg.partition("(")
+        if name not in self.sets:
+            return self.err(404, None, name)
+        table = self.sets[name]
+        if not rest:
+            if request.method == "POST":
+                row = self.add(name, json.loads(request.content))
+                return httpx.Response(201, json=row)
+            rows = sorted(table.values(), key=lambda r: r["Ref_Key"])
+            f = q.get("$filter")
+            if f:
+                field, _, lit = f.partition(" eq ")
+                lit = lit.strip("'")
+                rows = [r for r in rows if str(r.get(field)) == lit]
+            skip, top = int(q.get("$skip", 0)), int(q.get("$top", 10**9))
+            return httpx.Response(200, json={"odata.metadata": "m", "value": rows[skip:skip + top]})
+        key, _, tail = rest.partition(")")
+        key = key.removeprefix("guid'").rstrip("'")
+        row = table.get(key)
+        if row is None:
+            return self.err(404, "9", "Экземпляр сущности не найден")
+        if request.method == "GET":
+            return httpx.Response(200, json=row)
+        if request.method == "PATCH":
+            self.patches.append(json.loads(request.content))
+            row.update(json.loads(request.content))
+            self.bump(row)
+            return httpx.Response(200, json=row)
+        if request.method == "POST" and tail == "/Post":
+            row["Posted"] = True
+            self.bump(row)
+            self.posted.append(key)
+            return httpx.Response(200)
+        return self.err(400, "6", "Метод не найден")
+
+    @staticmethod
+    def err(status, code, text):
+        return httpx.Response(status, json={"odata.error": {"code": code, "message": {"lang": "ru", "value": text}}})
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handler)
