@@ -17,6 +17,7 @@ SANDBOXES: dict[str, str] = {
     "dadata": "b24sync.sandbox.dadata.cli",
     "focus": "b24sync.sandbox.focus.cli",
     "diadok": "b24sync.sandbox.diadok.cli",
+    "kontur": "b24sync.sandbox.kontur.cli",
 }
 
 for _name, _module in SANDBOXES.items():

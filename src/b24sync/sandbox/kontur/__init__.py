@@ -1,0 +1,1 @@
+"""Kontur.Buhgalteria *model* sandbox (``b24sync sandbox kontur``). See docs/kontur-buhgalteria.md."""
