@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(__import__("b24sync.cli.commerceml", fromlist=["app"]).app, name="commerceml")
+app.add_typer(__import__("b24sync.cli.portal", fromlist=["app"]).app, name="portal")
 
 
 def main() -> None:  # pragma: no cover - console entry point

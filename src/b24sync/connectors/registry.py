@@ -11,6 +11,7 @@ from b24sync.engine.ports import SystemAdapter
 # type in the spec -> "module:factory". A factory takes (name, resolved config dict) and returns a SystemAdapter.
 ADAPTERS: dict[str, str] = {
     "sql": "b24sync.connectors.sqltable.adapter:from_config",
+    "bitrix24": "b24sync.connectors.bitrix24.adapter:from_config",
 }
 
 

@@ -1,0 +1,61 @@
+"""``b24sync portal check|prepare``: compare a Bitrix24 portal with a requirements YAML and create what is missing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="Check a Bitrix24 portal against the sync's requirements, or prepare it.", no_args_is_help=True)
+
+WebhookOpt = typer.Option(None, "--webhook-url", help="Inbound webhook URL (default: env B24SYNC_B24_WEBHOOK).")
+
+
+def _load(path: Path):
+    from ruamel.yaml import YAML
+
+    from b24sync.connectors.bitrix24.portal import Requirements
+
+    data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
+    return Requirements.model_validate(data)
+
+
+def _run(webhook_url: str | None, requirements: Path, create: bool) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from b24sync.connectors.bitrix24.auth import WebhookAuth
+    from b24sync.connectors.bitrix24.client import Bitrix24Client
+    from b24sync.connectors.bitrix24.portal import check_portal
+
+    url = webhook_url or os.environ.get("B24SYNC_B24_WEBHOOK")
+    if not url:
+        raise typer.BadParameter("give --webhook-url or set B24SYNC_B24_WEBHOOK")
+    req = _load(requirements)
+
+    async def go():
+        async with Bitrix24Client(WebhookAuth(url)) as c:
+            return await check_portal(c, req, create=create)
+
+    rep = asyncio.run(go())
+    table = Table("kind", "name", "status", "detail")
+    for f in rep.findings:
+        table.add_row(f.kind, f.name, f.status, f.detail)
+    Console().print(table)
+    return 1 if rep.missing else 0
+
+
+@app.command("check")
+def check(requirements: Path = typer.Argument(..., exists=True, help="Requirements YAML."),
+          webhook_url: str | None = WebhookOpt) -> None:
+    """Report what the portal lacks (exit 1 when something is missing)."""
+    raise typer.Exit(_run(webhook_url, requirements, create=False))
+
+
+@app.command("prepare")
+def prepare(requirements: Path = typer.Argument(..., exists=True, help="Requirements YAML."),
+            webhook_url: str | None = WebhookOpt) -> None:
+    """Create what is missing; running it twice changes nothing the second time."""
+    raise typer.Exit(_run(webhook_url, requirements, create=True))

@@ -1,0 +1,235 @@
+"""``Bitrix24Adapter``: the engine's ``SystemAdapter`` over the Bitrix24 client.
+
+Objects: ``crm.company``, ``crm.contact``, ``crm.deal``, ``crm.lead``, ``crm.product``, ``crm.requisite`` (legacy
+methods: UPPER_CASE fields, ``ID``, ``DATE_MODIFY``) and ``crm.item:<entityTypeId>`` (universal methods: camelCase,
+``id``, ``updatedTime``; invoices are ``crm.item:31``) — sheet §6.1, §6.2.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from b24sync.connectors.bitrix24.auth import OAuthAuth, WebhookAuth
+from b24sync.connectors.bitrix24.client import Bitrix24Client, parse_dt
+from b24sync.connectors.bitrix24.errors import Bitrix24NotFound
+from b24sync.connectors.bitrix24.multifield import MULTI_FIELDS, diff_multifield
+from b24sync.engine.errors import ConflictError, ValidationError
+from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, Record
+from b24sync.store.kv import MemoryState, SharedState
+
+
+@dataclass(frozen=True)
+class ObjSpec:
+    list: str
+    get: str
+    add: str
+    update: str
+    id_field: str
+    time_field: str
+    entity_type_id: int | None = None  # crm.item.*
+
+    @property
+    def universal(self) -> bool:
+        return self.entity_type_id is not None
+
+
+_LEGACY_TIME = {"crm.product": "TIMESTAMP_X"}  # the deprecated product API names its change time differently
+
+
+def obj_spec(name: str) -> ObjSpec:
+    if name.startswith("crm.item:"):
+        et = int(name.split(":", 1)[1])
+        return ObjSpec("crm.item.list", "crm.item.get", "crm.item.add", "crm.item.update", "id", "updatedTime", et)
+    if name in ("crm.company", "crm.contact", "crm.deal", "crm.lead", "crm.product", "crm.requisite", "crm.quote"):
+        return ObjSpec(f"{name}.list", f"{name}.get", f"{name}.add", f"{name}.update", "ID",
+                       _LEGACY_TIME.get(name, "DATE_MODIFY"))
+    raise ValidationError(f"Bitrix24 adapter: unknown object {name!r} (crm.company, crm.contact, crm.deal, "
+                          "crm.lead, crm.product, crm.requisite, crm.item:<entityTypeId>)")
+
+
+class Bitrix24Adapter:
+    def __init__(self, name: str, client: Bitrix24Client, *, select: list[str] | None = None) -> None:
+        self.name = name
+        self.client = client
+        self.select = select
+
+    # ---- helpers
+    def _record(self, spec: ObjSpec, row: dict[str, Any]) -> Record:
+        t = row.get(spec.time_field)
+        return Record(id=str(row[spec.id_field]), values=row, modified=parse_dt(t), version=str(t) if t else None)
+
+    def _base(self, spec: ObjSpec, obj: ObjectRef) -> dict[str, Any]:
+        p: dict[str, Any] = {}
+        if spec.universal:
+            p["entityTypeId"] = spec.entity_type_id
+        sel = obj.options.get("select") or self.select
+        if sel:
+            sel = list(sel)
+            for f in (spec.id_field, spec.time_field):
+                if f not in sel and "*" not in sel:
+                    sel.append(f)
+            p["select"] = sel
+        elif not spec.universal and obj.object in ("crm.company", "crm.contact", "crm.lead"):
+            p["select"] = ["*", "UF_*", "PHONE", "EMAIL", "WEB", "IM"]  # multi-fields must be named (sheet §5)
+        elif not spec.universal and obj.object == "crm.deal":
+            p["select"] = ["*", "UF_*"]
+        elif spec.universal:
+            p["select"] = ["*"]  # fm only with '*' (sheet §5)
+        if obj.options.get("filter"):
+            p["filter"] = dict(obj.options["filter"])
+        return p
+
+    # ---- SystemAdapter
+    async def read_changes(self, obj: ObjectRef, cursor: ChangeCursor, *, overlap_seconds: float = 0.0,
+                           limit: int = 500) -> ChangePage:
+        spec = obj_spec(obj.object)
+        new, overlap, more = await self.client.list_changes(
+            spec.list, time_field=spec.time_field, id_field=spec.id_field, since=cursor.modified,
+            last_id=cursor.last_id, overlap_seconds=overlap_seconds, limit=limit, params=self._base(spec, obj))
+        records = [self._record(spec, r) for r in overlap + new]
+        nc = cursor
+        if new:
+            last = self._record(spec, new[-1])
+            nc = ChangeCursor(last.modified, last.id, cursor.token)
+        return ChangePage(records=records, cursor=nc, more=more)
+
+    async def acknowledge(self, obj: ObjectRef, page: ChangePage) -> None:
+        return None  # cursor-based: nothing to confirm on the portal
+
+    async def get(self, obj: ObjectRef, record_id: str) -> Record | None:
+        spec = obj_spec(obj.object)
+        p: dict[str, Any] = {"id": int(record_id)}
+        if spec.universal:
+            p["entityTypeId"] = spec.entity_type_id
+        try:
+            res = await self.client.call(spec.get, p)
+        except Bitrix24NotFound:
+            return None
+        row = res.get("item") if spec.universal and isinstance(res, dict) else res
+        return self._record(spec, row) if row else None
+
+    async def find(self, obj: ObjectRef, criteria: dict[str, Any]) -> list[Record]:
+        spec = obj_spec(obj.object)
+        crit = dict(criteria)
+        ids: list[str] | None = None
+        rq = {k: crit.pop(k) for k in list(crit) if k.startswith("RQ_")}
+        if rq and obj.object in ("crm.company", "crm.contact"):
+            # a company's INN/KPP live on its requisites (sheet §6.5 "Find a company by INN")
+            et = 4 if obj.object == "crm.company" else 3
+            rows = await self.client.call("crm.requisite.list", {
+                "filter": {"ENTITY_TYPE_ID": et, **rq}, "select": ["ID", "ENTITY_ID"]})
+            ids = sorted({str(r["ENTITY_ID"]) for r in rows or []}, key=int)
+            if not ids:
+                return []
+        p = self._base(spec, obj)
+        flt = dict(p.get("filter") or {})
+        for k, v in crit.items():
+            if k in MULTI_FIELDS:
+                flt[k] = v  # multi-fields filter by exact value only (sheet §5)
+            else:
+                flt[k] = v
+        if ids is not None:
+            flt[f"@{spec.id_field}"] = [int(i) for i in ids]
+        p["filter"] = flt
+        out: list[Record] = []
+        async for rows in self.client.list_all(spec.list, p, id_field=spec.id_field, count=False):
+            out.extend(self._record(spec, r) for r in rows)
+        return out
+
+    async def exists(self, obj: ObjectRef, criteria: dict[str, Any]) -> bool:
+        spec = obj_spec(obj.object)
+        if set(criteria) == {spec.id_field} or set(criteria) == {"id"}:
+            return await self.get(obj, str(next(iter(criteria.values())))) is not None
+        return bool(await self.find(obj, criteria))
+
+    async def create(self, obj: ObjectRef, values: dict[str, Any]) -> str:
+        spec = obj_spec(obj.object)
+        if spec.universal:
+            res = await self.client.call(spec.add, {"entityTypeId": spec.entity_type_id, "fields": values})
+            return str(res["item"]["id"])
+        fields = dict(values)
+        for t in MULTI_FIELDS:  # a wanted list of plain strings becomes [{VALUE, VALUE_TYPE}]
+            if t in fields and isinstance(fields[t], list):
+                fields[t] = diff_multifield(t, [], fields[t])
+        return str(await self.client.call(spec.add, {"fields": fields}))
+
+    async def update(self, obj: ObjectRef, record_id: str, values: dict[str, Any], *,
+                     expected_version: str | None = None) -> None:
+        spec = obj_spec(obj.object)
+        fields = dict(values)
+        need_current = expected_version is not None or (not spec.universal and any(t in fields for t in MULTI_FIELDS))
+        if need_current:
+            cur = await self.get(obj, record_id)
+            if cur is None:
+                raise Bitrix24NotFound(f"Bitrix24 {obj.object} {record_id} not found")
+            if expected_version is not None and cur.version != expected_version:
+                raise ConflictError(f"{obj.object} {record_id} changed on the portal",
+                                    detail={"expected": expected_version, "current": cur.version})
+            for t in MULTI_FIELDS:
+                if t in fields and not spec.universal:
+                    ops = diff_multifield(t, cur.values.get(t) or [], fields[t])
+                    if ops:
+                        fields[t] = ops
+                    else:
+                        fields.pop(t)
+        if not fields:
+            return
+        if spec.universal:
+            await self.client.call(spec.update, {"entityTypeId": spec.entity_type_id, "id": int(record_id),
+                                                 "fields": fields})
+        else:
+            await self.client.call(spec.update, {"id": int(record_id), "fields": fields})
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _state_from_config(config: dict[str, Any]) -> SharedState:
+    if config.get("state") is not None:
+        return config["state"]
+    redis_url = config.get("redis_url") or os.environ.get("B24SYNC_REDIS_URL")
+    if redis_url:
+        from b24sync.store.kv import RedisState
+
+        return RedisState(redis_url)
+    db_url = config.get("database_url") or os.environ.get("B24SYNC_DATABASE_URL")
+    if db_url:
+        from b24sync.store.db import make_engine
+        from b24sync.store.kv import SqlState
+
+        return SqlState(make_engine(db_url))
+    return MemoryState()
+
+
+def client_from_config(config: dict[str, Any]) -> Bitrix24Client:
+    state = _state_from_config(config)
+    auth: WebhookAuth | OAuthAuth
+    webhook = config.get("webhook_url") or (None if config.get("oauth") else os.environ.get("B24SYNC_B24_WEBHOOK"))
+    if webhook:
+        auth = WebhookAuth(webhook)
+    elif config.get("oauth"):
+        o = dict(config["oauth"])
+        key = o.get("key") or f"b24:oauth:{o.get('member_id') or o.get('client_endpoint') or o['client_id']}"
+        auth = OAuthAuth(
+            client_id=o["client_id"], client_secret=o.get("client_secret") or os.environ.get(
+                "B24SYNC_B24_CLIENT_SECRET", ""),
+            state=state, key=key, token_endpoint=o.get("token_endpoint", "https://oauth.bitrix.info/oauth/token/"),
+            client_endpoint=o.get("client_endpoint"), access_token=o.get("access_token"),
+            refresh_token=o.get("refresh_token"))
+    else:
+        raise ValidationError("bitrix24 system needs webhook_url (or B24SYNC_B24_WEBHOOK) or oauth {client_id, ...}")
+    return Bitrix24Client(
+        auth, state=state, plan=config.get("plan"), rate=config.get("rate"), burst=config.get("burst"),
+        operating_limit_seconds=float(config.get("operating_limit_seconds", 480.0)),
+        auth_connector=config.get("auth_connector"), transport=config.get("transport"),
+        max_park_wait=float(config.get("max_park_wait", 0.0)), verify=config.get("verify", True),
+    )
+
+
+def from_config(name: str, config: dict[str, Any]) -> Bitrix24Adapter:
+    return Bitrix24Adapter(name, client_from_config(config), select=config.get("select"))
+
+
+__all__ = ["Bitrix24Adapter", "from_config", "client_from_config", "obj_spec"]

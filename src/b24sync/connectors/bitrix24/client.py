@@ -1,0 +1,694 @@
+"""A thin async Bitrix24 REST client on httpx: one HTTP seam, a shared rate limiter, per-method operating budgets,
+automatic ``batch`` packing with per-command outcomes, fast full reads and (time, id) incremental reads.
+
+Envelope facts (sheet = /work/shared/research/bitrix24-rest.md):
+- success ``{"result", "total", "next", "time"}``; error ``{"error", "error_description"}`` (sheet §2.2, §2.3);
+- ``batch``: ``{"halt": 0, "cmd": {key: "method?query"}}`` → ``result.{result,result_error,result_total,result_next,
+  result_time}``, each an object keyed by cmd key *or* a JSON array (numeric keys / empty), HTTP 200 even when
+  commands fail; at most 50 commands (sheet §4 and its review notes);
+- list pages are 50 rows; ``start=-1`` skips the COUNT; ID-ordered ``>ID`` windows chained with
+  ``$result[prev][49][ID]`` read 2,500 rows per request (sheet §5, huge-data.md); ``crm.item.list`` wraps rows in
+  ``items`` and names the key ``id`` (sheet §6.2, §9.9).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import math
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from b24sync.connectors.bitrix24.auth import OAuthAuth, WebhookAuth, mask
+from b24sync.connectors.bitrix24.encoding import Ref, build_query, query_safe
+from b24sync.connectors.bitrix24.errors import (
+    Bitrix24Error,
+    Bitrix24OperationLimit,
+    Bitrix24RateLimited,
+    Bitrix24ServerError,
+    Bitrix24TokenExpired,
+    Bitrix24TransportError,
+    classify,
+)
+from b24sync.connectors.bitrix24.limits import PLANS, LeakyBucket, OperatingBudget
+from b24sync.engine.errors import RetryableError
+from b24sync.store.kv import MemoryState, SharedState
+
+log = logging.getLogger("b24sync.bitrix24")
+
+BATCH_MAX = 50  # sheet §3.4 / §4: never more than 50 commands
+PAGE = 50  # sheet §3.4: list page size is fixed at 50
+NOT_BATCHABLE = {"batch"}  # nested batch → ERROR_BATCH_METHOD_NOT_ALLOWED (sheet §4)
+
+# list methods whose rows are wrapped (sheet §6.2, §6.4, §6.7, §6.8) and their id key
+WRAPPED: dict[str, tuple[str, str]] = {
+    "crm.item.list": ("items", "id"),
+    "crm.type.list": ("types", "id"),
+    "crm.category.list": ("categories", "id"),
+    "crm.item.productrow.list": ("productRows", "id"),
+    "catalog.product.list": ("products", "id"),
+    "userfieldconfig.list": ("fields", "id"),
+}
+
+
+@dataclass
+class CallResult:
+    result: Any
+    total: int | None = None
+    next: int | None = None
+    time: dict[str, Any] | None = None
+
+
+@dataclass
+class Outcome:
+    """One batch command's own result or error — never shared with the other commands."""
+
+    key: str
+    method: str
+    result: Any = None
+    error: Exception | None = None
+    total: int | None = None
+    next: int | None = None
+    time: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class Stats:
+    http_requests: int = 0
+    limit_errors: int = 0  # 503 QUERY_LIMIT_EXCEEDED + 429 OPERATION_TIME_LIMIT seen (also inside batches)
+    retries: int = 0
+    batches: int = 0
+    commands: int = 0
+    operating: dict[str, float] = field(default_factory=dict)  # method -> highest `operating` reported
+
+    @property
+    def operating_seconds(self) -> float:
+        return round(sum(self.operating.values()), 3)
+
+
+@dataclass
+class _Item:
+    method: str
+    params: dict[str, Any]
+    fut: asyncio.Future
+    wait: float
+    attempts: int = 0
+
+
+def _member(block: Any, key: str, index: int, n: int) -> tuple[bool, Any]:
+    """Find ``key`` in a batch ``result_*`` member that may be an object or an array (sheet §4 review note)."""
+    if isinstance(block, dict):
+        if key in block:
+            return True, block[key]
+        return False, None
+    if isinstance(block, list) and len(block) == n and index < n:
+        return True, block[index]
+    return False, None
+
+
+def _as_int(v: Any) -> int | None:
+    try:
+        return int(v) if v not in (None, "", []) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _lower_keys(params: dict[str, Any]) -> dict[str, Any]:
+    # legacy crm.* top-level names are case-insensitive (sheet §2.1); normalise ours to lower case
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        lk = k.lower() if k.upper() in ("FILTER", "ORDER", "SELECT", "START") else k
+        out[lk] = v
+    return out
+
+
+def parse_dt(v: Any) -> datetime | None:
+    if not v:
+        return None
+    try:
+        return datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def fmt_dt(d: datetime) -> str:
+    return d.isoformat(timespec="seconds")  # ATOM, as the portal returns it (sheet §2.2 "Dates")
+
+
+class Bitrix24Client:
+    def __init__(
+        self,
+        auth: WebhookAuth | OAuthAuth,
+        *,
+        state: SharedState | None = None,
+        plan: str | None = None,
+        rate: float | None = None,
+        burst: int | None = None,
+        operating_limit_seconds: float = 480.0,
+        auth_connector: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 65.0,  # the cloud cuts a request at 60 s (sheet §3.1)
+        max_retries: int = 6,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        batch_linger: float = 0.005,
+        max_inflight: int = 4,
+        max_park_wait: float = 0.0,
+        user_agent: str = "b24sync/0.1",
+        verify: bool | str = True,
+    ) -> None:
+        prate, pburst = PLANS.get(plan or "standard", PLANS["standard"])
+        self.auth = auth
+        self.state: SharedState = state if state is not None else MemoryState()
+        self.portal = auth.portal
+        self.bucket = LeakyBucket(self.state, f"b24:bucket:{self.portal}", rate=rate or prate, burst=burst or pburst)
+        self.budget = OperatingBudget(self.state, f"b24:operating:{self.portal}:{auth.kind}",
+                                      limit_seconds=operating_limit_seconds)
+        self.auth_connector = auth_connector
+        self.http = httpx.AsyncClient(
+            transport=transport, timeout=timeout, verify=verify,
+            headers={"User-Agent": user_agent, "Accept": "application/json"},  # sheet §2.1 headers
+            follow_redirects=False,
+        )
+        if isinstance(auth, OAuthAuth):
+            auth.bind_http(self.http)
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.linger = batch_linger
+        self.max_park_wait = max_park_wait
+        self.stats = Stats()
+        self._queue: list[_Item] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._sem = asyncio.Semaphore(max_inflight)
+        self._waiting_senders = 0
+        self._tasks: set[asyncio.Task] = set()
+
+    def __repr__(self) -> str:
+        return f"Bitrix24Client({self.auth!r})"
+
+    async def aclose(self) -> None:
+        if self._timer:
+            self._timer.cancel()
+        self._spawn_senders()
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.http.aclose()
+
+    async def __aenter__(self) -> Bitrix24Client:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------------------------------ operating gate
+
+    def _wait_limit(self, wait: bool | float | None) -> float:
+        if wait is None:
+            return self.max_park_wait
+        if wait is True:
+            return math.inf
+        if wait is False:
+            return 0.0
+        return float(wait)
+
+    async def _gate(self, method: str, max_wait: float) -> None:
+        """Slow a method near its budget; park it (sleep or DeferError) when spent (sheet §3.3)."""
+        while True:
+            d = await self.budget.decide(method)
+            if d.park_until is not None:
+                left = d.park_until - time.time()
+                if left > max_wait:
+                    raise self._op_limit(method, d.park_until, "parked by the client before the portal refuses")
+                await asyncio.sleep(max(0.0, left) + 0.05)
+                continue
+            if d.delay > 0:
+                await asyncio.sleep(d.delay)
+            return
+
+    def _op_limit(self, method: str, until: float, why: str) -> Bitrix24OperationLimit:
+        err = classify(method, 429, "OPERATION_TIME_LIMIT", f"Method is blocked due to operation time limit ({why})",
+                       reset_at=until)
+        assert isinstance(err, Bitrix24OperationLimit)
+        return err
+
+    async def _park_after_429(self, method: str) -> float:
+        st = await self.budget.snapshot(method)
+        reset = self.budget.known_reset_at(st)
+        now = time.time()
+        until = reset if reset and reset > now else now + 60.0  # baskets are one minute long (sheet §3.3)
+        await self.budget.park(method, until)
+        return until
+
+    async def _observe(self, method: str, t: dict[str, Any] | None) -> None:
+        if t and t.get("operating") is not None:
+            m = method.lower()
+            self.stats.operating[m] = max(self.stats.operating.get(m, 0.0), float(t["operating"]))
+        await self.budget.observe(method, t)
+
+    # ------------------------------------------------------------------------------------------ one HTTP request
+
+    def _backoff(self, attempt: int, hint: float | None) -> float:
+        d = min(self.backoff_cap, self.backoff_base * (2 ** attempt))
+        d = random.uniform(d / 2, d)  # jitter so that workers do not retry in lockstep
+        return max(d, hint or 0.0)
+
+    async def request(
+        self, method: str, body: dict[str, Any], *, idempotent: bool = True, max_wait: float = 0.0,
+        prepaid: bool = False,
+    ) -> dict[str, Any]:
+        """POST one JSON request with limiter, retries, token refresh and 429 parking; returns the parsed body."""
+        attempt = 0
+        refreshed = False
+        while True:
+            target = await self.auth.target(method)
+            if not prepaid:
+                await self.bucket.acquire()
+            prepaid = False
+            self.stats.http_requests += 1
+            err: Exception
+            try:
+                resp = await self.http.post(target.url, params=target.params or None, json=body)
+            except httpx.TimeoutException as e:
+                err = Bitrix24TransportError(f"Bitrix24 {method}: timeout ({type(e).__name__})")
+                if not idempotent and not isinstance(e, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+                    # the portal may have applied a create; let the engine's find-before-create decide (sheet §8.6)
+                    raise err from None
+            except httpx.TransportError as e:
+                err = Bitrix24TransportError(f"Bitrix24 {method}: connection error ({type(e).__name__})")
+            else:
+                data: Any
+                try:
+                    data = resp.json()
+                except ValueError:
+                    data = None
+                if isinstance(data, dict) and "error" in data and "result" not in data:
+                    reset = None
+                    err = classify(method, resp.status_code, data.get("error"), data.get("error_description"),
+                                   reset_at=reset)
+                elif resp.status_code >= 300 or not isinstance(data, dict):
+                    # non-JSON gateway pages under load, redirects after a domain change (sheet §2.3, §1.5)
+                    err = Bitrix24ServerError(
+                        f"Bitrix24 {method}: HTTP {resp.status_code} without a JSON envelope",
+                        detail={"status": resp.status_code, "location": mask(resp.headers.get("location", ""))},
+                    )
+                else:
+                    await self._observe(method, data.get("time"))
+                    return data
+            # ---- error handling
+            if isinstance(err, Bitrix24TokenExpired) and isinstance(self.auth, OAuthAuth) and not refreshed:
+                refreshed = True
+                await self.auth.refresh(target.version)
+                continue
+            if isinstance(err, Bitrix24RateLimited):
+                self.stats.limit_errors += 1
+                await self.bucket.penalize()
+            if isinstance(err, Bitrix24OperationLimit):
+                self.stats.limit_errors += 1
+                until = await self._park_after_429(method)
+                if until - time.time() <= max_wait:
+                    await asyncio.sleep(max(0.0, until - time.time()) + 0.05)
+                    continue
+                raise self._op_limit(method, until, "portal answered 429") from None
+            if isinstance(err, RetryableError) and attempt < self.max_retries:
+                delay = self._backoff(attempt, err.retry_after)
+                attempt += 1
+                self.stats.retries += 1
+                log.warning("bitrix24 %s: %s; retry %d in %.2fs", method, err, attempt, delay)
+                await asyncio.sleep(delay)
+                continue
+            raise err
+
+    # ------------------------------------------------------------------------------------------ calls & batches
+
+    def _with_connector(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        # our own writes carry auth_connector so offline events do not queue them back to us (sheet §7.6)
+        if self.auth_connector and method.rsplit(".", 1)[-1] in ("add", "update", "delete", "set") \
+                and "auth_connector" not in params:
+            params = dict(params)
+            params["auth_connector"] = self.auth_connector
+        return params
+
+    async def call_full(self, method: str, params: dict[str, Any] | None = None, *,
+                        wait: bool | float | None = None, batch: bool = True) -> CallResult:
+        """Call one method. Query-string-safe calls ride in a shared ``batch``; others go as single JSON calls."""
+        params = self._with_connector(method, params or {})
+        max_wait = self._wait_limit(wait)
+        await self._gate(method, max_wait)
+        if batch and method not in NOT_BATCHABLE and (not params or query_safe(params)):
+            fut: asyncio.Future = asyncio.get_running_loop().create_future()
+            self._enqueue(_Item(method, params, fut, max_wait))
+            return await fut
+        data = await self.request(method, params, idempotent=not method.endswith(".add"), max_wait=max_wait)
+        return CallResult(data.get("result"), _as_int(data.get("total")), _as_int(data.get("next")), data.get("time"))
+
+    async def call(self, method: str, params: dict[str, Any] | None = None, *,
+                   wait: bool | float | None = None, batch: bool = True) -> Any:
+        return (await self.call_full(method, params, wait=wait, batch=batch)).result
+
+    async def batch(self, cmds: dict[str, tuple[str, dict[str, Any]]] | list[tuple[str, dict[str, Any]]], *,
+                    halt: bool = False, wait: bool | float | None = None) -> dict[str, Outcome]:
+        """Send ≤50 commands in one request; every command gets its own Outcome (halt=0 by default)."""
+        if isinstance(cmds, list):
+            cmds = {f"c{i}": c for i, c in enumerate(cmds)}
+        if len(cmds) > BATCH_MAX:
+            raise ValueError(f"batch takes at most {BATCH_MAX} commands (sheet §4)")
+        max_wait = self._wait_limit(wait)
+        for m in {m for m, _ in cmds.values()}:
+            await self._gate(m, max_wait)
+        return await self._send_batch(cmds, halt=halt, max_wait=max_wait)
+
+    async def _send_batch(self, cmds: dict[str, tuple[str, dict[str, Any]]], *, halt: bool = False,
+                          max_wait: float = 0.0, prepaid: bool = False) -> dict[str, Outcome]:
+        wire = {k: (m + ("?" + build_query(p) if p else "")) for k, (m, p) in cmds.items()}
+        idempotent = not any(m.endswith(".add") for m, _ in cmds.values())
+        data = await self.request("batch", {"halt": 1 if halt else 0, "cmd": wire}, idempotent=idempotent,
+                                  max_wait=max_wait, prepaid=prepaid)
+        self.stats.batches += 1
+        self.stats.commands += len(cmds)
+        body = data.get("result") or {}
+        if not isinstance(body, dict):
+            body = {}
+        n = len(cmds)
+        out: dict[str, Outcome] = {}
+        for i, (key, (method, _)) in enumerate(cmds.items()):
+            oc = Outcome(key, method)
+            has_t, t = _member(body.get("result_time"), key, i, n)
+            oc.time = t if has_t and isinstance(t, dict) else None
+            has_err, e = _member(body.get("result_error"), key, i, n)
+            has_res, r = _member(body.get("result"), key, i, n)
+            if has_err and e:
+                code = e.get("error") if isinstance(e, dict) else e
+                desc = e.get("error_description", "") if isinstance(e, dict) else ""
+                oc.error = classify(method, None, code, desc)
+            elif has_res:
+                oc.result = r
+                oc.total = _as_int(_member(body.get("result_total"), key, i, n)[1])
+                oc.next = _as_int(_member(body.get("result_next"), key, i, n)[1])
+            else:
+                oc.error = Bitrix24ServerError(f"Bitrix24 {method}: no outcome in the batch response",
+                                               detail={"key": key})
+            await self._observe(method, oc.time)
+            if isinstance(oc.error, (Bitrix24OperationLimit, Bitrix24RateLimited)):
+                self.stats.limit_errors += 1
+            if isinstance(oc.error, Bitrix24OperationLimit):
+                until = await self._park_after_429(method)
+                oc.error = self._op_limit(method, until, "portal refused the command")
+            out[key] = oc
+        return out
+
+    # ------------------------------------------------------------------------------------------ micro-batcher
+
+    def _enqueue(self, item: _Item) -> None:
+        self._queue.append(item)
+        if len(self._queue) >= BATCH_MAX * (self._waiting_senders + 1):
+            self._spawn_senders()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.linger, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._spawn_senders()
+
+    def _spawn_senders(self) -> None:
+        while self._waiting_senders * BATCH_MAX < len(self._queue):
+            self._waiting_senders += 1
+            t = asyncio.get_running_loop().create_task(self._sender())
+            self._tasks.add(t)
+            t.add_done_callback(self._tasks.discard)
+
+    async def _sender(self) -> None:
+        async with self._sem:
+            try:
+                await self.bucket.acquire()  # take the slot first, then as many queued calls as fit
+            finally:
+                self._waiting_senders -= 1
+            items = self._queue[:BATCH_MAX]
+            del self._queue[:BATCH_MAX]
+            if self._queue:
+                self._spawn_senders()
+            if not items:
+                return
+            await self._run_items(items)
+
+    async def _run_items(self, items: list[_Item]) -> None:
+        try:
+            if len(items) == 1:
+                it = items[0]
+                data = await self.request(it.method, it.params, idempotent=not it.method.endswith(".add"),
+                                          max_wait=it.wait, prepaid=True)
+                res = CallResult(data.get("result"), _as_int(data.get("total")), _as_int(data.get("next")),
+                                 data.get("time"))
+                if not it.fut.done():
+                    it.fut.set_result(res)
+                return
+            cmds = {f"c{i}": (it.method, it.params) for i, it in enumerate(items)}
+            outcomes = await self._send_batch(cmds, max_wait=0.0, prepaid=True)
+        except BaseException as e:  # the whole request failed after retries: every caller learns it
+            for it in items:
+                if not it.fut.done():
+                    it.fut.set_exception(e if isinstance(e, Exception) else RuntimeError("cancelled"))
+            if not isinstance(e, Exception):
+                raise
+            return
+        for i, it in enumerate(items):
+            oc = outcomes[f"c{i}"]
+            if it.fut.done():
+                continue
+            if oc.error is None:
+                it.fut.set_result(CallResult(oc.result, oc.total, oc.next, oc.time))
+            elif isinstance(oc.error, (Bitrix24OperationLimit, Bitrix24RateLimited, Bitrix24ServerError)) \
+                    and it.attempts < 3:
+                # transient per-command failure: only this command goes around again
+                it.attempts += 1
+                t = asyncio.get_running_loop().create_task(self._requeue(it, oc.error))
+                self._tasks.add(t)
+                t.add_done_callback(self._tasks.discard)
+            else:
+                it.fut.set_exception(oc.error)
+
+    async def _requeue(self, it: _Item, err: Exception) -> None:
+        try:
+            if isinstance(err, Bitrix24OperationLimit):
+                await self._gate(it.method, it.wait)
+            else:
+                await asyncio.sleep(self._backoff(it.attempts, None))
+        except Exception as e:
+            if not it.fut.done():
+                it.fut.set_exception(e)
+            return
+        self._enqueue(it)
+
+    # ------------------------------------------------------------------------------------------ list reading
+
+    @staticmethod
+    def list_shape(method: str, id_field: str | None = None) -> tuple[str | None, str]:
+        items_key, default_id = WRAPPED.get(method, (None, "ID"))
+        return items_key, id_field or default_id
+
+    @staticmethod
+    def _rows(result: Any, items_key: str | None) -> list[dict[str, Any]]:
+        if items_key:
+            result = result.get(items_key, []) if isinstance(result, dict) else []
+        if isinstance(result, dict):  # PHP arrays with gaps come back as objects
+            result = list(result.values())
+        return list(result or [])
+
+    async def list_all(
+        self, method: str, params: dict[str, Any] | None = None, *, id_field: str | None = None,
+        count: bool = True, wait: bool | float | None = True, max_commands: int = BATCH_MAX,
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every row of a list method in ID order, up to 2,500 rows per HTTP request (sheet §5, huge-data.md).
+
+        ``count=True`` lets the first page COUNT (``start=0``) so the read knows when it is complete and spends no
+        request on an empty tail; pass ``count=False`` on huge tables where a COUNT itself is costly.
+        """
+        items_key, idf = self.list_shape(method, id_field)
+        base = _lower_keys(copy.deepcopy(params or {}))
+        flt = dict(base.pop("filter", {}) or {})
+        last = flt.pop(f">{idf}", None)
+        if f">={idf}" in flt:
+            ge = flt.pop(f">={idf}")
+            last = int(ge) - 1 if last is None else max(int(last), int(ge) - 1)
+        base["order"] = {idf: "ASC"}
+        total: int | None = None
+        seen = 0
+        max_wait = self._wait_limit(wait)
+        first = True
+        while True:
+            n = max_commands
+            if total is not None:
+                n = max(1, min(n, math.ceil((total - seen) / PAGE)))
+            cmds: dict[str, tuple[str, dict[str, Any]]] = {}
+            for i in range(n):
+                p = dict(base)
+                f = dict(flt)
+                if i == 0:
+                    if last is not None:
+                        f[f">{idf}"] = last
+                else:
+                    path = f"[{items_key}]" if items_key else ""
+                    f[f">{idf}"] = Ref(f"$result[c{i - 1}]{path}[{PAGE - 1}][{idf}]")
+                if f:
+                    p["filter"] = f
+                p["start"] = 0 if (first and count and i == 0) else -1
+                cmds[f"c{i}"] = (method, p)
+            await self._gate(method, max_wait)
+            if n == 1:
+                data = await self.request(method, cmds["c0"][1], max_wait=max_wait)
+                outcomes = {"c0": Outcome("c0", method, data.get("result"), None, _as_int(data.get("total")))}
+            else:
+                outcomes = await self._send_batch(cmds, max_wait=max_wait)
+            done = False
+            prev_last = last
+            for i in range(n):
+                oc = outcomes[f"c{i}"]
+                if oc.error is not None:
+                    if i == 0:
+                        raise oc.error
+                    break  # later pages are re-requested from the last good id
+                if first and i == 0 and oc.total is not None:
+                    total = oc.total
+                rows = self._rows(oc.result, items_key)
+                if rows and prev_last is not None and int(rows[0][idf]) <= int(prev_last):
+                    break  # a broken back-reference: never trust pages after it
+                if rows:
+                    seen += len(rows)
+                    prev_last = rows[-1][idf]
+                    yield rows
+                if len(rows) < PAGE:
+                    done = True
+                    break
+            first = False
+            if prev_last == last and not done:
+                raise Bitrix24ServerError(f"Bitrix24 {method}: list paging made no progress")
+            last = prev_last
+            if done or (total is not None and seen >= total):
+                return
+
+    async def list_changes(
+        self, method: str, *, time_field: str, id_field: str | None = None, since: datetime | None,
+        last_id: str | int | None, overlap_seconds: float = 0.0, limit: int = 500,
+        params: dict[str, Any] | None = None, wait: bool | float | None = None,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+        """Rows changed after the (time, id) cursor, ascending by (time, id); returns (new, overlap, more).
+
+        One ``batch``: the tail of the cursor second by ID (``>=T``, ``<T+1s``, ``>ID``), the overlap window, and
+        forward pages ordered by (time, id) from ``T+1s`` chained on the previous page's last time. A page that does
+        not continue its predecessor is dropped with everything after it, so a portal that cannot substitute the
+        time reference still yields one correct page per request. (Filter prefixes: sheet §5.)
+        """
+        items_key, idf = self.list_shape(method, id_field)
+        base = _lower_keys(copy.deepcopy(params or {}))
+        flt = dict(base.pop("filter", {}) or {})
+        pages = max(1, min(BATCH_MAX - 2, math.ceil(limit / PAGE)))
+        cmds: dict[str, tuple[str, dict[str, Any]]] = {}
+        path = f"[{items_key}]" if items_key else ""
+        tail_pages = 0
+        if since is not None:
+            tail_pages = max(1, pages // 2)
+            for i in range(tail_pages):
+                f = dict(flt)
+                f[f">={time_field}"] = fmt_dt(since)
+                f[f"<{time_field}"] = fmt_dt(since + timedelta(seconds=1))
+                f[f">{idf}"] = (last_id or 0) if i == 0 else Ref(f"$result[t{i - 1}]{path}[{PAGE - 1}][{idf}]")
+                cmds[f"t{i}"] = (method, {**base, "filter": f, "order": {idf: "ASC"}, "start": -1})
+            if overlap_seconds > 0:
+                f = dict(flt)
+                f[f">={time_field}"] = fmt_dt(since - timedelta(seconds=overlap_seconds))
+                f[f"<{time_field}"] = fmt_dt(since)
+                cmds["o"] = (method, {**base, "filter": f, "order": {time_field: "DESC", idf: "DESC"}, "start": -1})
+        for i in range(pages):
+            f = dict(flt)
+            if i == 0:
+                if since is not None:
+                    f[f">={time_field}"] = fmt_dt(since + timedelta(seconds=1))
+            else:
+                f[f">={time_field}"] = Ref(f"$result[f{i - 1}]{path}[{PAGE - 1}][{time_field}]")
+            p = {**base, "order": {time_field: "ASC", idf: "ASC"}, "start": -1}
+            if f:
+                p["filter"] = f
+            cmds[f"f{i}"] = (method, p)
+        max_wait = self._wait_limit(wait)
+        await self._gate(method, max_wait)
+        outcomes = await self._send_batch(cmds, max_wait=max_wait)
+
+        def key(r: dict[str, Any]) -> tuple[datetime, int]:
+            return parse_dt(r.get(time_field)) or datetime.min, int(r[idf])
+
+        new: list[dict[str, Any]] = []
+        complete = True
+        # 1. the rest of the cursor second, by id
+        if since is not None:
+            prev = int(last_id or 0)
+            tail_done = False
+            for i in range(tail_pages):
+                oc = outcomes[f"t{i}"]
+                if oc.error:
+                    raise oc.error
+                rows = self._rows(oc.result, items_key)
+                if rows and int(rows[0][idf]) <= prev:
+                    break
+                new.extend(rows)
+                if rows:
+                    prev = int(rows[-1][idf])
+                if len(rows) < PAGE:
+                    tail_done = True
+                    break
+            if not tail_done:
+                complete = False
+        # 2. forward pages (only if the cursor second is exhausted, to keep the order)
+        if complete:
+            boundary = (since + timedelta(seconds=1)) if since is not None else None
+            seen_ids: set[int] = set()
+            cur: tuple[datetime, int] | None = None
+            fwd_done = False
+            for i in range(pages):
+                oc = outcomes[f"f{i}"]
+                if oc.error:
+                    if i == 0:
+                        raise oc.error
+                    break
+                rows = self._rows(oc.result, items_key)
+                ks = [key(r) for r in rows]
+                if ks != sorted(ks) or (boundary and ks and ks[0][0] < boundary):
+                    break
+                if i > 0 and cur is not None and ks and ks[0][0] != cur[0]:
+                    # a chained page starts at its predecessor's last second (``>=``); anything else means the
+                    # reference was not substituted as we meant: not trustworthy
+                    break
+                added = 0
+                for r, k in zip(rows, ks, strict=True):
+                    if k[1] in seen_ids or (cur is not None and k <= cur):
+                        continue
+                    seen_ids.add(k[1])
+                    new.append(r)
+                    cur = k
+                    added += 1
+                if len(rows) < PAGE:
+                    fwd_done = True
+                    break
+                if added == 0:
+                    break  # ≥50 rows in one second: the next call reads that second by id
+            complete = fwd_done
+        more = not complete
+        if len(new) > limit:
+            new = new[:limit]
+            more = True
+        overlap: list[dict[str, Any]] = []
+        if "o" in outcomes and outcomes["o"].error is None:
+            overlap = sorted(self._rows(outcomes["o"].result, items_key), key=key)
+        room = max(0, limit - len(new))
+        overlap = overlap[len(overlap) - room:] if room else []
+        return new, overlap, more

@@ -1,0 +1,168 @@
+"""Client-side limits shared by every worker of one portal (through ``b24sync.store.kv.SharedState``).
+
+1. Request rate — Bitrix24 runs a leaky bucket per portal *and* source IP: a counter grows by one per HTTP request
+   (one ``batch`` = one request) and drains by Y per second; above X the portal answers 503 QUERY_LIMIT_EXCEEDED.
+   X/Y = 50 / 2 req/s on all plans but Enterprise, 250 / 5 on Enterprise (sheet §3.2, limits.md). The counter drains
+   in steps of Y once per second and it is not stated whether call X or X+1 is the first refused, so we keep a
+   margin on both the bucket size and the drain rate (sheet review notes on §3.2).
+2. Operating time — per method and app/webhook, the portal sums execution seconds over 10 one-minute baskets and
+   refuses the *next* call of that method with 429 OPERATION_TIME_LIMIT once the sum passes the limit (480 s in the
+   docs' example); every response carries ``time.operating`` and ``time.operating_reset_at``, batch commands carry
+   their own in ``result_time`` (sheet §3.3, §4, §9.17). We slow a method down as it nears the budget and park it
+   until ``operating_reset_at`` before the portal has to refuse it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from b24sync.store.kv import MemoryState, SharedState
+
+PLANS: dict[str, tuple[float, int]] = {"standard": (2.0, 50), "enterprise": (5.0, 250)}  # sheet §3.2
+
+
+async def run_state(state: SharedState, fn: Callable[..., Any], *args: Any) -> Any:
+    """Call a (blocking) SharedState method without stalling the event loop; memory state is called inline."""
+    if isinstance(state, MemoryState):
+        return fn(*args)
+    return await asyncio.to_thread(fn, *args)
+
+
+class LeakyBucket:
+    """A GCRA-style reservation on the shared counter: every acquire adds one and returns how long to wait so that
+    the portal's counter is at most ``capacity`` when the request arrives."""
+
+    def __init__(
+        self,
+        state: SharedState,
+        key: str,
+        *,
+        rate: float = 2.0,
+        burst: int = 50,
+        burst_margin: int | None = None,
+        rate_factor: float = 0.95,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        margin = burst_margin if burst_margin is not None else max(3, int(burst * 0.1))
+        self.state = state
+        self.key = key
+        self.rate = rate * rate_factor
+        self.capacity = max(1.0, float(burst - margin))
+        self.clock = clock
+        self.waited = 0.0
+
+    def _reserve(self, old: dict[str, Any] | None) -> tuple[dict[str, Any], float]:
+        now = self.clock()
+        level = float((old or {}).get("level", 0.0))
+        ts = float((old or {}).get("ts", now))
+        level = max(0.0, level - max(0.0, now - ts) * self.rate) + 1.0
+        wait = max(0.0, (level - self.capacity) / self.rate)
+        return {"level": level, "ts": now}, wait
+
+    def _fill(self, old: dict[str, Any] | None) -> tuple[dict[str, Any], None]:
+        now = self.clock()
+        level = float((old or {}).get("level", 0.0))
+        ts = float((old or {}).get("ts", now))
+        level = max(0.0, level - max(0.0, now - ts) * self.rate)
+        return {"level": max(level, self.capacity + self.rate), "ts": now}, None
+
+    async def acquire(self) -> float:
+        wait = await run_state(self.state, self.state.update, self.key, self._reserve)
+        if wait > 0:
+            self.waited += wait
+            await asyncio.sleep(wait)
+        return wait
+
+    async def penalize(self) -> None:
+        """The portal said QUERY_LIMIT_EXCEEDED anyway (another app on our IP?): treat the bucket as full."""
+        await run_state(self.state, self.state.update, self.key, self._fill)
+
+
+@dataclass
+class BudgetDecision:
+    delay: float = 0.0  # slow down: sleep this long before the call
+    park_until: float | None = None  # the method is parked until this unix time
+
+
+class OperatingBudget:
+    """Per-method operating-time budget, fed from ``time.operating`` of every response (sheet §3.3)."""
+
+    def __init__(
+        self,
+        state: SharedState,
+        prefix: str,
+        *,
+        limit_seconds: float = 480.0,
+        slow_fraction: float = 0.6,
+        park_fraction: float = 0.9,
+        max_slow_delay: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.state = state
+        self.prefix = prefix
+        self.limit = limit_seconds
+        self.slow_at = limit_seconds * slow_fraction
+        self.park_at = limit_seconds * park_fraction
+        self.max_slow_delay = max_slow_delay
+        self.clock = clock
+
+    def key(self, method: str) -> str:
+        return f"{self.prefix}:{method.lower()}"
+
+    async def observe(self, method: str, t: dict[str, Any] | None) -> None:
+        if not t or t.get("operating") is None:
+            return  # self-hosted portals and some methods omit the keys (sheet §2.2, §3.3)
+        operating = float(t["operating"])
+        reset_at = t.get("operating_reset_at")
+        seen = float(t.get("finish") or self.clock())
+
+        def fn(old: dict[str, Any] | None) -> tuple[dict[str, Any] | None, None]:
+            old = old or {}
+            if float(old.get("seen", 0.0)) > seen:
+                return None, None  # an older response arriving late
+            new = dict(old)
+            new.update(operating=operating, seen=seen)
+            if reset_at:
+                new["reset_at"] = float(reset_at)
+            return new, None
+
+        await run_state(self.state, self.state.update, self.key(method), fn)
+
+    async def park(self, method: str, until: float) -> None:
+        def fn(old: dict[str, Any] | None) -> tuple[dict[str, Any], None]:
+            new = dict(old or {})
+            new["blocked_until"] = max(float(new.get("blocked_until", 0.0)), until)
+            return new, None
+
+        await run_state(self.state, self.state.update, self.key(method), fn)
+
+    def known_reset_at(self, st: dict[str, Any] | None) -> float | None:
+        return float(st["reset_at"]) if st and st.get("reset_at") else None
+
+    async def snapshot(self, method: str) -> dict[str, Any] | None:
+        return await run_state(self.state, self.state.get, self.key(method))
+
+    async def decide(self, method: str) -> BudgetDecision:
+        st = await self.snapshot(method)
+        if not st:
+            return BudgetDecision()
+        now = self.clock()
+        blocked = float(st.get("blocked_until", 0.0))
+        if blocked > now:
+            return BudgetDecision(park_until=blocked)
+        op = float(st.get("operating", 0.0))
+        reset_at = float(st.get("reset_at", 0.0))
+        if reset_at and now >= reset_at:
+            # the oldest basket has left the window; the stored figure is an upper bound — let calls through and
+            # learn the new value from their responses
+            op = min(op, self.slow_at)
+        if op >= self.park_at and reset_at > now:
+            return BudgetDecision(park_until=reset_at)
+        if op > self.slow_at:
+            frac = (op - self.slow_at) / max(1e-9, self.park_at - self.slow_at)
+            return BudgetDecision(delay=min(self.max_slow_delay, self.max_slow_delay * frac))
+        return BudgetDecision()

@@ -1,0 +1,204 @@
+"""``portal check`` / ``portal prepare``: make a portal carry what the sync needs — user fields, smart-process
+types, pipeline stages, event handlers — reporting what is missing and creating it idempotently.
+
+Methods (sheet §6.6, §6.7, §6.4, §7.1): ``crm.{entity}.userfield.list|add`` (``FIELD_NAME`` auto-prefixed
+``UF_CRM_``, ≤50 chars, ``A-Z0-9_``; sheet §3.4), ``crm.type.list|add`` (match on ``code``/``title``; use
+``entityTypeId``), ``crm.status.list|add`` by ``ENTITY_ID`` (``DEAL_STAGE``, ``DEAL_STAGE_{cat}``,
+``DYNAMIC_{entityTypeId}_STAGE_{cat}``; a wrong ``ENTITY_ID`` gives an empty list, not an error), ``event.get|bind``
+(application auth only; a duplicate handler is an error, so we bind only what ``event.get`` lacks).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from b24sync.connectors.bitrix24.client import Bitrix24Client
+
+UF_ENTITIES = {"lead", "deal", "contact", "company", "quote", "requisite"}
+
+
+class UserFieldReq(BaseModel):
+    entity: str  # deal, contact, company, lead, quote, requisite
+    field_name: str  # with or without the UF_CRM_ prefix
+    user_type_id: str = "string"
+    label: str | None = None
+    multiple: bool = False
+    mandatory: bool = False
+    xml_id: str | None = None
+    values: list[str] = Field(default_factory=list)  # enumeration values (LIST items)
+
+    @property
+    def full_name(self) -> str:
+        n = self.field_name.upper()
+        if n.startswith("UF_CRM_"):
+            return n
+        if n.startswith("UF_"):
+            n = n[3:]
+        return "UF_CRM_" + n
+
+
+class SmartProcessReq(BaseModel):
+    title: str
+    code: str | None = None
+    categories: bool = True
+    stages: bool = True
+
+
+class StageReq(BaseModel):
+    entity_id: str  # DEAL_STAGE, DEAL_STAGE_1, DYNAMIC_1032_STAGE_5, ...
+    status_id: str  # the part after any C{n}: / DT…: prefix; the portal builds the full id
+    name: str
+    sort: int = 100
+    semantics: str | None = None  # None, "S", "F"
+
+
+class EventHandlerReq(BaseModel):
+    event: str
+    handler: str | None = None  # URL; None for offline
+    event_type: str = "online"  # online | offline
+    auth_connector: str | None = None
+
+
+class Requirements(BaseModel):
+    user_fields: list[UserFieldReq] = Field(default_factory=list)
+    smart_processes: list[SmartProcessReq] = Field(default_factory=list)
+    stages: list[StageReq] = Field(default_factory=list)
+    event_handlers: list[EventHandlerReq] = Field(default_factory=list)
+
+
+@dataclass
+class Finding:
+    kind: str  # user_field | smart_process | stage | event_handler
+    name: str
+    status: str  # ok | missing | mismatch | created | error
+    detail: str = ""
+
+
+@dataclass
+class Report:
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def missing(self) -> list[Finding]:
+        return [f for f in self.findings if f.status in ("missing", "mismatch", "error")]
+
+    @property
+    def created(self) -> list[Finding]:
+        return [f for f in self.findings if f.status == "created"]
+
+
+_FIELD_NAME_RE = re.compile(r"^UF_CRM_[A-Z0-9_]{1,43}$")  # ≤50 chars incl. prefix (sheet §3.4)
+
+
+async def _user_field(c: Bitrix24Client, req: UserFieldReq, create: bool) -> Finding:
+    name = req.full_name
+    if req.entity not in UF_ENTITIES:
+        return Finding("user_field", f"{req.entity}.{name}", "error", "unknown entity")
+    if not _FIELD_NAME_RE.match(name):
+        return Finding("user_field", f"{req.entity}.{name}", "error", "FIELD_NAME must be A-Z0-9_, ≤50 chars")
+    rows = await c.call(f"crm.{req.entity}.userfield.list", {"filter": {"FIELD_NAME": name}})
+    rows = [r for r in rows or [] if str(r.get("FIELD_NAME", "")).upper() == name]
+    label = f"{req.entity}.{name}"
+    if rows:
+        have = str(rows[0].get("USER_TYPE_ID", ""))
+        if have and have != req.user_type_id:
+            return Finding("user_field", label, "mismatch", f"type {have}, wanted {req.user_type_id}")
+        return Finding("user_field", label, "ok")
+    if not create:
+        return Finding("user_field", label, "missing", req.user_type_id)
+    fields: dict[str, Any] = {
+        "FIELD_NAME": name[len("UF_CRM_"):], "USER_TYPE_ID": req.user_type_id,
+        "MULTIPLE": "Y" if req.multiple else "N", "MANDATORY": "Y" if req.mandatory else "N",
+    }
+    if req.label:
+        fields.update(EDIT_FORM_LABEL=req.label, LIST_COLUMN_LABEL=req.label, LABEL=req.label)
+    if req.xml_id:
+        fields["XML_ID"] = req.xml_id
+    if req.values:
+        fields["LIST"] = [{"VALUE": v, "SORT": (i + 1) * 10} for i, v in enumerate(req.values)]
+    await c.call(f"crm.{req.entity}.userfield.add", {"fields": fields}, batch=False)
+    return Finding("user_field", label, "created", req.user_type_id)
+
+
+async def _smart_process(c: Bitrix24Client, types: list[dict], req: SmartProcessReq, create: bool) -> Finding:
+    hit = next((t for t in types if (req.code and t.get("code") == req.code) or t.get("title") == req.title), None)
+    if hit:
+        return Finding("smart_process", req.title, "ok", f"entityTypeId={hit.get('entityTypeId')}")
+    if not create:
+        return Finding("smart_process", req.title, "missing")
+    f: dict[str, Any] = {"title": req.title, "isCategoriesEnabled": "Y" if req.categories else "N",
+                         "isStagesEnabled": "Y" if req.stages else "N"}
+    if req.code:
+        f["code"] = req.code
+    res = await c.call("crm.type.add", {"fields": f}, batch=False)
+    et = ((res or {}).get("type") or {}).get("entityTypeId")
+    types.append({"title": req.title, "code": req.code, "entityTypeId": et})
+    return Finding("smart_process", req.title, "created", f"entityTypeId={et}")
+
+
+async def _stage(c: Bitrix24Client, req: StageReq, create: bool) -> Finding:
+    rows = await c.call("crm.status.list", {"filter": {"ENTITY_ID": req.entity_id}})
+    label = f"{req.entity_id}:{req.status_id}"
+    sid = req.status_id.upper()
+    hit = next((r for r in rows or [] if str(r.get("STATUS_ID", "")).split(":")[-1] == sid
+                or r.get("NAME") == req.name), None)
+    if hit:
+        return Finding("stage", label, "ok", str(hit.get("STATUS_ID")))
+    if not create:
+        return Finding("stage", label, "missing", req.name)
+    f: dict[str, Any] = {"ENTITY_ID": req.entity_id, "STATUS_ID": sid, "NAME": req.name, "SORT": req.sort}
+    if req.semantics:
+        f["SEMANTICS"] = req.semantics
+    await c.call("crm.status.add", {"fields": f}, batch=False)
+    return Finding("stage", label, "created", req.name)
+
+
+async def _handlers(c: Bitrix24Client, reqs: list[EventHandlerReq], create: bool) -> list[Finding]:
+    if not reqs:
+        return []
+    bound = await c.call("event.get", {}, batch=False) or []
+    have = {(str(b.get("event", "")).upper(), b.get("handler") or "", bool(int(b.get("offline") or 0)))
+            for b in bound}
+    out: list[Finding] = []
+    for r in reqs:
+        offline = r.event_type == "offline"
+        label = f"{r.event.upper()} → {'offline' if offline else r.handler}"
+        if (r.event.upper(), (r.handler or "") if not offline else "", offline) in have or \
+                (offline and any(e == r.event.upper() and o for e, _, o in have)):
+            out.append(Finding("event_handler", label, "ok"))
+            continue
+        if not create:
+            out.append(Finding("event_handler", label, "missing"))
+            continue
+        p: dict[str, Any] = {"event": r.event, "event_type": r.event_type}
+        if r.handler and not offline:
+            p["handler"] = r.handler
+        if r.auth_connector:
+            p["auth_connector"] = r.auth_connector
+        await c.call("event.bind", p, batch=False)
+        out.append(Finding("event_handler", label, "created"))
+    return out
+
+
+async def check_portal(client: Bitrix24Client, req: Requirements, *, create: bool = False) -> Report:
+    """What is missing (``create=False``) or create it (``create=True``); a second prepare creates nothing."""
+    rep = Report()
+    for uf in req.user_fields:
+        rep.findings.append(await _user_field(client, uf, create))
+    if req.smart_processes:
+        res = await client.call("crm.type.list", {})
+        types = list((res or {}).get("types", []))
+        for sp in req.smart_processes:
+            rep.findings.append(await _smart_process(client, types, sp, create))
+    for st in req.stages:
+        rep.findings.append(await _stage(client, st, create))
+    rep.findings.extend(await _handlers(client, req.event_handlers, create))
+    return rep
+
+
+async def prepare_portal(client: Bitrix24Client, req: Requirements) -> Report:
+    return await check_portal(client, req, create=True)
