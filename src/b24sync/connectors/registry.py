@@ -12,6 +12,8 @@ from b24sync.engine.ports import SystemAdapter
 ADAPTERS: dict[str, str] = {
     "sql": "b24sync.connectors.sqltable.adapter:from_config",
     "bitrix24": "b24sync.connectors.bitrix24.adapter:from_config",
+    "1c-odata": "b24sync.connectors.onec.odata.adapter:from_config",
+    "odata": "b24sync.connectors.onec.odata.adapter:from_config",
 }
 
 
