@@ -16,6 +16,7 @@ app = typer.Typer(
 app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(__import__("b24sync.cli.commerceml", fromlist=["app"]).app, name="commerceml")
 app.add_typer(__import__("b24sync.cli.portal", fromlist=["app"]).app, name="portal")
+app.add_typer(__import__("b24sync.cli.onec", fromlist=["app"]).app, name="onec")
 
 
 def main() -> None:  # pragma: no cover - console entry point
