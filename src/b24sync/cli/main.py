@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from b24sync.cli import init as init_cli
+from b24sync.cli import run as run_cli
 from b24sync.cli import sandbox as sandbox_cli
+from b24sync.cli import spec as spec_cli
 
 app = typer.Typer(
     name="b24sync",
@@ -13,6 +16,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+app.add_typer(spec_cli.app, name="spec")
+app.command("init")(init_cli.init_cmd)
+app.command("run")(run_cli.run_cmd)
+app.command("status")(run_cli.status_cmd)
+app.command("dead")(run_cli.dead_cmd)
+app.command("replay")(run_cli.replay_cmd)
 app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(__import__("b24sync.cli.commerceml", fromlist=["app"]).app, name="commerceml")
 app.add_typer(__import__("b24sync.cli.portal", fromlist=["app"]).app, name="portal")

@@ -1,0 +1,64 @@
+"""Structured logs (structlog) that never carry secrets or personal data.
+
+Values under secret-looking keys are replaced, webhook codes inside URLs are masked, and personal data (phones,
+e-mails, names under personal keys) is reduced to a short hint so a log line still tells records apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import structlog
+
+_SECRET_KEYS = re.compile(r"(token|secret|password|passwd|auth|api_key|apikey|authorization|cookie|code)$", re.I)
+_PERSONAL_KEYS = re.compile(r"(phone|email|e_mail|fio|full_name|last_name|first_name|passport)", re.I)
+_WEBHOOK = re.compile(r"(/rest/\d+/)([A-Za-z0-9]{4,})")
+_QUERY_SECRET = re.compile(r"((?:auth|access_token|refresh_token|token|key|password)=)[^&\s]+", re.I)
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
+_PHONE = re.compile(r"\+?\d[\d\s()-]{8,}\d")
+
+
+def redact_text(text: str) -> str:
+    text = _WEBHOOK.sub(r"\1***", text)
+    text = _QUERY_SECRET.sub(r"\1***", text)
+    text = _EMAIL.sub(r"\1***@\2", text)
+    return _PHONE.sub(lambda m: "***" + re.sub(r"\D", "", m.group())[-2:], text)
+
+
+def redact_value(key: str, value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value(key, v) for v in value]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if _SECRET_KEYS.search(key):
+        return "***"
+    if _PERSONAL_KEYS.search(key):
+        s = str(value)
+        return f"***{s[-2:]}" if len(s) > 4 else "***"
+    return redact_text(str(value)) if isinstance(value, str) else value
+
+
+def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    return {k: (redact_value(k, v) if k not in ("event", "level", "timestamp") else
+                (redact_text(v) if isinstance(v, str) else v)) for k, v in event.items()}
+
+
+def configure(level: int = logging.INFO, *, json: bool = False) -> None:
+    logging.basicConfig(level=level, format="%(message)s")
+    for noisy in ("httpx", "httpcore", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact,
+            structlog.processors.JSONRenderer(ensure_ascii=False) if json else structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        cache_logger_on_first_use=False,
+    )

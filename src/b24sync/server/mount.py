@@ -1,0 +1,20 @@
+"""Which connector routers the server mounts for a runtime (event intake per system type)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from b24sync.engine.runtime import Runtime
+
+
+def routers_for(rt: Runtime) -> list[Any]:
+    routers: list[Any] = []
+    for name, system in rt.spec.systems.items():
+        factory = ROUTERS.get(system.type)
+        if factory is not None:
+            routers.append(factory(rt, name, system.config()))
+    return routers
+
+
+# system type -> factory(rt, system_name, config) -> APIRouter
+ROUTERS: dict[str, Any] = {}
