@@ -18,6 +18,7 @@ SANDBOXES: dict[str, str] = {
     "focus": "b24sync.sandbox.focus.cli",
     "diadok": "b24sync.sandbox.diadok.cli",
     "kontur": "b24sync.sandbox.kontur.cli",
+    "onec": "b24sync.sandbox.onec.cli",
 }
 
 for _name, _module in SANDBOXES.items():

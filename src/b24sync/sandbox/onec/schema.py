@@ -1,0 +1,296 @@
+"""The emulated configuration: metadata objects, their fields and how they are published.
+
+Naming follows erp-side.md §1.3 (``<Prefix>_<MetadataName>[_<TabularSection>|_RecordType]``, Cyrillic
+names kept as is) and the УТ 11 / ERP 2 object model of §1.14. Standard attributes per kind follow §1.4.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+EMPTY_REF = "00000000-0000-0000-0000-000000000000"  # §1.4 empty reference
+EMPTY_DATE = "0001-01-01T00:00:00"  # §1.4 empty date
+
+# Enumerations are plain Edm.String holding the member name (§1.4); the members here are the ones the
+# seed data and the validators use. Published as EnumType in $metadata (not as sets, §1.1).
+ENUMS: dict[str, list[str]] = {
+    "ЮрФизЛицо": ["ЮрЛицо", "ФизЛицо", "ИндивидуальныйПредприниматель", "ЮрЛицоНеРезидент"],
+    "СтавкиНДС": ["БезНДС", "НДС0", "НДС5", "НДС7", "НДС10", "НДС20", "НДС22", "НДС10_110",
+                  "НДС20_120", "НДС22_122"],  # §1.14 / §10.1
+    "СтатусыЗаказовКлиентов": ["НеСогласован", "КОбеспечению", "КОтгрузке", "Закрыт"],
+    "ТипыНоменклатуры": ["Товар", "Услуга", "Работа", "Тара"],
+    "ВидыДоговоровСКлиентами": ["СПокупателем", "СПоставщиком", "Прочее"],
+    "ТипыКонтактнойИнформации": ["Адрес", "Телефон", "АдресЭлектроннойПочты", "ВебСтраница"],
+    "ВидыДвиженийНакопления": ["Receipt", "Expense"],
+}
+
+
+@dataclass
+class Field:
+    name: str
+    type: str  # String, Guid, Boolean, Double, Int64, Int32, DateTime
+    max_length: int | None = None
+    ref: str | None = None  # entity set a *_Key field points to (navigation property = name without _Key)
+    enum: str | None = None
+    default: object = None
+
+    @property
+    def nav_name(self) -> str | None:
+        return self.name[:-4] if self.ref and self.name.endswith("_Key") else None
+
+
+@dataclass
+class TabularSection:
+    name: str
+    fields: list[Field]
+
+
+@dataclass
+class EntityDef:
+    name: str  # full entity-set name, e.g. Catalog_Контрагенты
+    kind: str  # Catalog, Document, ExchangePlan, InformationRegister, AccumulationRegister
+    fields: list[Field] = field(default_factory=list)
+    tabular: list[TabularSection] = field(default_factory=list)
+    has_code: bool = False  # §1.4: Code only where numbering is enabled
+    code_length: int = 9
+    code_prefix: str = ""
+    number_prefix: str = ""  # documents: §10.3 numbers are strings with prefixes
+    hierarchical: bool = False
+    # registers
+    dimensions: list[str] = field(default_factory=list)
+    resources: list[str] = field(default_factory=list)
+    periodic: bool = False
+    recorder_types: list[str] = field(default_factory=list)  # empty = independent register
+    balance: bool = False  # accumulation register of kind "balances" (Balance available, §1.7)
+    exchange: bool = True  # member of the exchange plan content
+    # posting: document -> list of movement builders names (see store.py)
+    posts_to: list[str] = field(default_factory=list)
+
+    @property
+    def prefix(self) -> str:
+        return self.kind
+
+    @property
+    def is_reference(self) -> bool:
+        return self.kind in ("Catalog", "Document", "ExchangePlan")
+
+    def field(self, name: str) -> Field | None:
+        for f in self.all_fields():
+            if f.name == name:
+                return f
+        return None
+
+    def tab(self, name: str) -> TabularSection | None:
+        for t in self.tabular:
+            if t.name == name:
+                return t
+        return None
+
+    def all_fields(self) -> list[Field]:
+        """Standard attributes (§1.4) followed by the configuration's own attributes."""
+        std: list[Field] = []
+        if self.kind == "Catalog":
+            std = [Field("Ref_Key", "Guid"), Field("DataVersion", "String"),
+                   Field("DeletionMark", "Boolean", default=False)]
+            if self.hierarchical:
+                std += [Field("Parent_Key", "Guid", ref=self.name), Field("IsFolder", "Boolean", default=False)]
+            if self.has_code:
+                std.append(Field("Code", "String", max_length=self.code_length))
+            std += [Field("Description", "String", max_length=150),
+                    Field("Predefined", "Boolean", default=False),
+                    Field("PredefinedDataName", "String", default="")]
+        elif self.kind == "Document":
+            std = [Field("Ref_Key", "Guid"), Field("DataVersion", "String"),
+                   Field("DeletionMark", "Boolean", default=False),
+                   Field("Number", "String", max_length=11), Field("Date", "DateTime"),
+                   Field("Posted", "Boolean", default=False)]
+        elif self.kind == "ExchangePlan":
+            std = [Field("Ref_Key", "Guid"), Field("DataVersion", "String"),
+                   Field("DeletionMark", "Boolean", default=False),
+                   Field("Code", "String", max_length=9), Field("Description", "String", max_length=100),
+                   # onecdc's metadata reader cites Appendix 12: SentNo/ReceivedNo are Int32
+                   Field("SentNo", "Int32", default=0), Field("ReceivedNo", "Int32", default=0),
+                   Field("ThisNode", "Boolean", default=False)]
+        elif self.kind == "InformationRegister" and not self.recorder_types:
+            std = [Field("Period", "DateTime")] if self.periodic else []
+        elif self.kind in ("InformationRegister", "AccumulationRegister"):
+            # one recorder type -> Recorder_Key (Guid); several -> Recorder + Recorder_Type
+            # (erp-side.md §1.4; the same distinction is documented in onecdc's data_reader)
+            std = self.recorder_fields() + [
+                   Field("Period", "DateTime"), Field("LineNumber", "Int64"),
+                   Field("Active", "Boolean", default=True)]
+            if self.kind == "AccumulationRegister" and self.balance:
+                std.append(Field("RecordType", "String", enum="ВидыДвиженийНакопления"))
+        return std + self.fields
+
+    def recorder_fields(self) -> list[Field]:
+        if len(self.recorder_types) == 1:
+            return [Field("Recorder_Key", "Guid", ref=self.recorder_types[0])]
+        return [Field("Recorder", "String"), Field("Recorder_Type", "String")]
+
+    def set_key_fields(self) -> list[str]:
+        return [f.name for f in self.recorder_fields()]
+
+    def key_fields(self) -> list[str]:
+        if self.is_reference:
+            return ["Ref_Key"]
+        if self.kind == "InformationRegister" and not self.recorder_types:
+            return (["Period"] if self.periodic else []) + list(self.dimensions)
+        return self.set_key_fields() + ["LineNumber"]
+
+
+def _ref(name: str, target: str) -> Field:
+    return Field(name, "Guid", ref=target)
+
+
+def _s(name: str, n: int | None = None, enum: str | None = None, default: object = "") -> Field:
+    return Field(name, "String", max_length=n, enum=enum, default=default)
+
+
+def _d(name: str) -> Field:
+    return Field(name, "Double", default=0)
+
+
+def _b(name: str) -> Field:
+    return Field(name, "Boolean", default=False)
+
+
+def _dt(name: str) -> Field:
+    return Field(name, "DateTime", default=EMPTY_DATE)
+
+
+CONTACT_INFO = TabularSection("КонтактнаяИнформация", [
+    Field("LineNumber", "Int64"), _s("Тип", enum="ТипыКонтактнойИнформации"), _s("Вид", 100),
+    _s("Представление", 500), _s("ЗначенияПолей", 1000), _s("Страна", 100), _s("Регион", 100),
+    _s("Город", 100), _s("АдресЭП", 100), _s("НомерТелефона", 20),
+])
+
+
+def _goods_rows(extra: list[Field] | None = None) -> TabularSection:
+    return TabularSection("Товары", [
+        Field("LineNumber", "Int64"), _ref("Номенклатура_Key", "Catalog_Номенклатура"),
+        _ref("Упаковка_Key", "Catalog_УпаковкиЕдиницыИзмерения"), _d("КоличествоУпаковок"), _d("Количество"),
+        _d("Цена"), _d("Сумма"), _s("СтавкаНДС", enum="СтавкиНДС", default="НДС22"), _d("СуммаНДС"),
+        _d("СуммаСНДС"),
+    ] + (extra or []))
+
+
+def build_configuration(exchange_plan: str = "ОбменСB24", *, document_prefix: str = "ЦБ00-",
+                        code_prefix: str = "УТ-") -> list[EntityDef]:
+    """The УТ 11 / ERP 2 flavoured object set (§1.14). Order = order in $metadata."""
+    org = "Catalog_Организации"
+    defs = [
+        EntityDef("Catalog_Организации", "Catalog", has_code=True, code_prefix="",
+                  fields=[_s("НаименованиеПолное", 500), _s("ИНН", 12), _s("КПП", 9), _s("ОГРН", 15),
+                          _s("Префикс", 2)]),
+        EntityDef("Catalog_Валюты", "Catalog", has_code=True, code_length=3,
+                  fields=[_s("НаименованиеПолное", 50)]),
+        EntityDef("Catalog_Партнеры", "Catalog", has_code=True, code_length=11, code_prefix=code_prefix,
+                  fields=[_s("НаименованиеПолное", 300), _b("Клиент"), _b("Поставщик"), _b("ОбслуживаетсяТорговымиПредставителями"),
+                          _s("Комментарий", 1000)]),
+        # §1.4 finding 3: the live УТ Catalog_Контрагенты had no Code; §1.14 UT row for the fields
+        EntityDef("Catalog_Контрагенты", "Catalog", has_code=False,
+                  fields=[_s("НаименованиеПолное", 500), _s("ИНН", 12), _s("КПП", 9), _s("КодПоОКПО", 10),
+                          _s("ЮрФизЛицо", enum="ЮрФизЛицо", default="ЮрЛицо"), _s("РегистрационныйНомер", 50),
+                          _ref("Партнер_Key", "Catalog_Партнеры"),
+                          _ref("ГоловнойКонтрагент_Key", "Catalog_Контрагенты"), _s("Комментарий", 1000)],
+                  tabular=[CONTACT_INFO]),
+        EntityDef("Catalog_КонтактныеЛицаПартнеров", "Catalog", has_code=True, code_length=11,
+                  code_prefix=code_prefix,
+                  fields=[_ref("Owner_Key", "Catalog_Партнеры"), _s("Должность", 100), _s("Фамилия", 50),
+                          _s("Имя", 50), _s("Отчество", 50)],
+                  tabular=[CONTACT_INFO]),
+        EntityDef("Catalog_ДоговорыКонтрагентов", "Catalog", has_code=True, code_length=11, code_prefix=code_prefix,
+                  fields=[_ref("Контрагент_Key", "Catalog_Контрагенты"), _ref("Партнер_Key", "Catalog_Партнеры"),
+                          _ref("Организация_Key", org), _s("Номер", 50), _dt("Дата"),
+                          _s("ВидДоговора", enum="ВидыДоговоровСКлиентами", default="СПокупателем"),
+                          _ref("ВалютаВзаиморасчетов_Key", "Catalog_Валюты")]),
+        EntityDef("Catalog_КлассификаторЕдиницИзмерения", "Catalog", has_code=True, code_length=4,
+                  fields=[_s("НаименованиеПолное", 100), _s("МеждународноеСокращение", 3)]),
+        EntityDef("Catalog_УпаковкиЕдиницыИзмерения", "Catalog", has_code=True, code_length=11,
+                  code_prefix=code_prefix,
+                  fields=[_s("НаименованиеПолное", 100), _s("МеждународноеСокращение", 3),
+                          _ref("ЕдиницаПоКлассификатору_Key", "Catalog_КлассификаторЕдиницИзмерения"),
+                          _d("Числитель"), _d("Знаменатель")]),
+        EntityDef("Catalog_Номенклатура", "Catalog", has_code=True, code_length=11, code_prefix=code_prefix,
+                  hierarchical=True,
+                  fields=[_s("НаименованиеПолное", 1000), _s("Артикул", 50),
+                          _ref("ЕдиницаИзмерения_Key", "Catalog_УпаковкиЕдиницыИзмерения"),
+                          _s("СтавкаНДС", enum="СтавкиНДС", default="НДС22"),
+                          _s("ТипНоменклатуры", enum="ТипыНоменклатуры", default="Товар"), _s("Штрихкод", 200),
+                          _s("Описание", 0)]),
+        EntityDef("Catalog_ВидыЦен", "Catalog", has_code=True, code_length=9,
+                  fields=[_ref("ВалютаЦены_Key", "Catalog_Валюты"), _b("ЦенаВключаетНДС"),
+                          _s("ИдентификаторФормул", 100)]),
+        EntityDef("Catalog_Склады", "Catalog", has_code=True, code_length=9, hierarchical=True,
+                  fields=[_s("ТипСклада", 50, default="ОптовыйСклад"), _s("Адрес", 500)]),
+        EntityDef("Document_ЗаказКлиента", "Document", number_prefix=document_prefix,
+                  fields=[_ref("Организация_Key", org), _ref("Партнер_Key", "Catalog_Партнеры"),
+                          _ref("Контрагент_Key", "Catalog_Контрагенты"),
+                          _ref("Договор_Key", "Catalog_ДоговорыКонтрагентов"), _ref("Склад_Key", "Catalog_Склады"),
+                          _ref("Валюта_Key", "Catalog_Валюты"), _ref("ВидЦены_Key", "Catalog_ВидыЦен"),
+                          _s("Статус", enum="СтатусыЗаказовКлиентов", default="НеСогласован"),
+                          _s("ХозяйственнаяОперация", 100, default="РеализацияКлиенту"),
+                          _d("СуммаДокумента"), _b("ЦенаВключаетНДС"), _dt("ДатаОтгрузки"),
+                          _s("НомерПоДаннымКлиента", 50), _s("Комментарий", 0)],
+                  tabular=[_goods_rows([_s("ВариантОбеспечения", 50, default="Отгрузить"),
+                                        _ref("Склад_Key", "Catalog_Склады")])],
+                  posts_to=["AccumulationRegister_ТоварыНаСкладах"]),
+        EntityDef("Document_РеализацияТоваровУслуг", "Document", number_prefix=document_prefix,
+                  fields=[_ref("Организация_Key", org), _ref("Партнер_Key", "Catalog_Партнеры"),
+                          _ref("Контрагент_Key", "Catalog_Контрагенты"),
+                          _ref("Договор_Key", "Catalog_ДоговорыКонтрагентов"), _ref("Склад_Key", "Catalog_Склады"),
+                          _ref("Валюта_Key", "Catalog_Валюты"), _ref("ЗаказКлиента_Key", "Document_ЗаказКлиента"),
+                          _s("ХозяйственнаяОперация", 100, default="РеализацияКлиенту"),
+                          _d("СуммаДокумента"), _b("ЦенаВключаетНДС"), _s("Комментарий", 0)],
+                  tabular=[_goods_rows([_ref("ЗаказКлиента_Key", "Document_ЗаказКлиента")])],
+                  posts_to=["AccumulationRegister_ТоварыНаСкладах", "AccumulationRegister_РасчетыСКлиентами",
+                            "AccumulationRegister_ВыручкаИСебестоимостьПродаж"]),
+        EntityDef("Document_СчетНаОплатуКлиенту", "Document", number_prefix=document_prefix,
+                  fields=[_ref("Организация_Key", org), _ref("Партнер_Key", "Catalog_Партнеры"),
+                          _ref("Контрагент_Key", "Catalog_Контрагенты"),
+                          _ref("Договор_Key", "Catalog_ДоговорыКонтрагентов"),
+                          _ref("ДокументОснование_Key", "Document_ЗаказКлиента"),
+                          _ref("Валюта_Key", "Catalog_Валюты"), _d("СуммаДокумента"), _dt("СрокОплаты"),
+                          _s("Комментарий", 0)],
+                  tabular=[_goods_rows()]),
+        EntityDef("Document_ПоступлениеБезналичныхДенежныхСредств", "Document", number_prefix=document_prefix,
+                  fields=[_ref("Организация_Key", org), _ref("Контрагент_Key", "Catalog_Контрагенты"),
+                          _ref("Партнер_Key", "Catalog_Партнеры"), _ref("Валюта_Key", "Catalog_Валюты"),
+                          _s("ХозяйственнаяОперация", 100, default="ПоступлениеОплатыОтКлиента"),
+                          _d("СуммаДокумента"), _s("НазначениеПлатежа", 210), _s("НомерВходящегоДокумента", 30),
+                          _dt("ДатаВходящегоДокумента")],
+                  tabular=[TabularSection("РасшифровкаПлатежа", [
+                      Field("LineNumber", "Int64"), _ref("Партнер_Key", "Catalog_Партнеры"),
+                      _ref("Заказ_Key", "Document_ЗаказКлиента"), _ref("Договор_Key", "Catalog_ДоговорыКонтрагентов"),
+                      _d("Сумма"), _s("СтавкаНДС", enum="СтавкиНДС", default="НДС22"), _d("СуммаНДС")])],
+                  posts_to=["AccumulationRegister_РасчетыСКлиентами"]),
+        EntityDef("Document_ПриобретениеТоваровУслуг", "Document", number_prefix=document_prefix,
+                  fields=[_ref("Организация_Key", org), _ref("Контрагент_Key", "Catalog_Контрагенты"),
+                          _ref("Склад_Key", "Catalog_Склады"), _d("СуммаДокумента")],
+                  tabular=[_goods_rows()],
+                  posts_to=["AccumulationRegister_ТоварыНаСкладах"]),
+        EntityDef("InformationRegister_ЦеныНоменклатуры", "InformationRegister", periodic=True,
+                  dimensions=["Номенклатура_Key", "ВидЦены_Key"], resources=["Цена"],
+                  fields=[_ref("Номенклатура_Key", "Catalog_Номенклатура"), _ref("ВидЦены_Key", "Catalog_ВидыЦен"),
+                          _d("Цена"), _ref("Упаковка_Key", "Catalog_УпаковкиЕдиницыИзмерения")]),
+        EntityDef("AccumulationRegister_ТоварыНаСкладах", "AccumulationRegister", balance=True,
+                  recorder_types=["Document_ЗаказКлиента", "Document_РеализацияТоваровУслуг",
+                                  "Document_ПриобретениеТоваровУслуг"],
+                  dimensions=["Номенклатура_Key", "Склад_Key"], resources=["ВНаличии", "КОтгрузке"],
+                  fields=[_ref("Номенклатура_Key", "Catalog_Номенклатура"), _ref("Склад_Key", "Catalog_Склады"),
+                          _d("ВНаличии"), _d("КОтгрузке")]),
+        EntityDef("AccumulationRegister_РасчетыСКлиентами", "AccumulationRegister", balance=True,
+                  recorder_types=["Document_РеализацияТоваровУслуг", "Document_ПоступлениеБезналичныхДенежныхСредств"],
+                  dimensions=["Контрагент_Key", "ЗаказКлиента_Key"], resources=["Сумма"],
+                  fields=[_ref("Контрагент_Key", "Catalog_Контрагенты"),
+                          _ref("ЗаказКлиента_Key", "Document_ЗаказКлиента"), _d("Сумма")]),
+        # A turnover-only register: Balance on it must answer 400 code 6 "Метод не найден" (§1.7)
+        EntityDef("AccumulationRegister_ВыручкаИСебестоимостьПродаж", "AccumulationRegister", balance=False,
+                  recorder_types=["Document_РеализацияТоваровУслуг"],
+                  dimensions=["Номенклатура_Key", "Контрагент_Key"], resources=["Количество", "Сумма"],
+                  fields=[_ref("Номенклатура_Key", "Catalog_Номенклатура"),
+                          _ref("Контрагент_Key", "Catalog_Контрагенты"), _d("Количество"), _d("Сумма")]),
+        EntityDef(f"ExchangePlan_{exchange_plan}", "ExchangePlan", exchange=False),
+    ]
+    return defs
