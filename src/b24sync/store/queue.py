@@ -14,7 +14,7 @@ Delivery is at-least-once; handlers make the effect idempotent (bindings, natura
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +24,14 @@ from sqlalchemy.orm import aliased
 
 from b24sync.store.db import is_postgres, utcnow
 from b24sync.store.models import DeadLetter, HistoryEntry, Job
+
+
+# The queue's clock. Tests replace it to expire leases and backoffs without sleeping.
+CLOCK: Callable[[], datetime] = utcnow
+
+
+def _now() -> datetime:
+    return CLOCK()
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,7 @@ def enqueue(
     priority: int = 100,
 ) -> int:
     """Add a job inside the caller's transaction (the outbox). Returns the job id (an existing one when coalesced)."""
-    now = utcnow()
+    now = _now()
     if dedup_key is not None:
         existing = conn.execute(
             select(Job.id).where(Job.dedup_key == dedup_key, Job.state == "pending").order_by(Job.id.desc()).limit(1)
@@ -91,7 +99,7 @@ def enqueue(
 
 def claim(engine: Engine, owner: str, *, limit: int, lease_seconds: float, kinds: Sequence[str] | None = None) -> list[ClaimedJob]:
     """Claim up to ``limit`` jobs that are the head of their lane and due (or whose lease expired)."""
-    now = utcnow()
+    now = _now()
     earlier = aliased(Job)
     head_of_lane = ~exists().where(
         earlier.lane == Job.lane, earlier.id < Job.id, earlier.state.in_(("pending", "running"))
@@ -125,7 +133,7 @@ def claim(engine: Engine, owner: str, *, limit: int, lease_seconds: float, kinds
 def extend_lease(engine: Engine, jobs: Sequence[ClaimedJob], lease_seconds: float) -> int:
     if not jobs:
         return 0
-    until = utcnow() + timedelta(seconds=lease_seconds)
+    until = _now() + timedelta(seconds=lease_seconds)
     n = 0
     with engine.begin() as conn:
         for j in jobs:
@@ -149,7 +157,7 @@ def retry(engine: Engine, job: ClaimedJob, *, delay_seconds: float, error: str, 
     with engine.begin() as conn:
         return conn.execute(
             update(Job).where(_owned(job)).values(
-                state="pending", run_at=utcnow() + timedelta(seconds=delay_seconds), lease_owner=None,
+                state="pending", run_at=_now() + timedelta(seconds=delay_seconds), lease_owner=None,
                 lease_until=None, last_error=error[:4000],
                 attempts=job.attempts + (1 if count_attempt else 0),
             )
@@ -163,7 +171,7 @@ def park(conn: Connection, job: ClaimedJob, *, kind: str, reason: str, error_typ
     conn.execute(
         insert(DeadLetter).values(
             kind=kind, entity=job.entity, lane=job.lane, job_kind=job.kind, payload=job.payload,
-            reason=reason[:8000], error_type=error_type, attempts=job.attempts + 1, created_at=utcnow(),
+            reason=reason[:8000], error_type=error_type, attempts=job.attempts + 1, created_at=_now(),
         )
     )
     return True
@@ -173,7 +181,7 @@ def resolve_parked(conn: Connection, lane: str, resolution: str = "superseded") 
     """A later successful sync of the same record makes its open dead letters moot."""
     return conn.execute(
         update(DeadLetter).where(DeadLetter.lane == lane, DeadLetter.resolved_at.is_(None))
-        .values(resolved_at=utcnow(), resolution=resolution)
+        .values(resolved_at=_now(), resolution=resolution)
     ).rowcount
 
 
@@ -192,7 +200,7 @@ def replay(engine: Engine, *, dead_letter_id: int | None = None, entity: str | N
             enqueue(conn, kind=dl.job_kind, entity=dl.entity, lane=dl.lane, payload=dl.payload,
                     dedup_key=f"{dl.job_kind}:{dl.lane}")
             conn.execute(update(DeadLetter).where(DeadLetter.id == dl.id)
-                         .values(resolved_at=utcnow(), resolution="replayed"))
+                         .values(resolved_at=_now(), resolution="replayed"))
         return len(letters)
 
 
@@ -201,7 +209,7 @@ def record(conn: Connection, *, job: ClaimedJob | None, entity: str, lane: str, 
            detail: dict[str, Any] | None = None) -> None:
     """Append one line to the message history."""
     conn.execute(insert(HistoryEntry).values(
-        at=utcnow(), job_id=job.id if job else None, entity=entity, lane=lane, kind=kind, action=action,
+        at=_now(), job_id=job.id if job else None, entity=entity, lane=lane, kind=kind, action=action,
         target=target, target_id=target_id, outcome=outcome, duration_ms=duration_ms, detail=detail,
     ))
 
@@ -217,7 +225,7 @@ class EntityStatus:
 
 
 def status(engine: Engine) -> list[EntityStatus]:
-    now = utcnow()
+    now = _now()
     out: dict[str, EntityStatus] = {}
     with engine.connect() as conn:
         for entity, state, n, oldest in conn.execute(

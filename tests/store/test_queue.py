@@ -1,0 +1,118 @@
+"""The durable queue on SQLite and PostgreSQL: lanes, coalescing, leases, dead letters, replay."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, select
+
+from b24sync.store import queue as q
+from b24sync.store.db import make_engine, migrate
+from b24sync.store.models import DeadLetter, Job
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    c = Clock()
+    monkeypatch.setattr(q, "CLOCK", c)
+    return c
+
+
+@pytest.fixture
+def db(store_url: str) -> Iterator[Engine]:
+    engine = make_engine(store_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def put(db: Engine, lane: str, n: int, dedup: str | None = None) -> int:
+    with db.begin() as c:
+        return q.enqueue(c, kind="sync", entity="e", lane=lane, payload={"n": n}, dedup_key=dedup)
+
+
+def test_one_job_per_lane_in_order(db: Engine, clock: Clock) -> None:
+    for i in range(3):
+        put(db, "a", i)
+    put(db, "b", 0)
+    first = q.claim(db, "w1", limit=10, lease_seconds=30)
+    assert sorted((j.lane, j.payload["n"]) for j in first) == [("a", 0), ("b", 0)]
+    assert q.claim(db, "w2", limit=10, lease_seconds=30) == []  # a:1 waits for a:0
+    with db.begin() as c:
+        assert q.complete(c, next(j for j in first if j.lane == "a"))
+    nxt = q.claim(db, "w2", limit=10, lease_seconds=30)
+    assert [(j.lane, j.payload["n"]) for j in nxt] == [("a", 1)]
+
+
+def test_dedup_key_coalesces_pending_but_not_running(db: Engine, clock: Clock) -> None:
+    a = put(db, "a", 1, dedup="k")
+    assert put(db, "a", 2, dedup="k") == a  # newer payload replaces the waiting one
+    (job,) = q.claim(db, "w", limit=5, lease_seconds=30)
+    assert job.payload == {"n": 2}
+    b = put(db, "a", 3, dedup="k")  # the running one may have read stale data: a new job is queued
+    assert b != a
+
+
+def test_expired_lease_returns_the_job_and_the_zombie_cannot_complete(db: Engine, clock: Clock) -> None:
+    put(db, "a", 0)
+    (job,) = q.claim(db, "w1", limit=1, lease_seconds=10)
+    clock.advance(5)
+    assert q.claim(db, "w2", limit=1, lease_seconds=10) == []
+    clock.advance(6)
+    (again,) = q.claim(db, "w2", limit=1, lease_seconds=10)
+    assert again.id == job.id and again.attempts == 1
+    with db.begin() as c:
+        assert not q.complete(c, job)  # w1 lost its lease
+    with db.begin() as c:
+        assert q.complete(c, again)
+
+
+def test_retry_backs_off_and_keeps_lane_order(db: Engine, clock: Clock) -> None:
+    put(db, "a", 0)
+    put(db, "a", 1)
+    (job,) = q.claim(db, "w", limit=5, lease_seconds=30)
+    assert q.retry(db, job, delay_seconds=60, error="503")
+    assert q.claim(db, "w", limit=5, lease_seconds=30) == []  # a:0 backs off, a:1 must not overtake it
+    clock.advance(61)
+    (again,) = q.claim(db, "w", limit=5, lease_seconds=30)
+    assert again.payload == {"n": 0} and again.attempts == 1
+
+
+def test_dead_letter_and_replay(db: Engine, clock: Clock) -> None:
+    put(db, "a", 0)
+    (job,) = q.claim(db, "w", limit=1, lease_seconds=30)
+    with db.begin() as c:
+        assert q.park(c, job, kind="dead", reason="INN 7707083894: check digit should be 3", error_type="ValidationError")
+    with db.connect() as c:
+        (dl,) = c.execute(select(DeadLetter)).all()
+        assert dl.reason.startswith("INN 7707083894") and dl.resolved_at is None
+        assert c.execute(select(Job)).all() == []
+    st = {s.entity: s for s in q.status(db)}
+    assert st["e"].dead == 1
+    assert q.replay(db, entity="e") == 1
+    (back,) = q.claim(db, "w", limit=1, lease_seconds=30)
+    assert back.payload == {"n": 0} and back.lane == "a"
+    assert q.replay(db, entity="e") == 0  # replayed letters are closed
+
+
+def test_backoff_is_exponential_with_jitter_and_capped() -> None:
+    b = q.Backoff(base_seconds=2, max_seconds=60)
+    import random
+
+    rng = random.Random(1)
+    for attempt, ceiling in [(1, 2), (2, 4), (3, 8), (10, 60)]:
+        d = b.delay(attempt, rng)
+        assert ceiling / 2 <= d <= ceiling
