@@ -18,6 +18,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
 from b24sync.connectors.bitrix24.auth import OAuthAuth, register_secret
 from b24sync.connectors.bitrix24.client import Bitrix24Client
 from b24sync.connectors.bitrix24.encoding import parse_php_form
@@ -118,14 +121,11 @@ class EventVerifier:
 EventCallback = Callable[[Event], Awaitable[None]]
 
 
-def make_event_router(verifier: EventVerifier, callback: EventCallback, *, path: str = "/bitrix24/events"):
+def make_event_router(verifier: EventVerifier, callback: EventCallback, *, path: str = "/bitrix24/events") -> APIRouter:
     """A FastAPI ``APIRouter`` that accepts event POSTs, verifies them and hands them to ``callback``.
 
     Unverified requests get 401 and one log line with the event name and client address — never the token.
     """
-    from fastapi import APIRouter, Request
-    from fastapi.responses import JSONResponse
-
     router = APIRouter()
 
     @router.post(path)
