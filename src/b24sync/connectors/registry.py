@@ -14,6 +14,7 @@ ADAPTERS: dict[str, str] = {
     "bitrix24": "b24sync.connectors.bitrix24.adapter:from_config",
     "1c-odata": "b24sync.connectors.onec.odata.adapter:from_config",
     "odata": "b24sync.connectors.onec.odata.adapter:from_config",
+    "http-json": "b24sync.connectors.http_json.adapter:from_config",
 }
 
 
