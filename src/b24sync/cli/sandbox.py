@@ -14,6 +14,7 @@ app = typer.Typer(help="Run a faithful local emulator of an external system (for
 
 # name -> module exposing `serve` (a Typer-compatible function)
 SANDBOXES: dict[str, str] = {
+    "bitrix24": "b24sync.sandbox.bitrix24.cli",
     "dadata": "b24sync.sandbox.dadata.cli",
     "focus": "b24sync.sandbox.focus.cli",
     "diadok": "b24sync.sandbox.diadok.cli",
