@@ -29,19 +29,23 @@ TOKEN = "test-token"
 SBER = "7707083893"
 
 
-def official_client(base: str, token: str = TOKEN) -> Dadata:
-    """The unmodified official client; only the suggestions base URL points at the sandbox."""
-    client = Dadata(token)
-    client._suggestions.close()
-    client._suggestions = type("At", (SuggestClient,), {"BASE_URL": base + "/suggestions/api/4_1/rs/"})(token)
-    return client
+@pytest.fixture
+def official_client(monkeypatch):
+    """The unmodified official client; only the suggestions base URL (the class attribute the client reads) is
+    pointed at the sandbox."""
+
+    def make(base: str, token: str = TOKEN) -> Dadata:
+        monkeypatch.setattr(SuggestClient, "BASE_URL", base + "/suggestions/api/4_1/rs/")
+        return Dadata(token)
+
+    return make
 
 
 def entity(status: str, kind: str = "LEGAL"):
     return next(e for e in build_registry(0) if e.status == status and e.kind == kind)
 
 
-def test_official_client_by_inn_returns_main_and_branches(serve):
+def test_official_client_by_inn_returns_main_and_branches(serve, official_client):
     with serve(create_app(token=TOKEN)) as base:
         c = official_client(base)
         res = c.find_by_id("party", SBER)
@@ -61,7 +65,7 @@ def test_official_client_by_inn_returns_main_and_branches(serve):
         c.close()
 
 
-def test_official_client_liquidated_and_quota(serve):
+def test_official_client_liquidated_and_quota(serve, official_client):
     liq = entity("LIQUIDATED")
     with serve(create_app(token=TOKEN, daily_quota=2)) as base:
         c = official_client(base)

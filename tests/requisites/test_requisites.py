@@ -136,6 +136,8 @@ def test_length_and_kind_messages():
     assert "sole trader" in check_inn("773006366201", kind="legal").message
     assert "company" in check_inn("7707083893", kind="individual").message
     assert "digits only" in check_inn("77O7083893").message
+    zero_led = "050010073" + inn_check_digits("050010073")
+    assert check_inn(zero_led).ok and "leading zero" in check_inn(zero_led[1:]).message  # typed into Excel
     assert "OGRNIP" in check_ogrn("385768585948949").message
     assert "must start with 3" in check_ogrnip("485768585948949").message
 

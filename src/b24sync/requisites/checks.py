@@ -74,7 +74,8 @@ def _format_problem(field: str, raw: str, expected_len: tuple[int, ...]) -> str 
         shown = ", ".join(repr(c) for c in bad[:3])
         return f"{field} {raw}: must contain digits only, found {shown}"
     if len(raw) not in expected_len:
-        return f"{field} {raw}: must be {lens} digits, got {len(raw)}"
+        hint = " (a leading zero lost in a spreadsheet?)" if len(raw) + 1 in expected_len else ""
+        return f"{field} {raw}: must be {lens} digits, got {len(raw)}{hint}"
     if set(raw) == {"0"}:
         return f"{field} {raw}: all zeros is not a real {field}"
     return None

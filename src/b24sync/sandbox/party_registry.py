@@ -82,6 +82,7 @@ class Entity:
     fio: tuple[str, str, str] | None = None  # sole traders
     branches: list[Branch] = field(default_factory=list)
     real: bool = False
+    quote_short: bool = True  # DaData writes ООО "ЯНДЕКС" but ПАО СБЕРБАНК (registered short names differ)
 
     @property
     def full_with_opf(self) -> str:
@@ -93,6 +94,8 @@ class Entity:
     def short_with_opf(self) -> str:
         if self.kind == "INDIVIDUAL":
             return f"{self.opf[2]} {self.full}"
+        if self.quote_short and '"' not in self.short:
+            return f'{self.opf[2]} "{self.short}"'
         return f"{self.opf[2]} {self.short}"
 
 
@@ -162,6 +165,7 @@ def _real() -> list[Entity]:
         out.append(Entity(inn, ogrn, "LEGAL", full, short, opf, kpp or inn[:4] + "01001",
                           addr or _placeholder_addr(inn), director, "ACTIVE", reg, real=True))
     sber = out[0]
+    sber.quote_short = False
     # Branches share the INN and differ by KPP (erp-side.md §7.2, §11 item 1). KPPs here are placeholders.
     sber.branches = [
         Branch("773643001", "СРЕДНЕРУССКИЙ БАНК ПАО СБЕРБАНК", _a("109544", _ul("Большая Андроньевская"), "8"),

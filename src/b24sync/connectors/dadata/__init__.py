@@ -8,6 +8,12 @@ epoch-millisecond dates. Free plan 10 000 suggestion requests/day, the day in Mo
 ≤ 60 new TCP connections per minute per IP → one keep-alive client per process (§7.3).
 """
 
-from b24sync.connectors.dadata.lookup import DadataLookup, from_config, next_quota_reset, party_from_suggestion
+from b24sync.connectors.dadata.lookup import (
+    DadataLookup,
+    aclose_clients,
+    from_config,
+    next_quota_reset,
+    party_from_suggestion,
+)
 
-__all__ = ["DadataLookup", "from_config", "next_quota_reset", "party_from_suggestion"]
+__all__ = ["DadataLookup", "aclose_clients", "from_config", "next_quota_reset", "party_from_suggestion"]

@@ -61,6 +61,12 @@ def _suggest_client(base_url: str, token: str, timeout: float) -> SuggestClient:
     return client
 
 
+async def aclose_clients() -> None:
+    """Close this event loop's pooled DaData clients (call at worker shutdown)."""
+    for client in _CLIENTS.pop(asyncio.get_running_loop(), {}).values():
+        await client.close()
+
+
 def _ms_date(v: Any) -> date | None:
     """Epoch milliseconds (erp-side.md §7.2) → date (UTC)."""
     if v in (None, "", 0):

@@ -7,6 +7,6 @@ trader); dates ``YYYY-MM-DD``; "active" = ``status.statusString`` with the boole
 Errors as client libraries map them: 401/403 bad or blocked key, 429 with ``Retry-After``, 5xx.
 """
 
-from b24sync.connectors.kontur_focus.lookup import FocusLookup, from_config, parties_from_req
+from b24sync.connectors.kontur_focus.lookup import FocusLookup, aclose_clients, from_config, parties_from_req
 
-__all__ = ["FocusLookup", "from_config", "parties_from_req"]
+__all__ = ["FocusLookup", "aclose_clients", "from_config", "parties_from_req"]

@@ -41,6 +41,12 @@ def _client(base_url: str, timeout: float) -> httpx.AsyncClient:
     return c
 
 
+async def aclose_clients() -> None:
+    """Close this event loop's pooled Focus clients (call at worker shutdown)."""
+    for client in _CLIENTS.pop(asyncio.get_running_loop(), {}).values():
+        await client.aclose()
+
+
 def _date(v: Any) -> date | None:
     try:
         return date.fromisoformat(str(v)[:10]) if v else None
