@@ -86,3 +86,60 @@ class Fake1C:
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handler)
+
+
+class Fake1CExchange(Fake1C):
+    """Adds an exchange plan ``ОбменСB24`` with one node; every write of a counterparty registers a change."""
+
+    def __init__(self, *a, atom: bool = False, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.node = str(uuid.uuid4())
+        self.this_node = str(uuid.uuid4())
+        self.received_no = 0
+        self.registered: dict[str, int | None] = {}  # Ref_Key -> message number it was sent in (None = not yet)
+        self.atom = atom
+        self.select_calls: list[dict] = []
+
+    def register(self, key: str) -> None:
+        self.registered[key] = None
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        raw = request.url.raw_path.decode()
+        path, _, qs = raw.partition("?")
+        tail = unquote(path.split("/standard.odata/", 1)[1])
+        if tail.startswith("ExchangePlan_ОбменСB24"):
+            self.requests.append(request)
+            return httpx.Response(200, json={"value": [
+                {"Ref_Key": self.this_node, "ThisNode": True, "ReceivedNo": "0", "SentNo": "0", "Code": "ЦБ"},
+                {"Ref_Key": self.node, "ThisNode": False, "ReceivedNo": str(self.received_no),
+                 "SentNo": "0", "Code": "B24"}]})
+        if tail in ("SelectChanges", "NotifyChangesReceived"):
+            self.requests.append(request)
+            assert request.method == "POST"
+            q = dict(parse_qsl(qs))
+            point, n = q["DataExchangePoint"], int(q["MessageNo"])
+            assert point == f"'http://127.0.0.1/trade/odata/standard.odata/ExchangePlan_ОбменСB24(guid'{self.node}')'"
+            if tail == "NotifyChangesReceived":
+                self.received_no = n
+                self.registered = {k: m for k, m in self.registered.items() if m is None or m > n}
+                return httpx.Response(200)
+            self.select_calls.append(q)
+            for k, m in self.registered.items():
+                if m is None:
+                    self.registered[k] = n
+            items = [self.sets["Catalog_Контрагенты"][k] for k, m in self.registered.items() if m is not None and m <= n]
+            if self.atom:
+                entries = "".join(
+                    f'<entry><category term="StandardODATA.Catalog_Контрагенты"/><content><m:properties>'
+                    f'<d:Ref_Key>{r["Ref_Key"]}</d:Ref_Key><d:DataVersion>{r["DataVersion"]}</d:DataVersion>'
+                    f'<d:DeletionMark m:type="Edm.Boolean">{str(r["DeletionMark"]).lower()}</d:DeletionMark>'
+                    f'<d:Description>{r["Description"]}</d:Description></m:properties></content></entry>'
+                    for r in items)
+                body = ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" '
+                        'xmlns:d="http://schemas.microsoft.com/ado/2007/08/dataservices" '
+                        'xmlns:m="http://schemas.microsoft.com/ado/2007/08/dataservices/metadata">'
+                        + entries + "</feed>").encode()
+                return httpx.Response(200, content=body, headers={"Content-Type": "application/atom+xml"})
+            return httpx.Response(200, json={"value": [{"odata.type": "StandardODATA.Catalog_Контрагенты", **r}
+                                                       for r in items]})
+        return super().handler(request)

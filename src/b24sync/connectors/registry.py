@@ -15,6 +15,7 @@ ADAPTERS: dict[str, str] = {
     "1c-odata": "b24sync.connectors.onec.odata.adapter:from_config",
     "odata": "b24sync.connectors.onec.odata.adapter:from_config",
     "http-json": "b24sync.connectors.http_json.adapter:from_config",
+    "1c-http": "b24sync.connectors.onec.http.preset:from_config",
 }
 
 
