@@ -30,3 +30,7 @@ app.add_typer(__import__("b24sync.cli.onec", fromlist=["app"]).app, name="onec")
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
+
+
+if __name__ == "__main__":  # python -m b24sync.cli.main
+    main()
