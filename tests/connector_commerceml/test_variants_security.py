@@ -191,8 +191,11 @@ def test_streaming_memory_is_flat(tmp_path):
         from b24sync.connectors.commerceml.model import Offer
         size = write_offers_file({str(path)!r}, 60000)
         n = sum(1 for r in read({str(path)!r}) if isinstance(r, Offer))
-        print(json.dumps({{"n": n, "size": size,
-                          "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+        # VmHWM (peak RSS of this process image); getrusage's ru_maxrss survives execve and would report
+        # the (larger) pytest parent's peak instead.
+        hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")]
+        rss = int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({{"n": n, "size": size, "rss_mb": rss}}))
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
     import json
