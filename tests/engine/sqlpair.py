@@ -36,7 +36,7 @@ entities:
     crm: {{object: company}}
     erp: {{object: counterparty}}
     match:
-      - {{crm: inn, erp: inn}}
+      - {{crm: inn, erp: inn, normalize: inn}}
     link: {{crm: erp_id, erp: crm_id}}
     fields:
       - {{crm: title, erp: name}}
@@ -45,6 +45,9 @@ entities:
       - {{crm: note, erp: note, owner: {note_owner}}}
     triggers:
       - poll: 1s
+      - webhook: ONCRMCOMPANYUPDATE
+    guards:
+      - skip_if: {{side: erp, field: note, values: [NOSYNC]}}
 """
 
 

@@ -46,6 +46,7 @@ def project(spec: Spec, entity: Entity, side: Side, values: dict[str, Any]) -> d
     names = [f.crm if side == "crm" else f.erp for f in outgoing_fields(spec, entity, side)]
     for rule in entity.match:
         names += [k.crm if side == "crm" else k.erp for k in rule.keys]
+    names += [g.skip_if.field for g in entity.guards if g.skip_if and g.skip_if.side == side]
     return {n: values.get(n) for n in dict.fromkeys(names)}
 
 

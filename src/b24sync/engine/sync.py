@@ -64,7 +64,11 @@ async def sync_record(rt: Runtime, job: ClaimedJob) -> Outcome:
 
     for g in entity.guards:
         if g.skip_if and g.skip_if.side == src and _flag_set(record.values.get(g.skip_if.field), g.skip_if.values):
-            return Outcome("skipped", detail={"why": f"do-not-sync flag {g.skip_if.field} is set"})
+            # Remember what we saw, so polls do not bring the flagged record back until it changes (the flag
+            # field is part of the fingerprint, so clearing the flag syncs it).
+            h = fingerprint(project(rt.spec, entity, src, record.values))
+            return Outcome("skipped", detail={"why": f"do-not-sync flag {g.skip_if.field} is set"},
+                           effects=lambda c: fingerprints.mark_read(c, job.entity, src, src_id, h, record.version))
 
     with rt.db.connect() as conn:
         binding = identity.find(conn, job.entity, src, src_id)
