@@ -28,7 +28,7 @@ def load_or_exit(path: Path) -> Spec:
         return load_spec(path)
     except SpecError as e:
         for p in e.problems:
-            err_console.print(str(p), markup=False, highlight=False)
+            typer.echo(str(p), err=True)
         raise typer.Exit(2) from None
 
 

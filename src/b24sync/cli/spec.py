@@ -21,7 +21,7 @@ def validate(file: Path = typer.Argument(..., help="The spec (YAML)")) -> None:
     spec, problems = check_spec(file)
     if problems:
         for p in problems:
-            err_console.print(str(p), markup=False, highlight=False)
+            typer.echo(str(p), err=True)
         raise typer.Exit(2)
     assert spec is not None
     console.print(f"{file}: ok — {len(spec.systems)} systems, {len(spec.entities)} entities", markup=False)
@@ -36,7 +36,7 @@ def render(file: Path = typer.Argument(..., help="The spec (YAML)"),
     spec, problems = check_spec(file, env)
     if problems or spec is None:
         for p in problems:
-            err_console.print(str(p), markup=False, highlight=False)
+            typer.echo(str(p), err=True)
         raise typer.Exit(2)
     text = render_markdown(spec)
     if out:
