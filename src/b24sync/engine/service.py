@@ -4,6 +4,7 @@ job handlers. The engine itself knows no connector: adapters come from the facto
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from b24sync.engine.sync import sync_record
 from b24sync.engine.worker import Worker, WorkerStats
 from b24sync.spec.models import Spec
 from b24sync.store.db import make_engine, migrate
+from b24sync.store.kv import RedisState, SharedState, SqlState
 
 AdapterBuilder = Callable[[str, str, dict[str, Any]], SystemAdapter]
 
@@ -31,14 +33,22 @@ def open_store(url: str | None = None) -> Engine:
     return engine
 
 
+def shared_state(db: Engine) -> SharedState:
+    """Redis when ``B24SYNC_REDIS_URL`` is set (workers on several hosts), else the store's kv table."""
+    url = os.environ.get("B24SYNC_REDIS_URL")
+    return RedisState(url) if url else SqlState(db)
+
+
 def build_runtime(spec: Spec, build_adapter: AdapterBuilder, *, db: Engine | None = None,
                   database_url: str | None = None) -> Runtime:
     db = db or open_store(database_url)
+    state = shared_state(db)
     adapters: dict[str, SystemAdapter] = {}
     used = {spec.system_for(e, side) for e in spec.entities.values() for side in ("crm", "erp")}
     for name, system in spec.systems.items():
         if name in used:
-            adapters[name] = build_adapter(name, system.type, system.config())
+            # Rate budgets, tokens and version stores are shared by every worker of the installation.
+            adapters[name] = build_adapter(name, system.type, {**system.config(), "state": state})
     handlers: dict[str, Handler] = {"sync": sync_record, **FLOW_HANDLERS}
     return Runtime(spec=spec, db=db, adapters=adapters, handlers=handlers)
 
