@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from fastapi import FastAPI, Request
@@ -316,8 +317,10 @@ def create_app(cfg: KonturSandboxConfig | None = None) -> FastAPI:
     @app.get("/api/v1/invoices/{invoice_id}/pdf")
     async def invoice_pdf(invoice_id: str) -> Response:
         inv = get_inv(invoice_id)
+        name = f"invoice-{inv['number']}.pdf"
+        disposition = f"attachment; filename=\"invoice-{inv['id'][:8]}.pdf\"; filename*=UTF-8''{quote(name)}"
         return Response(render("Invoice", inv, inv), media_type="application/pdf",
-                        headers={"Content-Disposition": f'attachment; filename="invoice-{inv["number"]}.pdf"'})
+                        headers={"Content-Disposition": disposition})
 
     # -- acts ------------------------------------------------------------------------------------------------------
 
