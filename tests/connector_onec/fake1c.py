@@ -91,13 +91,12 @@ class Fake1C:
 class Fake1CExchange(Fake1C):
     """Adds an exchange plan ``ОбменСB24`` with one node; every write of a counterparty registers a change."""
 
-    def __init__(self, *a, atom: bool = False, **kw) -> None:
+    def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)
         self.node = str(uuid.uuid4())
         self.this_node = str(uuid.uuid4())
         self.received_no = 0
         self.registered: dict[str, int | None] = {}  # Ref_Key -> message number it was sent in (None = not yet)
-        self.atom = atom
         self.select_calls: list[dict] = []
 
     def register(self, key: str) -> None:
@@ -128,7 +127,7 @@ class Fake1CExchange(Fake1C):
                 if m is None:
                     self.registered[k] = n
             items = [self.sets["Catalog_Контрагенты"][k] for k, m in self.registered.items() if m is not None and m <= n]
-            if self.atom:
+            if q.get("$format") != "json":  # Atom unless JSON was asked for, like the platform
                 entries = "".join(
                     f'<entry><category term="StandardODATA.Catalog_Контрагенты"/><content><m:properties>'
                     f'<d:Ref_Key>{r["Ref_Key"]}</d:Ref_Key><d:DataVersion>{r["DataVersion"]}</d:DataVersion>'

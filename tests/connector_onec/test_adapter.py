@@ -35,20 +35,21 @@ def test_is_a_system_adapter_and_registered():
 
 @pytest.mark.parametrize("atom", [False, True])
 def test_exchange_plan_crash_before_ack_rereads(atom):
-    fake = Fake1CExchange(rows=5, atom=atom)
+    fake = Fake1CExchange(rows=5)
+    fmt = "atom" if atom else "json"
     keys = list(fake.sets["Catalog_Контрагенты"])
     for k in keys[:3]:
         fake.register(k)
 
     async def go():
-        a = make(fake, exchange_plan="ОбменСB24", node=fake.node)
+        a = make(fake, exchange_plan="ОбменСB24", node=fake.node, changes_format=fmt)
         p1 = await a.read_changes(CP, ChangeCursor(), overlap_seconds=0, limit=100)
         assert sorted(r.id for r in p1.records) == sorted(keys[:3]) and p1.more
         assert p1.cursor.token == "1"
         await a.aclose()
         # crash: the engine never called acknowledge. A new process reads the same package again.
         fake.register(keys[3])  # a change registered meanwhile comes along too
-        b = make(fake, exchange_plan="ОбменСB24", node=fake.node)
+        b = make(fake, exchange_plan="ОбменСB24", node=fake.node, changes_format=fmt)
         p2 = await b.read_changes(CP, ChangeCursor(), overlap_seconds=0, limit=100)
         assert {r.id for r in p2.records} >= set(keys[:3])
         assert p2.cursor.token == "1"
@@ -66,6 +67,8 @@ def test_exchange_plan_crash_before_ack_rereads(atom):
         await b.aclose()
 
     run(go())
+    formats = {q.get("$format") for q in fake.select_calls}
+    assert formats == ({"json"} if atom is False else {None})
 
 
 def test_exchange_record_shape():

@@ -70,8 +70,10 @@ class ODataAdapter:
         version_store: VersionStore | None = None,
         page_size: int = 500,
         max_package_bytes: int | None = DEFAULT_MAX_PACKAGE_BYTES,
+        changes_format: str = "atom",
     ) -> None:
         self.name = name
+        self.changes_format = changes_format
         self.client = client
         self.preset = preset or Preset("none")
         self.exchange_plan = exchange_plan
@@ -123,7 +125,7 @@ class ODataAdapter:
             raise PermanentError(f"{self.name}: a node is configured but no exchange_plan")
         if node not in self._readers:
             self._readers[node] = ExchangePlanReader(self.client, self.exchange_plan, node,
-                                                     max_bytes=self.max_package_bytes)
+                                                     max_bytes=self.max_package_bytes, fmt=self.changes_format)
         return self._readers[node]
 
     # ---- SystemAdapter ---------------------------------------------------------------------------------------
@@ -293,7 +295,8 @@ def from_config(name: str, config: dict[str, Any]) -> ODataAdapter:
     """Build from a spec system config. Keys: ``url`` (OData root), ``username``/``password`` (or ``*_env``),
     ``bearer_token``/``bearer_token_env``, ``dialect`` (``1c`` default, ``sap``, ``dataverse``, ``bc``),
     ``preset`` (``ut11`` default for 1C, ``erp2``, ``unf``, ``none``), ``preset_overrides``, ``exchange_plan``,
-    ``node`` or ``nodes`` ({object: node Ref_Key}), ``page_size``, ``timeout``, ``max_package_bytes``,
+    ``node`` or ``nodes`` ({object: node Ref_Key}), ``changes_format`` (``atom`` default | ``json``),
+    ``page_size``, ``timeout``, ``max_package_bytes``,
     ``extra_query`` ({name: value}, e.g. sap-client), ``state`` (a SharedState object injected by the composer
     for the DataVersion store) or ``version_store``."""
     if not config.get("url"):
@@ -335,4 +338,5 @@ def from_config(name: str, config: dict[str, Any]) -> ODataAdapter:
         version_store=store,
         page_size=int(config.get("page_size") or 500),
         max_package_bytes=int(config.get("max_package_bytes") or DEFAULT_MAX_PACKAGE_BYTES),
+        changes_format=str(config.get("changes_format") or "atom"),
     )

@@ -90,7 +90,8 @@ def change_type(change: dict[str, Any]) -> str | None:
 
 
 class ExchangePlanReader:
-    def __init__(self, client: ODataClient, plan: str, node: str, *, max_bytes: int | None = None) -> None:
+    def __init__(self, client: ODataClient, plan: str, node: str, *, max_bytes: int | None = None,
+                 fmt: str = "atom") -> None:
         self.client = client
         self.plan = check_plan_name(plan)
         try:
@@ -98,6 +99,11 @@ class ExchangePlanReader:
         except ValueError as exc:
             raise ExchangePlanConfigError(f"exchange-plan node must be the node's Ref_Key GUID, got {node!r}") from exc
         self.max_bytes = max_bytes
+        # Atom by default: the one client known to run SelectChanges against live bases (onecdc) reads Atom and
+        # never asks for JSON there; "json" adds $format=json (the sandbox honours it; a real base may not).
+        if fmt not in ("atom", "json"):
+            raise ExchangePlanConfigError(f"changes_format must be atom or json, got {fmt!r}")
+        self.fmt = fmt
 
     @property
     def entity_set(self) -> str:
@@ -132,7 +138,7 @@ class ExchangePlanReader:
         """Read package ``ReceivedNo + 1`` (or the given number) completely, streamed and size-bounded."""
         n = message_no if message_no is not None else await self.received_no() + 1
         qs = self._point_query(n)
-        if self.client.dialect.format_param:
+        if self.fmt == "json" and self.client.dialect.format_param:
             qs += "&" + quote(self.client.dialect.format_param, safe="$=")
         url = f"{self.client.base_url}SelectChanges?{qs}"
         pkg = ChangePackage(n)
@@ -144,6 +150,4 @@ class ExchangePlanReader:
 
     async def acknowledge(self, message_no: int) -> None:
         url = f"{self.client.base_url}NotifyChangesReceived?{self._point_query(message_no)}"
-        if self.client.dialect.format_param:
-            url += "&" + quote(self.client.dialect.format_param, safe="$=")
         await self.client.request("POST", url, context=f"NotifyChangesReceived {self.entity_set} #{message_no}")
