@@ -126,6 +126,7 @@ class _Session:
     sessid: str = ""
     bytes_received: int = 0
     seen_files: set[str] = field(default_factory=set)
+    pending_zips: set[str] = field(default_factory=set)  # uploaded archives not unpacked yet
     jobs: dict[str, _Job] = field(default_factory=dict)
     last_query_ids: list[str] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -252,6 +253,7 @@ class ExchangeServer:
         for child in sess.directory.iterdir():
             shutil.rmtree(child) if child.is_dir() else child.unlink()
         sess.seen_files.clear()
+        sess.pending_zips.clear()
         sess.jobs.clear()
         sess.bytes_received = 0
         sess.version = request.query_params.get("version") or sess.version
@@ -274,6 +276,10 @@ class ExchangeServer:
                     fresh = rel not in sess.seen_files or (first_chunk and starts_xml)
                     if fresh:
                         size = 0
+                        if chunk.startswith(b"PK\x03\x04"):
+                            sess.pending_zips.add(rel)
+                        else:
+                            sess.pending_zips.discard(rel)
                     fh = open(target, "wb" if fresh else "ab")  # noqa: SIM115
                     sess.seen_files.add(rel)
                     sess.jobs.pop(rel, None)
@@ -300,13 +306,13 @@ class ExchangeServer:
         return _answer("success")
 
     def _unpack_zips(self, sess: _Session) -> None:
-        """Unpack every uploaded zip in the session directory, safely, then delete the archives."""
-        for archive in sorted(sess.directory.rglob("*")):
-            if not archive.is_file() or archive.suffix.lower() == ".xml":
+        """Unpack every archive uploaded in this session (first chunk starting with the zip signature), safely,
+        then delete the archives."""
+        for rel_zip in sorted(sess.pending_zips):
+            sess.pending_zips.discard(rel_zip)
+            archive = _inside(sess.directory, rel_zip)
+            if not archive.is_file():
                 continue
-            with open(archive, "rb") as fh:
-                if fh.read(4) != b"PK\x03\x04":
-                    continue
             total = 0
             try:
                 with zipfile.ZipFile(archive) as zf:
