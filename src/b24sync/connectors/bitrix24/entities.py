@@ -131,6 +131,22 @@ class Entities:
         res = await self.c.call("crm.type.list", {})
         return list((res or {}).get("types", []))
 
+    # ---- products, legacy API (crm.product.*: XML_ID, PRICE, CURRENCY_ID, MEASURE; still answered by portals)
+    async def crm_product_by_xml_id(self, xml_id: str) -> dict[str, Any] | None:
+        rows = await self.c.call("crm.product.list", {"filter": {"XML_ID": xml_id}, "start": -1})
+        return rows[0] if rows else None
+
+    async def crm_product_upsert(self, xml_id: str, fields: dict[str, Any]) -> int:
+        """Find by XML_ID, then update or add — the idempotent way to push an ERP catalogue item."""
+        hit = await self.crm_product_by_xml_id(xml_id)
+        if hit:
+            await self.c.call("crm.product.update", {"id": int(hit["ID"]), "fields": fields})
+            return int(hit["ID"])
+        return int(await self.c.call("crm.product.add", {"fields": {"XML_ID": xml_id, **fields}}))
+
+    async def crm_measures(self) -> list[dict[str, Any]]:
+        return await self.c.call("crm.measure.list", {})
+
     # ---- products (catalog.product.* replaces the deprecated crm.product.*, sheet §6.8)
     async def product_by_xml_id(self, iblock_id: int, xml_id: str) -> dict[str, Any] | None:
         res = await self.c.call("catalog.product.list", {

@@ -103,7 +103,7 @@ def classify(
         err = Bitrix24OperationLimit(text, until=until, detail=detail)
     elif lc == "expired_token":
         err = Bitrix24TokenExpired(text, detail=detail)
-    elif lc in _AUTH_CODES or status in (401, 403):
+    elif lc in _AUTH_CODES or status in (401, 403) or ld.startswith("access denied"):
         err = Bitrix24AuthError(text, detail=detail)
     elif lc in ("error_method_not_found",) or "method not found" in ld:
         err = Bitrix24MethodNotFound(text, detail=detail)
