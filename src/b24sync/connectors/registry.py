@@ -10,6 +10,7 @@ from b24sync.engine.ports import SystemAdapter
 
 # type in the spec -> "module:factory". A factory takes (name, resolved config dict) and returns a SystemAdapter.
 ADAPTERS: dict[str, str] = {
+    "diadok": "b24sync.connectors.diadok.adapter:from_config",
     "sql": "b24sync.connectors.sqltable.adapter:from_config",
     "bitrix24": "b24sync.connectors.bitrix24.adapter:from_config",
     "1c-odata": "b24sync.connectors.onec.odata.adapter:from_config",
