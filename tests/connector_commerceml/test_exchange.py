@@ -337,3 +337,29 @@ def test_sink_error_becomes_failure(tmp_path):
                                 headers=hdr)).text
 
     assert run(go()) == "failure\nRuntimeError: queue is down"
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=1, max_value=len(OFFERS) - 1), max_size=6, unique=True))
+def test_any_chunking_reassembles_the_file(tmp_path_factory, cuts):
+    tmp_path = tmp_path_factory.mktemp("chunks")
+    sink = Sink()
+    app, server = _app(tmp_path, sink)
+    bounds = [0, *sorted(cuts), len(OFFERS)]
+
+    async def go():
+        async with await _client(app) as c:
+            hdr = await _login(c)
+            await c.get(URL, params={"type": "catalog", "mode": "init"}, headers=hdr)
+            for a, b in zip(bounds, bounds[1:]):
+                r = await c.post(URL, params={"type": "catalog", "mode": "file", "filename": "offers.xml"},
+                                 content=OFFERS[a:b], headers=hdr)
+                assert r.text == "success"
+            return await _import_until_done(c, hdr, "offers.xml")
+
+    assert run(go())[-1] == "success"
+    assert sink.records() == list(read(OFFERS))
