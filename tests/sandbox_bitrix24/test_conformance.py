@@ -183,8 +183,8 @@ def test_item_examples(sandbox):
     want = ok_example("crm.item.add")
     item = r.json()["result"]["item"]
     for k in ("id", "title", "stageId", "categoryId", "opportunity", "currencyId", "createdTime", "assignedById",
-              "observers" if False else "entityTypeId"):
-        assert k in item
+              "entityTypeId", "stageSemanticId", "isManualOpportunity", "updatedTime", "createdBy"):
+        assert k in item and k in want["result"]["item"]
     assert isinstance(item["id"], int) and item["opportunity"] == 999.99
     bad = post(url, "crm.item.add", {"entityTypeId": 777, "fields": {"title": "x"}})
     assert (bad.status_code, bad.json()) == (400, err_example("crm.item.add"))
