@@ -168,12 +168,20 @@ def test_virtual_table_balance(sb):
     async def go():
         a = adapter(sb)
         try:
-            return await a.find(ObjectRef("stock"), {})
+            all_rows = await a.find(ObjectRef("stock"), {})
+            wh = next(r.values["Склад_Key"] for r in all_rows if r.values.get("ВНаличииBalance"))
+            one = await a.find(ObjectRef("stock"), {"warehouse": wh})
+            prices = await a.find(ObjectRef("prices"), {})
+            return all_rows, one, prices
         finally:
             await a.aclose()
 
-    rows = run(go())
+    rows, one_wh, prices = run(go())
     assert rows and all("ВНаличииBalance" in r.values for r in rows)
+    wh = one_wh[0].values["Склад_Key"] if one_wh else None
+    assert one_wh and all(r.values["Склад_Key"] == wh for r in one_wh)  # Condition applied inside the calculation
+    assert len(one_wh) < len(rows)
+    assert prices and all("Цена" in r.values for r in prices)
 
 
 @pytest.mark.parametrize("fmt", ["atom", "json"])

@@ -31,7 +31,7 @@ from b24sync.connectors.onec.odata.errors import ODataNotFoundError
 from b24sync.connectors.onec.odata.exchange import ExchangePlanReader, change_type
 from b24sync.connectors.onec.odata.presets import EntityPreset, Preset
 from b24sync.connectors.onec.odata.versions import MemoryVersionStore, SharedStateVersionStore, VersionStore
-from b24sync.engine.errors import PermanentError, ValidationError
+from b24sync.engine.errors import ConflictError, PermanentError, ValidationError
 from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, Record
 
 log = logging.getLogger(__name__)
@@ -248,7 +248,12 @@ class ODataAdapter:
         if vals:
             await self.client.update(ent.entity_set, record_id, vals, expected_version=expected_version)
         elif expected_version is not None:
-            await self.client.update(ent.entity_set, record_id, {}, expected_version=expected_version)
+            # nothing to write but a guard to honour (e.g. a posting request): check only — an empty PATCH
+            # would still bump DataVersion in 1C (§1.10)
+            current = await self.client.current_version(ent.entity_set, record_id)
+            if current != expected_version:
+                raise ConflictError(f"{ent.entity_set}: the record was changed in the ERP since it was last synced",
+                                    detail={"expected": expected_version, "current": current})
         if post is True or (post is None and obj.options.get("post")):
             await self.client.post_document(ent.entity_set, record_id,
                                             operational=bool(obj.options.get("operational")))
