@@ -339,11 +339,13 @@ def test_sink_error_becomes_failure(tmp_path):
     assert run(go()) == "failure\nRuntimeError: queue is down"
 
 
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=25, deadline=None)
+@example(cuts=[1]).via("split inside the BOM")  # found by this test: the BOM tail once looked like a new file
+@example(cuts=[3]).via("split right after the BOM")
 @given(cuts=st.lists(st.integers(min_value=1, max_value=len(OFFERS) - 1), max_size=6, unique=True))
 def test_any_chunking_reassembles_the_file(tmp_path_factory, cuts):
     tmp_path = tmp_path_factory.mktemp("chunks")

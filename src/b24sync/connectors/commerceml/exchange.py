@@ -136,6 +136,7 @@ class ExchangeError(Exception):
     """A protocol-level refusal; its message becomes the second line of ``failure``."""
 
 
+_BOM = b"\xef\xbb\xbf"
 _DRIVE_RE = re.compile(r"^[A-Za-z]:/")
 
 
@@ -272,8 +273,12 @@ class ExchangeServer:
                 if not chunk:
                     continue
                 if fh is None:
-                    starts_xml = chunk.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<?xml")
-                    fresh = rel not in sess.seen_files or (first_chunk and starts_xml)
+                    body = chunk[3:] if chunk.startswith(_BOM) else chunk
+                    restart = first_chunk and body.startswith(b"<?xml")
+                    if restart and rel in sess.seen_files and size <= len(_BOM) \
+                            and _BOM.startswith(target.read_bytes()):
+                        restart = False  # the previous chunk ended inside/after the BOM: this continues it
+                    fresh = rel not in sess.seen_files or restart
                     if fresh:
                         size = 0
                         if chunk.startswith(b"PK\x03\x04"):
