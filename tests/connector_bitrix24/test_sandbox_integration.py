@@ -145,3 +145,35 @@ async def test_oauth_refresh_once_for_20_callers_against_sandbox():
         assert auth.refreshes == 1 and state.get("b24:oauth:sb")["version"] == 2
     finally:
         sb.close()
+
+
+async def test_incremental_on_crm_item_and_shared_sql_state(tmp_path):
+    from b24sync.store.db import make_engine, migrate
+    from b24sync.store.kv import SqlState
+
+    clock = ManualClock()
+    sb = Bitrix24Sandbox(rate=2.0, burst=50, clock=clock)
+    try:
+        url = sb.start()
+        engine = make_engine(f"sqlite:///{tmp_path}/state.db")
+        migrate(engine)
+        state = SqlState(engine)
+        adapter = Bitrix24Adapter("b24", client_from_config({"webhook_url": url, "state": state}))
+        obj = ObjectRef("crm.item:2")  # deals through the universal API: id / updatedTime / result.items
+        created = set(await asyncio.gather(*[adapter.create(obj, {"title": f"d{i}"}) for i in range(75)]))
+        clock.advance(1)
+        created |= set(await asyncio.gather(*[adapter.create(obj, {"title": f"e{i}"}) for i in range(10)]))
+        seen: list[str] = []
+        cursor = ChangeCursor()
+        for _ in range(20):
+            page = await adapter.read_changes(obj, cursor, overlap_seconds=0, limit=30)
+            seen += [r.id for r in page.records]
+            cursor = page.cursor
+            if not page.more:
+                break
+        assert set(seen) == created and len(seen) == len(created)
+        assert state.get(f"b24:bucket:{adapter.client.portal}")["level"] > 0  # the bucket lives in the store
+        await adapter.aclose()
+        assert sb.query_limit_exceeded == 0
+    finally:
+        sb.close()

@@ -196,10 +196,12 @@ def _state_from_config(config: dict[str, Any]) -> SharedState:
         return RedisState(redis_url)
     db_url = config.get("database_url") or os.environ.get("B24SYNC_DATABASE_URL")
     if db_url:
-        from b24sync.store.db import make_engine
+        from b24sync.store.db import make_engine, migrate
         from b24sync.store.kv import SqlState
 
-        return SqlState(make_engine(db_url))
+        engine = make_engine(db_url)
+        migrate(engine)
+        return SqlState(engine)
     return MemoryState()
 
 

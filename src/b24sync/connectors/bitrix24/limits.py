@@ -109,6 +109,7 @@ class OperatingBudget:
         self.park_at = limit_seconds * park_fraction
         self.max_slow_delay = max_slow_delay
         self.clock = clock
+        self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
 
     def key(self, method: str) -> str:
         return f"{self.prefix}:{method.lower()}"
@@ -131,6 +132,7 @@ class OperatingBudget:
             return new, None
 
         await run_state(self.state, self.state.update, self.key(method), fn)
+        self._cache.pop(self.key(method), None)
 
     async def park(self, method: str, until: float) -> None:
         def fn(old: dict[str, Any] | None) -> tuple[dict[str, Any], None]:
@@ -139,12 +141,24 @@ class OperatingBudget:
             return new, None
 
         await run_state(self.state, self.state.update, self.key(method), fn)
+        self._cache.pop(self.key(method), None)
 
     def known_reset_at(self, st: dict[str, Any] | None) -> float | None:
         return float(st["reset_at"]) if st and st.get("reset_at") else None
 
     async def snapshot(self, method: str) -> dict[str, Any] | None:
-        return await run_state(self.state, self.state.get, self.key(method))
+        # a database / Redis read per call would dominate bulk work: reuse a read for a quarter second
+        # (parks written by other processes are seen at most that late; our own writes invalidate it)
+        if isinstance(self.state, MemoryState):
+            return self.state.get(self.key(method))
+        k = self.key(method)
+        hit = self._cache.get(k)
+        now = time.monotonic()
+        if hit and now - hit[0] < 0.25:
+            return hit[1]
+        v = await run_state(self.state, self.state.get, k)
+        self._cache[k] = (now, v)
+        return v
 
     async def decide(self, method: str) -> BudgetDecision:
         st = await self.snapshot(method)
