@@ -164,3 +164,20 @@ def test_find_exists_create_update_guard():
         await a.aclose()
 
     run(go())
+
+
+def test_one_node_cannot_serve_two_objects():
+    fake = Fake1CExchange(rows=1)
+
+    async def go():
+        a = make(fake, exchange_plan="ОбменСB24", node=fake.node)
+        try:
+            await a.read_changes(CP, ChangeCursor(), overlap_seconds=0, limit=10)
+            with pytest.raises(PermanentError, match="own node"):
+                await a.read_changes(ObjectRef("customer_orders"), ChangeCursor(), overlap_seconds=0, limit=10)
+        finally:
+            await a.aclose()
+
+    run(go())
+    with pytest.raises(PermanentError):
+        make(fake, exchange_plan="ОбменСB24", nodes={"counterparties": fake.node, "products": fake.node})

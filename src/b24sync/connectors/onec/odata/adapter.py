@@ -83,6 +83,7 @@ class ODataAdapter:
         self.page_size = page_size
         self.max_package_bytes = max_package_bytes
         self._readers: dict[str, ExchangePlanReader] = {}
+        self._node_owner: dict[str, str] = {}
         used: dict[str, str] = {}
         for obj, n in self.nodes.items():
             if n in used:
@@ -120,6 +121,13 @@ class ODataAdapter:
         return (obj.options.get("node") or self.nodes.get(obj.object) or self.nodes.get(ent.entity_set)
                 or self.default_node)
 
+    def _claim_node(self, node: str, entity_set: str) -> None:
+        # Two objects on one node would each skip the other's entries and acknowledge them: changes lost.
+        owner = self._node_owner.setdefault(node, entity_set)
+        if owner != entity_set:
+            raise PermanentError(f"{self.name}: exchange-plan node {node} already serves {owner}; give "
+                                 f"{entity_set} its own node (nodes: {{object: node}})")
+
     def _reader(self, node: str) -> ExchangePlanReader:
         if not self.exchange_plan:
             raise PermanentError(f"{self.name}: a node is configured but no exchange_plan")
@@ -136,6 +144,7 @@ class ODataAdapter:
             raise PermanentError(f"{self.name}: {ent.entity_set} is a virtual table; read it with find()")
         node = self._node_for(obj, ent)
         if node and self.exchange_plan:
+            self._claim_node(node, ent.entity_set)
             return await self._read_package(ent, node)
         return await self._read_scan(ent, cursor, limit)
 
