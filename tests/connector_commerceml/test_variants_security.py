@@ -215,3 +215,45 @@ def test_offers_from_synthetic_file_are_exact(tmp_path):
     assert len(offers) == 50
     assert offers[7].sku == "АРТ-00000007" and len(offers[7].prices) == 2 and len(offers[7].stocks) == 3
     assert str(offers[7].prices[1].value) == f"{100 + 7 + 10}.50"
+
+
+HIDDEN_ENTITY = (b'<?xml version="1.0"?>\n<!DOCTYPE r [ <!-- ] > <a> --> <!ENTITY x SYSTEM "file:///etc/passwd"> ]>\n'
+                 + "<КоммерческаяИнформация><Документ><Ид>&x;</Ид></Документ></КоммерческаяИнформация>".encode())
+ELEMENT_ONLY_SUBSET = (b'<?xml version="1.0"?>\n<!DOCTYPE r [ <!ELEMENT r ANY> ]>\n'
+                       + "<КоммерческаяИнформация ВерсияСхемы=\"2.08\"/>".encode())
+
+
+def test_subset_tricks_cannot_hide_an_entity():
+    with pytest.raises(UnsafeXMLError, match="entity"):
+        list(read(HIDDEN_ENTITY))
+    with pytest.raises(UnsafeXMLError, match="internal subset"):
+        list(read(ELEMENT_ONLY_SUBSET))
+
+
+def test_bare_doctype_is_harmless_and_accepted():
+    data = ('<?xml version="1.0" encoding="UTF-8"?>\n<!-- 1C --><!DOCTYPE КоммерческаяИнформация>\n'
+            '<КоммерческаяИнформация ВерсияСхемы="2.08"><Документ><Ид>7</Ид></Документ></КоммерческаяИнформация>')
+    assert [d.id for d in read(data.encode())] == ["7"]
+
+
+class _Trickle(io.RawIOBase):
+    """Returns at most 7 bytes per read, like a slow socket."""
+
+    def __init__(self, data):
+        self._buf = io.BytesIO(data)
+
+    def readable(self):
+        return True
+
+    def read(self, n=-1):
+        return self._buf.read(7 if n is None or n < 0 else min(n, 7))
+
+
+@pytest.mark.parametrize("payload", [XXE, _billion_laughs(), HIDDEN_ENTITY])
+def test_short_reads_do_not_weaken_the_check(payload):
+    with pytest.raises(UnsafeXMLError):
+        list(read(_Trickle(payload)))
+
+
+def test_short_reads_still_parse():
+    assert list(read(_Trickle(OFFERS))) == list(read(OFFERS))

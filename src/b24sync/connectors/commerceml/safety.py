@@ -4,8 +4,9 @@ CommerceML files arrive from 1C over HTTP, from drop folders and from zip packag
 legitimately needs a DTD. The rules follow defusedxml's policy (forbid entity declarations and external
 references) without relying on it, because lxml's streaming ``iterparse`` is not covered by defusedxml:
 
-* a ``<!DOCTYPE`` that declares entities (``<!ENTITY``; billion laughs, XXE) or names an external subset
-  (``SYSTEM``/``PUBLIC``) is rejected with :class:`UnsafeXMLError` before anything is parsed or yielded;
+* a ``<!DOCTYPE`` that declares entities (``<!ENTITY``; billion laughs, XXE), names an external subset
+  (``SYSTEM``/``PUBLIC``) or has any internal subset is rejected with :class:`UnsafeXMLError` before anything is
+  parsed or yielded (only the inert ``<!DOCTYPE name>`` passes);
 * lxml runs with ``resolve_entities=False, no_network=True, load_dtd=False`` as a second line of defence;
 * the prolog (everything before the root element) is capped, so a giant internal subset cannot be used to
   exhaust memory while we look for the root.
@@ -27,7 +28,6 @@ _CHUNK = 64 * 1024
 _BOM = b"\xef\xbb\xbf"
 
 _DECL_RE = re.compile(rb"^<\?xml\s[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']", re.S)
-_DOCTYPE_RE = re.compile(rb"<!DOCTYPE", re.I)
 _ENTITY_RE = re.compile(rb"<!ENTITY", re.I)
 _EXTERNAL_RE = re.compile(rb"<!DOCTYPE\s+[^\s\[>]+\s+(SYSTEM|PUBLIC)\b", re.I)
 
@@ -40,8 +40,23 @@ class UnsafeXMLError(CommerceMLError):
     """The file tries to use DTD features (entities, external subsets) that untrusted XML must not use."""
 
 
+_SIMPLE_DOCTYPE_RE = re.compile(rb"<!DOCTYPE\s+[^\s\[\]>\"']+\s*>")
+
+
+def _doctype_refusal(buf: bytes) -> str:
+    if _ENTITY_RE.search(buf):
+        return "DOCTYPE with entity declarations refused (entity expansion / XXE)"
+    if _EXTERNAL_RE.search(buf):
+        return "DOCTYPE with an external DTD refused (external entity / network)"
+    return "DOCTYPE with an internal subset refused (CommerceML never needs a DTD)"
+
+
 def _root_start(buf: bytes) -> int:
-    """Offset of the root element's ``<`` in ``buf`` (skipping declaration, comments, PIs, DOCTYPE), or -1."""
+    """Offset of the root element's ``<`` in ``buf`` (skipping declaration, comments and PIs), or -1 when more
+    bytes are needed. The scan is sequential and exact for comments (``-->``) and PIs (``?>``), so a DOCTYPE is
+    always met before the root. Only the bare form ``<!DOCTYPE name>`` is let through; anything more (internal
+    subset, SYSTEM/PUBLIC id) raises :class:`UnsafeXMLError` — quoting tricks inside a subset cannot hide a
+    declaration because the subset itself is refused."""
     i = 0
     n = len(buf)
     while True:
@@ -60,18 +75,11 @@ def _root_start(buf: bytes) -> int:
                 return -1
             i = k + 3
         elif nxt == b"!":
-            # DOCTYPE, possibly with an internal subset [...]; find its closing '>' after any ']'.
-            k = buf.find(b"[", j)
             end = buf.find(b">", j)
             if end < 0:
                 return -1
-            if 0 <= k < end:
-                close = buf.find(b"]", k)
-                if close < 0:
-                    return -1
-                end = buf.find(b">", close)
-                if end < 0:
-                    return -1
+            if not _SIMPLE_DOCTYPE_RE.fullmatch(buf, j, end + 1):
+                raise UnsafeXMLError(_doctype_refusal(buf[j:]))
             i = end + 1
         else:
             return j
@@ -88,7 +96,11 @@ class GuardedStream:
             chunk = raw.read(_CHUNK)
             head += chunk
             stripped = head[3:] if head.startswith(_BOM) else head
-            if _root_start(stripped) >= 0 or not chunk:
+            try:
+                found = _root_start(stripped)
+            except UnsafeXMLError as exc:
+                raise UnsafeXMLError(f"{name}: {exc.reason}") from None
+            if found >= 0 or not chunk:
                 break
             if len(head) > MAX_PROLOG_BYTES:
                 raise UnsafeXMLError(f"{name}: no root element within the first {MAX_PROLOG_BYTES} bytes "
@@ -98,13 +110,6 @@ class GuardedStream:
         if body[:2] in (b"\xff\xfe", b"\xfe\xff") or body[:4] in (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00") \
                 or body[:2] in (b"<\x00", b"\x00<"):
             raise CommerceMLError(f"{name}: UTF-16/UTF-32 XML is not supported (1C writes UTF-8 or windows-1251)")
-        root_at = _root_start(body)
-        prolog = body if root_at < 0 else body[:root_at]
-        if _DOCTYPE_RE.search(prolog):
-            if _ENTITY_RE.search(prolog):
-                raise UnsafeXMLError(f"{name}: DOCTYPE with entity declarations refused (entity expansion / XXE)")
-            if _EXTERNAL_RE.search(prolog):
-                raise UnsafeXMLError(f"{name}: DOCTYPE with an external DTD refused (external entity / network)")
         m = _DECL_RE.match(body.lstrip(b" \t\r\n"))
         self.encoding = m.group(1).decode("ascii").upper() if m else "UTF-8"
         if self.encoding.replace("-", "").replace("_", "") in {"UTF16", "UTF32", "UCS2", "UCS4", "UTF16LE",
