@@ -91,7 +91,7 @@ def config(fake, paging="cursor"):
                        "body_fields": {"order.lines[0].qty": "values.qty"}, "record": "result",
                        "error_message": "error.message"},
             "update": {"method": "PATCH", "path": "/orders/{id}", "body": {"order": "{values}"},
-                       "version_guard": "if-match"},
+                       "version_guard": "if-match", "record": "data", "version": "ver"},
             "changes": changes,
             "ack": {"method": "POST", "path": "/orders/ack", "body": {"ids": "{ids}"}},
         }},
@@ -130,7 +130,7 @@ def test_crud_and_guard():
         new_id = await a.create(ORDERS, {"number": "N9", "qty": 5})
         assert json.loads(fake.requests[-1].content) == {"order": {"number": "N9", "lines": [{"qty": 5}]}}
         assert new_id == "4"
-        await a.update(ORDERS, "2", {"status": "paid"}, expected_version="1")
+        assert await a.update(ORDERS, "2", {"status": "paid"}, expected_version="1") == "2"
         assert fake.requests[-1].headers["If-Match"] == "1"
         with pytest.raises(ConflictError):
             await a.update(ORDERS, "2", {"status": "x"}, expected_version="1")  # now ver 2

@@ -156,8 +156,10 @@ def test_find_exists_create_update_guard():
         Fake1C.bump(row)  # someone in 1C saved the record
         with pytest.raises(ConflictError):
             await a.update(CP, rec.id, {"name": "new"}, expected_version=rec.version)
-        await a.update(CP, rec.id, {"name": "new"}, expected_version=row["DataVersion"])
+        before = row["DataVersion"]
+        new_version = await a.update(CP, rec.id, {"name": "new"}, expected_version=before)
         assert fake.sets["Catalog_Контрагенты"][rec.id]["Description"] == "new"
+        assert new_version == row["DataVersion"] != before  # the engine stores it without another read
         new_id = await a.create(ObjectRef("customer_orders"), {"counterparty": rec.id, "Posted": True})
         assert fake.posted == [new_id]
         assert await a.get(CP, "00000000-0000-0000-0000-000000000009") is None

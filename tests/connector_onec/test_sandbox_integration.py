@@ -122,9 +122,10 @@ def test_write_guard_detects_concurrent_edit_in_1c(sb):
             after = await a.get(CP, ref)
             assert after.values["Description"] == "Изменено бухгалтером в 1С"  # the 1C edit survived
             # after re-reading, a write with the current version goes through
-            await a.update(CP, ref, {"name": "Из Битрикс24"}, expected_version=after.version)
+            returned = await a.update(CP, ref, {"name": "Из Битрикс24"}, expected_version=after.version)
             final = await a.get(CP, ref)
             assert final.values["Description"] == "Из Битрикс24" and final.version != after.version
+            assert returned == final.version
             return ei.value
         finally:
             await a.aclose()

@@ -116,6 +116,9 @@ class HttpJsonAdapter:
                 v = render_text(t, ctx)
                 if v != "":
                     query[k] = v  # an empty placeholder drops the parameter (e.g. no `since` on the first read)
+            if op.criteria_query:
+                for k, v in (ctx.get("criteria") or {}).items():
+                    query.setdefault(str(k), render_text("{v}", {"v": v}))
         headers = {k: render_text(v, ctx) for k, v in op.headers.items()}
         headers.update(extra_headers or {})
         content = None
@@ -245,7 +248,7 @@ class HttpJsonAdapter:
         return str(rid)
 
     async def update(self, obj: ObjectRef, record_id: str, values: dict[str, Any], *,
-                     expected_version: str | None = None) -> None:
+                     expected_version: str | None = None) -> str | None:
         op = self._op(obj, "update")
         headers: dict[str, str] = {}
         if expected_version is not None and op.version_guard == "if-match":
@@ -257,8 +260,18 @@ class HttpJsonAdapter:
             if current.version != expected_version:
                 raise ConflictError(f"{self.name}: {obj.object} changed since it was last synced",
                                     detail={"expected": expected_version, "current": current.version})
-        await self.call(op, {"id": record_id, "values": values, "expected_version": expected_version},
-                        name="update", extra_headers=headers)
+        resp = await self.call(op, {"id": record_id, "values": values, "expected_version": expected_version},
+                               name="update", extra_headers=headers)
+        # The new version, when the service answers with the record (the engine stores it without re-reading).
+        if not op.version or not resp.content:
+            return None
+        try:
+            body = self._body(resp)
+        except RetryableError:
+            return None
+        item = get_path(body, op.record) if op.record else body
+        v = get_path(item, op.version) if isinstance(item, dict) else None
+        return None if v is None else str(v)
 
     async def exists(self, obj: ObjectRef, criteria: dict[str, Any]) -> bool:
         ops = self.ops(obj)

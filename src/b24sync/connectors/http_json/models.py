@@ -79,6 +79,7 @@ class Operation(_Strict):
     method: Method = "GET"
     path: str
     query: dict[str, str] = Field(default_factory=dict)
+    criteria_query: bool = False  # find/exists: also send every criteria item as ?field=value
     headers: dict[str, str] = Field(default_factory=dict)
     body: Any = None
     body_fields: dict[str, str] = Field(default_factory=dict)  # body path -> context path

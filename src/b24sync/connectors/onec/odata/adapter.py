@@ -250,12 +250,17 @@ class ODataAdapter:
         return rid
 
     async def update(self, obj: ObjectRef, record_id: str, values: dict[str, Any], *,
-                     expected_version: str | None = None) -> None:
+                     expected_version: str | None = None) -> str | None:
+        """Write with the guard (client.update); return the record's new version (1C answers a PATCH with the whole
+        object, §1.8) so the engine can store it without another read. ``Posted: true/false`` in ``values`` of a
+        document posts/unposts after the write (posting bumps DataVersion again, so it is re-read)."""
         ent = self.entity(obj)
         vals = self._to_system(ent, values)
         post = vals.pop("Posted", None) if ent.postable else None
+        new_version: str | None = None
         if vals:
-            await self.client.update(ent.entity_set, record_id, vals, expected_version=expected_version)
+            row = await self.client.update(ent.entity_set, record_id, vals, expected_version=expected_version)
+            new_version = self._record(ent, row).version if row else None
         elif expected_version is not None:
             # nothing to write but a guard to honour (e.g. a posting request): check only — an empty PATCH
             # would still bump DataVersion in 1C (§1.10)
@@ -266,8 +271,11 @@ class ODataAdapter:
         if post is True or (post is None and obj.options.get("post")):
             await self.client.post_document(ent.entity_set, record_id,
                                             operational=bool(obj.options.get("operational")))
+            new_version = await self.client.current_version(ent.entity_set, record_id)
         elif post is False:
             await self.client.unpost_document(ent.entity_set, record_id)
+            new_version = await self.client.current_version(ent.entity_set, record_id)
+        return new_version
 
     async def exists(self, obj: ObjectRef, criteria: dict[str, Any]) -> bool:
         ent = self.entity(obj)
