@@ -104,7 +104,7 @@ def run(c):
 
 def test_models_validate_and_registry():
     fake = FakeERP()
-    a = build_adapter("erp", "http-json", config(fake))
+    a = build_adapter("erp", "http-json", {**config(fake), "state": object()})  # the composer injects state
     assert isinstance(a, SystemAdapter)
     with pytest.raises(PydanticValidationError):
         HttpJsonConfig.model_validate({"base_url": "ftp://x"})

@@ -324,6 +324,7 @@ def _json_default(v: Any) -> Any:
 
 def from_config(name: str, config: dict[str, Any]) -> HttpJsonAdapter:
     cfg = dict(config)
-    transport = cfg.pop("transport", None)
-    environ = cfg.pop("environ", None)
+    transport = cfg.pop("transport", None)  # tests
+    environ = cfg.pop("environ", None)  # tests: a fake environment for auth variables
+    cfg.pop("state", None)  # the composer injects the SharedState into every adapter's config; unused here
     return HttpJsonAdapter(name, HttpJsonConfig.model_validate(cfg), transport=transport, environ=environ)

@@ -84,6 +84,7 @@ class ODataAdapter:
         self.max_package_bytes = max_package_bytes
         self._readers: dict[str, ExchangePlanReader] = {}
         self._node_owner: dict[str, str] = {}
+        self._warned: set[str] = set()
         used: dict[str, str] = {}
         for obj, n in self.nodes.items():
             if n in used:
@@ -146,6 +147,10 @@ class ODataAdapter:
         if node and self.exchange_plan:
             self._claim_node(node, ent.entity_set)
             return await self._read_package(ent, node)
+        if self.exchange_plan and ent.entity_set not in self._warned:
+            self._warned.add(ent.entity_set)
+            log.warning("%s: exchange_plan is set but no node is configured for %s; falling back to the "
+                        "DataVersion scan (set nodes: {%s: <node Ref_Key>})", self.name, ent.entity_set, obj.object)
         return await self._read_scan(ent, cursor, limit)
 
     async def _read_package(self, ent: EntityPreset, node: str) -> ChangePage:
