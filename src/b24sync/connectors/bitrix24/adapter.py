@@ -133,9 +133,18 @@ class Bitrix24Adapter:
         if ids is not None:
             flt[f"@{spec.id_field}"] = [int(i) for i in ids]
         p["filter"] = flt
-        out: list[Record] = []
-        async for rows in self.client.list_all(spec.list, p, id_field=spec.id_field, count=False):
-            out.extend(self._record(spec, r) for r in rows)
+        # A natural-key lookup almost always finds 0 or 1 rows: one page through the micro-batcher (so lookups of
+        # concurrent jobs share one HTTP request, sheet §4), no COUNT (start=-1, sheet §5). Only a full page
+        # means there may be more, and then the ID-chained full read takes over.
+        first = await self.client.call(spec.list, {**p, "order": {spec.id_field: "ASC"}, "start": -1})
+        rows = first.get("items", []) if isinstance(first, dict) else list(first or [])
+        out = [self._record(spec, r) for r in rows]
+        if len(rows) < 50:
+            return out
+        last = max(int(r.get(spec.id_field) or r.get("ID") or r.get("id")) for r in rows)
+        p["filter"] = {**flt, f">{spec.id_field}": last}
+        async for more in self.client.list_all(spec.list, p, id_field=spec.id_field, count=False):
+            out.extend(self._record(spec, r) for r in more)
         return out
 
     async def exists(self, obj: ObjectRef, criteria: dict[str, Any]) -> bool:
