@@ -14,9 +14,9 @@ import typer
 from rich.table import Table
 
 from b24sync.cli.common import console, fail
-from b24sync.connectors.registry import build_adapter
+from b24sync.compose import build
 from b24sync.engine.runtime import Runtime
-from b24sync.engine.service import RunOptions, build_runtime, run
+from b24sync.engine.service import RunOptions, run
 from b24sync.engine.worker import WorkerStats
 from b24sync.spec.loader import SpecError, load_spec
 from b24sync.spec.models import Spec
@@ -48,7 +48,7 @@ def demo_cmd(
     except SpecError as e:
         fail(str(e))
     console.print(f"[bold]Bitrix24 sandbox[/bold] {_masked(b24.webhook_url)}   [bold]1C sandbox[/bold] {onec_url}")
-    rt = build_runtime(spec, build_adapter, database_url=f"sqlite:///{workdir / 'state.db'}")
+    rt = build(spec, database_url=f"sqlite:///{workdir / 'state.db'}")
     try:
         ok = asyncio.run(_demo(rt, spec, b24, onec, once=once, port=port))
     finally:

@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 
 from b24sync.cli.common import configure_logging, console, fail, load_or_exit
-from b24sync.connectors.registry import build_adapter
-from b24sync.engine.service import RunOptions, build_runtime, open_store, run
+from b24sync.compose import build
+from b24sync.engine.service import RunOptions, open_store, run
 from b24sync.store import cursors
 from b24sync.store import queue as jobs
 
@@ -31,7 +31,7 @@ def run_cmd(
     configure_logging(verbose)
     spec = load_or_exit(spec_file)
     try:
-        rt = build_runtime(spec, build_adapter)
+        rt = build(spec)
     except KeyError as e:
         fail(str(e.args[0]))
     extra = []

@@ -104,6 +104,8 @@ async def sync_record(rt: Runtime, job: ClaimedJob) -> Outcome:
     match_key = criteria[0][1] if criteria else None
 
     if target_id is None:
+        if not entity.create:
+            return Outcome("skipped", detail={"why": f"no {tgt} record to update and the entity does not create"})
         if not criteria:
             names = ", ".join(k.crm if src == "crm" else k.erp for r in entity.match for k in r.keys)
             raise ValidationError(f"{entity.title or job.entity} {src_id}: no match key value ({names}) — fill it in "

@@ -61,6 +61,7 @@ class Worker:
         self.stats = WorkerStats()
         self._stopping = asyncio.Event()
         self._inflight: dict[int, ClaimedJob] = {}
+        self._parked: list[tuple[ClaimedJob, str, str, dict]] = []
 
     def stop(self) -> None:
         """Stop claiming; jobs in flight finish (drain)."""
@@ -124,6 +125,7 @@ class Worker:
             await asyncio.to_thread(self._settle_ok, job, outcome, int((time.monotonic() - t0) * 1000))
         except Exception as e:  # noqa: BLE001 - every failure is settled, none escapes
             await asyncio.to_thread(self._settle_error, job, e, int((time.monotonic() - t0) * 1000))
+            await self._notify_parked()
         finally:
             self._inflight.pop(job.id, None)
             JOB_DURATION.labels(job.entity).observe(time.monotonic() - t0)
@@ -194,6 +196,20 @@ class Worker:
                         detail={"reason": reason, **(detail or {})})
         JOBS_DONE.labels(job.entity, kind).inc()
         log.info("job parked", kind=kind, entity=job.entity, lane=job.lane, reason=reason)
+        self._parked.append((job, kind, reason, detail or {}))
+
+    async def _notify_parked(self) -> None:
+        """Tell people about parked records (e.g. a Bitrix24 notification to the manager), through the
+        ``on_parked`` hook a flow installs. A failing notification never changes the job's outcome."""
+        hook = self.rt.hooks.get("on_parked")
+        while self._parked:
+            job, kind, reason, detail = self._parked.pop(0)
+            if hook is None:
+                continue
+            try:
+                await hook(self.rt, job=job, kind=kind, reason=reason, detail=detail)
+            except Exception as e:  # noqa: BLE001
+                log.warning("could not notify about a parked record", lane=job.lane, error=str(e))
 
     def _history(self, job: ClaimedJob, action: str, outcome: str, duration_ms: int, detail: dict) -> None:
         with self.rt.db.begin() as conn:

@@ -245,6 +245,8 @@ class Entity(Strict):
     triggers: list[Trigger] = Field(default_factory=list)
     guards: list[Guard] = Field(default_factory=list)
     flow: str | None = Field(None, description="A named business flow that handles this entity instead of the generic sync")
+    create: bool = Field(True, description="false: only update records that already exist on the target (found by link "
+                                           "or match keys), e.g. receivables written into existing companies")
     conflict: Literal["master_wins"] = "master_wins"
     delete: Literal["ignore", "mark"] = Field("ignore", description="What a deletion on the source does to the target")
 

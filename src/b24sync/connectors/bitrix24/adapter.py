@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from b24sync.connectors.bitrix24.auth import OAuthAuth, WebhookAuth
@@ -49,11 +50,26 @@ def obj_spec(name: str) -> ObjSpec:
                           "crm.lead, crm.product, crm.requisite, crm.item:<entityTypeId>)")
 
 
+# Composite objects: object name -> factory(client) of an object that implements the SystemAdapter verbs for a
+# record spanning several REST entities (a company with its requisite, bank details and address; a product with its
+# section and measure). Modules register themselves here; the adapter delegates those objects to them.
+COMPOSITES: dict[str, Callable[[Bitrix24Client], Any]] = {}
+
+
 class Bitrix24Adapter:
     def __init__(self, name: str, client: Bitrix24Client, *, select: list[str] | None = None) -> None:
         self.name = name
         self.client = client
         self.select = select
+        self._composites: dict[str, Any] = {}
+
+    def composite(self, obj: ObjectRef) -> Any | None:
+        factory = COMPOSITES.get(obj.object)
+        if factory is None:
+            return None
+        if obj.object not in self._composites:
+            self._composites[obj.object] = factory(self.client)
+        return self._composites[obj.object]
 
     # ---- helpers
     def _record(self, spec: ObjSpec, row: dict[str, Any]) -> Record:
@@ -84,6 +100,8 @@ class Bitrix24Adapter:
     # ---- SystemAdapter
     async def read_changes(self, obj: ObjectRef, cursor: ChangeCursor, *, overlap_seconds: float = 0.0,
                            limit: int = 500) -> ChangePage:
+        if (c := self.composite(obj)) is not None:
+            return await c.read_changes(obj, cursor, overlap_seconds=overlap_seconds, limit=limit)
         spec = obj_spec(obj.object)
         new, overlap, more = await self.client.list_changes(
             spec.list, time_field=spec.time_field, id_field=spec.id_field, since=cursor.modified,
@@ -99,6 +117,8 @@ class Bitrix24Adapter:
         return None  # cursor-based: nothing to confirm on the portal
 
     async def get(self, obj: ObjectRef, record_id: str) -> Record | None:
+        if (c := self.composite(obj)) is not None:
+            return await c.get(obj, record_id)
         spec = obj_spec(obj.object)
         p: dict[str, Any] = {"id": int(record_id)}
         if spec.universal:
@@ -111,6 +131,8 @@ class Bitrix24Adapter:
         return self._record(spec, row) if row else None
 
     async def find(self, obj: ObjectRef, criteria: dict[str, Any]) -> list[Record]:
+        if (c := self.composite(obj)) is not None:
+            return await c.find(obj, criteria)
         spec = obj_spec(obj.object)
         crit = dict(criteria)
         ids: list[str] | None = None
@@ -148,12 +170,16 @@ class Bitrix24Adapter:
         return out
 
     async def exists(self, obj: ObjectRef, criteria: dict[str, Any]) -> bool:
+        if (c := self.composite(obj)) is not None:
+            return await c.exists(obj, criteria)
         spec = obj_spec(obj.object)
         if set(criteria) == {spec.id_field} or set(criteria) == {"id"}:
             return await self.get(obj, str(next(iter(criteria.values())))) is not None
         return bool(await self.find(obj, criteria))
 
     async def create(self, obj: ObjectRef, values: dict[str, Any]) -> str:
+        if (c := self.composite(obj)) is not None:
+            return await c.create(obj, values)
         spec = obj_spec(obj.object)
         if spec.universal:
             res = await self.client.call(spec.add, {"entityTypeId": spec.entity_type_id, "fields": values})
@@ -166,6 +192,8 @@ class Bitrix24Adapter:
 
     async def update(self, obj: ObjectRef, record_id: str, values: dict[str, Any], *,
                      expected_version: str | None = None) -> None:
+        if (c := self.composite(obj)) is not None:
+            return await c.update(obj, record_id, values, expected_version=expected_version)
         spec = obj_spec(obj.object)
         fields = dict(values)
         need_current = expected_version is not None or (not spec.universal and any(t in fields for t in MULTI_FIELDS))
