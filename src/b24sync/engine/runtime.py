@@ -35,6 +35,9 @@ class Runtime:
     adapters: dict[str, SystemAdapter]
     handlers: dict[str, Handler] = field(default_factory=dict)
     hooks: dict[str, Callable[..., Awaitable[None]]] = field(default_factory=dict)
+    # Virtual objects a flow provides on top of a system's adapter: (system name, object name) -> an adapter for
+    # just that object (e.g. a 1C counterparty joined with its bank account, a product with its price and stock).
+    object_adapters: dict[tuple[str, str], SystemAdapter] = field(default_factory=dict)
 
     def entity(self, name: str) -> Entity:
         try:
@@ -45,7 +48,9 @@ class Runtime:
             raise PermanentError(f"entity `{name}` is not in the spec any more — add it back or discard the job") from None
 
     def adapter(self, entity: Entity, side: Side) -> SystemAdapter:
-        return self.adapters[self.spec.system_for(entity, side)]
+        system = self.spec.system_for(entity, side)
+        obj = (entity.crm if side == "crm" else entity.erp).object
+        return self.object_adapters.get((system, obj)) or self.adapters[system]
 
     def objref(self, entity: Entity, side: Side) -> ObjectRef:
         s = entity.crm if side == "crm" else entity.erp
@@ -56,5 +61,7 @@ class Runtime:
         return parse_duration(self.spec.defaults.lease)
 
     async def aclose(self) -> None:
+        for a in self.object_adapters.values():
+            await a.aclose()
         for a in self.adapters.values():
             await a.aclose()
