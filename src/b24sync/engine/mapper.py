@@ -10,13 +10,16 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from b24sync.engine.errors import ValidationError
+from collections.abc import Callable
+
+from b24sync.engine.errors import RetryableError, ValidationError
 from b24sync.engine.normalize import normalize
 from b24sync.spec.models import (
     Entity,
     FieldMapping,
     MapTransform,
     NormalizeTransform,
+    RefTransform,
     ScaleTransform,
     Side,
     Spec,
@@ -50,8 +53,14 @@ def project(spec: Spec, entity: Entity, side: Side, values: dict[str, Any]) -> d
     return {n: values.get(n) for n in dict.fromkeys(names)}
 
 
-def map_record(spec: Spec, entity: Entity, source: Side, values: dict[str, Any], *, for_create: bool) -> dict[str, Any]:
-    """Target-side values for a source record. Raises ValidationError with a readable reason."""
+Resolver = Callable[[str, Side, str], "str | None"]
+
+
+def map_record(spec: Spec, entity: Entity, source: Side, values: dict[str, Any], *, for_create: bool,
+               resolve: Resolver | None = None) -> dict[str, Any]:
+    """Target-side values for a source record. Raises ValidationError with a readable reason.
+
+    ``resolve(entity, side, id)`` translates ids of other entities (``ref`` transforms) through the identity map."""
     out: dict[str, Any] = {}
     for f in outgoing_fields(spec, entity, source):
         if f.on == "create" and not for_create:
@@ -61,20 +70,30 @@ def map_record(spec: Spec, entity: Entity, source: Side, values: dict[str, Any],
         if f.required and (value is None or value == ""):
             raise ValidationError(f"{entity.title or 'record'}: `{src_name}` is empty but required — fill it in "
                                   f"{'Bitrix24' if source == 'crm' else 'the ERP'} and the record will sync")
-        out[dst_name] = convert(spec, f, value, source)
+        out[dst_name] = convert(spec, f, value, source, resolve)
     return out
 
 
-def convert(spec: Spec, f: FieldMapping, value: Any, source: Side) -> Any:
+def convert(spec: Spec, f: FieldMapping, value: Any, source: Side, resolve: Resolver | None = None) -> Any:
     chain: list[Transform] = list(f.transform) if source == "erp" else list(reversed(f.transform))
     for t in chain:
-        value = _apply(spec, f, t, value, to_crm=(source == "erp"))
+        value = _apply(spec, f, t, value, to_crm=(source == "erp"), resolve=resolve)
     return value
 
 
-def _apply(spec: Spec, f: FieldMapping, t: Transform, value: Any, *, to_crm: bool) -> Any:
-    if value is None:
+def _apply(spec: Spec, f: FieldMapping, t: Transform, value: Any, *, to_crm: bool,
+           resolve: Resolver | None = None) -> Any:
+    if value is None or value == "":
         return None
+    if isinstance(t, RefTransform):
+        src_side: Side = "erp" if to_crm else "crm"
+        if resolve is None:
+            raise AssertionError("ref transform without a resolver")
+        other_id = resolve(t.ref, src_side, str(value))
+        if other_id is None:
+            raise RetryableError(f"`{f.erp if to_crm else f.crm}` refers to {t.ref} {value}, which is not synced yet — "
+                                 f"waiting for it", retry_after=30.0)
+        return other_id
     if isinstance(t, NormalizeTransform):
         return normalize(t.normalize, value, field=f.crm if to_crm else f.erp)
     if isinstance(t, (MapTransform, TableTransform)):

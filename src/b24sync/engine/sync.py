@@ -111,7 +111,7 @@ async def sync_record(rt: Runtime, job: ClaimedJob) -> Outcome:
             raise ValidationError(f"{entity.title or job.entity} {src_id}: no match key value ({names}) — fill it in "
                                   f"so the record can be found on the other side without creating a duplicate")
         await _check_holds(rt, entity, src, src_id, record, creating=True)
-        values = map_record(rt.spec, entity, src, record.values, for_create=True)
+        values = map_record(rt.spec, entity, src, record.values, for_create=True, resolve=_resolver(rt))
         link_field = entity.link.crm if tgt == "crm" else entity.link.erp
         if link_field:
             values[link_field] = src_id
@@ -123,7 +123,7 @@ async def sync_record(rt: Runtime, job: ClaimedJob) -> Outcome:
 
     await _check_holds(rt, entity, src, src_id, record, creating=False)
     assert current is not None
-    values = map_record(rt.spec, entity, src, record.values, for_create=False)
+    values = map_record(rt.spec, entity, src, record.values, for_create=False, resolve=_resolver(rt))
     link_field = entity.link.crm if tgt == "crm" else entity.link.erp
     if link_field:
         values[link_field] = src_id
@@ -147,6 +147,15 @@ async def _read_source(rt: Runtime, entity: Entity, src: Side, src_id: str, payl
     if snap is not None and not payload.get("force"):
         return Record(src_id, snap["values"], version=snap.get("version"))
     return await rt.adapter(entity, src).get(rt.objref(entity, src), src_id)
+
+
+def _resolver(rt: Runtime):  # type: ignore[no-untyped-def]
+    def resolve(entity_name: str, side: str, record_id: str) -> str | None:
+        with rt.db.connect() as conn:
+            b = identity.find(conn, entity_name, side, record_id)
+        return b.id_on(other(side)) if b else None  # type: ignore[arg-type]
+
+    return resolve
 
 
 def _flag_set(value: Any, flags: list[Any]) -> bool:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from b24sync.spec.loader import LineMap
-from b24sync.spec.models import Entity, Spec, TableTransform
+from b24sync.spec.models import Entity, RefTransform, Spec, TableTransform
 
 # Connector types a spec may name. `b24sync run` additionally needs a connector registered for the type.
 KNOWN_SYSTEM_TYPES = {
@@ -67,6 +67,9 @@ def check_semantics(spec: Spec, file: str, lines: LineMap) -> list:
                 add(fpath + ("owner",), f"field `{f.crm}` is owned by {owner}, but `{ename}` flows crm_to_erp only",
                     "set `owner: crm`, or `direction: both` if the ERP may change it")
             for j, t in enumerate(f.transform):
+                if isinstance(t, RefTransform) and t.ref not in spec.entities:
+                    add(fpath + ("transform", j), f"`ref: {t.ref}` names no entity",
+                        f"use one of {', '.join(spec.entities)}")
                 if isinstance(t, TableTransform) and t.table not in spec.value_maps:
                     add(fpath + ("transform", j), f"transform table `{t.table}` is not defined",
                         f"add it under `value_maps:` (defined: {', '.join(spec.value_maps) or 'none'})")

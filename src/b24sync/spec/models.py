@@ -101,7 +101,15 @@ class TypeTransform(Strict):
     false: str | None = Field(None, description="How a false value is written on the CRM side (Bitrix24 uses N)")
 
 
-_TRANSFORM_KEYS = {"map": "map", "table": "table", "scale": "scale", "normalize": "normalize", "type": "type"}
+class RefTransform(Strict):
+    """The value is the id of a record of another entity (a deal's company, a contact's company): it is translated
+    through that entity's identity map to the id on the other side. Unsynced references wait and retry."""
+
+    ref: str = Field(description="The entity whose links translate the id, e.g. company")
+
+
+_TRANSFORM_KEYS = {"map": "map", "table": "table", "scale": "scale", "normalize": "normalize", "type": "type",
+                   "ref": "ref"}
 
 
 def _transform_kind(v: Any) -> str | None:
@@ -115,9 +123,10 @@ Transform = Annotated[
     | Annotated[TableTransform, Tag("table")]
     | Annotated[ScaleTransform, Tag("scale")]
     | Annotated[NormalizeTransform, Tag("normalize")]
-    | Annotated[TypeTransform, Tag("type")],
+    | Annotated[TypeTransform, Tag("type")]
+    | Annotated[RefTransform, Tag("ref")],
     Discriminator(_transform_kind, custom_error_type="unknown_transform",
-                  custom_error_message="a transform is one of map, table, scale, normalize or type"),
+                  custom_error_message="a transform is one of map, table, scale, normalize, type or ref"),
 ]
 
 
