@@ -11,6 +11,7 @@ import base64
 import hashlib
 import secrets
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -119,6 +120,7 @@ class Portal:
         self.outgoing_webhooks: list[dict[str, Any]] = []
         self.events = EventBus(self)
         self.dup_index: dict[tuple[str, str], set[tuple[str, int]]] = {}
+        self.method_calls: Counter = Counter()
         if not self.store.loaded_existing:
             from . import bootstrap
             bootstrap.initialise(self)
@@ -128,6 +130,7 @@ class Portal:
         else:
             self.rebuild_indexes()
         from . import crm_item, crm_legacy, misc  # noqa: F401  (register methods)
+        from . import catalog  # noqa: F401  (product sections, VAT table, product properties; after crm_legacy)
 
     # ---- helpers used by method modules ---------------------------------------------------------------------
     def t(self, name: str):
@@ -260,6 +263,7 @@ class Portal:
                            "The request requires higher privileges than provided by the webhook token")
         with self.lock:
             self.current_user_id = ctx.user_id
+            self.method_calls[name] += 1  # per-method counter (batch commands counted one by one), for tests
             return fn(self, ctx, params)
 
 

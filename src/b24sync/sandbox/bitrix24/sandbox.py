@@ -123,6 +123,15 @@ class Bitrix24Sandbox:
         return self.portal.t(table).get(rid)
 
     @property
+    def method_calls(self):  # Counter: method name -> calls served (each batch command counted)
+        return self.portal.method_calls
+
+    def write_calls(self) -> int:
+        """Calls of writing methods (*.add, *.update, *.set, *.delete) served so far."""
+        return sum(n for m, n in self.portal.method_calls.items()
+                   if m.rsplit(".", 1)[-1] in ("add", "update", "set", "delete"))
+
+    @property
     def requests_served(self) -> int:
         return self.stats["requests"]
 
