@@ -45,9 +45,9 @@ entities:
       - {{crm: inn, erp: inn, normalize: inn}}
     link: {{crm: erp_id, erp: crm_id}}
     fields:
-      - {{crm: title, erp: name}}
-      - {{crm: inn, erp: inn}}
-      - {{crm: kpp, erp: kpp}}
+      - {{crm: title, erp: name, owner: {owner}}}
+      - {{crm: inn, erp: inn, owner: {owner}}}
+      - {{crm: kpp, erp: kpp, owner: {owner}}}
     triggers:
       - poll: 1s
 """
@@ -63,13 +63,16 @@ def _make(path: Path, table: str, name_col: str, link: str) -> None:
     eng.dispose()
 
 
-def write_spec(tmp: Path, *, direction: str = "both", page: int = 50) -> Path:
+def write_spec(tmp: Path, *, direction: str = "both", page: int = 50, owner: str | None = None) -> Path:
+    """``direction: both`` with fields owned by both sides (so a CRM-only company lands in the ERP with its data);
+    the master (ERP) still wins for a linked pair."""
     crm, erp = tmp / "crm.db", tmp / "erp.db"
     if not crm.exists():
         _make(crm, "company", "title", "erp_id")
         _make(erp, "counterparty", "name", "crm_id")
     p = tmp / "spec.yaml"
-    p.write_text(SPEC.format(crm=crm, erp=erp, page=page, direction=direction), encoding="utf-8")
+    p.write_text(SPEC.format(crm=crm, erp=erp, page=page, direction=direction,
+                                  owner=owner or ("both" if direction == "both" else direction.split("_")[0])), encoding="utf-8")
     return p
 
 
