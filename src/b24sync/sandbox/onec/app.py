@@ -126,6 +126,9 @@ def parse_args(text: str) -> dict[str, str]:
     return out
 
 
+RAW_PLUS = "\x00"  # marks a '+' that stood unencoded in the raw query string
+
+
 def unquote_condition(value: str) -> str:
     value = value.strip()
     if len(value) >= 2 and value[0] == "'" and value[-1] == "'":
@@ -236,14 +239,17 @@ class ODataService:
     # ------------------------------------------------------------------ helpers
     @staticmethod
     def query(request: Request) -> dict[str, str]:
-        """Parse the raw query string with percent-decoding only: a '+' stays a '+' (§1.2)."""
+        """Parse the raw query string with percent-decoding only (§1.2). A literal '+' in the raw query (a
+        form-encoded space) is kept as the marker RAW_PLUS so $filter can refuse it, while an encoded %2B is a
+        real plus sign and passes."""
         out: dict[str, str] = {}
         raw = request.scope.get("query_string", b"").decode("latin-1")
         for part in raw.split("&"):
             if not part:
                 continue
             k, _, v = part.partition("=")
-            out[unquote(k)] = unquote(v)
+            key = unquote(k)
+            out[key] = unquote(v.replace("+", RAW_PLUS)) if key == "$filter" else unquote(v)
         return out
 
     def _wants_json(self, request: Request) -> bool:
@@ -383,9 +389,11 @@ class ODataService:
     def _compile(self, text: str | None, d: EntityDef | None, raw_names: set[str] | None = None):
         if not text:
             return None
-        if "+" in text and not self.accept_plus:
-            # §1.2: a '+' (form-encoded space) is not accepted by the real platform
-            raise ODataFault(400, "14", "Ошибка при разборе опции запроса $filter")
+        if RAW_PLUS in text:
+            if not self.accept_plus:
+                # §1.2: a '+' (form-encoded space) is not accepted by the real platform
+                raise ODataFault(400, "14", "Ошибка при разборе опции запроса $filter")
+            text = text.replace(RAW_PLUS, " ")
         resolve, check = self._resolver(d)
         if raw_names is not None:
             def check(path: list[str]) -> None:  # noqa: F811 - virtual-table rows: plain column names
