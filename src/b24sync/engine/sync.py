@@ -200,7 +200,41 @@ async def _check_holds(rt: Runtime, entity: Entity, src: Side, src_id: str, reco
                     break
             else:
                 raise HoldError(rr.message, detail={"guard": "require_related"})
+        rv = g.require_valid
+        if rv and (creating or rv.on == "always") and rv.side == src:
+            _check_valid(rv, record.values)
 
+
+
+def _check_valid(rv: Any, values: dict[str, Any]) -> None:
+    """``require_valid``: every check through b24sync.requisites; one HoldError listing all problems."""
+    from b24sync import requisites as rq
+
+    problems: list[str] = []
+    for c in rv.checks:
+        v = values.get(c.field)
+        label = c.label or c.field
+        if v in (None, "", []):
+            if c.required:
+                problems.append(f"fill in {label}")
+            continue
+        if c.check == "account":
+            bic = values.get(c.bic) if c.bic else None
+            if bic in (None, ""):
+                problems.append(f"fill in the bank's BIC for {label}")
+                continue
+            r = rq.check_account(v, bic, field=label)
+        elif c.check == "ogrn_or_ogrnip":
+            digits = "".join(ch for ch in str(v) if ch.isdigit())
+            r = rq.check_ogrnip(v) if len(digits) == 15 else rq.check_ogrn(v)
+        else:
+            r = getattr(rq, f"check_{c.check}")(v)
+        if not r.ok:
+            problems.append(f"fix {label}: {r.message}" if label not in (r.message or "") else f"fix {r.message}")
+    if problems:
+        head = rv.message or "The record waits until its requisites are correct"
+        raise HoldError(f"{head}: " + "; ".join(problems) + ".", detail={"guard": "require_valid",
+                                                                        "problems": problems})
 
 
 def _subst(value: Any, record_id: str, values: dict[str, Any]) -> Any:

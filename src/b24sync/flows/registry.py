@@ -9,7 +9,10 @@ from collections.abc import Callable
 from b24sync.engine.runtime import Runtime
 
 # "module:function" installers, imported lazily
-FLOW_INSTALLERS: list[str] = []
+FLOW_INSTALLERS: list[str] = [
+    "b24sync.flows.counterparties:install",
+    "b24sync.flows.contacts:install",
+]
 
 
 def install_flows(rt: Runtime) -> None:

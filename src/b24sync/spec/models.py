@@ -230,15 +230,35 @@ class RequireFields(Strict):
     message: str | None = None
 
 
+class ValidCheck(Strict):
+    field: str = Field(description="The field to check, e.g. RQ_INN")
+    check: Literal["inn", "kpp", "ogrn", "ogrnip", "ogrn_or_ogrnip", "bic", "account", "phone", "email"]
+    bic: str | None = Field(None, description="check: account — the field holding the bank's BIC")
+    label: str | None = Field(None, description="How a manager calls the field (shown in the hold message)")
+    required: bool = Field(False, description="An empty value is a problem too (else empty values are skipped)")
+
+
+class RequireValid(Strict):
+    """Hold a record until its requisites are valid (b24sync.requisites: check digits, account key with the BIC);
+    the message lists, in a manager's words, what to fill in or fix."""
+
+    side: Side
+    checks: list[ValidCheck] = Field(min_length=1)
+    on: Literal["create", "always"] = "create"
+    message: str | None = Field(None, description="First sentence of the hold message")
+
+
 class Guard(Strict):
     skip_if: SkipIf | None = None
     require_related: RequireRelated | None = None
     require_fields: RequireFields | None = None
+    require_valid: RequireValid | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Guard:
-        if sum(x is not None for x in (self.skip_if, self.require_related, self.require_fields)) != 1:
-            raise ValueError("a guard is exactly one of skip_if, require_related or require_fields")
+        if sum(x is not None for x in (self.skip_if, self.require_related, self.require_fields,
+                                       self.require_valid)) != 1:
+            raise ValueError("a guard is exactly one of skip_if, require_related, require_fields or require_valid")
         return self
 
 

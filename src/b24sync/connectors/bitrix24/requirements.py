@@ -13,7 +13,7 @@ def requirements_from_spec(spec: Spec, *, handler_url: str | None = None) -> Req
     fields: dict[tuple[str, str], UserFieldReq] = {}
     handlers: dict[str, EventHandlerReq] = {}
     for e in spec.entities.values():
-        ent = _LEGACY.get(e.crm.object)
+        ent = _LEGACY.get(e.crm.object.split("+", 1)[0])  # composites: crm.company+requisite → company
         if ent is None:
             continue
         names = [f.crm for f in e.fields] + [k.crm for r in e.match for k in r.keys]

@@ -193,8 +193,20 @@ def build_configuration(exchange_plan: str = "ОбменСB24", *, document_pref
                   fields=[_s("НаименованиеПолное", 500), _s("ИНН", 12), _s("КПП", 9), _s("КодПоОКПО", 10),
                           _s("ЮрФизЛицо", enum="ЮрФизЛицо", default="ЮрЛицо"), _s("РегистрационныйНомер", 50),
                           _ref("Партнер_Key", "Catalog_Партнеры"),
-                          _ref("ГоловнойКонтрагент_Key", "Catalog_Контрагенты"), _s("Комментарий", 1000)],
+                          _ref("ГоловнойКонтрагент_Key", "Catalog_Контрагенты"), _s("Комментарий", 1000),
+                          # ОГРН / ОГРНИП (13 / 15 digits); ИдентификаторCRM: an attribute a configuration
+                          # extension adds for an integration (the spec's `link.erp`), not a standard УТ field
+                          _s("ОГРН", 15), _s("ИдентификаторCRM", 50)],
                   tabular=[CONTACT_INFO]),
+        # §1.14 `Catalog_БанковскиеСчета` row (confidence L): owner + account number + bank reference. Names follow
+        # УТ 11 (БанковскиеСчетаКонтрагентов owned by Контрагенты, the bank from the БСП КлассификаторБанков whose
+        # Code is the BIC); check them with `b24sync onec discover` on a live base.
+        EntityDef("Catalog_КлассификаторБанков", "Catalog", has_code=True, code_length=9,
+                  fields=[_s("КоррСчет", 20), _s("Город", 100), _s("Адрес", 500)]),
+        EntityDef("Catalog_БанковскиеСчетаКонтрагентов", "Catalog", has_code=False,
+                  fields=[_ref("Owner_Key", "Catalog_Контрагенты"), _s("НомерСчета", 20),
+                          _ref("Банк_Key", "Catalog_КлассификаторБанков"),
+                          _ref("ВалютаДенежныхСредств_Key", "Catalog_Валюты")]),
         EntityDef("Catalog_КонтактныеЛицаПартнеров", "Catalog", has_code=True, code_length=11,
                   code_prefix=code_prefix,
                   fields=[_ref("Owner_Key", "Catalog_Партнеры"), _s("Должность", 100), _s("Фамилия", 50),
