@@ -12,6 +12,7 @@ from b24sync.engine.runtime import Runtime
 FLOW_INSTALLERS: list[str] = [
     "b24sync.flows.counterparties:install",
     "b24sync.flows.contacts:install",
+    "b24sync.flows.catalog:install",
 ]
 
 
