@@ -94,3 +94,47 @@ def test_conflicts_and_rejections(dataset: dict, result) -> None:  # type: ignor
     assert {(r.side, r.id) for r in result.rejected} == {tuple(x) for x in dataset["expected"]["rejected"]}
     assert all("check digit" in r.reason for r in result.rejected)
     assert {(c.side, c.id) for c in result.creates} == {tuple(x) for x in dataset["expected"]["creates"]}
+
+
+# ---- the name functions directly ------------------------------------------------------------------------------
+
+from hypothesis import assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from b24sync.flows.names import analyse, similarity  # noqa: E402
+
+_CYR = "абвгдеёжзийклмнопрстуфхцчшщыэюя"
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("ООО «Ромашка»", "Romashka LLC"), ("ООО «Ромашка»", "LLC Romashka"), ("ООО «Ромашка»", "Ромашка, ООО"),
+    ("Общество с ограниченной ответственностью \"Ромашка\"", "ООО „Ромашка“"), ("ЗАО Химпром", "Khimprom CJSC"),
+    ("ЗАО Химпром", "Ximprom ZAO"), ("Щукин и партнёры", "Shchukin i partnery"), ("Золотая Рыбка", "Zolotaja Ry'bka"),
+    ("Объединение", "Ob``edinenie"), ("Центр", "Tsentr"), ("Лукойл", "Lukojl"), ("О.О.О. Ёлка", "Yolka"),
+])
+def test_same_company_written_differently(a: str, b: str) -> None:
+    assert similarity(a, b).score == 1.0
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("Ромашка", "Ромашка-Сервис"), ("Ромашка", "Ромашка Плюс"), ("Альфа", "Альфа-Банк"), ("Север", "Северсталь"),
+    ("Верный Город", "Северный Город"), ("Меридиан", "Меридиан-М"), ("Орион", "Орион 2"), ("Нева", "Невада"),
+    ("Торговый Дом Золотая Рыбка", "Торговый Дом Золотая Рыбка Плюс"),
+])
+def test_different_companies_with_similar_names(a: str, b: str) -> None:
+    assert similarity(a, b).score < 0.9
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(_CYR, min_size=3, max_size=10), min_size=1, max_size=3),
+       st.text(_CYR, min_size=4, max_size=8))
+def test_similarity_properties(words: list[str], extra: str) -> None:
+    assume(not any(analyse(f"ромашка {w}").forms for w in [*words, extra]))  # "фгуп", "ао" are legal forms: removed by design
+    name = " ".join(words)
+    assert similarity(name, name).score == 1.0
+    assert similarity(f"ООО «{name}»", name.upper()).score == 1.0  # form, quotes, case
+    assert similarity(name, " ".join(reversed(words))).score == 1.0  # word order
+    s1, s2 = similarity(name, f"{name} {extra}").score, similarity(f"{name} {extra}", name).score
+    assert s1 == s2
+    if not any(analyse(w).key == analyse(extra).key for w in words):
+        assert s1 < 1.0  # an extra word always costs something

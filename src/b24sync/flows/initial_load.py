@@ -265,6 +265,7 @@ def plan(spec: Spec, entity: Entity, crm: Iterable[Item], erp: Iterable[Item], *
     for it in open_items:
         comps[uf.find(it.ref)].append(it)
         tick(1)
+    tick(len(items) - len(open_items))  # the linked and keyless records need no grouping
     singles: list[Item] = []
     conflicted: set[str] = set()
     for members in comps.values():
