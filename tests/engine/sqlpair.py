@@ -35,12 +35,12 @@ entities:
     direction: {direction}
     crm: {{object: company}}
     erp: {{object: counterparty}}
-    match:
-      - {{crm: inn, erp: inn, normalize: inn}}
+    match:{match}
     link: {{crm: erp_id, erp: crm_id}}
     fields:
       - {{crm: title, erp: name}}
       - {{crm: inn, erp: inn}}
+      - {{crm: kpp, erp: kpp}}
       - {{crm: status, erp: status, transform: {{map: {{active: A, closed: C}}}}}}
       - {{crm: note, erp: note, owner: {note_owner}}}
     triggers:
@@ -55,21 +55,26 @@ def make_tables(path: Path, table: str, link: str) -> None:
     eng = create_engine(f"sqlite:///{path}")
     md = MetaData()
     Table(table, md, Column("id", Integer, primary_key=True, autoincrement=True), Column("name", String),
-          Column("title", String), Column("inn", String), Column("status", String), Column("note", String),
+          Column("title", String), Column("inn", String), Column("kpp", String), Column("status", String), Column("note", String),
           Column(link, String), Column("modified", DateTime(timezone=True)), Column("version", Integer))
     md.create_all(eng)
     eng.dispose()
 
 
+INN_ONLY = "\n      - {crm: inn, erp: inn, normalize: inn}"
+BRANCHES = ("\n      - keys: [{crm: inn, erp: inn, normalize: inn}, {crm: kpp, erp: kpp}]"
+            "\n      - {crm: inn, erp: inn, normalize: inn}")
+
+
 def write_spec(tmp: Path, *, direction: str = "erp_to_crm", lease: str = "30s", page: int = 500, workers: int = 8,
-               note_owner: str = "erp") -> Path:
+               note_owner: str = "erp", match: str = INN_ONLY) -> Path:
     crm, erp = tmp / "crm.db", tmp / "erp.db"
     if not crm.exists():
         make_tables(crm, "company", "erp_id")
         make_tables(erp, "counterparty", "crm_id")
     p = tmp / "spec.yaml"
     p.write_text(SPEC.format(crm=crm, erp=erp, lease=lease, page=page, workers=workers, direction=direction,
-                             note_owner=note_owner), encoding="utf-8")
+                             note_owner=note_owner, match=match), encoding="utf-8")
     return p
 
 

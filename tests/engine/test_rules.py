@@ -16,7 +16,7 @@ from b24sync.server.intake import accept_event
 from b24sync.spec.loader import load_spec
 from b24sync.store import queue as jobs
 from b24sync.store.models import DeadLetter
-from tests.engine.sqlpair import inn, seed_erp, write_spec
+from tests.engine.sqlpair import BRANCHES, inn, seed_erp, write_spec
 
 
 def sql(path: Path, statement: str, **params: object) -> list:
@@ -124,3 +124,28 @@ def test_do_not_sync_flag_skips_and_unchanged_cycle_writes_nothing(tmp_path: Pat
     assert sql(tmp_path / "crm.db", "select id, modified, version from company order by id") == before
     touch(tmp_path / "erp.db", "counterparty", "id = 3", note="ok now")
     assert once(rt).actions == {"created": 1}  # clearing the flag syncs it
+
+
+def test_branches_sharing_an_inn_stay_apart(tmp_path: Path, pair) -> None:  # type: ignore[no-untyped-def]
+    """INN + KPP first, INN alone second: the second branch must not land on the first branch's record."""
+    rt = pair(match=BRANCHES, workers=1)
+    seed_erp(tmp_path, 2)
+    sql(tmp_path / "erp.db", "update counterparty set inn = :inn, kpp = :kpp where id = 1", inn=inn(1), kpp="770101001")
+    sql(tmp_path / "erp.db", "update counterparty set inn = :inn, kpp = :kpp where id = 2", inn=inn(1), kpp="772501001")
+    assert once(rt).actions == {"created": 2}
+    assert sorted(sql(tmp_path / "crm.db", "select erp_id, kpp from company")) == [("1", "770101001"), ("2", "772501001")]
+    # a head-office record without KPP in the CRM is still found by INN alone
+    sql(tmp_path / "crm.db", "delete from company")
+    sql(tmp_path / "crm.db", "insert into company (title, inn, modified, version) values ('HQ', :inn, datetime('now'), 1)",
+        inn=inn(1))
+    rt2 = pair(match=BRANCHES, workers=1)
+    with rt2.db.begin() as c:
+        c.exec_driver_sql("delete from links")
+        c.exec_driver_sql("delete from fingerprints")
+    with rt2.db.begin() as c:
+        c.exec_driver_sql("delete from cursors")
+    s = once(rt2)
+    # branch 1 links to the HQ record (no KPP there, so no contradiction) and gives it its KPP; branch 2 then
+    # contradicts that KPP and gets its own record
+    assert s.actions == {"linked": 1, "created": 1}
+    assert sorted(sql(tmp_path / "crm.db", "select erp_id, kpp from company")) == [("1", "770101001"), ("2", "772501001")]

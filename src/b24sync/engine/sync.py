@@ -20,6 +20,7 @@ from sqlalchemy import Connection, insert, update
 
 from b24sync.engine.errors import ConflictError, HoldError, RetryableError, ValidationError
 from b24sync.engine.mapper import flows_from, map_record, match_criteria, other, outgoing_fields, project
+from b24sync.engine.normalize import normalize
 from b24sync.engine.ports import ObjectRef, Record
 from b24sync.engine.runtime import Outcome, Runtime
 from b24sync.spec.models import Entity, Side
@@ -172,8 +173,14 @@ async def _locate(rt: Runtime, entity: Entity, tgt: Side, src_id: str,
     if link_field:
         lookups.append(({link_field: src_id}, f"link field {link_field}"))
     lookups += [(c, f"match key {key}") for c, key in criteria]
+    everything: dict[str, Any] = {}
+    for c, _ in criteria:
+        everything.update(c)
     for crit, label in lookups:
         found = [r for r in await target.find(obj, crit) if not r.deleted]
+        # A hit of a looser rule (INN alone) must not contradict a stricter one (INN + KPP): a branch with another
+        # KPP is a different record, not this one. An empty value on the target does not contradict.
+        found = [r for r in found if _consistent(entity, tgt, r.values, everything)]
         if len(found) == 1:
             return found[0].id, found[0]
         if len(found) > 1:
@@ -182,6 +189,21 @@ async def _locate(rt: Runtime, entity: Entity, tgt: Side, src_id: str,
                                 f"duplicates there, then replay; nothing was created",
                                 detail={"ids": [r.id for r in found], "criteria": crit})
     return None, None
+
+
+def _consistent(entity: Entity, side: Side, values: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    kinds = {(k.crm if side == "crm" else k.erp): k.normalize for r in entity.match for k in r.keys}
+    for name, want in wanted.items():
+        have = values.get(name)
+        if have is None or have == "":
+            continue
+        try:
+            have_n = normalize(kinds.get(name), have, field=name) if kinds.get(name) else str(have).strip()
+        except ValidationError:
+            return False  # an invalid key on the target cannot be the same record
+        if have_n != want:
+            return False
+    return True
 
 
 async def _check_holds(rt: Runtime, entity: Entity, src: Side, src_id: str, record: Record, *, creating: bool) -> None:
@@ -314,6 +336,11 @@ async def _guard_read_only(rt: Runtime, entity: Entity, job: ClaimedJob, record:
     owned = [f.crm if side == "crm" else f.erp for f in outgoing_fields(rt.spec, entity, owner_side)]
     edited = [n for n in owned if n in seen.written_values
               and canonical(record.values.get(n)) != canonical(seen.written_values[n])]
+    if edited and job.payload.get("snapshot") is not None:
+        # The poll's snapshot may predate our own write in this lane (stale, not a manual edit): look again.
+        fresh = await rt.adapter(entity, side).get(rt.objref(entity, side), record.id)
+        edited = [n for n in edited if fresh is not None
+                  and canonical(fresh.values.get(n)) != canonical(seen.written_values[n])]
     if not edited:
         return Outcome("skipped", detail={"why": "no owned field was edited"})
     owner_id = binding.id_on(owner_side)
