@@ -113,6 +113,9 @@ async def sync_record(rt: Runtime, job: ClaimedJob) -> Outcome:
                                   f"so the record can be found on the other side without creating a duplicate")
         await _check_holds(rt, entity, src, src_id, record, creating=True)
         values = map_record(rt.spec, entity, src, record.values, for_create=True, resolve=_resolver(rt))
+        for crit, _ in criteria:  # a new record carries its match keys, so it can be found again later
+            for name, value in crit.items():
+                values.setdefault(name, value)
         link_field = entity.link.crm if tgt == "crm" else entity.link.erp
         if link_field:
             values[link_field] = src_id
