@@ -174,6 +174,16 @@ def match_criteria(entity: Entity, side: Side, values: dict[str, Any], source: S
             src_field = part.crm if source == "crm" else part.erp
             dst_field = part.crm if side == "crm" else part.erp
             raw = values.get(src_field)
+            if isinstance(raw, (list, tuple)):
+                # A multi-valued key (all phones of a contact): the criteria carry the list and the target's
+                # adapter matches a record holding ANY of the values (see flows/contacts.py).
+                value = normalize(part.normalize, raw, field=src_field)
+                if not value:
+                    criteria = {}
+                    break
+                criteria[dst_field] = value
+                key_parts.append(f"{part.crm}={','.join(value)}")
+                continue
             if raw is None or raw == "":
                 criteria = {}
                 break

@@ -14,7 +14,11 @@ _LEGAL_FORMS = re.compile(r"\b(ООО|ОАО|ЗАО|ПАО|АО|ИП|LLC|LTD|JSC
 _QUOTES = re.compile(r"[\"'«»“”„]")
 
 
-def normalize(kind: str | None, value: Any, *, field: str = "") -> str:
+def normalize(kind: str | None, value: Any, *, field: str = "") -> Any:
+    """The canonical form of one value; a list (a contact's phones, e-mails) gives the sorted distinct canonical
+    forms of its non-empty items, so two lists holding the same values in any order or spelling compare equal."""
+    if isinstance(value, (list, tuple, set)):
+        return sorted({normalize(kind, v, field=field) for v in value if v is not None and str(v).strip()})
     s = str(value).strip()
     if kind is None or kind == "strip":
         return s

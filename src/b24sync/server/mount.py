@@ -18,3 +18,12 @@ def routers_for(rt: Runtime) -> list[Any]:
 
 # system type -> factory(rt, system_name, config) -> APIRouter
 ROUTERS: dict[str, Any] = {}
+
+
+def _bitrix24(rt: Runtime, system_name: str, config: dict[str, Any]) -> Any:
+    from b24sync.server.bitrix24_events import bitrix24_router
+
+    return bitrix24_router(rt, system_name, config)
+
+
+ROUTERS["bitrix24"] = _bitrix24

@@ -1009,6 +1009,25 @@ def duplicate_findbycomm(portal, ctx, params):
     return {k: found[k] for k in order if k in found} or []  # [] when nothing found [§6.11]
 
 
+@method("crm.contact.company.items.get")
+def contact_company_items_get(portal, ctx, params):
+    """The companies a contact is bound to: ``[{COMPANY_ID, SORT, ROLE_ID, IS_PRIMARY}]`` [fact sheet §6.2
+    Relations; RU:rest_help/crm/contacts/crm_contact_company_items_get.php]. The primary one is the contact's
+    ``COMPANY_ID`` (else the first binding); SORT steps by 10 in binding order (sandbox choice, not documented)."""
+    rid = as_int(p(params, "id"))
+    if not rid or rid <= 0:
+        raise ApiError(400, "", "ID is not defined or invalid.")
+    row = portal.t("contact").get(rid)
+    if row is None:
+        raise not_found_legacy("Not found")
+    ids = [int(i) for i in (row.get("COMPANY_IDS") or ([row["COMPANY_ID"]] if row.get("COMPANY_ID") else [])) if i]
+    primary = as_int(row.get("COMPANY_ID"))
+    if primary not in ids:
+        primary = ids[0] if ids else None
+    return [{"COMPANY_ID": str(c), "SORT": str(10 * (i + 1)), "ROLE_ID": "0", "IS_PRIMARY": "Y" if c == primary else "N"}
+            for i, c in enumerate(ids)]
+
+
 # ---- statuses and pipelines [fact sheet §6.4] ------------------------------------------------------------------
 def status_out(r: dict) -> dict:
     o = {"ID": str(r["ID"]), "ENTITY_ID": r["ENTITY_ID"], "STATUS_ID": r["STATUS_ID"], "NAME": r["NAME"],
