@@ -287,3 +287,61 @@ def product_list(portal, ctx, params):
         t = portal.t("product")
         page = Page([_with_props(portal, t.get(r["ID"]), r, select) for r in page.result], page.total, page.next)
     return page
+
+
+# ---- units of measure as a table (crm.measure.add / update / delete; b24restdocs
+# api-reference/crm/outdated/measure/crm-measure-*.md: CODE (integer) and MEASURE_TITLE required) -----------------
+def _measure_table(portal):
+    from .model import MEASURES
+
+    t = portal.t("measure")
+    if not t.rows and not portal.store.meta.get("measure_seeded"):
+        for i, (code, title, rus, intl, letter, default) in enumerate(MEASURES, 1):
+            t.insert({"CODE": code, "MEASURE_TITLE": title, "SYMBOL_RUS": rus, "SYMBOL_INTL": intl,
+                      "SYMBOL_LETTER_INTL": letter, "IS_DEFAULT": default}, rid=i)
+        portal.store.meta["measure_seeded"] = True
+    return t
+
+
+def _measure_out(row: dict) -> dict:
+    return {"ID": str(row["ID"]), "CODE": str(row["CODE"]), "MEASURE_TITLE": row.get("MEASURE_TITLE"),
+            "SYMBOL_RUS": row.get("SYMBOL_RUS"), "SYMBOL_INTL": row.get("SYMBOL_INTL"),
+            "SYMBOL_LETTER_INTL": row.get("SYMBOL_LETTER_INTL"), "IS_DEFAULT": row.get("IS_DEFAULT") or "N"}
+
+
+@method("crm.measure.list")
+def measure_list(portal, ctx, params):
+    rows = [_measure_out(r) for r in _measure_table(portal).rows.values()]
+    return Page(rows, len(rows))
+
+
+@method("crm.measure.get")
+def measure_get(portal, ctx, params):
+    row = _measure_table(portal).get(p(params, "id"))
+    if row is None:
+        raise not_found_legacy("Not found")
+    return _measure_out(row)
+
+
+@method("crm.measure.add")
+def measure_add(portal, ctx, params):
+    f = {str(k).upper(): v for k, v in fields_param(params).items()}
+    code = as_int(f.get("CODE"))
+    if code is None or not str(f.get("MEASURE_TITLE") or "").strip():
+        raise ApiError(400, "", "Required fields CODE and MEASURE_TITLE are not specified.")  # sandbox wording
+    t = _measure_table(portal)
+    if any(int(r["CODE"]) == code for r in t.rows.values()):
+        raise ApiError(400, "", f"Measure with code {code} already exists.")  # sandbox wording
+    ctx.cost = WRITE_COST
+    return t.insert({"CODE": code, **{k: str(f[k]) for k in ("MEASURE_TITLE", "SYMBOL_RUS", "SYMBOL_INTL",
+                                                            "SYMBOL_LETTER_INTL", "IS_DEFAULT") if f.get(k)}})
+
+
+@method("crm.measure.delete")
+def measure_delete(portal, ctx, params):
+    t = _measure_table(portal)
+    row = t.get(p(params, "id"))
+    if row is None:
+        raise not_found_legacy("Not found")
+    t.delete(row["ID"])
+    return True
