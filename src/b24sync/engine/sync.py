@@ -76,6 +76,13 @@ async def sync_record(rt: Runtime, job: ClaimedJob) -> Outcome:
         seen_src = fingerprints.get(conn, job.entity, src, src_id)
         seen_tgt = fingerprints.get(conn, job.entity, tgt, binding.id_on(tgt)) if binding and binding.id_on(tgt) else None
 
+    if "snapshot" in p and seen_src is not None and seen_src.written_hash is not None and flows_from(rt.spec, entity, src):
+        # We have written to this record: a poll snapshot may predate our write (the job was enqueued before the
+        # pair was linked), and syncing it would carry old values back. Read the record as it is now.
+        record = await source.get(rt.objref(entity, src), src_id)
+        if record is None or record.deleted:
+            return Outcome("skipped", detail={"why": f"record {src_id} no longer exists in {src}"})
+
     if not flows_from(rt.spec, entity, src):
         return await _guard_read_only(rt, entity, job, record, binding, seen_src)
 
