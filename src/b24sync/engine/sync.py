@@ -186,7 +186,11 @@ async def _locate(rt: Runtime, entity: Entity, tgt: Side, src_id: str,
     everything: dict[str, Any] = {}
     for c, _ in criteria:
         everything.update(c)
+    tried: list[dict[str, Any]] = []
     for crit, label in lookups:
+        if crit in tried:
+            continue  # a match rule on the link field itself (XML_ID = Ref_Key): one lookup is enough
+        tried.append(crit)
         found = [r for r in await target.find(obj, crit) if not r.deleted]
         # A hit of a looser rule (INN alone) must not contradict a stricter one (INN + KPP): a branch with another
         # KPP is a different record, not this one. An empty value on the target does not contradict.
