@@ -12,5 +12,6 @@ def test_demo_once_exits_zero_with_a_summary(tmp_path) -> None:  # type: ignore[
                        env={**os.environ, "COLUMNS": "160"}, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     out = p.stdout
-    assert "Sync summary" in out and "full sync" in out and "nothing changed" in out
+    assert "Full sync" in out and "Counterparties" in out and "Contacts" in out and "Catalogue" in out
+    assert "A cycle with nothing changed: 0 job(s), no writes." in out
     assert "0 QUERY_LIMIT_EXCEEDED" in out

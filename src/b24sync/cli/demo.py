@@ -65,14 +65,21 @@ async def _demo(rt: Runtime, spec: Spec, b24, onec, *, once: bool, port: int) ->
         t0 = time.monotonic()
         full = await run(rt, RunOptions(once=True))
         t_full = time.monotonic() - t0
-        # A change made in 1C: the next cycle writes exactly that, the one after writes nothing.
-        ref = onec.find("Catalog_Контрагенты")[0]["Ref_Key"]
-        onec.edit("Catalog_Контрагенты", ref, Description="ООО \"Ромашка-Плюс\"")
-        await asyncio.sleep(1.1)
-        incr = await run(rt, RunOptions(once=True))
+        _summary_full(b24, full, t_full)
+        # Each flow shows its rule on the live sandboxes: a change made in one system and what the sync did.
+        from b24sync.flows import catalog, contacts, counterparties
+
+        for title, step in (("Counterparties", counterparties.demo_step), ("Contacts", contacts.demo_step),
+                            ("Catalogue, prices, stock", catalog.demo_step)):
+            console.print(f"\n[bold]{title}[/bold]")
+            for line in await step(rt, b24, onec):
+                console.print(f"  • {line}", markup=False, highlight=False)
         idle = await run(rt, RunOptions(once=True))
-        _summary(rt, b24, full, incr, idle, t_full)
-        ok = not (full.dead or incr.dead or idle.done) and incr.actions.get("updated") == 1
+        console.print(f"\nA cycle with nothing changed: {idle.done} job(s), "
+                      f"{', '.join(f'{k} {v}' for k, v in sorted(idle.actions.items())) or 'no writes'}.")
+        ok = not full.dead and not any(a in idle.actions for a in ("created", "updated", "linked", "reverted"))
+        console.print(f"Bitrix24: {b24.requests_served} HTTP requests in all, {b24.query_limit_exceeded} "
+                      f"QUERY_LIMIT_EXCEEDED. `b24sync status` and `b24sync dead` tell the rest.")
         if once:
             return ok
         console.print(f"\nServing: b24sync on http://127.0.0.1:{port} (/status, /metrics). Edit data in the "
@@ -91,7 +98,11 @@ async def _prepare_portal(rt: Runtime, spec: Spec) -> None:
 
     adapter = rt.adapters["bitrix24"]
     report = await prepare_portal(adapter.client, requirements_from_spec(spec))  # type: ignore[attr-defined]
-    console.print(f"Portal prepared: {len(report.created)} user field(s) created for the spec")
+    from b24sync.flows import catalog
+
+    extra = await catalog.prepare_portal(rt)  # VAT rates, measures and product properties the catalogue needs
+    console.print(f"Portal prepared: {len(report.created)} user field(s) created for the spec"
+                  + (f"; {', '.join(extra)}" if extra else ""))
 
 
 def _masked(url: str) -> str:
@@ -100,15 +111,14 @@ def _masked(url: str) -> str:
     return redact_text(url)
 
 
-def _summary(rt: Runtime, b24, full: WorkerStats, incr: WorkerStats, idle: WorkerStats, t_full: float) -> None:  # type: ignore[no-untyped-def]
-    t = Table(title="Sync summary")
-    for col in ("run", "jobs", "created", "updated", "linked", "skipped", "unchanged/echo", "dead", "held"):
-        t.add_column(col, justify="right" if col != "run" else "left")
-    for name, s in (("full sync", full), ("after an edit in 1C", incr), ("nothing changed", idle)):
-        a = s.actions
-        t.add_row(name, str(s.done), str(a.get("created", 0)), str(a.get("updated", 0)), str(a.get("linked", 0)),
-                  str(a.get("skipped", 0)), str(a.get("unchanged", 0) + a.get("echo", 0)), str(s.dead), str(s.held))
+def _summary_full(b24, s: WorkerStats, seconds: float) -> None:  # type: ignore[no-untyped-def]
+    t = Table(title="Full sync")
+    for col in ("jobs", "created", "updated", "linked", "skipped", "unchanged/echo", "dead", "held", "seconds"):
+        t.add_column(col, justify="right")
+    a = s.actions
+    t.add_row(str(s.done), str(a.get("created", 0)), str(a.get("updated", 0)), str(a.get("linked", 0)),
+              str(a.get("skipped", 0)), str(a.get("unchanged", 0) + a.get("echo", 0)), str(s.dead), str(s.held),
+              f"{seconds:.1f}")
     console.print(t)
-    console.print(f"Bitrix24 now holds {b24.count('company')} companies and {b24.count('product')} products; "
-                  f"{b24.requests_served} HTTP requests, {b24.query_limit_exceeded} QUERY_LIMIT_EXCEEDED; "
-                  f"full sync took {t_full:.1f} s.")
+    console.print(f"Bitrix24 holds {b24.count('company')} companies, {b24.count('contact')} contacts and "
+                  f"{b24.count('product')} products.")
