@@ -11,8 +11,9 @@ def routers_for(rt: Runtime) -> list[Any]:
     routers: list[Any] = []
     for name, system in rt.spec.systems.items():
         factory = ROUTERS.get(system.type)
-        if factory is not None:
-            routers.append(factory(rt, name, system.config()))
+        router = factory(rt, name, system.config()) if factory is not None else None
+        if router is not None:  # a factory returns None when the system is not configured to receive events
+            routers.append(router)
     return routers
 
 
@@ -27,3 +28,62 @@ def _bitrix24(rt: Runtime, system_name: str, config: dict[str, Any]) -> Any:
 
 
 ROUTERS["bitrix24"] = _bitrix24
+
+
+def _onec_events(rt: Runtime, system_name: str, config: dict[str, Any]) -> Any:
+    """1C posts events (order status changed, payment posted, …) to /onec/<system>/events, signed with a shared
+    secret; each becomes sync jobs for the entities whose `event:` trigger names it. A delivery id is processed
+    once (the store's inbox); a failed processing forgets it so 1C's retry gets through."""
+    if not (config.get("events_secret") or config.get("events_secret_env")):
+        return None
+    from sqlalchemy import delete
+
+    from b24sync.connectors.onec.http.inbound import InboundEvent, inbound_router
+    from b24sync.server.intake import accept_event, seen_before
+    from b24sync.store.models import InboxEntry
+
+    source = f"onec:{system_name}"
+
+    def seen(delivery_id: str) -> bool:
+        with rt.db.begin() as conn:
+            return seen_before(conn, source, delivery_id)
+
+    def forget(delivery_id: str) -> None:
+        with rt.db.begin() as conn:
+            conn.execute(delete(InboxEntry).where(InboxEntry.source == source, InboxEntry.delivery_id == delivery_id))
+
+    def on_event(ev: InboundEvent) -> None:
+        if ev.ref:
+            accept_event(rt, side="erp", event=ev.event, record_id=ev.ref, source=source, system=system_name)
+
+    return inbound_router(on_event=on_event, seen=seen, forget=forget, mode=config.get("events_auth", "hmac"),
+                          secret=config.get("events_secret"), secret_env=config.get("events_secret_env"),
+                          path=f"/onec/{system_name}/events")
+
+
+def _commerceml_exchange(rt: Runtime, system_name: str, config: dict[str, Any]) -> Any:
+    """The site side of 1C's CommerceML exchange at /1c_exchange/<system>: catalogue files feed the catalogue
+    flow's CommerceML object, which the scheduler then polls like any source."""
+    if not (config.get("exchange_user") and config.get("exchange_password")):
+        return None
+    from pathlib import Path
+
+    from b24sync.connectors.commerceml.exchange import ExchangeHandlers, ExchangeSettings, create_exchange_router
+    from b24sync.engine.errors import PermanentError
+    from b24sync.flows.catalog import commerceml_catalog
+
+    work = Path(config.get("work_dir") or f".b24sync/commerceml/{system_name}")
+    work.mkdir(parents=True, exist_ok=True)
+    settings = ExchangeSettings(username=config["exchange_user"], password=config["exchange_password"], work_dir=work,
+                                file_limit=int(config.get("file_limit") or 8 * 1024 * 1024))
+    try:
+        catalog = commerceml_catalog(rt, system_name)
+    except PermanentError:
+        return None  # no entity reads this system's catalogue: nothing would consume the files
+    return create_exchange_router(settings, ExchangeHandlers(on_records=catalog.on_records),
+                                  path=f"/1c_exchange/{system_name}")
+
+
+ROUTERS["1c-odata"] = _onec_events
+ROUTERS["1c-http"] = _onec_events
+ROUTERS["commerceml"] = _commerceml_exchange
