@@ -17,6 +17,8 @@ ADAPTERS: dict[str, str] = {
     "odata": "b24sync.connectors.onec.odata.adapter:from_config",
     "http-json": "b24sync.connectors.http_json.adapter:from_config",
     "1c-http": "b24sync.connectors.onec.http.preset:from_config",
+    "dadata": "b24sync.connectors.party.adapter:dadata_adapter",  # read-only party lookup (role: service)
+    "kontur-focus": "b24sync.connectors.party.adapter:focus_adapter",
 }
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, update
 
-from b24sync.engine.errors import ConflictError, HoldError, RetryableError, ValidationError
+from b24sync.engine.errors import ConflictError, HoldError, PermanentError, RetryableError, ValidationError
 from b24sync.engine.mapper import flows_from, map_record, match_criteria, other, outgoing_fields, project
 from b24sync.engine.normalize import normalize
 from b24sync.engine.ports import ObjectRef, Record
@@ -239,6 +239,25 @@ async def _check_holds(rt: Runtime, entity: Entity, src: Side, src_id: str, reco
         rv = g.require_valid
         if rv and (creating or rv.on == "always") and rv.side == src:
             _check_valid(rv, record.values)
+        ap = g.require_active_party
+        if ap and (creating or ap.on == "always") and ap.side == src:
+            await _check_active_party(rt, entity, ap, record.values)
+
+
+async def _check_active_party(rt: Runtime, entity: Entity, ap: Any, values: dict[str, Any]) -> None:
+    """``require_active_party``: ask the state register (through the ``party_status`` hook a flow installs — the
+    engine knows no connector) whether the company may be sent. The hook raises ``HoldError`` with the provider's
+    reason (liquidated, liquidating, unknown INN), ``DeferError`` when the provider's quota is used up, or returns."""
+    inn = values.get(ap.inn)
+    if inn in (None, ""):
+        return  # an empty INN is require_valid's / require_fields' business
+    hook = rt.hooks.get("party_status")
+    if hook is None:
+        raise PermanentError(f"the guard require_active_party asks `{ap.provider}`, but no party lookup is installed "
+                             "(the auto-fill flow installs it for dadata / kontur-focus service systems)")
+    kpp = values.get(ap.kpp) if ap.kpp else None
+    await hook(rt, provider=ap.provider, inn=str(inn), kpp=str(kpp) if kpp not in (None, "") else None,
+               target=rt.spec.system_for(entity, other(ap.side)), not_found=ap.not_found)
 
 
 

@@ -13,6 +13,7 @@ FLOW_INSTALLERS: list[str] = [
     "b24sync.flows.counterparties:install",
     "b24sync.flows.contacts:install",
     "b24sync.flows.catalog:install",
+    "b24sync.flows.autofill:install",
 ]
 
 

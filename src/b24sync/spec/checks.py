@@ -73,6 +73,14 @@ def check_semantics(spec: Spec, file: str, lines: LineMap) -> list:
                 if isinstance(t, TableTransform) and t.table not in spec.value_maps:
                     add(fpath + ("transform", j), f"transform table `{t.table}` is not defined",
                         f"add it under `value_maps:` (defined: {', '.join(spec.value_maps) or 'none'})")
+        for i, g in enumerate(entity.guards):
+            ap = g.require_active_party
+            if ap is not None:
+                provider = spec.systems.get(ap.provider)
+                if provider is None or provider.type not in ("dadata", "kontur-focus"):
+                    add(base + ("guards", i, "require_active_party", "provider"),
+                        f"`require_active_party` asks `{ap.provider}`, which is not a dadata / kontur-focus system",
+                        "define it under `systems:` as `{type: dadata, role: service, token: ${DADATA_TOKEN}}`")
         for i, t in enumerate(entity.triggers):
             if t.kind == "webhook" and (t.side or "crm") != "crm":
                 add(base + ("triggers", i), "a webhook trigger watches Bitrix24 events, so its side is crm",

@@ -248,17 +248,33 @@ class RequireValid(Strict):
     message: str | None = Field(None, description="First sentence of the hold message")
 
 
+class RequireActiveParty(Strict):
+    """Hold a record while the state register (a ``role: service`` system of type dadata / kontur-focus) says its
+    company is liquidated or being liquidated, or does not know the INN at all. The lookup itself is supplied by
+    the auto-fill flow (``b24sync.flows.autofill``) as the runtime hook ``party_status``."""
+
+    side: Side
+    inn: str = Field(description="The field holding the INN, e.g. RQ_INN")
+    kpp: str | None = Field(None, description="The field holding the KPP (a branch is looked up by it), e.g. RQ_KPP")
+    provider: str = Field(description="The service system (by name) that answers, e.g. dadata")
+    on: Literal["create", "always"] = "create"
+    not_found: Literal["hold", "allow"] = Field(
+        "hold", description="An INN the register does not know: hold (default — usually a typo) or let it through")
+
+
 class Guard(Strict):
     skip_if: SkipIf | None = None
     require_related: RequireRelated | None = None
     require_fields: RequireFields | None = None
     require_valid: RequireValid | None = None
+    require_active_party: RequireActiveParty | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Guard:
         if sum(x is not None for x in (self.skip_if, self.require_related, self.require_fields,
-                                       self.require_valid)) != 1:
-            raise ValueError("a guard is exactly one of skip_if, require_related, require_fields or require_valid")
+                                       self.require_valid, self.require_active_party)) != 1:
+            raise ValueError("a guard is exactly one of skip_if, require_related, require_fields, require_valid "
+                             "or require_active_party")
         return self
 
 
