@@ -535,8 +535,10 @@ async def demo_step(rt: Runtime, b24: Any, onec: Any) -> list[str]:
         lines.append("portal prepared: " + ", ".join(added))
     w0 = b24.write_calls()
     stats = await run(rt, RunOptions(once=True))
-    lines.append(f"catalogue: {b24.count('product')} products in {b24.count('productsection')} section(s); "
-                 f"{stats.actions}; {b24.write_calls() - w0} write calls")
+    w = b24.write_calls() - w0
+    lines.append(f"catalogue: {b24.count('product')} products in {b24.count('productsection')} section(s) with "
+                 f"OKEI measures, VAT, price and stock; " + (f"{stats.actions}, {w} write calls" if w else
+                                                            "already in sync (0 write calls)"))
     item = next(p for p in onec.find("Catalog_Номенклатура", IsFolder=False) if p.get("ТипНоменклатуры") == "Товар")
     cat = next(e for e in rt.spec.entities.values() if e.erp.object == PRODUCTS)
     pt = onec.find("Catalog_ВидыЦен", Description=cat.erp.options.get("price_type", "Розничная"))
