@@ -36,6 +36,7 @@ from b24sync.store.models import DeadLetter, HistoryEntry, Job
 TOKEN = "autofill-test-token"
 CONTRACTS = 1038
 YANDEX, SBER, LIQUIDATED, BAD_INN = "7736207543", "7707083893", "7700010014", "7707083894"
+UNKNOWN = "7700999905"  # a valid check digit, but nobody's INN in the sandbox register
 REGISTRY = {e.inn: e for e in build_registry(0)}
 
 
@@ -154,11 +155,15 @@ def test_inn_fills_requisites_branch_by_kpp_and_keeps_manual_values(tmp_path: Pa
         sber = await _company(client, "Сбер", RQ_INN=SBER, RQ_COMPANY_NAME="Сбер (наш клиент)")
         branch = REGISTRY[SBER].branches[1]
         sber_branch = await _company(client, "Сбер, филиал", RQ_INN=SBER, RQ_KPP=branch.kpp)
+        nobody = await _company(client, "Неизвестная", RQ_INN=UNKNOWN)
         # the webhook path (ONCRMCOMPANYADD → a job for the auto-fill entity), then one full pass with the polls
         assert "company_autofill" in accept_event(rt, side="crm", event="ONCRMCOMPANYADD", record_id=str(yandex),
                                                   source="test").entities
         stats = await run(rt, RunOptions(once=True))
-        assert stats.dead == 0 and stats.actions.get("filled") == 3, stats
+        assert stats.dead == 0 and stats.actions.get("filled") == 3 and stats.actions.get("not_found") == 1, stats
+        assert REGISTRY.get(UNKNOWN) is None and not _rq(b24, nobody).get("RQ_COMPANY_NAME")
+        assert any(f"INN {UNKNOWN} is not found in DaData" in c and "Nothing was filled" in c
+                   for c in _comments(b24, nobody)), _comments(b24, nobody)
 
         y = REGISTRY[YANDEX]
         rq = _rq(b24, yandex)
@@ -261,3 +266,32 @@ def test_quota_exhausted_defers_and_invalid_inn_is_parked(tmp_path: Path) -> Non
         assert not _rq(b24, typo).get("RQ_COMPANY_NAME") and stats.dead >= 1
 
     scenario(steps, tmp_path)
+
+
+def test_spec_check_wants_a_party_provider_for_the_guard(tmp_path: Path) -> None:
+    from b24sync.spec.loader import check_spec
+
+    base = AUTOFILL_YAML.read_text(encoding="utf-8").replace("\n", "\n  ")
+    for provider, ok in (("dadata", True), ("onec", False), ("missing", False)):
+        p = tmp_path / f"{provider}.yaml"
+        p.write_text(f"""version: 1
+name: t
+systems:
+  bitrix24: {{type: bitrix24, role: crm, webhook_url: "https://x.bitrix24.ru/rest/1/abc/"}}
+  onec: {{type: 1c-odata, role: erp, url: "http://x/odata", username: a, password: b}}
+  dadata: {{type: dadata, role: service, token: t}}
+entities:
+  {base}
+  to_erp:
+    master: bitrix24
+    direction: crm_to_erp
+    crm: {{object: crm.company+requisite}}
+    erp: {{object: counterparty, system: onec}}
+    match: [{{crm: RQ_INN, erp: ИНН}}]
+    guards:
+      - require_active_party: {{side: crm, inn: RQ_INN, kpp: RQ_KPP, provider: {provider}}}
+""", encoding="utf-8")
+        spec, problems = check_spec(p, env={})
+        assert (not problems) == ok, (provider, [str(x) for x in problems])
+        if not ok:
+            assert any("require_active_party" in str(x) for x in problems)

@@ -348,6 +348,12 @@ async def demo_step(rt: Runtime, b24: Any, onec: Any, dadata: Any = None) -> lis
                                                             "NAME": title, "RQ_INN": inn}})
         made[inn] = int(cid)
         lines.append(f"Bitrix24: company #{cid} «{title}» with only INN {inn} in its requisite")
+    try:  # the liquidated one is qualified for 1C (a contract, smart process 1038 as in the counterparties flow)
+        await client.call("crm.item.add", {"entityTypeId": 1038, "fields": {"title": "Договор поставки",
+                                                                             "companyId": made["7700010014"]}})
+        lines.append(f"Bitrix24: a contract for #{made['7700010014']}, so it would go to 1C")
+    except Exception as e:  # noqa: BLE001 - the portal has no contracts smart process: the hold is then the other one
+        lines.append(f"Bitrix24: no contract smart process ({type(e).__name__}) — the 1C guard is not reached")
     await asyncio.sleep(1.1)  # DATE_MODIFY has one-second resolution
     stats = await run(rt, RunOptions(once=True))
     lines.append(f"sync: {stats.done} job(s) {dict(stats.actions)}, {stats.held} held, {stats.dead} dead")
@@ -359,7 +365,7 @@ async def demo_step(rt: Runtime, b24: Any, onec: Any, dadata: Any = None) -> lis
         if hasattr(b24, "portal"):  # the sandbox's own view (the sandbox has no crm.timeline.comment.list)
             for n in b24.portal.t("timeline_comment").rows.values():
                 if str(n.get("ENTITY_ID")) == str(cid) and str(n.get("ENTITY_TYPE", "")).lower() == "company":
-                    lines.append(f"  timeline: {str(n.get('COMMENT'))[:200]}")
+                    lines.append(f"  timeline: {str(n.get('COMMENT'))[:260]}")
     if dadata is not None:
         st = getattr(getattr(dadata, "state", None), "sandbox", None)
         if isinstance(st, dict):
