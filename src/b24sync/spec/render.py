@@ -120,6 +120,10 @@ def render_markdown(spec: Spec) -> str:
             if g.require_related:
                 objs = " or ".join(f"`{r.object}`" for r in g.require_related.any)
                 out.append(f"- Held ({g.require_related.on}) until a related {objs} exists: “{g.require_related.message}”")
+            if g.require_active_party:
+                ap = g.require_active_party
+                out.append(f"- Held ({ap.on}) while `{ap.provider}` says the company with INN `{ap.inn}` ({ap.side}) is "
+                           "liquidated or being liquidated" + (" or does not know the INN" if ap.not_found == "hold" else ""))
         if e.direction == "both":
             out.append("- Both sides changed one field: the master's value wins and the conflict is recorded")
         else:
