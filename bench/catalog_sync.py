@@ -1,7 +1,7 @@
 """Catalogue sync benchmark: N products from the 1C sandbox (OData) into the Bitrix24 sandbox at its default limits
 (2 req/s, burst 50), then an incremental cycle with 0.1 % of the prices changed, then an idle cycle.
 
-    .venv/bin/python bench/catalog_sync.py [--products 100000] [--workers 50] [--stock]
+    .venv/bin/python bench/catalog_sync.py [--products 100000] [--workers 500] [--stock]
 
 Ends with one JSON line: {"full": {...}, "incremental": {...}, "idle": {...}} — records, http_requests (requests
 the portal served), commands (REST commands inside them), records_per_request, commands_per_record, seconds.
@@ -154,7 +154,7 @@ async def main_async(args: argparse.Namespace) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--products", type=int, default=100_000)
-    ap.add_argument("--workers", type=int, default=50)
+    ap.add_argument("--workers", type=int, default=500)
     ap.add_argument("--stock", action="store_true")
     args = ap.parse_args()
     print(json.dumps(asyncio.run(main_async(args)), ensure_ascii=False))
