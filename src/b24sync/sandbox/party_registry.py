@@ -1,6 +1,6 @@
 """A small fake state register (ЕГРЮЛ/ЕГРИП) shared by the DaData and Kontur.Focus sandboxes.
 
-Only the two emulators import this; the connectors never do (docs/CONTRIBUTING-HELPERS.md). Check digits of the
+Only the two emulators import this; the connectors never do (docs/CONTRIBUTING.md). Check digits of the
 generated numbers are computed here independently of ``b24sync.requisites`` (so the tests cross-check both).
 
 Records:
