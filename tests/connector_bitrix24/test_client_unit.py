@@ -291,8 +291,21 @@ async def test_full_read_packs_2500_rows_per_request():
     assert ids == list(range(1, 20_001))
     assert len(fake.requests) == 8
     first = fake.requests[0]["body"]["cmd"]
-    assert "start=0" in first["c0"] and "start=-1" in first["c1"]
+    # the set's last page first (DESC), then the ascending chain; nothing is ever counted
+    assert "order[ID]=DESC" in first["tail"] and "start=-1" in first["tail"]
+    assert all("start=-1" in c for r in fake.requests for c in r["body"]["cmd"].values())
     assert "$result[c0][49][ID]" in first["c1"]
+    later = fake.requests[1]["body"]["cmd"]
+    assert "filter[%3CID]=19951" in later["c0"]  # the chain stops right below the tail page: no empty tail request
+
+
+@pytest.mark.parametrize("n", [0, 1, 49, 50, 51, 2449, 2450, 2451, 2500, 2501, 5000, 7777])
+async def test_full_read_boundaries(n: int) -> None:
+    fake = FakePortal(n)
+    async with client(fake.transport()) as c:
+        ids = [int(r["ID"]) async for page in c.list_all("crm.contact.list") for r in page]
+    assert ids == list(range(1, n + 1))
+    assert len(fake.requests) <= max(1, -(-n // 2450))  # never an extra request for the tail
 
 
 def test_json_body_of_batch_is_plain_query_strings():

@@ -511,8 +511,11 @@ class Bitrix24Client:
     ) -> AsyncIterator[list[dict[str, Any]]]:
         """Every row of a list method in ID order, up to 2,500 rows per HTTP request (sheet §5, huge-data.md).
 
-        ``count=True`` lets the first page COUNT (``start=0``) so the read knows when it is complete and spends no
-        request on an empty tail; pass ``count=False`` on huge tables where a COUNT itself is costly.
+        No page is ever counted (``start=-1`` everywhere: a COUNT on a big table costs far more operating time
+        than the page itself — 49.9 s against 0.097 s on 2.4 M rows, sheet §5). With ``count=True`` (the name is
+        kept for callers) the read still knows where the set ends: the first request also fetches the set's *last*
+        page (``order: ID DESC``), so the ascending chain stops right below it — no empty tail page, and later
+        requests are sized from the ID density seen so far. ``count=False`` skips that and reads until a short page.
         """
         items_key, idf = self.list_shape(method, id_field)
         base = _lower_keys(copy.deepcopy(params or {}))
@@ -521,35 +524,59 @@ class Bitrix24Client:
         if f">={idf}" in flt:
             ge = flt.pop(f">={idf}")
             last = int(ge) - 1 if last is None else max(int(last), int(ge) - 1)
-        base["order"] = {idf: "ASC"}
-        total: int | None = None
-        seen = 0
+        upper = flt.pop(f"<{idf}", None)  # the caller's own upper bound, if any
         max_wait = self._wait_limit(wait)
+        path = f"[{items_key}]" if items_key else ""
+        tail: list[dict[str, Any]] | None = None  # the set's last page, read first, yielded last
+        boundary: int | None = int(upper) if upper is not None else None
+        first_id: int | None = None
+        seen = 0
         first = True
         while True:
             n = max_commands
-            if total is not None:
-                n = max(1, min(n, math.ceil((total - seen) / PAGE)))
+            if not first and boundary is not None and last is not None and first_id is not None and seen:
+                # remaining rows below the tail, estimated from the ID density so far (exact for dense IDs)
+                density = min(1.0, seen / max(1, int(last) - first_id + 1))
+                n = max(1, min(n, math.ceil((boundary - int(last) - 1) * density / PAGE)))
             cmds: dict[str, tuple[str, dict[str, Any]]] = {}
+            probe = first and count
+            if probe:
+                pf = dict(flt)
+                if last is not None:
+                    pf[f">{idf}"] = last
+                if boundary is not None:
+                    pf[f"<{idf}"] = boundary
+                cmds["tail"] = (method, {**base, "order": {idf: "DESC"}, "start": -1, **({"filter": pf} if pf else {})})
+                n = min(n, max_commands - 1)
             for i in range(n):
-                p = dict(base)
+                p = {**base, "order": {idf: "ASC"}, "start": -1}
                 f = dict(flt)
                 if i == 0:
                     if last is not None:
                         f[f">{idf}"] = last
                 else:
-                    path = f"[{items_key}]" if items_key else ""
                     f[f">{idf}"] = Ref(f"$result[c{i - 1}]{path}[{PAGE - 1}][{idf}]")
+                if boundary is not None:
+                    f[f"<{idf}"] = boundary
                 if f:
                     p["filter"] = f
-                p["start"] = 0 if (first and count and i == 0) else -1
                 cmds[f"c{i}"] = (method, p)
             await self._gate(method, max_wait)
-            if n == 1:
-                data = await self.request(method, cmds["c0"][1], max_wait=max_wait)
-                outcomes = {"c0": Outcome("c0", method, data.get("result"), None, _as_int(data.get("total")))}
+            if len(cmds) == 1:
+                key, (_, only) = next(iter(cmds.items()))
+                data = await self.request(method, only, max_wait=max_wait)
+                outcomes = {key: Outcome(key, method, data.get("result"), None, _as_int(data.get("total")))}
             else:
                 outcomes = await self._send_batch(cmds, max_wait=max_wait)
+            if probe:
+                oc = outcomes["tail"]
+                if oc.error is not None:
+                    raise oc.error
+                tail_rows = self._rows(oc.result, items_key)
+                tail = sorted(tail_rows, key=lambda r: int(r[idf]))
+                if tail:
+                    boundary = int(tail[0][idf])  # the ascending chain reads strictly below the tail page
+                # the ascending pages of this first request were built before the boundary was known
             done = False
             prev_last = last
             for i in range(n):
@@ -558,23 +585,30 @@ class Bitrix24Client:
                     if i == 0:
                         raise oc.error
                     break  # later pages are re-requested from the last good id
-                if first and i == 0 and oc.total is not None:
-                    total = oc.total
                 rows = self._rows(oc.result, items_key)
                 if rows and prev_last is not None and int(rows[0][idf]) <= int(prev_last):
                     break  # a broken back-reference: never trust pages after it
+                full = len(rows) == PAGE
+                if boundary is not None:
+                    rows = [r for r in rows if int(r[idf]) < boundary]
                 if rows:
+                    if first_id is None:
+                        first_id = int(rows[0][idf])
                     seen += len(rows)
                     prev_last = rows[-1][idf]
                     yield rows
-                if len(rows) < PAGE:
+                if not full or len(rows) < PAGE or (boundary is not None and int(prev_last or 0) >= boundary - 1):
                     done = True
                     break
+            if probe and (tail is not None and len(tail) < PAGE):
+                done = True  # the whole set fits in the tail page
             first = False
             if prev_last == last and not done:
                 raise Bitrix24ServerError(f"Bitrix24 {method}: list paging made no progress")
             last = prev_last
-            if done or (total is not None and seen >= total):
+            if done:
+                if tail:
+                    yield tail
                 return
 
     async def list_changes(
