@@ -14,12 +14,21 @@ WebhookOpt = typer.Option(None, "--webhook-url", help="Inbound webhook URL (defa
 
 
 def _load(path: Path):
+    """Requirements from an integration spec (what its entities map and link through), or a requirements YAML.
+    Returns (requirements, the spec's Bitrix24 webhook URL if it names one)."""
     from ruamel.yaml import YAML
 
     from b24sync.connectors.bitrix24.portal import Requirements
 
     data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
-    return Requirements.model_validate(data)
+    if isinstance(data, dict) and "entities" in data and "systems" in data:
+        from b24sync.cli.common import load_or_exit
+        from b24sync.connectors.bitrix24.requirements import requirements_from_spec
+
+        spec = load_or_exit(path)
+        url = next((s.config().get("webhook_url") for s in spec.systems.values() if s.type == "bitrix24"), None)
+        return requirements_from_spec(spec), url
+    return Requirements.model_validate(data), None
 
 
 def _run(webhook_url: str | None, requirements: Path, create: bool) -> int:
@@ -30,10 +39,10 @@ def _run(webhook_url: str | None, requirements: Path, create: bool) -> int:
     from b24sync.connectors.bitrix24.client import Bitrix24Client
     from b24sync.connectors.bitrix24.portal import check_portal
 
-    url = webhook_url or os.environ.get("B24SYNC_B24_WEBHOOK")
+    req, spec_url = _load(requirements)
+    url = webhook_url or os.environ.get("B24SYNC_B24_WEBHOOK") or spec_url
     if not url:
         raise typer.BadParameter("give --webhook-url or set B24SYNC_B24_WEBHOOK")
-    req = _load(requirements)
 
     async def go():
         async with Bitrix24Client(WebhookAuth(url)) as c:
@@ -48,14 +57,14 @@ def _run(webhook_url: str | None, requirements: Path, create: bool) -> int:
 
 
 @app.command("check")
-def check(requirements: Path = typer.Argument(..., exists=True, help="Requirements YAML."),
+def check(requirements: Path = typer.Argument(..., exists=True, help="An integration spec, or a requirements YAML."),
           webhook_url: str | None = WebhookOpt) -> None:
     """Report what the portal lacks (exit 1 when something is missing)."""
     raise typer.Exit(_run(webhook_url, requirements, create=False))
 
 
 @app.command("prepare")
-def prepare(requirements: Path = typer.Argument(..., exists=True, help="Requirements YAML."),
+def prepare(requirements: Path = typer.Argument(..., exists=True, help="An integration spec, or a requirements YAML."),
             webhook_url: str | None = WebhookOpt) -> None:
     """Create what is missing; running it twice changes nothing the second time."""
     raise typer.Exit(_run(webhook_url, requirements, create=True))
