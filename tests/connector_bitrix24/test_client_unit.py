@@ -18,7 +18,6 @@ from b24sync.connectors.bitrix24.errors import (
     Bitrix24NotFound,
     Bitrix24OperationLimit,
     Bitrix24RateLimited,
-    Bitrix24ServerError,
     Bitrix24ValidationError,
 )
 from b24sync.engine.errors import DeferError, RetryableError

@@ -10,7 +10,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from b24sync.connectors.http_json import HttpJsonConfig, from_config
 from b24sync.connectors.registry import build_adapter
-from b24sync.engine.errors import (AuthError, ConflictError, NotFoundError, PermanentError, RetryableError,
+from b24sync.engine.errors import (AuthError, ConflictError, PermanentError, RetryableError,
                                    ValidationError)
 from b24sync.engine.ports import ChangeCursor, ObjectRef, SystemAdapter
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote
 
 import httpx
 

@@ -6,7 +6,6 @@ counterparties.yaml) and runs every step inside one event loop (the connectors' 
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 

@@ -6,7 +6,6 @@ import logging
 import sys
 from pathlib import Path
 
-import structlog
 import typer
 from rich.console import Console
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from b24sync.cli.common import console, err_console
+from b24sync.cli.common import console
 from b24sync.spec.loader import check_spec
 from b24sync.spec.models import Spec
 from b24sync.spec.render import render_markdown

@@ -29,7 +29,6 @@ import httpx
 from b24sync.connectors.bitrix24.auth import OAuthAuth, WebhookAuth, mask
 from b24sync.connectors.bitrix24.encoding import Ref, build_query, query_safe
 from b24sync.connectors.bitrix24.errors import (
-    Bitrix24Error,
     Bitrix24OperationLimit,
     Bitrix24RateLimited,
     Bitrix24ServerError,

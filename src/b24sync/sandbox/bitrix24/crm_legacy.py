@@ -8,7 +8,7 @@ from typing import Any
 
 from . import query
 from .bootstrap import add_category, stage_entity_id
-from .model import LEGACY, MULTI, MULTI_VALUE_TYPES, UF_ENTITY, MEASURES, VAT_RATES, to_atom
+from .model import LEGACY, MULTI_VALUE_TYPES, UF_ENTITY, MEASURES, VAT_RATES, to_atom
 from .portal import (COUNT_COST_PER_ROW, PAGE_COST, WRITE_COST, ApiError, Ctx, Page, as_int, fields_param, list_param,
                      method, not_found_legacy, p)
 

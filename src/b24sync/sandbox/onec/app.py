@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from b24sync.sandbox.onec import wire
 from b24sync.sandbox.onec.odata_filter import FilterSyntaxError, UnknownField, compile_filter
-from b24sync.sandbox.onec.schema import EMPTY_REF, EntityDef, Field
+from b24sync.sandbox.onec.schema import EntityDef, Field
 from b24sync.sandbox.onec.store import ODataFault, Store, internal, not_found, segment_not_found
 
 
