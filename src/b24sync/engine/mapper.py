@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from b24sync.engine.errors import RetryableError, ValidationError
 from b24sync.engine.normalize import normalize
+from b24sync.store.fingerprints import canonical
 from b24sync.spec.models import (
     Entity,
     FieldMapping,
@@ -42,6 +43,15 @@ def outgoing_fields(spec: Spec, entity: Entity, side: Side) -> list[FieldMapping
     if not flows_from(spec, entity, side):
         return []
     return [f for f in entity.fields if spec.owner_of(entity, f) in (side, "both")]
+
+
+def edited_owned_fields(spec: Spec, entity: Entity, side: Side, values: dict[str, Any],
+                        written: dict[str, Any] | None) -> list[str]:
+    """Fields on ``side`` that the other side owns and that no longer hold what we last wrote there (manual edits)."""
+    if not written:
+        return []
+    owned = [f.crm if side == "crm" else f.erp for f in outgoing_fields(spec, entity, other(side))]
+    return [n for n in owned if n in written and canonical(values.get(n)) != canonical(written[n])]
 
 
 def project(spec: Spec, entity: Entity, side: Side, values: dict[str, Any]) -> dict[str, Any]:

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 
 import structlog
 
-from b24sync.engine.mapper import flows_from, other, outgoing_fields, project
+from b24sync.engine.mapper import edited_owned_fields, flows_from, project
 from b24sync.engine.metrics import ENQUEUED, POLLED
 from b24sync.engine.ports import ChangeCursor, ChangePage
 from b24sync.engine.runtime import Runtime
 from b24sync.engine.sync import enqueue_sync
 from b24sync.spec.models import Side, parse_duration
 from b24sync.store import cursors, fingerprints
-from b24sync.store.fingerprints import canonical, fingerprint
+from b24sync.store.fingerprints import fingerprint
 
 log = structlog.get_logger("b24sync.scheduler")
 
@@ -91,8 +91,6 @@ def _commit_page(rt: Runtime, entity_name: str, side: Side, name: str, page: Cha
     with rt.db.begin() as conn:
         seen = fingerprints.get_many(conn, entity_name, side, [r.id for r in page.records])
         flowing = flows_from(rt.spec, entity, side)
-        owned_elsewhere = [] if flowing else [f.crm if side == "crm" else f.erp
-                                              for f in outgoing_fields(rt.spec, entity, other(side))]
         for r in page.records:
             s = seen.get(r.id)
             if s is not None and flowing:
@@ -102,9 +100,7 @@ def _commit_page(rt: Runtime, entity_name: str, side: Side, name: str, page: Cha
             if not flowing:
                 # A side the entity does not flow from is watched only for manual edits of fields the other side
                 # owns: a record still holding what we wrote there needs no job.
-                if s is None or not s.written_values or all(
-                        canonical(r.values.get(n)) == canonical(s.written_values[n])
-                        for n in owned_elsewhere if n in s.written_values):
+                if s is None or not edited_owned_fields(rt.spec, entity, side, r.values, s.written_values):
                     continue
             enqueue_sync(conn, entity_name, side, r.id, record=r, reason="poll")
             n += 1

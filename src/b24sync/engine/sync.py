@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, update
 
 from b24sync.engine.errors import ConflictError, HoldError, PermanentError, RetryableError, ValidationError
-from b24sync.engine.mapper import flows_from, map_record, match_criteria, other, outgoing_fields, project
+from b24sync.engine.mapper import edited_owned_fields, flows_from, map_record, match_criteria, other, project
 from b24sync.engine.normalize import normalize
 from b24sync.engine.ports import ObjectRef, Record
 from b24sync.engine.runtime import Outcome, Runtime
@@ -366,14 +366,12 @@ async def _guard_read_only(rt: Runtime, entity: Entity, job: ClaimedJob, record:
     owner_side = other(side)
     if binding is None or binding.id_on(owner_side) is None or seen is None or not seen.written_values:
         return Outcome("skipped", detail={"why": f"{job.entity} does not flow from {side}"})
-    owned = [f.crm if side == "crm" else f.erp for f in outgoing_fields(rt.spec, entity, owner_side)]
-    edited = [n for n in owned if n in seen.written_values
-              and canonical(record.values.get(n)) != canonical(seen.written_values[n])]
+    edited = edited_owned_fields(rt.spec, entity, side, record.values, seen.written_values)
     if edited and job.payload.get("snapshot") is not None:
         # The poll's snapshot may predate our own write in this lane (stale, not a manual edit): look again.
         fresh = await rt.adapter(entity, side).get(rt.objref(entity, side), record.id)
-        edited = [n for n in edited if fresh is not None
-                  and canonical(fresh.values.get(n)) != canonical(seen.written_values[n])]
+        edited = [] if fresh is None else [
+            n for n in edited_owned_fields(rt.spec, entity, side, fresh.values, seen.written_values) if n in edited]
     if not edited:
         return Outcome("skipped", detail={"why": "no owned field was edited"})
     owner_id = binding.id_on(owner_side)
