@@ -19,6 +19,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
+
+from starlette.requests import Request
 
 # ---------------------------------------------------------------- independent check digit arithmetic
 
@@ -252,3 +255,21 @@ def address_line(a: Addr, with_zip: bool = True) -> str:
         parts.append(f"{a.city[0]} {a.city[2]}")
     parts += [f"{a.street[0]} {a.street[2]}", f"д {a.house}"]
     return ", ".join(parts)
+
+
+CONTROL_KEYS = ("daily_quota", "fail_rate", "latency", "used")
+
+
+def add_control_route(app: Any, st: dict[str, Any], provider: str) -> None:
+    """``POST /__sandbox/config`` (test control, not part of the provider's API): change quota and fault settings,
+    reset the day's counter. Shared by the DaData and Focus emulators."""
+
+    @app.post("/__sandbox/config")
+    async def configure(request: Request) -> dict[str, Any]:
+        data = await request.json()
+        for k in CONTROL_KEYS:
+            if k in data:
+                st[k] = data[k]
+        return {k: st[k] for k in (*CONTROL_KEYS, "requests")}
+
+    configure.__doc__ = f"Test control (not part of {provider}): quota, faults, the day's counter."

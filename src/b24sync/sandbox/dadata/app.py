@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from b24sync.sandbox.party_registry import Entity, address_line, build_registry
+from b24sync.sandbox.party_registry import add_control_route, Entity, address_line, build_registry
 
 BASE = "/suggestions/api/4_1/rs"
 MSK = timezone(timedelta(hours=3))  # quota day in Moscow time (§7.3)
@@ -176,13 +176,6 @@ def create_app(
                 found.append(suggestion(e))
         return {"suggestions": found[:count]}
 
-    @app.post("/__sandbox/config")
-    async def configure(request: Request):
-        """Test control (not part of DaData): change quota / fault settings, reset the day's counter."""
-        data = await request.json()
-        for k in ("daily_quota", "fail_rate", "latency", "used"):
-            if k in data:
-                st[k] = data[k]
-        return {k: st[k] for k in ("daily_quota", "fail_rate", "latency", "used", "requests")}
+    add_control_route(app, st, "DaData")
 
     return app

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from b24sync.sandbox.party_registry import Addr, Entity, build_registry
+from b24sync.sandbox.party_registry import add_control_route, Addr, Entity, build_registry
 
 
 def _d(v: date | None) -> str | None:
@@ -113,13 +113,6 @@ def create_app(
             return JSONResponse({"message": "inn or ogrn is required"}, status_code=400)
         return [req_item(e) for e in registry if e.inn in inns or e.ogrn in ogrns]
 
-    @app.post("/__sandbox/config")
-    async def configure(request: Request):
-        """Test control (not part of Focus)."""
-        data = await request.json()
-        for k in ("daily_quota", "fail_rate", "latency", "used"):
-            if k in data:
-                st[k] = data[k]
-        return {k: st[k] for k in ("daily_quota", "fail_rate", "latency", "used", "requests")}
+    add_control_route(app, st, "Focus")
 
     return app
