@@ -19,8 +19,19 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from b24sync.connectors.http_json.models import AuthConfig, HttpJsonConfig, ObjectOperations, Operation
-from b24sync.connectors.http_json.paths import get_path, render_text, render_value, set_path
+from b24sync.connectors import jsonwire
+from b24sync.connectors.http_json.models import (
+    AuthConfig,
+    HttpJsonConfig,
+    ObjectOperations,
+    Operation,
+)
+from b24sync.connectors.http_json.paths import (
+    get_path,
+    render_text,
+    render_value,
+    set_path,
+)
 from b24sync.engine.errors import (
     AuthError,
     ConflictError,
@@ -128,7 +139,7 @@ class HttpJsonAdapter:
                 if not isinstance(body, dict):
                     raise PermanentError(f"{self.name}: body_fields need a JSON object body")
                 set_path(body, target, get_path(ctx, source))
-            content = json.dumps(body, ensure_ascii=False, default=_json_default).encode("utf-8")
+            content = jsonwire.dumps(body)
             headers["Content-Type"] = "application/json; charset=utf-8"
         context = f"{op.method} {op.path} ({name})"  # the template, never rendered values (may be personal data)
         try:
@@ -312,14 +323,6 @@ def _parse_dt(v: Any) -> datetime | None:
         except ValueError:
             return None
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-
-
-def _json_default(v: Any) -> Any:
-    if isinstance(v, Decimal):
-        return int(v) if v == v.to_integral_value() else float(v)
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    raise TypeError(f"cannot serialise {type(v).__name__}")
 
 
 def from_config(name: str, config: dict[str, Any]) -> HttpJsonAdapter:

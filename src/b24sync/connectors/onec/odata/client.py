@@ -17,6 +17,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
+from b24sync.connectors import jsonwire
 from b24sync.connectors.onec.odata import filters as flt
 from b24sync.connectors.onec.odata.dialect import ONEC, Dialect
 from b24sync.connectors.onec.odata.errors import (
@@ -149,7 +150,7 @@ class ODataClient:
         h = dict(headers or {})
         content = None
         if json_body is not None:
-            content = json.dumps(json_body, ensure_ascii=False, default=_json_default).encode("utf-8")
+            content = jsonwire.dumps(json_body)
             h["Content-Type"] = "application/json; charset=utf-8"
         if self.dialect.csrf and method not in ("GET", "HEAD"):
             h["X-CSRF-Token"] = await self._csrf_token()
@@ -472,15 +473,6 @@ async def _read_capped(resp: httpx.Response, cap: int) -> bytes:
         if len(buf) >= cap:
             break
     return bytes(buf[:cap])
-
-
-def _json_default(v: Any) -> Any:
-    if isinstance(v, Decimal):
-        # JSON number, not a string: 1C reads Edm.Double from numbers (§1.5); Decimal keeps the exact digits.
-        return int(v) if v == v.to_integral_value() else float(v)
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    raise TypeError(f"cannot serialise {type(v).__name__}")
 
 
 def _number_rows(values: dict[str, Any]) -> dict[str, Any]:
