@@ -1,6 +1,10 @@
 """The error vocabulary every connector speaks, so the engine knows what to do without knowing the connector.
 
 - ``RetryableError``: transient (rate limit, 5xx, timeout, connection); the job is retried with backoff.
+- ``OutcomeUnknownError``: a write may have reached the system and been applied, but its answer was lost (timeout,
+  closed or reset connection, 5xx or a non-JSON page after sending). A client never resends such a write by itself:
+  the job is retried and the retry looks the record up first (identity map, link field, match keys), so a create
+  whose answer was lost is found, not repeated.
 - ``DeferError``: not an error of the record — a budget is exhausted until a known time (Bitrix24's
   ``operating_reset_at``, DaData's daily quota); the job is parked until then without spending an attempt.
 - ``PermanentError``: retrying cannot help (validation, bad data, missing permission); straight to dead letters.
@@ -27,6 +31,10 @@ class RetryableError(SyncError):
     def __init__(self, reason: str, *, retry_after: float | None = None, detail: dict | None = None) -> None:
         super().__init__(reason, detail=detail)
         self.retry_after = retry_after
+
+
+class OutcomeUnknownError(RetryableError):
+    """The request left this process and its effect is unknown; only a lookup can tell (never resent blind)."""
 
 
 class DeferError(SyncError):

@@ -30,6 +30,7 @@ from b24sync.connectors.bitrix24.auth import OAuthAuth, WebhookAuth, mask
 from b24sync.connectors.bitrix24.encoding import Ref, build_query, query_safe
 from b24sync.connectors.bitrix24.errors import (
     Bitrix24OperationLimit,
+    Bitrix24OutcomeUnknown,
     Bitrix24RateLimited,
     Bitrix24ServerError,
     Bitrix24TokenExpired,
@@ -45,6 +46,28 @@ log = logging.getLogger("b24sync.bitrix24")
 BATCH_MAX = 50  # sheet §3.4 / §4: never more than 50 commands
 PAGE = 50  # sheet §3.4: list page size is fixed at 50
 NOT_BATCHABLE = {"batch"}  # nested batch → ERROR_BATCH_METHOD_NOT_ALLOWED (sheet §4)
+
+# Methods that only read. Everything else may change the portal and is never resent blind after its request may
+# have reached the portal (issue 13: a resent create batch duplicated companies). ``event.offline.get`` reads *and*
+# clears by default (sheet §7.6), so it is not a read.
+_READ_VERBS = {"get", "list", "fields", "getfields", "current", "info", "time", "types", "getlist", "search"}
+_READ_METHODS = {"profile", "methods", "scope", "app.info", "server.time", "user.current", "access.name"}
+_NOT_READS = {"event.offline.get"}
+
+
+def is_read(method: str) -> bool:
+    """Whether a REST method only reads (so resending it after a lost answer is harmless)."""
+    m = method.lower()
+    if m in _NOT_READS:
+        return False
+    if m in _READ_METHODS:
+        return True
+    verb = m.rsplit(".", 1)[-1]
+    return verb in _READ_VERBS or (verb.startswith("get") and "." in m)
+
+
+# Connection failures that happen before a byte of the request was sent: known not to have reached the portal.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 # list methods whose rows are wrapped (sheet §6.2, §6.4, §6.7, §6.8) and their id key
 WRAPPED: dict[str, tuple[str, str]] = {
@@ -87,6 +110,7 @@ class Stats:
     http_requests: int = 0
     limit_errors: int = 0  # 503 QUERY_LIMIT_EXCEEDED + 429 OPERATION_TIME_LIMIT seen (also inside batches)
     retries: int = 0
+    unknown_outcomes: int = 0  # writes whose answer was lost (handed to the engine, never resent)
     batches: int = 0
     commands: int = 0
     operating: dict[str, float] = field(default_factory=dict)  # method -> highest `operating` reported
@@ -264,10 +288,18 @@ class Bitrix24Client:
         return max(d, hint or 0.0)
 
     async def request(
-        self, method: str, body: dict[str, Any], *, idempotent: bool = True, max_wait: float = 0.0,
+        self, method: str, body: dict[str, Any], *, idempotent: bool | None = None, max_wait: float = 0.0,
         prepaid: bool = False,
     ) -> dict[str, Any]:
-        """POST one JSON request with limiter, retries, token refresh and 429 parking; returns the parsed body."""
+        """POST one JSON request with limiter, retries, token refresh and 429 parking; returns the parsed body.
+
+        Only failures known to have happened before the portal applied anything are retried here: a refused
+        connection, 503 QUERY_LIMIT_EXCEEDED, 429 OPERATION_TIME_LIMIT, an expired token (sheet §2.3, §3.2, §3.3).
+        A read (``idempotent``, by default :func:`is_read`) is also retried after a timeout, a dropped connection or
+        a 5xx. A write whose answer was lost that way raises :class:`Bitrix24OutcomeUnknown` at once: it may have
+        been applied, and only the engine's lookup (link field, match keys) can tell."""
+        if idempotent is None:
+            idempotent = is_read(method)
         attempt = 0
         refreshed = False
         while True:
@@ -279,13 +311,15 @@ class Bitrix24Client:
             err: Exception
             try:
                 resp = await self.http.post(target.url, params=target.params or None, json=body)
-            except httpx.TimeoutException as e:
-                err = Bitrix24TransportError(f"Bitrix24 {method}: timeout ({type(e).__name__})")
-                if not idempotent and not isinstance(e, (httpx.ConnectTimeout, httpx.PoolTimeout)):
-                    # the portal may have applied a create; let the engine's find-before-create decide (sheet §8.6)
-                    raise err from None
-            except httpx.TransportError as e:
-                err = Bitrix24TransportError(f"Bitrix24 {method}: connection error ({type(e).__name__})")
+            except _NOT_SENT as e:
+                err = Bitrix24TransportError(f"Bitrix24 {method}: cannot connect ({type(e).__name__})")
+            except (httpx.TimeoutException, httpx.TransportError) as e:
+                if not idempotent:
+                    self.stats.unknown_outcomes += 1
+                    raise Bitrix24OutcomeUnknown(
+                        f"Bitrix24 {method}: the answer was lost ({type(e).__name__}) — the write may have been "
+                        "applied; the record is looked up before anything is written again") from None
+                err = Bitrix24TransportError(f"Bitrix24 {method}: connection lost ({type(e).__name__})")
             else:
                 data: Any
                 try:
@@ -293,15 +327,21 @@ class Bitrix24Client:
                 except ValueError:
                     data = None
                 if isinstance(data, dict) and "error" in data and "result" not in data:
-                    reset = None
-                    err = classify(method, resp.status_code, data.get("error"), data.get("error_description"),
-                                   reset_at=reset)
+                    err = classify(method, resp.status_code, data.get("error"), data.get("error_description"))
+                    if not idempotent and isinstance(err, Bitrix24ServerError):
+                        self.stats.unknown_outcomes += 1
+                        raise Bitrix24OutcomeUnknown(f"{err.reason} — the write may have been applied",
+                                                     detail=err.detail) from None
                 elif resp.status_code >= 300 or not isinstance(data, dict):
                     # non-JSON gateway pages under load, redirects after a domain change (sheet §2.3, §1.5)
+                    detail = {"status": resp.status_code, "location": mask(resp.headers.get("location", ""))}
+                    if not idempotent and (resp.status_code >= 500 or resp.status_code < 300 and not isinstance(data, dict)):
+                        self.stats.unknown_outcomes += 1
+                        raise Bitrix24OutcomeUnknown(
+                            f"Bitrix24 {method}: HTTP {resp.status_code} without a JSON envelope — the write may "
+                            "have been applied", detail=detail)
                     err = Bitrix24ServerError(
-                        f"Bitrix24 {method}: HTTP {resp.status_code} without a JSON envelope",
-                        detail={"status": resp.status_code, "location": mask(resp.headers.get("location", ""))},
-                    )
+                        f"Bitrix24 {method}: HTTP {resp.status_code} without a JSON envelope", detail=detail)
                 else:
                     await self._observe(method, data.get("time"))
                     return data
@@ -349,7 +389,7 @@ class Bitrix24Client:
             fut: asyncio.Future = asyncio.get_running_loop().create_future()
             self._enqueue(_Item(method, params, fut, max_wait))
             return await fut
-        data = await self.request(method, params, idempotent=not method.endswith(".add"), max_wait=max_wait)
+        data = await self.request(method, params, max_wait=max_wait)
         return CallResult(data.get("result"), _as_int(data.get("total")), _as_int(data.get("next")), data.get("time"))
 
     async def call(self, method: str, params: dict[str, Any] | None = None, *,
@@ -371,7 +411,7 @@ class Bitrix24Client:
     async def _send_batch(self, cmds: dict[str, tuple[str, dict[str, Any]]], *, halt: bool = False,
                           max_wait: float = 0.0, prepaid: bool = False) -> dict[str, Outcome]:
         wire = {k: (m + ("?" + build_query(p) if p else "")) for k, (m, p) in cmds.items()}
-        idempotent = not any(m.endswith(".add") for m, _ in cmds.values())
+        idempotent = all(is_read(m) for m, _ in cmds.values())
         data = await self.request("batch", {"halt": 1 if halt else 0, "cmd": wire}, idempotent=idempotent,
                                   max_wait=max_wait, prepaid=prepaid)
         self.stats.batches += 1
@@ -445,8 +485,7 @@ class Bitrix24Client:
         try:
             if len(items) == 1:
                 it = items[0]
-                data = await self.request(it.method, it.params, idempotent=not it.method.endswith(".add"),
-                                          max_wait=it.wait, prepaid=True)
+                data = await self.request(it.method, it.params, max_wait=it.wait, prepaid=True)
                 res = CallResult(data.get("result"), _as_int(data.get("total")), _as_int(data.get("next")),
                                  data.get("time"))
                 if not it.fut.done():
@@ -454,6 +493,16 @@ class Bitrix24Client:
                 return
             cmds = {f"c{i}": (it.method, it.params) for i, it in enumerate(items)}
             outcomes = await self._send_batch(cmds, max_wait=0.0, prepaid=True)
+        except Bitrix24OutcomeUnknown as e:
+            # The batch carried writes and its answer was lost: the writes' callers learn it (their lookup decides);
+            # the reads that shared the request simply go around again.
+            for it in items:
+                if not it.fut.done():
+                    if is_read(it.method) and it.attempts < 3:
+                        self._retry_item(it, e)
+                    else:
+                        it.fut.set_exception(e)
+            return
         except BaseException as e:  # the whole request failed after retries: every caller learns it
             for it in items:
                 if not it.fut.done():
@@ -467,15 +516,26 @@ class Bitrix24Client:
                 continue
             if oc.error is None:
                 it.fut.set_result(CallResult(oc.result, oc.total, oc.next, oc.time))
-            elif isinstance(oc.error, (Bitrix24OperationLimit, Bitrix24RateLimited, Bitrix24ServerError)) \
-                    and it.attempts < 3:
-                # transient per-command failure: only this command goes around again
-                it.attempts += 1
-                t = asyncio.get_running_loop().create_task(self._requeue(it, oc.error))
-                self._tasks.add(t)
-                t.add_done_callback(self._tasks.discard)
+            elif isinstance(oc.error, (Bitrix24OperationLimit, Bitrix24RateLimited)) and it.attempts < 3:
+                # refused before it ran (sheet §3.2, §3.3): only this command goes around again
+                self._retry_item(it, oc.error)
+            elif isinstance(oc.error, Bitrix24ServerError):
+                if is_read(it.method) and it.attempts < 3:
+                    self._retry_item(it, oc.error)
+                elif is_read(it.method):
+                    it.fut.set_exception(oc.error)
+                else:  # a write that failed inside the portal may or may not have been applied
+                    self.stats.unknown_outcomes += 1
+                    it.fut.set_exception(Bitrix24OutcomeUnknown(f"{oc.error} — the write may have been applied",
+                                                                detail=getattr(oc.error, "detail", None)))
             else:
                 it.fut.set_exception(oc.error)
+
+    def _retry_item(self, it: _Item, err: Exception) -> None:
+        it.attempts += 1
+        t = asyncio.get_running_loop().create_task(self._requeue(it, err))
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
 
     async def _requeue(self, it: _Item, err: Exception) -> None:
         try:

@@ -16,7 +16,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from b24sync.engine.errors import AuthError, DeferError, NotFoundError, PermanentError, RetryableError, ValidationError
+from b24sync.engine.errors import (
+    AuthError,
+    DeferError,
+    NotFoundError,
+    OutcomeUnknownError,
+    PermanentError,
+    RetryableError,
+    ValidationError,
+)
 
 
 class Bitrix24Error(Exception):
@@ -45,6 +53,11 @@ class Bitrix24ServerError(RetryableError, Bitrix24Error):
 
 class Bitrix24TransportError(RetryableError, Bitrix24Error):
     """Timeouts and connection errors (the request may or may not have reached the portal)."""
+
+
+class Bitrix24OutcomeUnknown(OutcomeUnknownError, Bitrix24Error):
+    """A write left for the portal and its answer was lost (timeout, closed/reset connection, 5xx or a gateway page
+    after sending): it may have been applied. Never resent by the client; the engine looks the record up first."""
 
 
 class Bitrix24OperationLimit(DeferError, Bitrix24Error):
