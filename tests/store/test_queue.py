@@ -116,3 +116,40 @@ def test_backoff_is_exponential_with_jitter_and_capped() -> None:
     for attempt, ceiling in [(1, 2), (2, 4), (3, 8), (10, 60)]:
         d = b.delay(attempt, rng)
         assert ceiling / 2 <= d <= ceiling
+
+
+def _park_sync(db: Engine, record_id: str, reason: str, lane: str | None = None, kind: str = "held") -> None:
+    with db.begin() as c:
+        q.enqueue(c, kind="sync", entity="company", lane=lane or f"company:erp:{record_id}",
+                  payload={"side": "erp", "id": record_id, "snapshot": {"values": {"PHONE": "+79161234567"}}})
+    job = q.claim(db, "w", limit=1, lease_seconds=30)[0]
+    with db.begin() as c:
+        assert q.park(c, job, kind=kind, reason=reason, error_type="HoldError")
+
+
+def test_one_open_dead_letter_per_record_and_reason(db: Engine, clock: Clock) -> None:
+    # a held record polled again and again (and once more under its linked lane) stays ONE open entry, counted
+    for i in range(5):
+        clock.advance(60)
+        _park_sync(db, "42", "Заполните ИНН (попытка 1)", lane="company:link:7" if i == 4 else None)
+    _park_sync(db, "42", "Заполните КПП")  # another reason: its own entry
+    _park_sync(db, "43", "Заполните ИНН (попытка 1)")  # another record: its own entry
+    with db.connect() as c:
+        rows = c.execute(select(DeadLetter).where(DeadLetter.resolved_at.is_(None)).order_by(DeadLetter.id)).all()
+    assert [(r.record_key, r.count) for r in rows] == [
+        ("company:erp:42", 5), ("company:erp:42", 1), ("company:erp:43", 1)]
+    assert rows[0].last_seen_at is not None and rows[0].lane == "company:link:7"
+    # replay of the one entry replays it once; the dead letter keeps no snapshot with personal data
+    assert all("snapshot" not in r.payload for r in rows)
+    assert q.replay(db, dead_letter_id=rows[0].id) == 1
+    with db.connect() as c:
+        pending = c.execute(select(Job)).all()
+    assert len(pending) == 1 and "snapshot" not in pending[0].payload
+
+
+def test_success_under_the_linked_lane_resolves_the_records_old_dead_letters(db: Engine, clock: Clock) -> None:
+    _park_sync(db, "42", "нет связи", kind="dead")
+    with db.begin() as c:
+        n = q.resolve_parked(c, "company:link:1", record=q.record_key("company", "company:link:1",
+                                                                      {"side": "erp", "id": "42"}))
+    assert n == 1

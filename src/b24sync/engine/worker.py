@@ -138,7 +138,7 @@ class Worker:
                 jobs.record(conn, job=job, entity=job.entity, lane=job.lane, kind=job.kind, action=outcome.action,
                             outcome="ok", duration_ms=duration_ms, target=outcome.target, target_id=outcome.target_id,
                             detail=outcome.detail or None)
-                jobs.resolve_parked(conn, job.lane)
+                jobs.resolve_parked(conn, job.lane, record=jobs.record_key(job.entity, job.lane, job.payload))
                 if not jobs.complete(conn, job):
                     raise LeaseLost()
         except LeaseLost:

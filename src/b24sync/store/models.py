@@ -133,7 +133,8 @@ class DeadLetter(Base):
     """
 
     __tablename__ = "dead_letters"
-    __table_args__ = (Index("ix_dead_open", "entity", "resolved_at"), Index("ix_dead_lane", "lane"))
+    __table_args__ = (Index("ix_dead_open", "entity", "resolved_at"), Index("ix_dead_lane", "lane"),
+                      Index("ix_dead_record", "record_key", "reason_key", "resolved_at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -146,7 +147,12 @@ class DeadLetter(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
-    resolution: Mapped[str | None] = mapped_column(String(32))  # replayed | superseded
+    resolution: Mapped[str | None] = mapped_column(String(32))  # replayed | superseded | discarded
+    # One open entry per record and reason: a record parked again for the same reason updates its entry.
+    record_key: Mapped[str | None] = mapped_column(String(400))  # entity:side:source id (else the lane)
+    reason_key: Mapped[str | None] = mapped_column(String(200))  # error type + digest of the reason
+    count: Mapped[int] = mapped_column(Integer, default=1)  # how many times it was parked for this reason
+    last_seen_at: Mapped[datetime | None]
 
 
 class WriteIntent(Base):
@@ -203,3 +209,53 @@ class InboxEntry(Base):
     source: Mapped[str] = mapped_column(String(64))
     delivery_id: Mapped[str] = mapped_column(String(300))
     received_at: Mapped[datetime]
+
+
+class WorkerRow(Base):
+    """A running worker process and its heartbeat: a restarted worker frees the leases of a dead predecessor at
+    once instead of waiting for them to expire."""
+
+    __tablename__ = "workers"
+
+    owner: Mapped[str] = mapped_column(String(128), primary_key=True)  # host:pid:nonce, the jobs' lease_owner
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+
+
+class Lease(Base):
+    """A named exclusive lease (one poller per entity and side at a time): taken when free or expired, renewed by
+    its holder, taken over when the holder stops renewing."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    until: Mapped[datetime]
+
+
+class Observed(Base):
+    """The last value seen of a field that triggers depend on (a deal's stage), per record: a stage change is an
+    old → new pair, and an id-only event or a poll says only "something changed"."""
+
+    __tablename__ = "observed"
+
+    entity: Mapped[str] = mapped_column(String(64), primary_key=True)
+    side: Mapped[str] = mapped_column(String(16), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    field: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str | None] = mapped_column(String(400))
+    at: Mapped[datetime]
+
+
+class EntityState(Base):
+    """An entity paused by the engine (a mapped field disappeared from a system) until a person resumes it."""
+
+    __tablename__ = "entity_state"
+
+    entity: Mapped[str] = mapped_column(String(64), primary_key=True)
+    paused: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any] | None]
+    since: Mapped[datetime | None]

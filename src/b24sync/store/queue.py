@@ -13,7 +13,9 @@ Delivery is at-least-once; handlers make the effect idempotent (bindings, natura
 
 from __future__ import annotations
 
+import hashlib
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -164,25 +166,77 @@ def retry(engine: Engine, job: ClaimedJob, *, delay_seconds: float, error: str, 
         ).rowcount == 1
 
 
+def record_key(entity: str, lane: str, payload: dict[str, Any]) -> str:
+    """Which record a job is about, independent of its lane (the lane changes once the pair is linked)."""
+    if payload.get("side") and payload.get("id") is not None:
+        return f"{entity}:{payload['side']}:{payload['id']}"[:400]
+    return f"{entity}:{lane}"[:400]
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def reason_key(error_type: str, reason: str) -> str:
+    """Two parkings of a record are "the same reason" when their type and text agree up to counters."""
+    norm = _DIGITS.sub("#", reason.strip().lower())[:2000]
+    return f"{error_type[:100]}:{hashlib.sha1(norm.encode()).hexdigest()[:16]}"
+
+
+def replay_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """What a dead letter keeps of a job: everything replay needs, not the record's snapshot (with its phones and
+    e-mails) — a replay reads the record afresh."""
+    return {k: v for k, v in payload.items() if k != "snapshot"}
+
+
 def park(conn: Connection, job: ClaimedJob, *, kind: str, reason: str, error_type: str) -> bool:
-    """Move a job to the dead letters (``dead`` or ``held``) inside the caller's transaction."""
+    """Move a job to the dead letters (``dead`` or ``held``) inside the caller's transaction.
+
+    One open entry per record and reason: parking the same record again for the same reason (each poll of a held
+    record, each retry cycle) updates that entry — its count, last-seen time and latest text — instead of adding one.
+    """
     if conn.execute(delete(Job).where(_owned(job))).rowcount != 1:
         return False
+    now = _now()
+    rk = record_key(job.entity, job.lane, job.payload)
+    why = reason_key(error_type, reason)
+    payload = replay_payload(job.payload)
+    existing = conn.execute(
+        select(DeadLetter.id).where(DeadLetter.record_key == rk, DeadLetter.reason_key == why,
+                                    DeadLetter.kind == kind, DeadLetter.resolved_at.is_(None))
+        .order_by(DeadLetter.id).limit(1)
+    ).scalar()
+    if existing is not None:
+        conn.execute(update(DeadLetter).where(DeadLetter.id == existing).values(
+            count=DeadLetter.count + 1, last_seen_at=now, reason=reason[:8000], payload=payload, lane=job.lane,
+            attempts=job.attempts + 1))
+        return True
     conn.execute(
         insert(DeadLetter).values(
-            kind=kind, entity=job.entity, lane=job.lane, job_kind=job.kind, payload=job.payload,
-            reason=reason[:8000], error_type=error_type, attempts=job.attempts + 1, created_at=_now(),
+            kind=kind, entity=job.entity, lane=job.lane, job_kind=job.kind, payload=payload,
+            reason=reason[:8000], error_type=error_type, attempts=job.attempts + 1, created_at=now,
+            record_key=rk, reason_key=why, count=1, last_seen_at=now,
         )
     )
     return True
 
 
-def resolve_parked(conn: Connection, lane: str, resolution: str = "superseded") -> int:
-    """A later successful sync of the same record makes its open dead letters moot."""
+def resolve_parked(conn: Connection, lane: str, resolution: str = "superseded", *,
+                   record: str | None = None) -> int:
+    """A later successful sync of the same record makes its open dead letters moot (found by lane or record)."""
+    which = DeadLetter.lane == lane if record is None else or_(DeadLetter.lane == lane, DeadLetter.record_key == record)
     return conn.execute(
-        update(DeadLetter).where(DeadLetter.lane == lane, DeadLetter.resolved_at.is_(None))
+        update(DeadLetter).where(which, DeadLetter.resolved_at.is_(None))
         .values(resolved_at=_now(), resolution=resolution)
     ).rowcount
+
+
+def discard(engine: Engine, dead_letter_id: int, *, why: str) -> bool:
+    """Close an open dead letter without replaying it (a person decided the record is not to be synced)."""
+    with engine.begin() as conn:
+        return conn.execute(
+            update(DeadLetter).where(DeadLetter.id == dead_letter_id, DeadLetter.resolved_at.is_(None))
+            .values(resolved_at=_now(), resolution="discarded", reason=DeadLetter.reason + f"\n[discarded: {why}]")
+        ).rowcount == 1
 
 
 def replay(engine: Engine, *, dead_letter_id: int | None = None, entity: str | None = None, kind: str | None = None) -> int:
@@ -197,7 +251,7 @@ def replay(engine: Engine, *, dead_letter_id: int | None = None, entity: str | N
             q = q.where(DeadLetter.kind == kind)
         letters = conn.execute(q.order_by(DeadLetter.id)).all()
         for dl in letters:
-            enqueue(conn, kind=dl.job_kind, entity=dl.entity, lane=dl.lane, payload=dl.payload,
+            enqueue(conn, kind=dl.job_kind, entity=dl.entity, lane=dl.lane, payload=replay_payload(dl.payload),
                     dedup_key=f"{dl.job_kind}:{dl.lane}")
             conn.execute(update(DeadLetter).where(DeadLetter.id == dl.id)
                          .values(resolved_at=_now(), resolution="replayed"))
