@@ -149,3 +149,62 @@ def test_branches_sharing_an_inn_stay_apart(tmp_path: Path, pair) -> None:  # ty
     # contradicts that KPP and gets its own record
     assert s.actions == {"linked": 1, "created": 1}
     assert sorted(sql(tmp_path / "crm.db", "select erp_id, kpp from company")) == [("1", "770101001"), ("2", "772501001")]
+
+
+def test_no_silent_relink_a_second_erp_record_matching_a_linked_crm_record_is_a_conflict(tmp_path: Path, pair) -> None:  # type: ignore[no-untyped-def]
+    rt = pair()
+    seed_erp(tmp_path, 1)
+    assert once(rt).actions == {"created": 1}
+    # a second 1C counterparty with the same INN (a duplicate typed in the ERP)
+    seed_erp(tmp_path, 1, start=2)
+    sql(tmp_path / "erp.db", "update counterparty set inn = :inn where id = 2", inn=inn(1))
+    s = once(rt)
+    assert s.dead == 1 and s.actions == {}
+    with rt.db.connect() as c:
+        (dl,) = c.execute(select(DeadLetter)).all()
+        links = c.execute(text("select crm_id, erp_id from links")).all()
+    assert dl.kind == "conflict" and "already linked to erp record 1" in dl.reason and "erp record 2" in dl.reason
+    assert [tuple(r) for r in links] == [(sql(tmp_path / "crm.db", "select id from company")[0][0].__str__(), "1")]
+    assert sql(tmp_path / "crm.db", "select count(*), max(erp_id) from company") == [(1, "1")]
+
+
+def test_two_entities_over_one_pair_of_objects_share_one_identity_map(tmp_path: Path, pair) -> None:  # type: ignore[no-untyped-def]
+    """An ERP → CRM entity and a CRM → ERP entity over the same objects: a record one of them linked is never
+    created again by the other (the demo's counterparty / counterparty_to_erp)."""
+    spec_path = write_spec(tmp_path)
+    text_ = spec_path.read_text(encoding="utf-8")
+    second = '''
+  company_to_erp:
+    title: New companies to the ERP
+    master: crm
+    direction: crm_to_erp
+    crm: {object: company}
+    erp: {object: counterparty}
+    match:
+      - {crm: inn, erp: inn, normalize: inn}
+    link: {erp: crm_id}
+    fields:
+      - {crm: title, erp: name, on: create}
+      - {crm: inn, erp: inn, on: create}
+    triggers:
+      - poll: 1s
+'''
+    spec_path.write_text(text_ + second, encoding="utf-8")
+    from b24sync.connectors.registry import build_adapter as ba
+
+    spec = load_spec(spec_path)
+    assert spec.scope("company_to_erp") == "company"
+    seed_erp(tmp_path, 3)
+    rt = build_runtime(spec, ba, database_url=f"sqlite:///{tmp_path}/state2.db")
+    once(rt)
+    # a KPP typo on the CRM side changes nothing about identity: still one counterparty per company
+    sql(tmp_path / "crm.db", "update company set kpp = '999', modified = datetime('now', '+2 second')")
+    once(rt)
+    assert sql(tmp_path / "erp.db", "select count(*) from counterparty")[0][0] == 3
+    assert sql(tmp_path / "crm.db", "select count(*) from company")[0][0] == 3
+    # a company created in the CRM does reach the ERP, once
+    sql(tmp_path / "crm.db", "insert into company (title, inn, modified, version) values ('Новая', :inn, "
+        "datetime('now', '+3 second'), 1)", inn=inn(77))
+    once(rt)
+    once(rt)
+    assert sql(tmp_path / "erp.db", "select count(*) from counterparty where inn = :inn", inn=inn(77)) == [(1,)]

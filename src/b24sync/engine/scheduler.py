@@ -102,7 +102,7 @@ def _commit_page(rt: Runtime, entity_name: str, side: Side, name: str, page: Cha
                 # owns: a record still holding what we wrote there needs no job.
                 if s is None or not edited_owned_fields(rt.spec, entity, side, r.values, s.written_values):
                     continue
-            enqueue_sync(conn, entity_name, side, r.id, record=r, reason="poll")
+            enqueue_sync(conn, entity_name, side, r.id, record=r, reason="poll", scope=rt.spec.scope(entity_name))
             n += 1
         cursors.put(conn, name, page.cursor.to_json())
     if n:

@@ -40,9 +40,12 @@ def lane_for(entity: str, side: str, record_id: str, binding: identity.Binding |
 
 
 def enqueue_sync(conn: Connection, entity: str, side: str, record_id: str, *, record: Record | None = None,
-                 force: bool = False, reason: str = "") -> int:
-    binding = identity.find(conn, entity, side, record_id)
-    lane = lane_for(entity, side, record_id, binding)
+                 force: bool = False, reason: str = "", scope: str | None = None) -> int:
+    """Enqueue a sync of one record. ``scope`` is the entity's identity scope (``Spec.scope``), which names its
+    links and lanes; it defaults to the entity itself."""
+    scope = scope or entity
+    binding = identity.find(conn, scope, side, record_id)
+    lane = lane_for(scope, side, record_id, binding)
     payload: dict[str, Any] = {"side": side, "id": record_id, "force": force, "reason": reason}
     if record is not None:
         payload["snapshot"] = {"values": record.values, "version": record.version}
@@ -71,8 +74,9 @@ async def sync_record(rt: Runtime, job: ClaimedJob) -> Outcome:
             return Outcome("skipped", detail={"why": f"do-not-sync flag {g.skip_if.field} is set"},
                            effects=lambda c: fingerprints.mark_read(c, job.entity, src, src_id, h, record.version))
 
+    scope = rt.spec.scope(job.entity)
     with rt.db.connect() as conn:
-        binding = identity.find(conn, job.entity, src, src_id)
+        binding = identity.find(conn, scope, src, src_id)
         seen_src = fingerprints.get(conn, job.entity, src, src_id)
         seen_tgt = fingerprints.get(conn, job.entity, tgt, binding.id_on(tgt)) if binding and binding.id_on(tgt) else None
 
@@ -106,7 +110,7 @@ async def sync_record(rt: Runtime, job: ClaimedJob) -> Outcome:
             target_id = None  # deleted on the target since: the master's record is brought back
             action = "recreated"
     if target_id is None:
-        target_id, current = await _locate(rt, entity, tgt, src_id, criteria)
+        target_id, current = await _locate(rt, entity, tgt, src_id, criteria, scope=scope)
         if target_id is not None:
             action = "linked"
     match_key = criteria[0][1] if criteria else None
@@ -163,7 +167,7 @@ async def _read_source(rt: Runtime, entity: Entity, src: Side, src_id: str, payl
 def _resolver(rt: Runtime):  # type: ignore[no-untyped-def]
     def resolve(entity_name: str, side: str, record_id: str) -> str | None:
         with rt.db.connect() as conn:
-            b = identity.find(conn, entity_name, side, record_id)
+            b = identity.find(conn, rt.spec.scope(entity_name), side, record_id)
         return b.id_on(other(side)) if b else None  # type: ignore[arg-type]
 
     return resolve
@@ -174,8 +178,11 @@ def _flag_set(value: Any, flags: list[Any]) -> bool:
 
 
 async def _locate(rt: Runtime, entity: Entity, tgt: Side, src_id: str,
-                  criteria: list[tuple[dict[str, Any], str]]) -> tuple[str | None, Record | None]:
-    """Find the target record by our natural key (link field), then by each match rule in order."""
+                  criteria: list[tuple[dict[str, Any], str]], *, scope: str) -> tuple[str | None, Record | None]:
+    """Find the target record by our natural key (link field), then by each match rule in order.
+
+    A record found that is already linked to *another* source record is a conflict, never a silent re-link: two
+    source records claim one target (a duplicate, or a key typed wrong), and a person decides."""
     target = rt.adapter(entity, tgt)
     obj = rt.objref(entity, tgt)
     link_field = entity.link.crm if tgt == "crm" else entity.link.erp
@@ -196,6 +203,7 @@ async def _locate(rt: Runtime, entity: Entity, tgt: Side, src_id: str,
         # KPP is a different record, not this one. An empty value on the target does not contradict.
         found = [r for r in found if _consistent(entity, tgt, r.values, everything)]
         if len(found) == 1:
+            _refuse_relink(rt, scope, tgt, found[0].id, src_id, label)
             return found[0].id, found[0]
         if len(found) > 1:
             ids = ", ".join(r.id for r in found[:10])
@@ -203,6 +211,19 @@ async def _locate(rt: Runtime, entity: Entity, tgt: Side, src_id: str,
                                 f"duplicates there, then replay; nothing was created",
                                 detail={"ids": [r.id for r in found], "criteria": crit})
     return None, None
+
+
+def _refuse_relink(rt: Runtime, scope: str, tgt: Side, target_id: str, src_id: str, label: str) -> None:
+    src = other(tgt)
+    with rt.db.connect() as conn:
+        b = identity.find(conn, scope, tgt, target_id)
+    linked = b.id_on(src) if b else None
+    if linked is not None and linked != src_id:
+        raise ConflictError(
+            f"the {tgt} record {target_id} found by {label} is already linked to {src} record {linked}, so {src} "
+            f"record {src_id} looks like a duplicate of it — merge the two (or correct the key), then replay; "
+            "nothing was written", detail={"kind": "relink", f"{tgt}_id": target_id, f"{src}_id": src_id,
+                                           f"linked_{src}_id": linked, "found_by": label})
 
 
 def _consistent(entity: Entity, side: Side, values: dict[str, Any], wanted: dict[str, Any]) -> bool:
@@ -340,7 +361,13 @@ def _committed(rt: Runtime, job: ClaimedJob, entity: Entity, src: Side, src_id: 
 
     def effects(conn: Connection) -> None:
         ids = {"crm_id": src_id, "erp_id": target_id} if src == "crm" else {"crm_id": target_id, "erp_id": src_id}
-        identity.bind(conn, name, match_key=match_key, **ids)
+        try:
+            identity.bind(conn, rt.spec.scope(name), match_key=match_key, replace=(action == "recreated"), **ids)
+        except identity.RelinkRefused as e:
+            raise ConflictError(
+                f"refusing to re-point a link: {e} — two records claim one partner; merge the duplicates (or "
+                "correct the key), then replay", detail={"kind": "relink", "linked_crm_id": e.existing.crm_id,
+                                                       "linked_erp_id": e.existing.erp_id, **ids}) from None
         fingerprints.mark_read(conn, name, src, src_id, src_hash, record.version)
         fingerprints.mark_written(conn, name, tgt, target_id, written_hash=tgt_hash, written_values=values,
                                   version=version)
@@ -378,7 +405,7 @@ async def _guard_read_only(rt: Runtime, entity: Entity, job: ClaimedJob, record:
     assert owner_id is not None
 
     def effects(conn: Connection) -> None:
-        enqueue_sync(conn, job.entity, owner_side, owner_id, force=True,
+        enqueue_sync(conn, job.entity, owner_side, owner_id, force=True, scope=rt.spec.scope(job.entity),
                      reason=f"revert manual edit of {', '.join(edited)} in {side}")
 
     hook = rt.hooks.get("on_revert")

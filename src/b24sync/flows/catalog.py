@@ -435,10 +435,11 @@ def _catalogue_entity_for(rt: Runtime, stock_entity: str) -> str | None:
 def _pending_create(rt: Runtime, entity: str, erp_id: str) -> bool:
     from b24sync.store.models import Job
 
+    scope = rt.spec.scope(entity)
     with rt.db.connect() as conn:
-        if identity.find(conn, entity, "erp", erp_id) is not None:
+        if identity.find(conn, scope, "erp", erp_id) is not None:
             return False
-        row = conn.execute(select(Job.id).where(Job.lane == f"{entity}:erp:{erp_id}",
+        row = conn.execute(select(Job.id).where(Job.lane == f"{scope}:erp:{erp_id}",
                                                 Job.state.in_(("pending", "running"))).limit(1)).first()
         return row is not None
 

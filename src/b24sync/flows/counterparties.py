@@ -317,7 +317,7 @@ async def demo_step(rt: Runtime, b24: Any, onec: Any) -> list[str]:
                     if e.erp.object == COUNTERPARTY and e.direction == "erp_to_crm"), None)
         if ent:
             with rt.db.connect() as conn:
-                b = identity.find(conn, ent, "erp", cp["Ref_Key"])
+                b = identity.find(conn, rt.spec.scope(ent), "erp", cp["Ref_Key"])
             if b and b.crm_id:
                 bd = [r for r in b24.portal.t("bankdetail").rows.values()
                       if any(q["ID"] == r["ENTITY_ID"] and str(q["ENTITY_ID"]) == str(b.crm_id)

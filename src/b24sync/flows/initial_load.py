@@ -511,7 +511,7 @@ async def initial_load(rt: Runtime, entity_name: str, opts: Options | None = Non
         erp_records = await read_all(rt, entity, "erp", page=page, tick=prog.task("reading ERP"))
         crm_items = [make_item(entity, "crm", r, crm_name) for r in crm_records]
         erp_items = [make_item(entity, "erp", r, erp_name) for r in erp_records]
-        the_plan = plan(spec, entity, crm_items, erp_items, links=_links(rt, entity_name), threshold=opts.threshold,
+        the_plan = plan(spec, entity, crm_items, erp_items, links=_links(rt, rt.spec.scope(entity_name)), threshold=opts.threshold,
                         progress=prog.task("matching", total=len(crm_items) + len(erp_items)))
         by_ref = {i.ref: i for i in [*crm_items, *erp_items]}
 
@@ -537,16 +537,17 @@ async def initial_load(rt: Runtime, entity_name: str, opts: Options | None = Non
                     for kind, a in chunk:
                         if kind == "link":
                             assert isinstance(a, Pair)
-                            identity.bind(conn, entity_name, crm_id=a.crm_id, erp_id=a.erp_id, match_key=a.key)
+                            identity.bind(conn, rt.spec.scope(entity_name), crm_id=a.crm_id, erp_id=a.erp_id, match_key=a.key)
                             src: Side = master if flows_from(spec, entity, master) else other(master)
                             src_id = a.crm_id if src == "crm" else a.erp_id
                             enqueue_sync(conn, entity_name, src, src_id, record=by_ref[f"{src}:{src_id}"].record,
-                                         reason="initial load: linked by match key")
+                                         reason="initial load: linked by match key", scope=rt.spec.scope(entity_name))
                             done[f"crm:{a.crm_id}"] = done[f"erp:{a.erp_id}"] = "updated"
                         else:
                             assert isinstance(a, Create)
                             enqueue_sync(conn, entity_name, a.side, a.id, record=by_ref[f"{a.side}:{a.id}"].record,
-                                         reason="initial load: create on the other side")
+                                         reason="initial load: create on the other side",
+                                         scope=rt.spec.scope(entity_name))
                             done[f"{a.side}:{a.id}"] = "created"
                         applied += 1
                         if opts.after_record:
@@ -597,13 +598,13 @@ def _report(rt: Runtime, entity_name: str, p: Plan, done: dict[str, str], opts: 
             updated.append({"crm_id": pr.crm_id, "erp_id": pr.erp_id, "key": pr.key, "how": pr.how})
     open_letters = _open_dead_letters(rt, entity_name) if not opts.dry_run else {}
     with rt.db.connect() as conn:
-        bound = {ref: identity.find(conn, entity_name, c.side, c.id) for ref, c in creates.items()}
+        bound = {ref: identity.find(conn, rt.spec.scope(entity_name), c.side, c.id) for ref, c in creates.items()}
     for ref, c in creates.items():
         b = bound[ref]
         if opts.dry_run:
             created.append({"side": c.side, "id": c.id, "name": c.name, "key": c.key})
             continue
-        lane = f"{entity_name}:{c.side}:{c.id}"
+        lane = f"{rt.spec.scope(entity_name)}:{c.side}:{c.id}"
         if b is not None and b.id_on(other(c.side)):
             created.append({"side": c.side, "id": c.id, "name": c.name, "key": c.key,
                             f"{other(c.side)}_id": b.id_on(other(c.side))})

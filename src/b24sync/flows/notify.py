@@ -78,7 +78,7 @@ async def on_parked(rt: Runtime, *, job: Any, kind: str, reason: str, detail: di
         from b24sync.store import identity
 
         with rt.db.connect() as conn:
-            b = identity.find(conn, job.entity, "erp", rid)
+            b = identity.find(conn, rt.spec.scope(job.entity), "erp", rid)
         crm_id = b.id_on("crm") if b else None
     if crm_id is None:
         return

@@ -57,6 +57,6 @@ def accept_event(rt: Runtime, *, side: Side, event: str, record_id: str, source:
             return IntakeResult(True, 0, [])
         names = entities_for(rt, side, event, system)
         for name in names:
-            enqueue_sync(conn, name, side, str(record_id), reason=f"event {event}")
+            enqueue_sync(conn, name, side, str(record_id), reason=f"event {event}", scope=rt.spec.scope(name))
             ENQUEUED.labels(name, "event").inc()
     return IntakeResult(False, len(names), names)

@@ -326,6 +326,22 @@ class Spec(Strict):
         names = [n for n, s in self.systems.items() if s.role == side]
         return names[0] if len(names) == 1 else ""
 
+    def scope(self, entity_name: str) -> str:
+        """The identity scope of an entity: entities that map the same pair of objects (``counterparty`` 1C → CRM
+        and ``counterparty_to_erp`` CRM → 1C over the same companies and counterparties) share one identity map
+        and one lane per record — so one never creates a second record for what the other has linked already.
+        The scope is named after the first such entity in the spec."""
+        entity = self.entities.get(entity_name)
+        if entity is None:
+            return entity_name
+        pair = self._pair(entity)
+        return next((n for n, e in self.entities.items() if self._pair(e) == pair), entity_name)
+
+    def _pair(self, entity: Entity) -> tuple[str, str, str, str]:
+        # a composite CRM object (crm.company+requisite) has the ids of its base object (crm.company)
+        return (self.system_for(entity, "crm"), entity.crm.object.split("+", 1)[0],
+                self.system_for(entity, "erp"), entity.erp.object)
+
     def master_side(self, entity: Entity) -> Side:
         if entity.master in ("crm", "erp"):
             return entity.master  # type: ignore[return-value]

@@ -41,15 +41,42 @@ def find_by_key(conn: Connection, entity: str, match_key: str) -> Binding | None
     return _binding(row)
 
 
-def bind(conn: Connection, entity: str, *, crm_id: str | None, erp_id: str | None, match_key: str | None) -> Binding:
-    """Record (or complete) the link between the two sides. Idempotent: an existing link is filled in, not duplicated."""
+class RelinkRefused(Exception):
+    """A link would be re-pointed: one side's record is already linked to another record of the other side.
+    Nothing is changed; a person decides (merge duplicates, fix a key)."""
+
+    def __init__(self, existing: Binding, crm_id: str | None, erp_id: str | None) -> None:
+        super().__init__(f"{existing.entity}: CRM {existing.crm_id} is linked to ERP {existing.erp_id}; "
+                         f"refusing to link CRM {crm_id} with ERP {erp_id}")
+        self.existing = existing
+        self.crm_id = crm_id
+        self.erp_id = erp_id
+
+
+def bind(conn: Connection, entity: str, *, crm_id: str | None, erp_id: str | None, match_key: str | None,
+         replace: bool = False) -> Binding:
+    """Record (or complete) the link between the two sides. Idempotent: an existing link is filled in, not duplicated.
+
+    A link is never silently re-pointed: when one side's record is already linked to a *different* record of the
+    other side, ``RelinkRefused`` is raised — unless ``replace`` says the old target is gone (deleted on that side
+    and recreated by the master)."""
     now = utcnow()
-    existing = None
-    for side, rid in (("crm", crm_id), ("erp", erp_id)):
-        if rid is not None and existing is None:
-            existing = find(conn, entity, side, rid)
-    if existing is None and match_key is not None:
-        existing = find_by_key(conn, entity, match_key)
+    by_crm = find(conn, entity, "crm", crm_id) if crm_id is not None else None
+    by_erp = find(conn, entity, "erp", erp_id) if erp_id is not None else None
+    by_key = find_by_key(conn, entity, match_key) if match_key is not None and not (by_crm or by_erp) else None
+
+    def clashes(b: Binding | None) -> bool:
+        return b is not None and ((crm_id is not None and b.crm_id not in (None, crm_id))
+                                  or (erp_id is not None and b.erp_id not in (None, erp_id)))
+
+    if not replace:
+        if by_crm is not None and by_erp is not None and by_crm.id != by_erp.id:
+            raise RelinkRefused(by_erp, crm_id, erp_id)
+        for b in (by_crm, by_erp, by_key):
+            if clashes(b):
+                assert b is not None
+                raise RelinkRefused(b, crm_id, erp_id)
+    existing = by_crm or by_erp or by_key
     if existing is None:
         new_id = conn.execute(
             insert(Link).values(entity=entity, crm_id=crm_id, erp_id=erp_id, match_key=match_key,
