@@ -20,6 +20,7 @@ from b24sync.engine.service import RunOptions, run
 from b24sync.engine.worker import WorkerStats
 from b24sync.spec.loader import SpecError, load_spec
 from b24sync.spec.models import Spec
+from b24sync.sandbox.served import ServedApp
 
 DEMO_SPEC = Path(__file__).resolve().parent.parent / "spec" / "starters" / "demo.yaml"
 
@@ -45,7 +46,7 @@ def demo_cmd(
 
     b24.start()
     onec_url = onec.start()
-    dadata = _Served(dadata_app(token="demo-token"))
+    dadata = ServedApp(dadata_app(token="demo-token"))
     workdir = Path(tempfile.mkdtemp(prefix="b24sync-demo-"))
     env = {**os.environ, "B24SYNC_DEMO_B24_WEBHOOK": b24.webhook_url, "B24SYNC_DEMO_ONEC_URL": onec_url,
            "B24SYNC_DEMO_DADATA_URL": f"{dadata.url}/suggestions/api/4_1/rs/", "B24SYNC_DEMO_DADATA_TOKEN": "demo-token"}
@@ -104,32 +105,6 @@ async def _demo(rt: Runtime, spec: Spec, b24, onec, dadata, *, once: bool, port:
         from b24sync.connectors.dadata import aclose_clients
 
         await aclose_clients()
-
-
-class _Served:
-    """An ASGI app on 127.0.0.1 with an ephemeral port, in a background thread (for sandboxes without a runner)."""
-
-    def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
-        import socket
-        import threading
-
-        import uvicorn
-
-        self.app = app
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
-        self._thread.start()
-        deadline = time.time() + 10
-        while not self._server.started and time.time() < deadline:
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(5)
-        self._sock.close()
 
 
 async def _prepare_portal(rt: Runtime, spec: Spec) -> None:

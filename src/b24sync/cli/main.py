@@ -27,6 +27,7 @@ app.add_typer(sandbox_cli.app, name="sandbox")
 app.add_typer(__import__("b24sync.cli.commerceml", fromlist=["app"]).app, name="commerceml")
 app.add_typer(__import__("b24sync.cli.portal", fromlist=["app"]).app, name="portal")
 app.add_typer(__import__("b24sync.cli.onec", fromlist=["app"]).app, name="onec")
+app.command("rehearse")(__import__("b24sync.cli.rehearse", fromlist=["rehearse_cmd"]).rehearse_cmd)
 app.command("initial-load")(__import__("b24sync.cli.initial_load", fromlist=["initial_load_cmd"]).initial_load_cmd)
 
 

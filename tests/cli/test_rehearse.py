@@ -1,0 +1,72 @@
+"""`b24sync rehearse SPEC --once`: a dry run of a spec against sandboxes of every system it names."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# every example must rehearse clean; the list grows as each example becomes runnable (issue 17.1 / 12.2)
+EXAMPLES = [ROOT / "examples" / f"{n}.yaml" for n in ("demo",)]
+
+
+def _rehearse(spec: Path, cwd: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("B24_", "ONEC_", "KONTUR_", "ODOO_", "CML_"))}
+    return subprocess.run([sys.executable, "-m", "b24sync.cli.main", "rehearse", str(spec), "--once", *extra],
+                          cwd=cwd, env={**clean_env, "COLUMNS": "200", **(env or {})}, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("spec", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_every_example_rehearses_clean(spec: Path, tmp_path: Path) -> None:
+    p = _rehearse(spec, tmp_path)
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-3000:]
+    assert "Rehearsal: one full cycle" in p.stdout and "clean" in p.stdout
+    assert not list(tmp_path.iterdir()), "a rehearsal leaves nothing behind in the working directory"
+
+
+def test_a_rehearsal_never_reaches_the_systems_the_spec_names(tmp_path: Path) -> None:
+    hits: list[bytes] = []
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    port = srv.getsockname()[1]
+
+    def accept() -> None:
+        srv.settimeout(60)
+        try:
+            while True:
+                conn, _ = srv.accept()
+                hits.append(conn.recv(1000))
+                conn.close()
+        except OSError:
+            pass
+
+    threading.Thread(target=accept, daemon=True).start()
+    text = (ROOT / "examples" / "demo.yaml").read_text(encoding="utf-8")
+    text = text.replace("${B24SYNC_DEMO_B24_WEBHOOK}", f"http://127.0.0.1:{port}/rest/1/production/")
+    text = text.replace("${B24SYNC_DEMO_ONEC_URL}", f"http://127.0.0.1:{port}/prod/odata/standard.odata/")
+    spec = tmp_path / "prod.yaml"
+    spec.write_text(text, encoding="utf-8")
+    work = tmp_path / "work"
+    work.mkdir()
+    p = _rehearse(spec, work)
+    srv.close()
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
+    assert hits == [], "the rehearsal sent requests to the production URLs written in the spec"
+
+
+def test_a_system_type_without_a_sandbox_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text((ROOT / "examples" / "demo.yaml").read_text(encoding="utf-8").replace(
+        "type: dadata", "type: kontur-focus-unknown"), encoding="utf-8")
+    p = _rehearse(spec, tmp_path)
+    assert p.returncode == 2
+    assert "kontur-focus-unknown" in (p.stdout + p.stderr)
+    assert "Traceback" not in p.stderr
