@@ -92,7 +92,15 @@ async def _rehearse(spec: Spec, stand: Any, store: str, *, once: bool, port: int
         notes += await seed(rt, spec, stand, records=records)
         for line in notes:
             console.print(f"  • {line}", markup=False, highlight=False)
-        stats = await run(rt, RunOptions(once=True))
+        # A rehearsal reconciles everything seeded: each entity's source side is read once, whatever its triggers
+        # (a webhook-only entity would otherwise wait for an event that a rehearsal never gets).
+        from b24sync.engine.scheduler import poll_once
+
+        for name, ent in spec.entities.items():
+            sides = {"erp_to_crm": ("erp",), "crm_to_erp": ("crm",)}.get(ent.direction, ("erp", "crm"))
+            for side in sides:
+                await poll_once(rt, name, side)  # type: ignore[arg-type]
+        stats = await run(rt, RunOptions(once=True, poll=False))
         clean = _report(rt, spec, stats)
         if once:
             return clean

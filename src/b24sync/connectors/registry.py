@@ -19,6 +19,7 @@ ADAPTERS: dict[str, str] = {
     "1c-http": "b24sync.connectors.onec.http.preset:from_config",
     "dadata": "b24sync.connectors.party.adapter:dadata_adapter",  # read-only party lookup (role: service)
     "kontur-focus": "b24sync.connectors.party.adapter:focus_adapter",
+    "kontur-buh": "b24sync.connectors.kontur_buh.adapter:from_config",
 }
 
 

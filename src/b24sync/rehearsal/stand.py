@@ -123,10 +123,32 @@ def _focus(stand: Stand, name: str, system: SystemSpec) -> None:
 def _kontur_buh(stand: Stand, name: str, system: SystemSpec) -> None:
     from b24sync.sandbox.kontur.app import KonturSandboxConfig, create_app
 
-    app = create_app(KonturSandboxConfig(api_keys={"rehearsal-kontur-key"}))
+    app = create_app(KonturSandboxConfig(api_keys={"rehearsal-kontur-key"}, seed=7))
     url = _served(stand, name, app)
+    _seed_kontur(url, "rehearsal-kontur-key")
     stand.overrides[name] = {"base_url": f"{url}/api/v1", "token": "rehearsal-kontur-key"}
     stand.urls[name] = url
+
+
+def _seed_kontur(url: str, key: str, *, invoices: int = 6) -> None:
+    """Sample books: counterparties with invoices, some paid in part or in full (through the sandbox's own API)."""
+    import httpx
+
+    from b24sync.sandbox.bitrix24.model import checksum_inn
+
+    with httpx.Client(base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=10) as c:
+        for i in range(invoices):
+            inn = checksum_inn(f"77{i:07d}")
+            cp = c.post("/counterparties", json={"inn": inn, "kpp": "770101001", "name": f"ООО «Образец {i + 1}»"})
+            cp.raise_for_status()
+            inv = c.post("/invoices", json={"external_id": f"rehearsal:{i}", "counterparty_id": cp.json()["id"],
+                                            "lines": [{"name": "Услуга", "quantity": "2", "unit": "796",
+                                                       "price": f"{1000 + 150 * i}.00", "vat_rate": "22"}]})
+            inv.raise_for_status()
+            if i % 3:
+                amount = None if i % 3 == 1 else "500.00"
+                c.post(f"{url}/_sandbox/bank-statement",
+                       json={"invoice_id": inv.json()["id"], **({"amount": amount} if amount else {})}).raise_for_status()
 
 
 def _bank_statement(stand: Stand, name: str, system: SystemSpec) -> None:

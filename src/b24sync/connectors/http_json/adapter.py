@@ -184,6 +184,8 @@ class HttpJsonAdapter:
     async def read_changes(self, obj: ObjectRef, cursor: ChangeCursor, *, overlap_seconds: float,
                            limit: int) -> ChangePage:
         op = self._op(obj, "changes")
+        if op.max_limit:
+            limit = min(limit, op.max_limit)
         since = cursor.modified - timedelta(seconds=overlap_seconds) if cursor.modified else None
         token = cursor.token
         if token is None and op.paging.type == "page":

@@ -92,6 +92,7 @@ class Operation(_Strict):
     deleted: str | None = None
     fields: dict[str, str] | None = None  # output field -> path inside the record; None = the record as is
     paging: Paging = Field(default_factory=Paging)
+    max_limit: int | None = Field(None, ge=1)  # changes: the largest page the API serves ({limit} is capped to it)
     version_guard: Literal["none", "if-match", "compare"] = "none"
     ok_status: list[int] | None = None  # default: any 2xx
     not_found_status: list[int] = Field(default_factory=lambda: [404])

@@ -97,11 +97,18 @@ class KonturWorld:
         self.by_external: dict[tuple[str, str], str] = {}
         self.inv_seq = 0
         self.act_seq = 0
+        self._last_stamp = 0.0
         self.webhooks: list[dict[str, Any]] = []  # delivery log
         self.tasks: set[asyncio.Task] = set()
 
     def now(self) -> float:
         return self.cfg.clock() + self.offset
+
+    def stamp(self) -> str:
+        """A change time with microseconds, strictly increasing (a poll's cursor relies on it)."""
+        t = max(self.now(), self._last_stamp + 1e-6)
+        self._last_stamp = t
+        return datetime.fromtimestamp(t, tz=timezone.utc).isoformat()
 
     def today(self) -> str:
         return datetime.fromtimestamp(self.now(), tz=timezone.utc).strftime("%Y-%m-%d")
@@ -151,7 +158,8 @@ class KonturWorld:
         return {"id": inv["id"], "external_id": inv["external_id"], "number": inv["number"], "date": inv["date"],
                 "counterparty": {"id": cp["id"], "inn": cp["inn"], "kpp": cp["kpp"], "name": cp["name"]},
                 "vat_included": inv["vat_included"], "lines": inv["lines"], "totals": inv["totals"],
-                "status": status, "paid_amount": _s(paid), "comment": inv.get("comment")}
+                "status": status, "paid_amount": _s(paid), "comment": inv.get("comment"),
+                "updated_at": inv["updated_at"]}
 
     def add_payment(self, inv: dict[str, Any], amount: Decimal | None, pay_date: str | None) -> dict[str, Any]:
         if amount is None:
@@ -164,6 +172,7 @@ class KonturWorld:
                "payer_inn": cp["inn"], "source": "bank_statement",
                "purpose": f"Оплата по счёту № {inv['number']} от {inv['date']}"}
         inv["payments"].append(pay)
+        inv["updated_at"] = self.stamp()
         self.notify(inv, pay)
         return pay
 
@@ -245,6 +254,53 @@ def create_app(cfg: KonturSandboxConfig | None = None) -> FastAPI:
                  if (not inn or c["inn"] == inn) and (not kpp or c["kpp"] == kpp)]
         return JSONResponse({"items": items, "count": len(items)})
 
+    def page_of(items: list[dict[str, Any]], updated_since: str, offset: int, limit: int) -> dict[str, Any]:
+        """Changes since a time, oldest first, ``limit`` (≤ 100) from ``offset``: what a poll reads."""
+        if limit < 1 or limit > 100:
+            raise ApiError(422, "invalid_limit", "limit must be 1..100")
+        if offset < 0:
+            raise ApiError(422, "invalid_offset", "offset must be ≥ 0")
+        if updated_since:
+            try:
+                since = datetime.fromisoformat(updated_since.replace("Z", "+00:00"))
+            except ValueError:
+                raise ApiError(422, "invalid_updated_since", "updated_since must be an ISO 8601 time") from None
+            if since.tzinfo is None:
+                since = since.replace(tzinfo=timezone.utc)
+            items = [i for i in items if datetime.fromisoformat(i["updated_at"]) >= since]
+        items = sorted(items, key=lambda i: (i["updated_at"], i["id"]))
+        return {"items": items[offset:offset + limit], "count": len(items)}
+
+    @app.get("/api/v1/counterparties/changes")
+    async def counterparty_changes(updated_since: str = "", offset: int = 0, limit: int = 100) -> Response:
+        return JSONResponse(page_of(list(world.counterparties.values()), updated_since, offset, limit))
+
+    @app.get("/api/v1/counterparties/{counterparty_id}")
+    async def get_counterparty(counterparty_id: str) -> Response:
+        c = world.counterparties.get(counterparty_id)
+        if c is None:
+            raise ApiError(404, "not_found", f"Counterparty {counterparty_id} not found")
+        return JSONResponse(c)
+
+    @app.patch("/api/v1/counterparties/{counterparty_id}")
+    async def update_counterparty(counterparty_id: str, request: Request) -> Response:
+        c = world.counterparties.get(counterparty_id)
+        if c is None:
+            raise ApiError(404, "not_found", f"Counterparty {counterparty_id} not found")
+        b = await body_of(request)
+        unknown = sorted(set(b) - {"name", "kpp", "address"})
+        if unknown:  # INN identifies the counterparty: it is never edited, only a new counterparty has another
+            raise ApiError(422, "read_only", f"fields cannot be changed: {', '.join(unknown)}")
+        if "name" in b and not str(b["name"] or "").strip():
+            raise ApiError(422, "name_required", "name is required")
+        if "kpp" in b and len(c["inn"]) == 10 and not b["kpp"]:
+            raise ApiError(422, "kpp_required", "kpp is required for a legal entity (10-digit INN)")
+        changed = {k: (str(v).strip() if k == "name" else v) for k, v in b.items() if c.get(k) != v}
+        if changed:
+            c.update(changed)
+            c["updated_at"] = world.stamp()
+        return JSONResponse(c)
+
     @app.post("/api/v1/counterparties")
     async def create_counterparty(request: Request) -> Response:
         b = await body_of(request)
@@ -259,7 +315,8 @@ def create_app(cfg: KonturSandboxConfig | None = None) -> FastAPI:
             if c["inn"] == inn and c["kpp"] == kpp:
                 return JSONResponse(c, status_code=200)
         c = {"id": str(uuid.uuid4()), "inn": inn, "kpp": kpp, "name": name,
-             "type": "legal" if len(inn) == 10 else "individual", "address": b.get("address")}
+             "type": "legal" if len(inn) == 10 else "individual", "address": b.get("address"),
+             "updated_at": world.stamp()}
         world.counterparties[c["id"]] = c
         return JSONResponse(c, status_code=201)
 
@@ -287,11 +344,16 @@ def create_app(cfg: KonturSandboxConfig | None = None) -> FastAPI:
                "number": str(b.get("number") or f"СЧ-{world.inv_seq:05d}"),
                "date": str(b.get("date") or world.today()), "counterparty_id": cp_id, "vat_included": vat_included,
                "lines": lines, "totals": totals, "payments": [], "base_status": "issued",
-               "comment": b.get("comment"), "created_at": world.now()}
+               "comment": b.get("comment"), "created_at": world.now(), "updated_at": world.stamp()}
         world.invoices[inv["id"]] = inv
         if ext:
             world.by_external[("invoice", ext)] = inv["id"]
         return JSONResponse(world.invoice_json(inv), status_code=201)
+
+    @app.get("/api/v1/invoices")
+    async def list_invoices(number: str = "", updated_since: str = "", offset: int = 0, limit: int = 100) -> Response:
+        items = [world.invoice_json(i) for i in world.invoices.values() if not number or i["number"] == number]
+        return JSONResponse(page_of(items, updated_since, offset, limit))
 
     @app.get("/api/v1/invoices/{invoice_id}")
     async def get_invoice(invoice_id: str) -> Response:
