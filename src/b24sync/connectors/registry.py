@@ -20,6 +20,7 @@ ADAPTERS: dict[str, str] = {
     "dadata": "b24sync.connectors.party.adapter:dadata_adapter",  # read-only party lookup (role: service)
     "kontur-focus": "b24sync.connectors.party.adapter:focus_adapter",
     "kontur-buh": "b24sync.connectors.kontur_buh.adapter:from_config",
+    "commerceml": "b24sync.connectors.commerceml.system:from_config",
 }
 
 

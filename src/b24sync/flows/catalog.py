@@ -316,8 +316,10 @@ class CommerceMLCatalog(_Base):
     last files on restart by whoever feeds it). Feed with :meth:`feed` (reader records), :meth:`load` (paths or
     bytes) or :meth:`on_records` (the exchange router's callback)."""
 
-    def __init__(self, name: str = "commerceml") -> None:
+    def __init__(self, name: str = "commerceml", source: Any = None) -> None:
         self.name = name
+        self.source = source  # the commerceml system: its latest files (exchange uploads, drop folder)
+        self._loaded: dict[str, int] = {}  # file name -> mtime_ns of the version fed
         self.groups: dict[str, tuple[str, str | None]] = {}
         self.products: dict[str, Any] = {}
         self.offers: dict[str, Any] = {}
@@ -352,6 +354,16 @@ class CommerceMLCatalog(_Base):
         from b24sync.connectors.commerceml import read
 
         return sum(self.feed(read(s)) for s in sources)
+
+    def refresh(self) -> None:
+        """Feed the files the source holds that changed since they were last fed (after a restart: all of them)."""
+        if self.source is None:
+            return
+        for f in self.source.catalog_files():
+            stamp = f.stat().st_mtime_ns
+            if self._loaded.get(f.name) != stamp:
+                self.load(f)
+                self._loaded[f.name] = stamp
 
     def on_records(self, batch: Any) -> None:
         """``ExchangeHandlers(on_records=catalog.on_records)``: catalogue files from 1C's exchange."""
@@ -408,6 +420,7 @@ class CommerceMLCatalog(_Base):
 
     async def read_changes(self, obj: ObjectRef, cursor: ChangeCursor, *, overlap_seconds: float = 0.0,
                            limit: int = 500) -> ChangePage:
+        await asyncio.to_thread(self.refresh)
         if obj.object == CML_STOCK:
             recs = [self._stock_record(pid, obj.options) for pid in self.products]
         else:
@@ -415,6 +428,8 @@ class CommerceMLCatalog(_Base):
         return ChangePage(records=recs, cursor=ChangeCursor(token="full"), more=False)
 
     async def get(self, obj: ObjectRef, record_id: str) -> Record | None:
+        if not self.products:
+            await asyncio.to_thread(self.refresh)
         p = self.products.get(record_id)
         if p is None:
             return None
@@ -488,7 +503,8 @@ def install(rt: Runtime) -> None:
                 raise PermanentError(f"entity {name}: {obj} needs a 1C OData system (type 1c-odata)")
             adapter: Any = odata.setdefault(system, ODataCatalog(base))
         else:
-            adapter = cml.setdefault(system, CommerceMLCatalog(system))
+            src = rt.adapters.get(system)
+            adapter = cml.setdefault(system, CommerceMLCatalog(system, src if hasattr(src, "catalog_files") else None))
         rt.object_adapters[(system, obj)] = adapter
         if obj in (STOCK, CML_STOCK):
             cat = _catalogue_entity_for(rt, name)
@@ -517,6 +533,16 @@ async def prepare_portal(rt: Runtime, *, vat_rates: tuple[float, ...] = (22, 10,
                     measures.append({"CODE": int(str(r["Code"]).strip()), "SYMBOL_RUS": r.get("Description"),
                                      "MEASURE_TITLE": r.get("НаименованиеПолное") or r.get("Description")})
             break
+    for (system, obj), adapter in rt.object_adapters.items():  # CommerceML: the units the files name
+        if obj == CML_PRODUCTS and isinstance(adapter, CommerceMLCatalog):
+            await asyncio.to_thread(adapter.refresh)
+            seen = {m["CODE"] for m in measures}
+            for p in adapter.products.values():
+                u = p.unit
+                if u is not None and u.code and u.code.strip().isdigit() and int(u.code) not in seen:
+                    seen.add(int(u.code))
+                    measures.append({"CODE": int(u.code), "SYMBOL_RUS": u.short_name or u.full_name,
+                                     "MEASURE_TITLE": u.full_name or u.short_name})
     return await prepare_catalog(rt.adapters[b24].client, vat_rates=vat_rates,  # type: ignore[attr-defined]
                                  properties=properties, measures=measures)
 

@@ -90,6 +90,10 @@ def _commerceml(stand: Stand, name: str, system: SystemSpec) -> None:
     stand.handles[name] = sandbox
     drop = stand.workdir / f"{name}-drop"
     drop.mkdir()
+    from b24sync.sandbox.onec.commerceml import generate_catalog
+
+    for fname, body in generate_catalog(sandbox.store).items():  # what 1C's "exchange with site" would upload
+        (drop / fname).write_bytes(body)
     stand.overrides[name] = {"exchange_user": "rehearsal-1c", "exchange_password": "rehearsal-1c",
                              "drop_folder": str(drop), "work_dir": str(stand.workdir / f"{name}-exchange")}
     stand.urls[name] = str(drop)

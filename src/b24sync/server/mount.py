@@ -62,26 +62,47 @@ def _onec_events(rt: Runtime, system_name: str, config: dict[str, Any]) -> Any:
 
 
 def _commerceml_exchange(rt: Runtime, system_name: str, config: dict[str, Any]) -> Any:
-    """The site side of 1C's CommerceML exchange at /1c_exchange/<system>: catalogue files feed the catalogue
-    flow's CommerceML object, which the scheduler then polls like any source."""
+    """The site side of 1C's CommerceML exchange at /1c_exchange/<system>: catalogue files are kept as the system's
+    latest files and fed to the catalogue flow's CommerceML objects (which the scheduler polls like any source);
+    orders the CRM sent wait in the system's outbox until 1C fetches and confirms them; documents 1C posts back
+    (its numbers, statuses) become changes of the ``orders`` object."""
     if not (config.get("exchange_user") and config.get("exchange_password")):
         return None
     from pathlib import Path
 
     from b24sync.connectors.commerceml.exchange import ExchangeHandlers, ExchangeSettings, create_exchange_router
+    from b24sync.connectors.commerceml.model import Document
     from b24sync.engine.errors import PermanentError
     from b24sync.flows.catalog import commerceml_catalog
 
-    work = Path(config.get("work_dir") or f".b24sync/commerceml/{system_name}")
+    system: Any = rt.adapters.get(system_name)
+    work = Path(config.get("work_dir") or f".b24sync/commerceml/{system_name}") / "exchange"
     work.mkdir(parents=True, exist_ok=True)
     settings = ExchangeSettings(username=config["exchange_user"], password=config["exchange_password"], work_dir=work,
                                 file_limit=int(config.get("file_limit") or 8 * 1024 * 1024))
     try:
-        catalog = commerceml_catalog(rt, system_name)
+        catalog: Any = commerceml_catalog(rt, system_name)
     except PermanentError:
-        return None  # no entity reads this system's catalogue: nothing would consume the files
-    return create_exchange_router(settings, ExchangeHandlers(on_records=catalog.on_records),
-                                  path=f"/1c_exchange/{system_name}")
+        catalog = None  # no entity reads this system's catalogue
+    if system is None and catalog is None:
+        return None
+
+    def on_records(batch: Any) -> None:
+        if batch.exchange_type == "catalog":
+            if catalog is not None:
+                catalog.on_records(batch)
+            if batch.last and system is not None:  # the file is complete: keep it for restarts
+                name = Path(batch.filename).name
+                hit = next((f for f in (work / batch.session_id).rglob(name) if f.is_file()), None)
+                if hit is not None:
+                    system.remember(hit)
+        elif system is not None:
+            system.documents_from_1c([r for r in batch.records if isinstance(r, Document)])
+
+    handlers = ExchangeHandlers(on_records=on_records,
+                                get_orders=system.pending_orders if system is not None else None,
+                                on_orders_exported=system.orders_exported if system is not None else None)
+    return create_exchange_router(settings, handlers, path=f"/1c_exchange/{system_name}")
 
 
 ROUTERS["1c-odata"] = _onec_events
