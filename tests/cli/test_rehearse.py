@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # every example must rehearse clean; the list grows as each example becomes runnable (issue 17.1 / 12.2)
-EXAMPLES = [ROOT / "examples" / f"{n}.yaml" for n in ("demo", "kontur", "1c-commerceml")]
+EXAMPLES = [ROOT / "examples" / f"{n}.yaml" for n in ("demo", "kontur", "1c-commerceml", "bank-statement")]
 
 
 def _rehearse(spec: Path, cwd: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -21,6 +21,7 @@ ADAPTERS: dict[str, str] = {
     "kontur-focus": "b24sync.connectors.party.adapter:focus_adapter",
     "kontur-buh": "b24sync.connectors.kontur_buh.adapter:from_config",
     "commerceml": "b24sync.connectors.commerceml.system:from_config",
+    "bank-statement": "b24sync.connectors.bank_statement.system:from_config",
 }
 
 

@@ -156,8 +156,12 @@ def _seed_kontur(url: str, key: str, *, invoices: int = 6) -> None:
 
 
 def _bank_statement(stand: Stand, name: str, system: SystemSpec) -> None:
+    from b24sync.sandbox.bank import sample_statement
+
     folder = stand.workdir / f"{name}-statements"
     folder.mkdir()
+    (folder / "statement-1.txt").write_bytes(sample_statement(8, seed=1))
+    (folder / "statement-2.txt").write_bytes(sample_statement(8, seed=1))  # the same days again (overlap)
     stand.overrides[name] = {"folder": str(folder)}
     stand.handles[name] = folder
     stand.urls[name] = str(folder)
