@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# every example must rehearse clean; the list grows as each example becomes runnable (issue 17.1 / 12.2)
-EXAMPLES = [ROOT / "examples" / f"{n}.yaml" for n in ("demo", "kontur", "1c-commerceml", "bank-statement")]
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+NOT_RUNNABLE = {"odoo"}  # no Odoo connector or sandbox yet (issue 17.3): refused with exit 2, never a false "clean"
 
 
 def _rehearse(spec: Path, cwd: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -23,9 +23,17 @@ def _rehearse(spec: Path, cwd: Path, *extra: str, env: dict[str, str] | None = N
                           timeout=300)
 
 
-@pytest.mark.parametrize("spec", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+# 1C contacts without phone or e-mail have no match key and are parked (issue 12.10: the spec must declare what
+# happens to them); strict, so the day the example is fixed this test says so.
+_KNOWN = {"1c-odata": pytest.mark.xfail(strict=True, reason="issue 12.10: contacts without a match key")}
+
+
+@pytest.mark.parametrize("spec", [pytest.param(p, id=p.stem, marks=_KNOWN.get(p.stem, ())) for p in EXAMPLES])
 def test_every_example_rehearses_clean(spec: Path, tmp_path: Path) -> None:
     p = _rehearse(spec, tmp_path)
+    if spec.stem in NOT_RUNNABLE:
+        assert p.returncode == 2 and "no sandbox for" in p.stdout + p.stderr, p.stdout + p.stderr
+        return
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-3000:]
     assert "Rehearsal: one full cycle" in p.stdout and "clean" in p.stdout
     assert not list(tmp_path.iterdir()), "a rehearsal leaves nothing behind in the working directory"

@@ -72,6 +72,9 @@ def test_examples_validate(example: Path, monkeypatch: pytest.MonkeyPatch) -> No
     for name in set(re.findall(r"\$\{([A-Z0-9_]+)\}", example.read_text(encoding="utf-8"))):
         monkeypatch.setenv(name, f"value-of-{name}")
     res = runner.invoke(app, ["spec", "validate", str(example)])
+    if example.stem == "odoo":  # no Odoo connector yet (issue 17.3): a type that validates must run, so it does not
+        assert res.exit_code == 2 and "no connector for type 'odoo'" in res.output and "odoo.yaml:12:" in res.output
+        return
     assert res.exit_code == 0, res.output
 
 

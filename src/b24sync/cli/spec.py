@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import typer
 
 from b24sync.cli.common import console
-from b24sync.spec.loader import check_spec
+from b24sync.spec.loader import SpecProblem, check_spec
 from b24sync.spec.models import Spec
 from b24sync.spec.render import render_markdown
 
@@ -19,6 +20,8 @@ app = typer.Typer(help="Validate, render and describe integration specs.", no_ar
 def validate(file: Path = typer.Argument(..., help="The spec (YAML)")) -> None:
     """Exit 0 if the spec is valid; else print every problem as FILE:LINE: what — how to fix, and exit 2."""
     spec, problems = check_spec(file)
+    if spec is not None:
+        problems = [*problems, *_runnable_problems(file, spec)]
     if problems:
         for p in problems:
             typer.echo(str(p), err=True)
@@ -53,6 +56,22 @@ def schema() -> None:
     s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     s["title"] = "b24sync integration spec"
     typer.echo(json.dumps(s, ensure_ascii=False, indent=2))
+
+
+def _runnable_problems(file: Path, spec: Spec) -> list[SpecProblem]:
+    """A system type that validates must run: a type with no connector in this installation is an error."""
+    from b24sync.connectors.registry import known_types
+
+    known = set(known_types())
+    lines = file.read_text(encoding="utf-8").splitlines()
+    out = []
+    for name, system in spec.systems.items():
+        if system.type in known:
+            continue
+        line = next((i for i, t in enumerate(lines, 1) if re.match(rf"\s*type:\s*['\"]?{re.escape(system.type)}\b", t)), 1)
+        out.append(SpecProblem(str(file), line, f"system {name}: no connector for type {system.type!r} in this "
+                               "installation", f"use one of {', '.join(sorted(known))}"))
+    return out
 
 
 def _placeholder_env(file: Path) -> dict[str, str]:
