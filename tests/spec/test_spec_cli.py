@@ -72,9 +72,6 @@ def test_examples_validate(example: Path, monkeypatch: pytest.MonkeyPatch) -> No
     for name in set(re.findall(r"\$\{([A-Z0-9_]+)\}", example.read_text(encoding="utf-8"))):
         monkeypatch.setenv(name, f"value-of-{name}")
     res = runner.invoke(app, ["spec", "validate", str(example)])
-    if example.stem == "odoo":  # no Odoo connector yet (issue 17.3): a type that validates must run, so it does not
-        assert res.exit_code == 2 and "no connector for type 'odoo'" in res.output and "odoo.yaml:12:" in res.output
-        return
     assert res.exit_code == 0, res.output
 
 
@@ -94,6 +91,17 @@ def test_render_has_tables_and_mermaid(example: Path) -> None:
         assert f"## {e.title}" in md
         for f in e.fields:
             assert f"`{f.crm}`" in md and f"`{f.erp}`" in md
+
+
+def test_a_system_type_with_no_connector_does_not_validate(tmp_path: Path) -> None:
+    f = tmp_path / "s.yaml"
+    f.write_text((ROOT / "examples" / "odoo.yaml").read_text(encoding="utf-8").replace("type: odoo", "type: sap-rfc"),
+                 encoding="utf-8")
+    spec, _ = check_spec(f, {k: "x" for k in re.findall(r"\$\{([A-Z0-9_]+)", f.read_text("utf-8"))})
+    res = runner.invoke(app, ["spec", "validate", str(f)], env={k: "x" for k in re.findall(
+        r"\$\{([A-Z0-9_]+)", f.read_text("utf-8"))})
+    assert res.exit_code == 2
+    assert "no connector for type 'sap-rfc'" in res.output or "unknown type" in res.output
 
 
 def test_schema_is_json_schema_of_the_spec() -> None:

@@ -22,6 +22,7 @@ ADAPTERS: dict[str, str] = {
     "kontur-buh": "b24sync.connectors.kontur_buh.adapter:from_config",
     "commerceml": "b24sync.connectors.commerceml.system:from_config",
     "bank-statement": "b24sync.connectors.bank_statement.system:from_config",
+    "odoo": "b24sync.connectors.odoo.adapter:from_config",
 }
 
 

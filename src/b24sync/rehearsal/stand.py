@@ -167,6 +167,20 @@ def _bank_statement(stand: Stand, name: str, system: SystemSpec) -> None:
     stand.urls[name] = str(folder)
 
 
+def _odoo(stand: Stand, name: str, system: SystemSpec) -> None:
+    from b24sync.sandbox.odoo.app import OdooSandboxConfig, create_app
+    from b24sync.sandbox.odoo.db import Database
+    from b24sync.sandbox.odoo.seed import seed
+
+    db = Database(name="rehearsal")
+    seed(db)
+    url = _served(stand, name, create_app(OdooSandboxConfig(database="rehearsal",
+                                                            api_keys={"rehearsal-odoo-key": "admin"}), db))
+    stand.overrides[name] = {"url": url, "database": "rehearsal", "username": "admin",
+                             "api_key": "rehearsal-odoo-key"}
+    stand.urls[name] = url
+
+
 STARTERS: dict[str, Callable[[Stand, str, SystemSpec], None]] = {
     "bitrix24": _bitrix24,
     "1c-odata": _onec_odata,
@@ -177,6 +191,7 @@ STARTERS: dict[str, Callable[[Stand, str, SystemSpec], None]] = {
     "kontur-focus": _focus,
     "kontur-buh": _kontur_buh,
     "bank-statement": _bank_statement,
+    "odoo": _odoo,
 }
 
 

@@ -1,0 +1,1 @@
+"""Odoo over JSON-2 / JSON-RPC (docs/connector-odoo.md)."""
