@@ -12,4 +12,14 @@ if ! up 6379; then
   redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
     --dir /var/lib/redis --logfile /var/log/redis/ci.log 2>&1 || true
 fi
+if ! up 3306; then
+  echo "MariaDB is down; starting it"
+  (service mariadb start || service mysql start || (mysqld_safe --user=mysql >/dev/null 2>&1 &)) 2>&1 || true
+  for _ in $(seq 1 30); do up 3306 && break; sleep 1; done
+fi
+if ! up 5672; then
+  echo "RabbitMQ is down; starting it"
+  (service rabbitmq-server start) 2>&1 || true
+  for _ in $(seq 1 60); do up 5672 && break; sleep 1; done
+fi
 exit 0

@@ -1,0 +1,57 @@
+"""Exchange databases on the local PostgreSQL and MariaDB (127.0.0.1:5432 db test, 127.0.0.1:3306 root) — each
+test gets a private schema / database, dropped afterwards."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import PG_OK, PG_URL
+
+MARIADB_URL = os.environ.get("B24SYNC_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
+
+
+def _mariadb_ok() -> bool:
+    try:
+        eng = create_engine(MARIADB_URL, connect_args={"connect_timeout": 3})
+        with eng.connect() as c:
+            c.execute(text("select 1"))
+        eng.dispose()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+MARIADB_OK = _mariadb_ok()
+if os.environ.get("CI") and not MARIADB_OK:
+    raise RuntimeError(f"MariaDB is not reachable at {MARIADB_URL}; the SQL connector must be tested on it in CI")
+
+
+@pytest.fixture(params=["postgres", "mariadb"])
+def exchange_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    name = f"x_{uuid.uuid4().hex[:12]}"
+    if request.param == "postgres":
+        if not PG_OK:
+            pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+        admin = create_engine(PG_URL)
+        with admin.begin() as c:
+            c.execute(text(f'CREATE SCHEMA "{name}"'))
+        sep = "&" if "?" in PG_URL else "?"
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{name}"
+        with admin.begin() as c:
+            c.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        admin.dispose()
+        return
+    if not MARIADB_OK:
+        pytest.skip(f"MariaDB not reachable at {MARIADB_URL}")
+    admin = create_engine(MARIADB_URL)
+    with admin.begin() as c:
+        c.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    yield MARIADB_URL.rsplit("/", 1)[0] + f"/{name}?charset=utf8mb4"
+    with admin.begin() as c:
+        c.execute(text(f"DROP DATABASE `{name}`"))
+    admin.dispose()
