@@ -37,6 +37,10 @@ def run_cmd(
     extra = []
     if serve and not once:
         extra.append(_serve(rt, host, port))
+    if not once:
+        from b24sync.bus.consumer import tasks as bus_tasks
+
+        extra += bus_tasks(rt)  # the outbox relay and the bus consumers of the spec's `bus:`
     stats = asyncio.run(_main(rt, RunOptions(once=once, workers=workers, extra_tasks=extra)))
     console.print(f"done: {stats.done} jobs ({', '.join(f'{k} {v}' for k, v in sorted(stats.actions.items())) or 'nothing to do'}), "
                   f"retried {stats.retried}, dead {stats.dead}, held {stats.held}")
@@ -44,7 +48,13 @@ def run_cmd(
 
 async def _main(rt, opts):  # type: ignore[no-untyped-def]
     try:
-        return await run(rt, opts)
+        stats = await run(rt, opts)
+        if opts.once and rt.spec.bus is not None and rt.spec.bus.publish:
+            from b24sync.bus.relay import flush
+
+            published = await flush(rt.db, rt.spec.bus)  # a one-shot run publishes what it committed
+            console.print(f"bus: {published} event(s) published")
+        return stats
     finally:
         await rt.aclose()
 

@@ -23,6 +23,7 @@ class Outcome:
     target_id: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
     effects: Callable[[Connection], None] | None = None
+    event: dict[str, Any] | None = None  # what a committed write tells the bus: the values written and the links
 
 
 Handler = Callable[["Runtime", ClaimedJob], Awaitable[Outcome]]

@@ -382,7 +382,9 @@ def _committed(rt: Runtime, job: ClaimedJob, entity: Entity, src: Side, src_id: 
     detail: dict[str, Any] = {"fields": sorted((diff if diff is not None else values).keys())}
     if conflicts:
         detail["conflicts"] = conflicts
-    return Outcome(action, target=tgt, target_id=target_id, detail=detail, effects=effects)
+    links = {"crm": src_id, "erp": target_id} if src == "crm" else {"crm": target_id, "erp": src_id}
+    return Outcome(action, target=tgt, target_id=target_id, detail=detail, effects=effects,
+                   event={"target": tgt, "values": values, "links": links})
 
 
 async def _guard_read_only(rt: Runtime, entity: Entity, job: ClaimedJob, record: Record,

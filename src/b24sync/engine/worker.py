@@ -26,6 +26,7 @@ from sqlalchemy import insert
 from b24sync.engine.errors import ConflictError, DeferError, HoldError, PermanentError, RetryableError, SyncError
 from b24sync.engine.metrics import JOB_DURATION, JOBS_DONE
 from b24sync.engine.runtime import Outcome, Runtime
+from b24sync.store import outbox
 from b24sync.store import queue as jobs
 from b24sync.store.db import utcnow
 from b24sync.store.models import Conflict
@@ -139,6 +140,8 @@ class Worker:
                             outcome="ok", duration_ms=duration_ms, target=outcome.target, target_id=outcome.target_id,
                             detail=outcome.detail or None)
                 jobs.resolve_parked(conn, job.lane, record=jobs.record_key(job.entity, job.lane, job.payload))
+                if outcome.event is not None and self.rt.spec.bus is not None and self.rt.spec.bus.publish:
+                    outbox.add(conn, entity=job.entity, action=outcome.action, event=outcome.event)
                 if not jobs.complete(conn, job):
                     raise LeaseLost()
         except LeaseLost:

@@ -310,6 +310,30 @@ class Defaults(Strict):
     lease: str = Field("60s", description="How long a claimed job is reserved before another worker may take it")
 
 
+class BusConsume(Strict):
+    """A queue of change events (CloudEvents 1.0) another system publishes: each event is a trigger — its ``type``
+    is matched against the entities' ``event:`` triggers of ``side``, its ``subject`` (or ``data.id``) is the record
+    id. Acknowledged only after the store committed the job (at-least-once; duplicates dropped by event id)."""
+
+    queue: str = Field(description="The queue to consume (declared durable quorum queue if absent)")
+    side: Side = Field("erp", description="Which side's records the events name")
+    system: str | None = Field(None, description="The spec system the events come from (several ERPs)")
+    prefetch: int = Field(50, ge=1, le=1000, description="Unacknowledged deliveries in flight")
+
+
+class Bus(Strict):
+    """The message bus: every committed change published as a CloudEvents 1.0 message through a transactional
+    outbox (RabbitMQ), and change events consumed as triggers. See docs/bus.md."""
+
+    kind: Literal["rabbitmq"] = Field("rabbitmq", description="The broker (RabbitMQ, AMQP 0-9-1)")
+    url: str = Field(description="amqp://user:password@host:5672/vhost — from the environment")
+    publish: bool = Field(True, description="Publish every committed change")
+    exchange: str = Field("b24sync.changes", description="Topic exchange the relay publishes to (routing key = "
+                                                         "subject)")
+    source: str = Field("b24sync://b24sync", description="CloudEvents `source` of our events (one per install)")
+    consume: list[BusConsume] = Field(default_factory=list)
+
+
 class Spec(Strict):
     version: Literal[1] = 1
     name: str
@@ -318,6 +342,7 @@ class Spec(Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     value_maps: dict[str, dict[str, str]] = Field(default_factory=dict, description="Named ERP -> CRM value tables")
     entities: dict[str, Entity]
+    bus: Bus | None = Field(None, description="Message bus: publish committed changes, consume change events")
 
     def system_for(self, entity: Entity, side: Side) -> str:
         explicit = (entity.crm if side == "crm" else entity.erp).system

@@ -259,3 +259,22 @@ class EntityState(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[dict[str, Any] | None]
     since: Mapped[datetime | None]
+
+
+class OutboxEvent(Base):
+    """Transactional outbox: a committed change, written in the same transaction as its job's end; the bus relay
+    publishes rows in id order and stamps ``published_at`` after the broker confirmed (at-least-once)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("event_id", name="uq_outbox_event"),
+                      Index("ix_outbox_unpublished", "published_at", "id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(300))
+    entity: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
