@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, insert, select, update
 
 from b24sync.engine.errors import ConflictError, HoldError, PermanentError, RetryableError, ValidationError
 from b24sync.engine.mapper import edited_owned_fields, flows_from, map_record, match_criteria, other, project
@@ -136,9 +136,17 @@ async def sync_record(rt: Runtime, job: ClaimedJob) -> Outcome:
         return _committed(rt, job, entity, src, src_id, tgt, str(new_id), record, h, values, values, None,
                           "created", match_key, intent_id, int((time.monotonic() - t0) * 1000), seen_src)
 
-    await _check_holds(rt, entity, src, src_id, record, creating=False)
+    # A create of ours whose outcome was unknown (answer lost, process killed) and whose record is now found: the
+    # create is completed, not merely linked — a composite card cut mid-way gets its missing pieces, with the
+    # create-only fields too (the retry writes what the lost create would have written, never a second record).
+    completing = action == "linked" and _create_in_doubt(rt, job.entity, tgt, f"{src}:{src_id}")
+    await _check_holds(rt, entity, src, src_id, record, creating=completing)
     assert current is not None
-    values = map_record(rt.spec, entity, src, record.values, for_create=False, resolve=_resolver(rt))
+    values = map_record(rt.spec, entity, src, record.values, for_create=completing, resolve=_resolver(rt))
+    if completing:
+        for crit, _ in criteria:
+            for name, value in crit.items():
+                values.setdefault(name, value)
     link_field = entity.link.crm if tgt == "crm" else entity.link.erp
     if link_field:
         values[link_field] = src_id
@@ -344,6 +352,14 @@ def _resolve_conflicts(rt: Runtime, entity: Entity, tgt: Side, current: Record, 
     return found
 
 
+def _create_in_doubt(rt: Runtime, entity_name: str, side: str, natural_key: str) -> bool:
+    """Whether a create of this record on ``side`` was declared and never resolved (its outcome is unknown)."""
+    with rt.db.connect() as conn:
+        return conn.execute(select(WriteIntent.id).where(
+            WriteIntent.entity == entity_name, WriteIntent.side == side, WriteIntent.natural_key == natural_key,
+            WriteIntent.resolved_at.is_(None)).limit(1)).first() is not None
+
+
 def _declare_intent(rt: Runtime, job: ClaimedJob, *, entity_name: str, side: str, natural_key: str) -> int:
     with rt.db.begin() as conn:
         return int(conn.execute(insert(WriteIntent).values(
@@ -371,9 +387,10 @@ def _committed(rt: Runtime, job: ClaimedJob, entity: Entity, src: Side, src_id: 
         fingerprints.mark_read(conn, name, src, src_id, src_hash, record.version)
         fingerprints.mark_written(conn, name, tgt, target_id, written_hash=tgt_hash, written_values=values,
                                   version=version)
-        if intent_id is not None:
-            conn.execute(update(WriteIntent).where(WriteIntent.id == intent_id)
-                         .values(remote_id=target_id, resolved_at=utcnow()))
+        # This attempt's intent and any left open by an earlier attempt (a lost answer, a kill) are settled now.
+        conn.execute(update(WriteIntent).where(
+            WriteIntent.entity == name, WriteIntent.side == tgt, WriteIntent.natural_key == f"{src}:{src_id}",
+            WriteIntent.resolved_at.is_(None)).values(remote_id=target_id, resolved_at=utcnow()))
         for c in conflicts or []:
             conn.execute(insert(Conflict).values(
                 entity=name, crm_id=ids["crm_id"], erp_id=ids["erp_id"], field=c["field"], detail=c,

@@ -36,6 +36,7 @@ CATALOG = "Catalog_Контрагенты"
 ACCOUNTS = "Catalog_БанковскиеСчетаКонтрагентов"
 BANKS = "Catalog_КлассификаторБанков"
 SETTLEMENTS = "AccumulationRegister_РасчетыСКлиентами"
+EMPTY_REF = "00000000-0000-0000-0000-000000000000"
 LEGAL_ADDRESS_KIND = "ЮрАдресКонтрагента"  # the predefined contact-information kind (sandbox seed, УТ 11)
 BANK_FIELDS = ("НомерСчета", "БИК", "КоррСчет", "Банк")
 ADDRESS_FIELDS = {"ЮрАдрес": "Представление", "ЮрАдресГород": "Город", "ЮрАдресРегион": "Регион"}
@@ -60,21 +61,18 @@ class OneCCounterparty:
 
     # ---- reads
     async def _enrich(self, recs: list[Record]) -> list[Record]:
+        """Join bank accounts and banks to a page of counterparties with *set reads*: the accounts of every owner
+        on the page, then the banks they name — a few requests per page, not one per record (issue 13)."""
         if not recs:
             return []
         accounts: dict[str, dict[str, Any]] = {}
-
-        async def acc(ref: str) -> None:
-            rows = [r for r in await self.base.find(self._o(ACCOUNTS), {"Owner_Key": ref}) if not r.deleted]
-            if rows:
-                accounts[ref] = sorted(rows, key=lambda r: r.id)[0].values
-
-        await asyncio.gather(*(acc(r.id) for r in recs))
-        banks: dict[str, dict[str, Any]] = {}
-        for key in {a.get("Банк_Key") for a in accounts.values()} - {None, "", "00000000-0000-0000-0000-000000000000"}:
-            b = await self.base.get(self._o(BANKS), key)
-            if b is not None:
-                banks[key] = b.values
+        owners = [r.id for r in recs]
+        for a in sorted(await self.base.find_in(self._o(ACCOUNTS), "Owner_Key", owners), key=lambda r: r.id):
+            owner = _s(a.values.get("Owner_Key"))
+            if not a.deleted and owner not in accounts:
+                accounts[owner] = a.values  # the first account (lowest Ref_Key) is the card's
+        keys = sorted({_s(a.get("Банк_Key")) for a in accounts.values()} - {"", EMPTY_REF})
+        banks = {b.id: b.values for b in await self.base.find_in(self._o(BANKS), "Ref_Key", keys)} if keys else {}
         return [self._flat(r, accounts.get(r.id), banks) for r in recs]
 
     @staticmethod

@@ -2,16 +2,20 @@
 
 HTTP failures map onto the engine's vocabulary: 401/403 → AuthError; 404 → NotFoundError (``get`` returns None);
 409/412 → ConflictError; 400/422 → ValidationError; 408/425/429/5xx, timeouts and connection errors →
-RetryableError (``Retry-After`` honoured); other 4xx → PermanentError. 1C HTTP services return whatever status the
+RetryableError (``Retry-After`` honoured; reads are resent here a few times, connectors/delivery.py); other 4xx →
+PermanentError. A create/update/delete whose answer was lost after sending (timeout, dropped connection, 5xx) is
+OutcomeUnknownError — never resent blind; the engine looks the record up first. 1C HTTP services return whatever status the
 configuration's BSL code chose, typically 400/404/409/500 with an error object (erp-side.md §2), so the mapping is
 by status class plus the configured ``error_message`` path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
+import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -20,6 +24,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from b24sync.connectors import jsonwire
+from b24sync.connectors.delivery import REFUSED_STATUSES, SAFE_METHODS, RetryPolicy, not_sent
 from b24sync.connectors.http_json.models import (
     AuthConfig,
     HttpJsonConfig,
@@ -36,12 +41,18 @@ from b24sync.engine.errors import (
     AuthError,
     ConflictError,
     NotFoundError,
+    OutcomeUnknownError,
     PermanentError,
     RetryableError,
     SyncError,
     ValidationError,
 )
 from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, Record
+
+
+# Operations that only read even when configured as POST (a search endpoint): resending them is harmless.
+# ``ack`` moves a server-side cursor to a position we name, so sending it twice changes nothing either.
+_READ_OPERATIONS = frozenset({"changes", "get", "find", "exists", "ack"})
 
 
 def auth_headers(auth: AuthConfig, environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -100,6 +111,7 @@ class HttpJsonAdapter:
         self.config = config
         headers = {"Accept": "application/json", "User-Agent": "b24sync-http-json/0.1", **config.headers,
                    **auth_headers(config.auth, environ)}
+        self.retry = RetryPolicy(attempts=3, total=20.0)
         self._http = httpx.AsyncClient(base_url=config.base_url + "/", headers=headers, timeout=config.timeout,
                                        transport=transport, verify=config.verify_tls)
 
@@ -142,15 +154,36 @@ class HttpJsonAdapter:
             content = jsonwire.dumps(body)
             headers["Content-Type"] = "application/json; charset=utf-8"
         context = f"{op.method} {op.path} ({name})"  # the template, never rendered values (may be personal data)
-        try:
-            resp = await self._http.request(op.method, path, params=query, content=content, headers=headers,
-                                            timeout=op.timeout or self.config.timeout)
-        except httpx.HTTPError as exc:
-            raise RetryableError(f"{context}: {type(exc).__name__}", detail={"context": context}) from exc
-        ok = resp.status_code in op.ok_status if op.ok_status else 200 <= resp.status_code < 300
-        if not ok:
-            raise map_http_error(resp, op, context)
-        return resp
+        write = op.method.upper() not in SAFE_METHODS and name not in _READ_OPERATIONS
+        started = time.monotonic()
+        tries = 0
+        while True:  # delivery rules: connectors/delivery.py (reads resent; writes only when surely not applied)
+            tries += 1
+            try:
+                resp = await self._http.request(op.method, path, params=query, content=content, headers=headers,
+                                                timeout=op.timeout or self.config.timeout)
+            except httpx.HTTPError as exc:
+                if write and not not_sent(exc):
+                    raise OutcomeUnknownError(
+                        f"{context}: the answer was lost ({type(exc).__name__}) — the write may have been applied; "
+                        "the record is looked up before anything is written again",
+                        detail={"context": context}) from exc
+                err: SyncError = RetryableError(f"{context}: {type(exc).__name__}", detail={"context": context})
+            else:
+                ok = resp.status_code in op.ok_status if op.ok_status else 200 <= resp.status_code < 300
+                if ok:
+                    return resp
+                err = map_http_error(resp, op, context)
+                if write and isinstance(err, RetryableError) and resp.status_code not in REFUSED_STATUSES:
+                    raise OutcomeUnknownError(f"{err.reason} — the write may have been applied; the record is "
+                                              "looked up before anything is written again",
+                                              retry_after=err.retry_after, detail=err.detail) from None
+            if not isinstance(err, RetryableError):
+                raise err
+            wait = self.retry.next_delay(tries, started, err.retry_after)
+            if wait is None:
+                raise err
+            await asyncio.sleep(wait)
 
     @staticmethod
     def _body(resp: httpx.Response) -> Any:

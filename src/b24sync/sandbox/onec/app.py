@@ -38,11 +38,13 @@ class Faults:
     """Fault injection (§12.1 "Fault injection"; cold start §1.11)."""
 
     fail_rate: float = 0.0
+    read_fail_rate: float = 0.0  # share of GETs answered 500 (odata.error -1) or 503 (web server page)
     latency_ms: int = 0
     cold_start_ms: int = 0
     idle_reset_s: float = 0.0  # >0: a request after this much idle time is "cold" again
     virtual_table_latency_ms: int = 0  # §1.7: Balance/Turnovers are slow on real bases
     timeout_s: float = 30.0  # how long a forced "timeout" hangs
+    retry_after_s: int = 5  # Retry-After of the web server's 503 page
     forced: dict[str, list[list]] = field(default_factory=dict)  # target -> [[kind, remaining], ...]
     seed: int | None = None
     _last: float | None = None
@@ -175,6 +177,9 @@ class ODataService:
         kind = self.faults.take_forced(target)
         if kind is None and self.faults.fail_rate and self.faults._rng.random() < self.faults.fail_rate:
             kind = self.faults._rng.choice(["500", "503"])
+        if (kind is None and self.faults.read_fail_rate and request.method == "GET"
+                and self.faults._rng.random() < self.faults.read_fail_rate):
+            kind = self.faults._rng.choice(["500", "503"])
         if kind == "reset":
             # send headers promising a body and drop the connection mid-way
             await send({"type": "http.response.start", "status": 200,
@@ -218,7 +223,8 @@ class ODataService:
         if status == 503:
             # what the web server in front of a restarting 1C answers: not an odata.error
             return Response("<html><body><h1>503 Service Unavailable</h1></body></html>", status_code=503,
-                            media_type="text/html", headers={"Retry-After": "5"})
+                            media_type="text/html",
+                            headers={"Retry-After": str(self.faults.retry_after_s)})
         return self.error(internal(), fmt_json)
 
     # ------------------------------------------------------------------ auth (§1.11)

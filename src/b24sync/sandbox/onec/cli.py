@@ -14,6 +14,7 @@ def serve(
     password: str = typer.Option("secret", help="1C user password."),
     seed_counterparties: int = typer.Option(0, help="Generate this many extra counterparties."),
     fail_rate: float = typer.Option(0.0, help="Fraction of requests answered 500/503."),
+    read_fail_rate: float = typer.Option(0.0, help="Fraction of GET requests (reads) answered 500/503."),
     latency: int = typer.Option(0, help="Extra latency per request, ms."),
     cold_start: int = typer.Option(0, help="Extra delay of the first request after start, ms."),
     state_file: str = typer.Option("", help="Optional SQLite file to load/save the state."),
@@ -22,7 +23,7 @@ def serve(
     from b24sync.sandbox.onec import OneCSandbox
 
     sb = OneCSandbox(user=user, password=password, base=base, seed_counterparties=seed_counterparties,
-                     fail_rate=fail_rate, latency_ms=latency, cold_start_ms=cold_start, state_file=state_file or None)
+                     fail_rate=fail_rate, read_fail_rate=read_fail_rate, latency_ms=latency, cold_start_ms=cold_start, state_file=state_file or None)
     url = sb.start(port=port)
     typer.echo(url)
     try:

@@ -22,6 +22,7 @@ from b24sync.sandbox.onec.store import Store
 class OneCSandbox:
     def __init__(self, user: str = "odata", password: str = "secret", base: str = "trade", *,
                  seed: str | None = "demo", seed_counterparties: int = 0, fail_rate: float = 0.0,
+                 read_fail_rate: float = 0.0,
                  latency_ms: int = 0, cold_start_ms: int = 0, virtual_table_latency_ms: int = 0,
                  exchange_plan: str = "ОбменСB24", strict_writes: bool = False,
                  inlinecount_ignores_paging: bool = False, state_file: str | None = None,
@@ -36,7 +37,7 @@ class OneCSandbox:
         if not loaded and seed_counterparties:
             seed_volume(self.store, seed_counterparties)
         self.users = {user: UserSpec(password)}
-        self.faults = Faults(fail_rate=fail_rate, latency_ms=latency_ms, cold_start_ms=cold_start_ms,
+        self.faults = Faults(fail_rate=fail_rate, read_fail_rate=read_fail_rate, latency_ms=latency_ms, cold_start_ms=cold_start_ms,
                              virtual_table_latency_ms=virtual_table_latency_ms)
         if random_seed is not None:
             self.faults._rng = random.Random(random_seed)
@@ -119,6 +120,7 @@ class OneCSandbox:
     def clear_faults(self) -> None:
         self.faults.forced.clear()
         self.faults.fail_rate = 0.0
+        self.faults.read_fail_rate = 0.0
 
     def fail_posting(self, entity_set: str, text: str | None) -> None:
         """Scripted handler failure (§1.9): Post answers 500 code -1 with this text."""

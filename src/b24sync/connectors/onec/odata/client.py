@@ -6,9 +6,11 @@ names) in :mod:`presets`. Facts encoded here cite erp-side.md (§1.x) and other-
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,16 +20,20 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 
 from b24sync.connectors import jsonwire
+from b24sync.connectors.delivery import REFUSED_STATUSES, SAFE_METHODS, RetryPolicy
 from b24sync.connectors.onec.odata import filters as flt
 from b24sync.connectors.onec.odata.dialect import ONEC, Dialect
 from b24sync.connectors.onec.odata.errors import (
     ODataConflictError,
     ODataFormatError,
     ODataNotFoundError,
+    ODataOutcomeUnknown,
     ResponseTooLargeError,
     error_from_response,
     error_from_transport,
+    outcome_unknown,
 )
+from b24sync.engine.errors import RetryableError
 from b24sync.connectors.onec.odata.metadata import Metadata, parse_metadata
 from b24sync.connectors.onec.odata.streaming import stream_for, too_large_message
 
@@ -59,6 +65,13 @@ def segment(name: str) -> str:
 
 
 @dataclass
+class Stats:
+    requests: int = 0
+    retries: int = 0  # reads (and refused writes) resent by the client
+    unknown_outcomes: int = 0  # writes whose answer was lost (handed to the engine, never resent)
+
+
+@dataclass
 class Page:
     rows: list[dict[str, Any]]
     count: int | None = None
@@ -80,7 +93,14 @@ class ODataClient:
         transport: httpx.AsyncBaseTransport | None = None,
         extra_query: Sequence[tuple[str, str]] = (),
         headers: dict[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+        max_query_bytes: int = 2048,
     ) -> None:
+        self.retry = retry or RetryPolicy()
+        self.stats = Stats()
+        # IIS in front of 1C refuses a query string longer than requestLimits/maxQueryString (default 2048 bytes,
+        # 404.15); set reads split their key lists to stay under it. Raise it for Apache (LimitRequestLine 8190).
+        self.max_query_bytes = max_query_bytes
         self.base_url = base_url.rstrip("/") + "/"
         self.dialect = dialect
         self.page_size = page_size
@@ -145,8 +165,66 @@ class ODataClient:
         json_body: Any = None,
         headers: dict[str, str] | None = None,
         timeout: float | None = None,
-        _csrf_retry: bool = True,
+        idempotent: bool | None = None,
     ) -> httpx.Response:
+        resp, _ = await self._exchange(method, url, context=context, json_body=json_body, headers=headers,
+                                       timeout=timeout, idempotent=idempotent, decode=False)
+        return resp
+
+    async def request_json(self, method: str, url: str, *, context: str, json_body: Any = None,
+                           headers: dict[str, str] | None = None, timeout: float | None = None,
+                           idempotent: bool | None = None) -> tuple[httpx.Response, Any]:
+        """:meth:`request` and the parsed JSON body (None for an empty body); a read whose body is not JSON is
+        retried, a write's is an unknown outcome."""
+        return await self._exchange(method, url, context=context, json_body=json_body, headers=headers,
+                                    timeout=timeout, idempotent=idempotent, decode=True)
+
+    async def _exchange(self, method: str, url: str, *, context: str, json_body: Any, headers: dict[str, str] | None,
+                        timeout: float | None, idempotent: bool | None, decode: bool) -> tuple[httpx.Response, Any]:
+        """Send one request with the delivery rules of :mod:`b24sync.connectors.delivery`.
+
+        A read (``idempotent``: GET/HEAD by default) is retried here after a timeout, a dropped connection, a 5xx,
+        408/429 or a body that is not JSON (``decode``), with bounded exponential backoff, jitter and
+        ``Retry-After`` (erp-side.md §1.11: a cold 1C answers slowly, a restarting one with the web server's 503).
+        A write is retried here only when it cannot have been applied: the connection was refused, or 408/429.
+        Any other failure after sending raises :class:`ODataOutcomeUnknown` — never resent blind (issue 13)."""
+        if idempotent is None:
+            idempotent = method in SAFE_METHODS
+        started = time.monotonic()
+        tries = 0
+        csrf_retried = False
+        while True:
+            tries += 1
+            try:
+                resp = await self._send_once(method, url, context=context, json_body=json_body, headers=headers,
+                                             timeout=timeout, write=not idempotent)
+                body = None
+                if decode and resp.content:
+                    try:
+                        body = self._json(resp, context)
+                    except ODataFormatError as exc:
+                        if not idempotent:
+                            raise outcome_unknown(exc, context=context) from None
+                        raise
+                return resp, body
+            except ODataOutcomeUnknown:
+                self.stats.unknown_outcomes += 1
+                raise
+            except RetryableError as err:
+                if err.detail.get("csrf_required") and not csrf_retried:
+                    self._csrf = None  # other-erps §2.1 step 3: refetch once and retry
+                    csrf_retried = True
+                    continue
+                resendable = idempotent or err.detail.get("not_sent") or err.detail.get("status") in REFUSED_STATUSES
+                wait = self.retry.next_delay(tries, started, err.retry_after) if resendable else None
+                if wait is None:
+                    raise
+                self.stats.retries += 1
+                log.info("%s: %s — retry %s in %.1f s", context, type(err).__name__, tries, wait)
+                await asyncio.sleep(wait)
+
+    async def _send_once(self, method: str, url: str, *, context: str, json_body: Any, headers: dict[str, str] | None,
+                         timeout: float | None, write: bool) -> httpx.Response:
         h = dict(headers or {})
         content = None
         if json_body is not None:
@@ -157,18 +235,22 @@ class ODataClient:
         kw: dict[str, Any] = {}
         if timeout is not None:
             kw["timeout"] = timeout
+        self.stats.requests += 1
         try:
             resp = await self._http.request(method, url, content=content, headers=h, **kw)
         except httpx.HTTPError as exc:
-            raise error_from_transport(exc, context=context) from exc
+            raise error_from_transport(exc, context=context, write=write) from exc
         if resp.status_code >= 400:
             err = error_from_response(resp.status_code, resp.headers, resp.content, context=context)
-            if err.detail.get("csrf_required") and _csrf_retry:
-                self._csrf = None  # §2.1 step 3: refetch once and retry
-                return await self.request(method, url, context=context, json_body=json_body, headers=headers,
-                                          timeout=timeout, _csrf_retry=False)
+            if (write and isinstance(err, RetryableError) and not err.detail.get("csrf_required")
+                    and resp.status_code not in REFUSED_STATUSES):
+                raise outcome_unknown(err, context=context)
             raise err
         return resp
+
+    async def _read_json(self, url: str, *, context: str, headers: dict[str, str] | None = None,
+                         timeout: float | None = None) -> tuple[httpx.Response, Any]:
+        return await self.request_json("GET", url, context=context, headers=headers, timeout=timeout)
 
     async def _csrf_token(self) -> str:
         if self._csrf is None:
@@ -176,9 +258,14 @@ class ODataClient:
             try:
                 r = await self._http.get(self.url(""), headers={"X-CSRF-Token": "Fetch"})
             except httpx.HTTPError as exc:
-                raise error_from_transport(exc, context="CSRF token fetch") from exc
+                err = error_from_transport(exc, context="CSRF token fetch")
+                err.detail["not_sent"] = True  # the write itself has not left yet
+                raise err from exc
             if r.status_code >= 400:
-                raise error_from_response(r.status_code, r.headers, r.content, context="CSRF token fetch")
+                err = error_from_response(r.status_code, r.headers, r.content, context="CSRF token fetch")
+                if isinstance(err, RetryableError):
+                    err.detail["not_sent"] = True
+                raise err
             self._csrf = r.headers.get("X-CSRF-Token") or ""
         return self._csrf
 
@@ -230,9 +317,7 @@ class ODataClient:
     async def query(self, entity_set: str, **kw: Any) -> Page:
         """One page. ``kw``: filter, select, expand, orderby, top, skip, inlinecount, extra."""
         ctx = f"GET {entity_set}"
-        resp = await self.request("GET", self.url(self.entity_path(entity_set), self.query_params(**kw)),
-                                  context=ctx)
-        body = self._json(resp, ctx)
+        _, body = await self._read_json(self.url(self.entity_path(entity_set), self.query_params(**kw)), context=ctx)
         return Page(self.dialect.rows(body), self.dialect.count(body), self.dialect.next_link(body))
 
     async def iter_all(
@@ -261,8 +346,7 @@ class ODataClient:
             top=size if self.dialect.supports_skip else None))
         server_paging: bool | None = None
         while True:
-            resp = await self.request("GET", url, context=ctx, headers=headers)
-            body = self._json(resp, ctx)
+            _, body = await self._read_json(url, context=ctx, headers=headers)
             rows = self.dialect.rows(body)
             for row in rows:
                 yield row
@@ -297,8 +381,8 @@ class ODataClient:
         """One entity by key; raises NotFoundError (1C: 404 code 9, §1.12)."""
         ctx = f"GET {entity_set}(key)"
         url = self.url(self.entity_path(entity_set, key), self.query_params(select=select, expand=expand))
-        resp = await self.request("GET", url, context=ctx)
-        row = self.dialect.entity(self._json(resp, ctx))
+        resp, body = await self._read_json(url, context=ctx)
+        row = self.dialect.entity(body)
         etag = resp.headers.get("ETag")
         if etag and "@odata.etag" not in row and "__metadata" not in row:
             row = dict(row)
@@ -318,11 +402,9 @@ class ODataClient:
         ctx = f"POST {entity_set}"
         body = self._prepare(values)
         headers = {"Prefer": "return=representation"} if self.dialect.version >= 4 else None
-        resp = await self.request("POST", self.url(self.entity_path(entity_set)), context=ctx, json_body=body,
-                                  headers=headers)
-        if not resp.content:
-            return {}
-        return self.dialect.entity(self._json(resp, ctx))
+        _, answer = await self.request_json("POST", self.url(self.entity_path(entity_set)), context=ctx,
+                                            json_body=body, headers=headers)
+        return self.dialect.entity(answer) if answer is not None else {}
 
     def _prepare(self, values: dict[str, Any]) -> dict[str, Any]:
         return _number_rows(values) if self.dialect.number_rows else dict(values)
@@ -374,11 +456,9 @@ class ODataClient:
             headers["If-Match"] = current or "*"  # '*' = update-only on Dataverse (never an upsert)
         if self.dialect.version >= 4:
             headers["Prefer"] = "return=representation"
-        resp = await self.request(self.dialect.patch_method, self.url(self.entity_path(entity_set, key)),
-                                  context=ctx, json_body=self._prepare(values), headers=headers)
-        if not resp.content:
-            return {}
-        return self.dialect.entity(self._json(resp, ctx))
+        _, answer = await self.request_json(self.dialect.patch_method, self.url(self.entity_path(entity_set, key)),
+                                            context=ctx, json_body=self._prepare(values), headers=headers)
+        return self.dialect.entity(answer) if answer is not None else {}
 
     async def set_deletion_mark(self, entity_set: str, key: Any, mark: bool = True, *,
                                 expected_version: str | None = None) -> dict[str, Any]:
@@ -421,9 +501,9 @@ class ODataClient:
             parts.append(f"{k}={flt.literal(v, version=self.dialect.version)}")
         path = segment(register) + "/" + segment(function) + "(" + quote(",".join(parts), safe=_QS_SAFE) + ")"
         ctx = f"GET {register}/{function}"
-        resp = await self.request("GET", self.url(path, self.query_params(filter=filter, select=select)),
-                                  context=ctx, timeout=VIRTUAL_TABLE_TIMEOUT)
-        return self.dialect.rows(self._json(resp, ctx))
+        _, body = await self._read_json(self.url(path, self.query_params(filter=filter, select=select)),
+                                        context=ctx, timeout=VIRTUAL_TABLE_TIMEOUT)
+        return self.dialect.rows(body)
 
     # ---- metadata --------------------------------------------------------------------------------------------
     async def metadata(self, *, refresh: bool = False) -> Metadata:

@@ -20,10 +20,13 @@ from typing import Any
 
 import httpx
 
+from b24sync.connectors.delivery import not_sent, retry_after_seconds
+
 from b24sync.engine.errors import (
     AuthError,
     ConflictError,
     NotFoundError,
+    OutcomeUnknownError,
     PermanentError,
     RetryableError,
     SyncError,
@@ -61,6 +64,11 @@ class ODataRetryableError(RetryableError):
 
 class ODataConflictError(ConflictError):
     pass
+
+
+class ODataOutcomeUnknown(OutcomeUnknownError):
+    """A write left for the service and its answer was lost (timeout, closed/reset connection, 5xx or a gateway
+    page after sending, a body that is not the answer): it may have been applied. Never resent by the client."""
 
 
 class ODataHandlerError(ODataPermanentError):
@@ -110,10 +118,7 @@ def _short(text: str | None, limit: int = 200) -> str:
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
-    raw = headers.get("Retry-After")
-    if raw and raw.strip().isdigit():
-        return float(raw.strip())
-    return None
+    return retry_after_seconds(headers.get("Retry-After"))
 
 
 def error_from_response(status: int, headers: httpx.Headers, content: bytes, *, context: str) -> SyncError:
@@ -158,7 +163,20 @@ def error_from_response(status: int, headers: httpx.Headers, content: bytes, *, 
     return ODataRetryableError(reason, detail=detail)
 
 
-def error_from_transport(exc: httpx.HTTPError, *, context: str) -> SyncError:
-    """Timeouts and connection failures are transient (§1.11: cold start takes 11-30 s)."""
+def error_from_transport(exc: httpx.HTTPError, *, context: str, write: bool = False) -> SyncError:
+    """Timeouts and connection failures are transient (§1.11: cold start takes 11-30 s). For a write that may have
+    been sent (anything but a refused connection) the outcome is unknown: the engine looks the record up first."""
     kind = type(exc).__name__
-    return ODataRetryableError(f"{context}: {kind} talking to the OData service", detail={"context": context})
+    if write and not not_sent(exc):
+        return ODataOutcomeUnknown(f"{context}: the answer was lost ({kind}) — the write may have been applied; the "
+                                   "record is looked up before anything is written again",
+                                   detail={"context": context, "transport": kind})
+    return ODataRetryableError(f"{context}: {kind} talking to the OData service",
+                               detail={"context": context, "transport": kind, "not_sent": not_sent(exc)})
+
+
+def outcome_unknown(err: SyncError, *, context: str) -> ODataOutcomeUnknown:
+    """A retryable failure of a write after it was sent (5xx, a gateway page, an unreadable 2xx body)."""
+    return ODataOutcomeUnknown(f"{err.reason} — the write may have been applied; the record is looked up before "
+                               "anything is written again", retry_after=getattr(err, "retry_after", None),
+                               detail={**(err.detail or {}), "context": context})

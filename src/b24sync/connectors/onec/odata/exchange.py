@@ -150,4 +150,5 @@ class ExchangePlanReader:
 
     async def acknowledge(self, message_no: int) -> None:
         url = f"{self.client.base_url}NotifyChangesReceived?{self._point_query(message_no)}"
-        await self.client.request("POST", url, context=f"NotifyChangesReceived {self.entity_set} #{message_no}")
+        await self.client.request("POST", url, context=f"NotifyChangesReceived {self.entity_set} #{message_no}",
+                                  idempotent=True)  # acknowledging message N again changes nothing
