@@ -34,7 +34,7 @@ def test_status_dead_replay(tmp_path: Path, monkeypatch) -> None:  # type: ignor
     with db.begin() as c:
         q.park(c, job, kind="held", reason="fill in the INN", error_type="HoldError")
 
-    st = json.loads(runner.invoke(app, ["status", "--json"]).output)
+    st = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
     (company,) = st["entities"]
     assert (company["pending"], company["held"], company["dead"]) == (2, 1, 0)
     out = runner.invoke(app, ["dead"]).output

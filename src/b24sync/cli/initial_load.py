@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import sqlite3
+import tempfile
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from b24sync.cli.common import configure_logging, console, fail, load_or_exit
+from b24sync.cli.common import announce_store, configure_logging, console, fail, load_or_exit
+from b24sync.engine.service import open_store
 
 
 def initial_load_cmd(
@@ -32,16 +36,29 @@ def initial_load_cmd(
     spec = load_or_exit(spec_file)
     if entity not in spec.entities:
         fail(f"entity `{entity}` is not in {spec_file} (it has: {', '.join(spec.entities) or 'none'})")
-    rt = build(spec)
+    url = announce_store(note=" (dry run: read only, nothing written)" if dry_run else "")
+    scratch = tempfile.mkdtemp(prefix="b24sync-dry-run-") if dry_run else None
+    try:
+        if scratch is not None:
+            # A dry run works on a private scratch store holding a copy of the real store's links: the real store
+            # is only read (no file created, no row changed), and what is already linked still counts as linked.
+            db = open_store(f"sqlite:///{Path(scratch) / 'scratch.db'}")
+            copy_links(url, db)
+            rt = build(spec, db=db)
+        else:
+            rt = build(spec, database_url=url)
 
-    async def main():  # type: ignore[no-untyped-def]
-        try:
-            return await initial_load(rt, entity, Options(threshold=threshold, dry_run=dry_run, batch=batch,
-                                                          progress=True))
-        finally:
-            await rt.aclose()
+        async def main():  # type: ignore[no-untyped-def]
+            try:
+                return await initial_load(rt, entity, Options(threshold=threshold, dry_run=dry_run, batch=batch,
+                                                              progress=True))
+            finally:
+                await rt.aclose()
 
-    result = asyncio.run(main())
+        result = asyncio.run(main())
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     title = f"Initial load of {entity}" + (" — dry run, nothing written" if dry_run else "")
     if result.resumed:
         title += " (resumed)"
@@ -75,3 +92,46 @@ def initial_load_cmd(
     if report is not None:
         result.write(report)
         console.print(f"report written to {report}")
+
+
+def copy_links(url: str, scratch) -> int:  # type: ignore[no-untyped-def]
+    """Copy the identity map of the store at ``url`` into ``scratch`` without writing to it (a missing SQLite file
+    stays missing; SQLite is opened read-only, a server store is only SELECTed from)."""
+    from sqlalchemy import create_engine, insert, text
+
+    from b24sync.store.db import database_url as resolve
+    from b24sync.store.models import Link
+
+    cols = "entity, crm_id, erp_id, match_key, created_at, updated_at"
+    rows: list[tuple] = []
+    if url.startswith("sqlite"):
+        path = Path(url.split(":///", 1)[1]) if ":///" in url else None
+        if path is None or not path.exists():
+            return 0
+        # A store in use (its -wal exists) is read through SQLite's read-only mode; a closed one as immutable, so
+        # not even the -wal/-shm companions are created beside it.
+        live = path.with_name(path.name + "-wal").exists()
+        con = sqlite3.connect(f"file:{path.resolve()}?{'mode=ro' if live else 'immutable=1'}", uri=True)
+        try:
+            rows = con.execute(f"SELECT {cols} FROM links").fetchall()
+        except sqlite3.OperationalError:  # an older or foreign file: nothing linked yet
+            rows = []
+        finally:
+            con.close()
+    else:
+        eng = create_engine(resolve(url))
+        try:
+            with eng.connect() as conn:
+                rows = [tuple(r) for r in conn.execute(text(f"SELECT {cols} FROM links"))]
+        finally:
+            eng.dispose()
+    if rows:
+        from datetime import datetime
+
+        def when(v):  # type: ignore[no-untyped-def]
+            return datetime.fromisoformat(v) if isinstance(v, str) else v
+
+        with scratch.begin() as conn:
+            conn.execute(insert(Link), [dict(entity=r[0], crm_id=r[1], erp_id=r[2], match_key=r[3],
+                                             created_at=when(r[4]), updated_at=when(r[5])) for r in rows])
+    return len(rows)

@@ -1,13 +1,17 @@
-"""The ``b24sync`` command line. Each command group lives in its own module; this file only assembles them."""
+"""The ``b24sync`` command line. Each command group lives in its own module; this file only assembles them.
+
+Every command is wrapped by ``common.guarded``: a failure is one line with its fix and exit 2; ``b24sync -v CMD`` (or
+the command's own ``--verbose``) shows the traceback instead."""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+from typing import Any
+
 import typer
 
-from b24sync.cli import init as init_cli
-from b24sync.cli import run as run_cli
-from b24sync.cli import sandbox as sandbox_cli
-from b24sync.cli import spec as spec_cli
+from b24sync.cli import common
 
 app = typer.Typer(
     name="b24sync",
@@ -16,19 +20,38 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-app.add_typer(spec_cli.app, name="spec")
-app.command("init")(init_cli.init_cmd)
-app.command("run")(run_cli.run_cmd)
-app.command("status")(run_cli.status_cmd)
-app.command("dead")(run_cli.dead_cmd)
-app.command("replay")(run_cli.replay_cmd)
-app.command("demo")(__import__("b24sync.cli.demo", fromlist=["demo_cmd"]).demo_cmd)
-app.add_typer(sandbox_cli.app, name="sandbox")
-app.add_typer(__import__("b24sync.cli.commerceml", fromlist=["app"]).app, name="commerceml")
-app.add_typer(__import__("b24sync.cli.portal", fromlist=["app"]).app, name="portal")
-app.add_typer(__import__("b24sync.cli.onec", fromlist=["app"]).app, name="onec")
-app.command("rehearse")(__import__("b24sync.cli.rehearse", fromlist=["rehearse_cmd"]).rehearse_cmd)
-app.command("initial-load")(__import__("b24sync.cli.initial_load", fromlist=["initial_load_cmd"]).initial_load_cmd)
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs and tracebacks")) -> None:
+    common.VERBOSE = verbose
+
+
+def _cmd(module: str, name: str) -> Callable[..., Any]:
+    return common.guarded(getattr(importlib.import_module(f"b24sync.cli.{module}"), name))
+
+
+def _group(module: str) -> typer.Typer:
+    sub: typer.Typer = importlib.import_module(f"b24sync.cli.{module}").app
+    for info in sub.registered_commands:
+        if info.callback is not None and not getattr(info.callback, "__wrapped__", None):
+            info.callback = common.guarded(info.callback)
+    return sub
+
+
+app.add_typer(_group("spec"), name="spec")
+app.command("init")(_cmd("init", "init_cmd"))
+app.command("run")(_cmd("run", "run_cmd"))
+app.command("status")(_cmd("run", "status_cmd"))
+app.command("dead")(_cmd("run", "dead_cmd"))
+app.command("replay")(_cmd("run", "replay_cmd"))
+app.command("demo")(_cmd("demo", "demo_cmd"))
+app.add_typer(_group("sandbox"), name="sandbox")
+app.add_typer(_group("commerceml"), name="commerceml")
+app.add_typer(_group("portal"), name="portal")
+app.add_typer(_group("onec"), name="onec")
+app.command("rehearse")(_cmd("rehearse", "rehearse_cmd"))
+app.command("initial-load")(_cmd("initial_load", "initial_load_cmd"))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from b24sync.cli.common import configure_logging, console, fail, load_or_exit
+from b24sync.cli.common import (announce_store, configure_logging, console, err_console, explain, fail, load_or_exit,
+                                open_store_or_exit)
 from b24sync.compose import build
-from b24sync.engine.service import RunOptions, open_store, run
+from b24sync.engine.service import RunOptions, run
 from b24sync.store import cursors
 from b24sync.store import queue as jobs
 
@@ -27,11 +29,15 @@ def run_cmd(
     serve: bool = typer.Option(True, help="Run the HTTP server (webhooks, /healthz, /metrics)"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Run the scheduler, the workers and the webhook intake until SIGTERM (in-flight jobs are drained)."""
+    """Run the scheduler, the workers and the webhook intake until SIGTERM (in-flight jobs are drained).
+
+    With ``--once`` an entity whose poll fails (a system down, a wrong entity-set name) is reported in one line
+    with its fix and the others still run; the exit code is then 2."""
     configure_logging(verbose)
     spec = load_or_exit(spec_file)
+    url = announce_store()
     try:
-        rt = build(spec)
+        rt = build(spec, database_url=url)
     except KeyError as e:
         fail(str(e.args[0]))
     extra = []
@@ -41,14 +47,31 @@ def run_cmd(
         from b24sync.bus.consumer import tasks as bus_tasks
 
         extra += bus_tasks(rt)  # the outbox relay and the bus consumers of the spec's `bus:`
-    stats = asyncio.run(_main(rt, RunOptions(once=once, workers=workers, extra_tasks=extra)))
+    stats = asyncio.run(_main(rt, RunOptions(once=once, workers=workers, extra_tasks=extra), progress=once))
     console.print(f"done: {stats.done} jobs ({', '.join(f'{k} {v}' for k, v in sorted(stats.actions.items())) or 'nothing to do'}), "
                   f"retried {stats.retried}, dead {stats.dead}, held {stats.held}")
+    for entity, side, exc in stats.failed_polls:
+        system = spec.system_for(spec.entities[entity], side)  # type: ignore[arg-type]
+        err_console.print(f"[red]error:[/red] entity {entity}, {side} side (system {system}): {explain(exc)}",
+                          highlight=False, soft_wrap=True)
+    if stats.failed_polls:
+        raise typer.Exit(2)
 
 
-async def _main(rt, opts):  # type: ignore[no-untyped-def]
+async def _main(rt, opts, *, progress: bool = False):  # type: ignore[no-untyped-def]
+    from b24sync.progress import Progress, watch_queue
+
     try:
-        stats = await run(rt, opts)
+        if not progress:
+            stats = await run(rt, opts)
+        else:
+            with Progress() as prog:  # the jobs the polls enqueue, drained by the workers
+                watcher = asyncio.ensure_future(watch_queue(lambda: jobs.depth(rt.db), prog.task("jobs done")))
+                try:
+                    stats = await run(rt, opts)
+                finally:
+                    watcher.cancel()
+                    await asyncio.gather(watcher, return_exceptions=True)
         if opts.once and rt.spec.bus is not None and rt.spec.bus.publish:
             from b24sync.bus.relay import flush
 
@@ -70,57 +93,143 @@ async def _serve(rt, host: str, port: int) -> None:  # type: ignore[no-untyped-d
     await server.serve()
 
 
+def utc_text(value: object) -> str:
+    """Every time the operator commands print is UTC with a ``Z`` (the store keeps UTC; SQLite drops the zone).
+    A system's own timestamp with an offset (``…+03:00``) is converted; one without a zone is shown as the system
+    sent it, marked ``(system time)``."""
+    if value is None or value == "":
+        return "—"
+    when: datetime | None = value if isinstance(value, datetime) else None
+    if when is None and isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+        if when.tzinfo is None:
+            return f"{value} (system time)"
+    if when is None:
+        return str(value)
+    if when.tzinfo is None:  # read back from the store: UTC without its zone
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _paused(db) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    """Entities the engine paused (a mapped name vanished, or a person paused it), from ``entity_state``."""
+    from sqlalchemy import select
+
+    from b24sync.store.models import EntityState
+
+    with db.connect() as conn:
+        rows = conn.execute(select(EntityState).where(EntityState.paused.is_(True)).order_by(EntityState.entity)).all()
+    return [{"entity": r.entity, "reason": r.reason or "", "since": utc_text(r.since)} for r in rows]
+
+
 def status_cmd(as_json: bool = typer.Option(False, "--json", help="One JSON object instead of tables")) -> None:
-    """Queue depth per entity, oldest pending age, dead letters and held records, last successful poll."""
-    db = open_store()
+    """Queue depth per entity, oldest pending age, dead letters and held records, paused entities, last successful
+    poll. Every time is UTC (``…Z``)."""
+    db = open_store_or_exit(must_exist=True)
     st = jobs.status(db)
-    polls = cursors.all_cursors(db)
+    polls = {k[5:]: v for k, v in cursors.all_cursors(db).items() if k.startswith("poll:")}
+    paused = _paused(db)
     if as_json:
         import json
 
-        typer.echo(json.dumps({"entities": [s.__dict__ for s in st],
-                               "polls": {k: {"cursor": v, "at": str(at)} for k, (v, at) in polls.items()}},
+        typer.echo(json.dumps({"entities": [s.__dict__ for s in st], "paused": paused,
+                               "polls": {k: {"cursor": v, "at": utc_text(at)} for k, (v, at) in sorted(polls.items())}},
                               ensure_ascii=False, default=str))
         return
     t = Table(title="Queue")
     for col in ("entity", "pending", "running", "oldest pending", "dead letters", "held"):
-        t.add_column(col, justify="right" if col != "entity" else "left")
+        t.add_column(col, justify="right" if col != "entity" else "left", overflow="fold")
     for s in st:
         age = f"{s.oldest_pending_age_s:.0f}s" if s.oldest_pending_age_s is not None else "—"
         t.add_row(s.entity, str(s.pending), str(s.running), age, str(s.dead), str(s.held))
     console.print(t if st else "queue is empty, no dead letters")
+    if paused:
+        pt = Table(title="Paused entities (nothing syncs for them until resumed)")
+        pt.add_column("entity")
+        pt.add_column("since (UTC)")
+        pt.add_column("reason", overflow="fold")
+        for row in paused:
+            pt.add_row(str(row["entity"]), str(row["since"]), str(row["reason"]))
+        console.print(pt)
     if polls:
         p = Table(title="Last successful poll")
         p.add_column("entity / side")
         p.add_column("at (UTC)")
-        p.add_column("cursor")
+        p.add_column("cursor", overflow="fold")
         for name, (value, at) in sorted(polls.items()):
-            if name.startswith("poll:"):
-                when = at.replace(tzinfo=UTC) if isinstance(at, datetime) and at.tzinfo is None else at
-                p.add_row(name[5:], str(when)[:19], str(value.get("modified") or value.get("token") or "—"))
+            cur = value.get("modified") or value.get("token") or "—"
+            p.add_row(name, utc_text(at), utc_text(cur) if value.get("modified") else str(cur))
         console.print(p)
 
 
+_VARYING = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|\d+|«[^»]*»|'[^']*'|\"[^\"]*\"")
+
+
+def reason_group(reason: str) -> str:
+    """Two reasons are one group when they differ only in ids, numbers and quoted names."""
+    return _VARYING.sub("…", reason.strip().splitlines()[0] if reason.strip() else "")[:300]
+
+
 def dead_cmd(entity: str | None = typer.Option(None, help="Only this entity"),
-             limit: int = typer.Option(50, help="At most this many")) -> None:
-    """List open dead letters and held records with their reasons."""
+             limit: int = typer.Option(1000, help="At most this many open entries are read"),
+             by_record: bool = typer.Option(False, "--by-record", help="One row per record instead of per reason"),
+             as_json: bool = typer.Option(False, "--json", help="JSON (groups with their entries) instead of tables")) -> None:
+    """Open dead letters and held records, grouped by reason: how many records, how often seen, the ids to replay.
+    One entry per record and reason (a record parked again for the same reason is counted, not added)."""
     from sqlalchemy import select
 
     from b24sync.store.models import DeadLetter
 
-    db = open_store()
+    db = open_store_or_exit(must_exist=True)
     q = select(DeadLetter).where(DeadLetter.resolved_at.is_(None)).order_by(DeadLetter.id).limit(limit)
     if entity:
         q = q.where(DeadLetter.entity == entity)
     with db.connect() as conn:
         rows = conn.execute(q).all()
-    t = Table(title="Dead letters and held records")
-    for col in ("id", "kind", "entity", "record", "attempts", "reason"):
-        t.add_column(col, overflow="fold")
+    groups: dict[tuple[str, str, str, str], list] = {}
     for r in rows:
-        t.add_row(str(r.id), r.kind, r.entity, f"{r.payload.get('side', '')}:{r.payload.get('id', '')}",
-                  str(r.attempts), r.reason)
-    console.print(t if rows else "no open dead letters")
+        groups.setdefault((r.entity, r.kind, r.error_type, reason_group(r.reason)), []).append(r)
+    ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+
+    def entry(r) -> dict[str, object]:  # type: ignore[no-untyped-def]
+        return {"id": r.id, "record": f"{r.payload.get('side', '')}:{r.payload.get('id', '')}", "lane": r.lane,
+                "count": r.count or 1, "attempts": r.attempts, "first_seen": utc_text(r.created_at),
+                "last_seen": utc_text(r.last_seen_at or r.created_at), "reason": r.reason}
+
+    if as_json:
+        import json
+
+        typer.echo(json.dumps({"groups": [
+            {"entity": e, "kind": k, "error_type": et, "reason": rs[0].reason, "pattern": pat, "records": len(rs),
+             "occurrences": sum(r.count or 1 for r in rs),
+             "last_seen": max(utc_text(r.last_seen_at or r.created_at) for r in rs),
+             "entries": [entry(r) for r in rs]} for (e, k, et, pat), rs in ordered],
+            "open": len(rows)}, ensure_ascii=False, default=str))
+        return
+    if not rows:
+        console.print("no open dead letters")
+        return
+    if by_record:
+        t = Table(title="Dead letters and held records")
+        for col in ("id", "kind", "entity", "record", "times", "last seen (UTC)", "reason"):
+            t.add_column(col, overflow="fold")
+        for r in rows:
+            e = entry(r)
+            t.add_row(str(r.id), r.kind, r.entity, str(e["record"]), str(e["count"]), str(e["last_seen"]), r.reason)
+        console.print(t)
+        return
+    t = Table(title=f"Open dead letters and held records by reason ({len(rows)} entries)")
+    for col in ("kind", "entity", "records", "times", "last seen (UTC)", "ids", "reason (first record's text)"):
+        t.add_column(col, overflow="fold", justify="right" if col in ("records", "times") else "left")
+    for (e, k, _et, _pat), rs in ordered:
+        ids = ", ".join(str(r.id) for r in rs[:5]) + (f" +{len(rs) - 5}" if len(rs) > 5 else "")
+        t.add_row(k, e, str(len(rs)), str(sum(r.count or 1 for r in rs)),
+                  max(utc_text(r.last_seen_at or r.created_at) for r in rs), ids, rs[0].reason)
+    console.print(t)
+    console.print("`b24sync replay ID` replays one, `--entity NAME` all of an entity; `--by-record` lists each record.")
 
 
 def replay_cmd(
@@ -132,7 +241,7 @@ def replay_cmd(
     """Put dead letters back on the queue after the cause is fixed (one, all of an entity, or all)."""
     if dead_letter is None and entity is None and not all_:
         fail("say which: a dead letter id, --entity NAME, or --all", 2)
-    n = jobs.replay(open_store(), dead_letter_id=dead_letter, entity=entity, kind="held" if held else None)
+    n = jobs.replay(open_store_or_exit(must_exist=True), dead_letter_id=dead_letter, entity=entity, kind="held" if held else None)
     console.print(f"replayed {n} dead letter(s)")
     if dead_letter is not None and n == 0:
         raise typer.Exit(1)

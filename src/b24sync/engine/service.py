@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from sqlalchemy import Engine
 
 from b24sync.engine.ports import SystemAdapter
@@ -20,6 +21,8 @@ from b24sync.engine.worker import Worker, WorkerStats
 from b24sync.spec.models import Spec
 from b24sync.store.db import make_engine, migrate
 from b24sync.store.kv import RedisState, SharedState, SqlState
+
+log = structlog.get_logger("b24sync.service")
 
 AdapterBuilder = Callable[[str, str, dict[str, Any]], SystemAdapter]
 
@@ -68,10 +71,17 @@ async def run(rt: Runtime, opts: RunOptions) -> WorkerStats:
     if opts.once:
         from b24sync.engine.scheduler import poll_once
 
+        failed: list[tuple[str, str, BaseException]] = []
         if opts.poll:
             for t in scheduler.plan:
-                await poll_once(rt, t.entity, t.side)
-        return await worker.run(until_idle=True)
+                try:
+                    await poll_once(rt, t.entity, t.side)
+                except Exception as e:  # noqa: BLE001 - one broken entity (a wrong name, a system down) must not stop the others
+                    log.warning("poll failed", entity=t.entity, side=t.side, error=str(e))
+                    failed.append((t.entity, t.side, e))
+        stats = await worker.run(until_idle=True)
+        stats.failed_polls.extend(failed)
+        return stats
 
     loop = asyncio.get_running_loop()
 

@@ -46,6 +46,8 @@ class WorkerStats:
     dead: int = 0
     held: int = 0
     actions: dict[str, int] = field(default_factory=dict)
+    # ``run --once``: polls that failed (entity, side, error) — the other entities still ran
+    failed_polls: list[tuple[str, str, BaseException]] = field(default_factory=list)
 
 
 class Worker:

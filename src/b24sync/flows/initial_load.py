@@ -25,6 +25,7 @@ Writes are committed in batches, each batch together with its progress in the st
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -459,36 +460,6 @@ def _links(rt: Runtime, entity: str) -> dict[str, str]:
     return {r.crm_id: r.erp_id for r in rows if r.crm_id and r.erp_id}
 
 
-class _Progress:
-    """Rich progress bars when asked for, a no-op otherwise."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.p = None
-        if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            from b24sync.cli.common import err_console
-
-            self.p = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                              TimeElapsedColumn(), console=err_console)
-
-    def __enter__(self) -> _Progress:
-        if self.p:
-            self.p.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.p:
-            self.p.__exit__(*exc)  # type: ignore[arg-type]
-
-    def task(self, description: str, total: int | None = None) -> Callable[[int], None]:
-        if self.p is None:
-            return lambda n: None
-        tid = self.p.add_task(description, total=total)
-        p = self.p
-        return lambda n: p.advance(tid, n)
-
-
 async def initial_load(rt: Runtime, entity_name: str, opts: Options | None = None) -> Report:
     from b24sync.engine.sync import enqueue_sync
 
@@ -506,7 +477,9 @@ async def initial_load(rt: Runtime, entity_name: str, opts: Options | None = Non
     resumed = bool(state and state.get("status") == "running")
     done: dict[str, str] = dict(state.get("done", {})) if resumed and state else {}
 
-    with _Progress(opts.progress) as prog:
+    from b24sync.progress import Progress, watch_queue
+
+    with Progress(opts.progress) as prog:
         crm_records = await read_all(rt, entity, "crm", page=page, tick=prog.task("reading CRM"))
         erp_records = await read_all(rt, entity, "erp", page=page, tick=prog.task("reading ERP"))
         crm_items = [make_item(entity, "crm", r, crm_name) for r in crm_records]
@@ -560,7 +533,17 @@ async def initial_load(rt: Runtime, entity_name: str, opts: Options | None = Non
     if not opts.dry_run and opts.run_engine:
         from b24sync.engine.service import RunOptions, run
 
-        stats = await run(rt, RunOptions(once=True, poll=False))
+        from b24sync.store import queue as jobs
+
+        with Progress(opts.progress) as prog:
+            queued = await asyncio.to_thread(jobs.depth, rt.db)
+            watcher = asyncio.ensure_future(watch_queue(lambda: jobs.depth(rt.db),
+                                                        prog.task("syncing through the engine", total=queued)))
+            try:
+                stats = await run(rt, RunOptions(once=True, poll=False))
+            finally:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
         engine = {**stats.actions, "dead": stats.dead, "held": stats.held, "retried": stats.retried}
 
     report = _report(rt, entity_name, the_plan, done, opts, resumed, engine,

@@ -51,6 +51,8 @@ def configure(level: int = logging.INFO, *, json: bool = False) -> None:
     logging.basicConfig(level=level, format="%(message)s")
     for noisy in ("httpx", "httpcore", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Alembic's "Context impl SQLiteImpl / Will assume non-transactional DDL" on every open: only with -v (DEBUG).
+    logging.getLogger("alembic").setLevel(logging.INFO if level <= logging.DEBUG else logging.WARNING)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
