@@ -22,7 +22,7 @@ def test_check_prepare_check() -> None:
     sb.start()
     try:
         env = {**os.environ, "COLUMNS": "200", "B24_WEBHOOK_URL": sb.webhook_url, "ONEC_ODATA_URL": "http://x/",
-               "ONEC_USER": "u", "ONEC_PASSWORD": "p"}
+               "ONEC_USER": "u", "ONEC_PASSWORD": "p", "B24_EVENT_TOKEN": "t"}
         first = _portal("check", env)
         assert first.returncode == 1 and "UF_CRM_ERP_ID" in first.stdout and "missing" in first.stdout
         made = _portal("prepare", env)

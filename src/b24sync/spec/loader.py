@@ -80,13 +80,14 @@ def _plain(node: Any) -> Any:
 
 
 def interpolate(node: Any, env: Mapping[str, str], lines: LineMap, file: str, problems: list[SpecProblem],
-                path: Path_ = ()) -> Any:
+                path: Path_ = (), *, unset: list[SpecProblem] | None = None) -> Any:
     """Replace ``${NAME}`` / ``${NAME:-default}`` in string values from the environment (only there: no secrets
-    in files). An unset variable without a default is a problem at its line."""
+    in files). An unset variable without a default is a problem at its line — or, when ``unset`` is given (a
+    structural check without credentials), a warning collected there while the ``${NAME}`` text is kept."""
     if isinstance(node, dict):
-        return {k: interpolate(v, env, lines, file, problems, path + (k,)) for k, v in node.items()}
+        return {k: interpolate(v, env, lines, file, problems, path + (k,), unset=unset) for k, v in node.items()}
     if isinstance(node, list):
-        return [interpolate(v, env, lines, file, problems, path + (i,)) for i, v in enumerate(node)]
+        return [interpolate(v, env, lines, file, problems, path + (i,), unset=unset) for i, v in enumerate(node)]
     if not isinstance(node, str) or "${" not in node:
         return node
 
@@ -96,10 +97,14 @@ def interpolate(node: Any, env: Mapping[str, str], lines: LineMap, file: str, pr
             return env[name]
         if default is not None:
             return default
-        problems.append(SpecProblem(
+        problem = SpecProblem(
             file, lines.line_for(path), f"${{{name}}} is not set in the environment",
             f"export {name}=… before running b24sync (secrets live only in the environment), "
-            f"or give a default as ${{{name}:-value}}"))
+            f"or give a default as ${{{name}:-value}}")
+        if unset is not None:
+            unset.append(problem)
+            return m.group(0)
+        problems.append(problem)
         return ""
 
     return _ENV.sub(repl, node)
@@ -153,7 +158,10 @@ def load_spec(path: str | Path, env: Mapping[str, str] | None = None) -> Spec:
     return spec
 
 
-def check_spec(path: str | Path, env: Mapping[str, str] | None = None) -> tuple[Spec | None, list[SpecProblem]]:
+def check_spec(path: str | Path, env: Mapping[str, str] | None = None, *,
+               unset: list[SpecProblem] | None = None) -> tuple[Spec | None, list[SpecProblem]]:
+    """The spec and every problem. With ``unset`` (a list), a ``${VAR}`` missing from the environment is not a
+    problem but a warning appended there — the structure is checked without credentials (``spec validate``)."""
     file = str(path)
     env = os.environ if env is None else env
     try:
@@ -176,7 +184,7 @@ def check_spec(path: str | Path, env: Mapping[str, str] | None = None) -> tuple[
     lines = LineMap()
     lines.record(doc)
     problems: list[SpecProblem] = []
-    data = interpolate(_plain(doc), env, lines, file, problems)
+    data = interpolate(_plain(doc), env, lines, file, problems, unset=unset)
     try:
         spec = Spec.model_validate(data)
     except PydanticValidationError as e:
