@@ -20,6 +20,7 @@ SANDBOXES: dict[str, str] = {
     "diadok": "b24sync.sandbox.diadok.cli",
     "kontur": "b24sync.sandbox.kontur.cli",
     "onec": "b24sync.sandbox.onec.cli",
+    "faultproxy": "b24sync.sandbox.faultproxy.cli",
     "odoo": "b24sync.sandbox.odoo.cli",
 }
 
