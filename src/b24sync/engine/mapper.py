@@ -60,6 +60,9 @@ def project(spec: Spec, entity: Entity, side: Side, values: dict[str, Any]) -> d
     for rule in entity.match:
         names += [k.crm if side == "crm" else k.erp for k in rule.keys]
     names += [g.skip_if.field for g in entity.guards if g.skip_if and g.skip_if.side == side]
+    # the fields stage triggers watch: a stage move is a change even when no mapped field moved
+    names += [t.stage_change.field for t in entity.triggers
+              if t.stage_change is not None and (t.side or "crm") == side]
     return {n: values.get(n) for n in dict.fromkeys(names)}
 
 

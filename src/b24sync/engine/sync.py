@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from b24sync.engine import stages
 from b24sync.engine.errors import ConflictError, HoldError, PermanentError, RetryableError, ValidationError
 from b24sync.engine.mapper import edited_owned_fields, flows_from, map_record, match_criteria, other, project
 from b24sync.engine.normalize import normalize
@@ -54,6 +55,11 @@ def enqueue_sync(conn: Connection, entity: str, side: str, record_id: str, *, re
 
 
 async def sync_record(rt: Runtime, job: ClaimedJob) -> Outcome:
+    memo = stages.Memo()  # the watched stage fields this job saw, remembered with its outcome
+    return memo.attach(await _sync(rt, job, memo))
+
+
+async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
     entity = rt.entity(job.entity)
     p = job.payload
     src: Side = p["side"]
@@ -75,6 +81,7 @@ async def sync_record(rt: Runtime, job: ClaimedJob) -> Outcome:
                            effects=lambda c: fingerprints.mark_read(c, job.entity, src, src_id, h, record.version))
 
     scope = rt.spec.scope(job.entity)
+    memo.saw(rt.spec, entity, src, record)
     with rt.db.connect() as conn:
         binding = identity.find(conn, scope, src, src_id)
         seen_src = fingerprints.get(conn, job.entity, src, src_id)
@@ -118,6 +125,10 @@ async def sync_record(rt: Runtime, job: ClaimedJob) -> Outcome:
     if target_id is None:
         if not entity.create:
             return Outcome("skipped", detail={"why": f"no {tgt} record to update and the entity does not create"})
+        gate = await stages.creation_gate(rt, entity, src, record, memo)
+        if not gate.allowed:
+            return Outcome("skipped", detail={"why": gate.why},
+                           effects=lambda c: fingerprints.mark_read(c, job.entity, src, src_id, h, record.version))
         if not criteria:
             names = ", ".join(k.crm if src == "crm" else k.erp for r in entity.match for k in r.keys)
             raise ValidationError(f"{entity.title or job.entity} {src_id}: no match key value ({names}) — fill it in "
@@ -385,6 +396,7 @@ def _committed(rt: Runtime, job: ClaimedJob, entity: Entity, src: Side, src_id: 
                 "correct the key), then replay", detail={"kind": "relink", "linked_crm_id": e.existing.crm_id,
                                                        "linked_erp_id": e.existing.erp_id, **ids}) from None
         fingerprints.mark_read(conn, name, src, src_id, src_hash, record.version)
+        stages.note_written(conn, rt.spec, entity, tgt, target_id, values)
         fingerprints.mark_written(conn, name, tgt, target_id, written_hash=tgt_hash, written_values=values,
                                   version=version)
         # This attempt's intent and any left open by an earlier attempt (a lost answer, a kill) are settled now.

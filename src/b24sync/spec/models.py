@@ -181,11 +181,31 @@ class LinkFields(Strict):
     erp: str | None = Field(None, description="ERP field holding the CRM id, if the ERP has one")
 
 
+class StageChange(Strict):
+    """A stage transition that lets a record be created on the other side (a deal moving into "Invoice" creates the
+    customer order). It fires on an old → new pair, never on "is in stage X": the old stage is the one b24sync
+    stored when it last looked at the record (table ``observed``) or, between two looks, each stage the portal's
+    stage history (``crm.stagehistory.list``) shows. Stages b24sync itself writes never fire it. A record already
+    linked is updated as its fields say, whatever its stage."""
+
+    to: list[str] = Field(min_length=1, description="Stages (STAGE_ID) whose entry fires the trigger")
+    from_: list[str] = Field(default_factory=list, alias="from",
+                             description="Only moves from these stages fire; empty = from any stage (or created there)")
+    field: str = Field("STAGE_ID", description="The record's stage field")
+    category: int | None = Field(None, description="Only records of this pipeline (CATEGORY_ID)")
+
+    @field_validator("to", "from_", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        items = [v] if isinstance(v, (str, int)) else v
+        return [str(x) for x in items] if isinstance(items, list) else items
+
+
 class Trigger(Strict):
     poll: str | None = Field(None, description="Poll interval (15m, 1h); reads changes since the stored cursor")
     webhook: str | None = Field(None, description="Bitrix24 event name, e.g. ONCRMCOMPANYUPDATE")
     event: str | None = Field(None, description="An ERP push event name, e.g. order.status_changed")
-    stage_change: dict[str, Any] | None = Field(None, description="{to: [STAGE_ID, ...], category: N}")
+    stage_change: StageChange | None = Field(None, description="{to: [STAGE_ID, ...], from: [...], category: N}")
     side: Side | None = Field(None, description="Which side the trigger watches; defaults to the flowing source side")
 
     @model_validator(mode="after")

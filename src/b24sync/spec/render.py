@@ -31,7 +31,10 @@ def _trigger(t: Trigger) -> str:
         return f"Bitrix24 event {t.webhook}"
     if t.event:
         return f"ERP event {t.event}"
-    return f"stage change to {', '.join(map(str, (t.stage_change or {}).get('to', [])))}"
+    sc = t.stage_change
+    assert sc is not None
+    frm = f" from {', '.join(sc.from_)}" if sc.from_ else ""
+    return f"stage change{frm} to {', '.join(sc.to)}"
 
 
 def _transform(t: Transform, spec: Spec) -> str:

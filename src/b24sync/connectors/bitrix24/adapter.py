@@ -14,7 +14,7 @@ from typing import Any
 
 from b24sync.connectors.bitrix24.auth import OAuthAuth, WebhookAuth
 from b24sync.connectors.bitrix24.client import Bitrix24Client, parse_dt
-from b24sync.connectors.bitrix24.errors import Bitrix24NotFound
+from b24sync.connectors.bitrix24.errors import Bitrix24Error, Bitrix24NotFound
 from b24sync.connectors.bitrix24.multifield import MULTI_FIELDS, diff_multifield
 from b24sync.engine.errors import ConflictError, ValidationError
 from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, Record
@@ -218,6 +218,38 @@ class Bitrix24Adapter:
                                                  "fields": fields})
         else:
             await self.client.call(spec.update, {"id": int(record_id), "fields": fields})
+
+    async def stage_history(self, obj: ObjectRef, record_id: str, *, after_id: str | None = None
+                            ) -> list[tuple[str, str]] | None:
+        """The record's stage moves after history row ``after_id``, oldest first, as (row id, stage id), from
+        ``crm.stagehistory.list`` (document-flows.md A.4: only the current pipeline's rows; leads name the stage
+        STATUS_ID). None when the portal does not serve the type (``ENTITY_TYPE_NOT_SUPPORTED`` — the docs list
+        smart invoices and SPAs but the maintainer says the method may not support them yet, #147): the engine then
+        relies on its own memory of the last stage."""
+        etid = {"crm.deal": 2, "crm.lead": 1}.get(obj.object)
+        if etid is None and obj.object.startswith("crm.item:"):
+            etid = obj_spec(obj.object).entity_type_id
+        if etid is None:
+            return None
+        flt: dict[str, Any] = {"OWNER_ID": int(record_id)}
+        if after_id:
+            flt[">ID"] = int(after_id)
+        stage_field = "STATUS_ID" if etid == 1 else "STAGE_ID"
+        out: list[tuple[str, str]] = []
+        try:
+            while True:
+                res = await self.client.call("crm.stagehistory.list", {
+                    "entityTypeId": etid, "filter": flt, "order": {"ID": "ASC"}, "select": ["ID", stage_field],
+                    "start": -1})
+                items = (res or {}).get("items", []) if isinstance(res, dict) else list(res or [])
+                out += [(str(r["ID"]), str(r[stage_field])) for r in items]
+                if len(items) < 50:
+                    return out
+                flt[">ID"] = int(items[-1]["ID"])
+        except Bitrix24Error as e:
+            if e.code in ("ENTITY_TYPE_NOT_SUPPORTED", "allowed_only_intranet_user"):
+                return None
+            raise
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import query
+from . import query, stagehistory
 from .bootstrap import add_category, stage_entity_id
 from .crm_legacy import (create_legacy, delete_legacy, first_stage, list_cost, schema, stage_semantics,
                          update_legacy)
@@ -215,6 +215,8 @@ def item_add(portal, ctx, params):
     if row["contactIds"] and not row["contactId"]:
         row["contactId"] = row["contactIds"][0]
     tbl.save(row)
+    stagehistory.record(portal, etid, rid, row.get("stageId"), row.get("stageSemanticId"), row.get("categoryId"),
+                        created=True)
     dyn_event(portal, ctx, etid, "ADD", rid)
     return {"item": dyn_out(row, None)}
 
@@ -249,6 +251,8 @@ def item_update(portal, ctx, params):
         return {"item": dyn_out(row, None)}  # nothing changed → nothing saved [EN:crm-item-update.md]
     if row.get("stageId") != old_stage:
         row["previousStageId"], row["movedBy"], row["movedTime"] = old_stage, ctx.user_id, portal.now_atom()
+        stagehistory.record(portal, etid, rid, row.get("stageId"), row.get("stageSemanticId"), row.get("categoryId"),
+                            pipeline_changed=row.get("categoryId") != before.get("categoryId"))
     row["updatedBy"], row["updatedTime"] = ctx.user_id, portal.now_atom()
     tbl.save(row)
     dyn_event(portal, ctx, etid, "UPDATE", rid)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import query
+from . import query, stagehistory
 from .bootstrap import add_category, stage_entity_id
 from .model import LEGACY, MULTI_VALUE_TYPES, UF_ENTITY, MEASURES, VAT_RATES, to_atom
 from .portal import (COUNT_COST_PER_ROW, PAGE_COST, WRITE_COST, ApiError, Ctx, Page, as_int, fields_param, list_param,
@@ -275,6 +275,10 @@ def create_legacy(portal, ctx: Ctx, ent: str, fields: dict, params: dict, emit: 
         row["CONTACT_ID"] = row["CONTACT_IDS"][0]
     portal.t(ent).save(row)
     portal.index_multifields(ent, row)
+    if ent in ("deal", "lead"):
+        stagehistory.record(portal, 2 if ent == "deal" else 1, rid, row.get("STAGE_ID") or row.get("STATUS_ID"),
+                            row.get("STAGE_SEMANTIC_ID") or row.get("STATUS_SEMANTIC_ID"), row.get("CATEGORY_ID"),
+                            created=True)
     if emit:
         portal.events.emit(f"ONCRM{EVENT_CODE[ent]}ADD", {"ID": str(rid)}, ctx.connector)
     return rid
@@ -292,6 +296,9 @@ def update_legacy(portal, ctx: Ctx, ent: str, row: dict, fields: dict, params: d
         row["STATUS_SEMANTIC_ID"] = stage_semantics(portal, "STATUS", row.get("STATUS_ID") or "NEW")
     if (row.get("STAGE_ID") or row.get("STATUS_ID")) != old_stage:
         row["MOVED_BY_ID"], row["MOVED_TIME"] = ctx.user_id, portal.now_atom()
+        if ent in ("deal", "lead"):
+            stagehistory.record(portal, 2 if ent == "deal" else 1, row["ID"], row.get("STAGE_ID") or row.get("STATUS_ID"),
+                                row.get("STAGE_SEMANTIC_ID") or row.get("STATUS_SEMANTIC_ID"), row.get("CATEGORY_ID"))
     row["DATE_MODIFY"], row["MODIFY_BY_ID"] = portal.now_atom(), ctx.user_id
     portal.t(ent).save(row)
     portal.index_multifields(ent, row)
