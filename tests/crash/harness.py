@@ -216,7 +216,13 @@ class World:
         deadline = time.monotonic() + drain_timeout
         while time.monotonic() < deadline:
             p = self._start(store_url)
-            _, err = p.communicate(timeout=max(5.0, deadline - time.monotonic()))
+            try:
+                _, err = p.communicate(timeout=max(5.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                _, err = p.communicate()
+                rep.problems.append("the last run did not finish in time: " + err.decode(errors="replace")[-800:])
+                break
             rep.runs += 1
             if p.returncode != 0:
                 rep.problems.append(err.decode(errors="replace")[-1500:])
@@ -304,16 +310,20 @@ class World:
             acc = acc_of.get(cp["Ref_Key"])
             addr = next((r for r in cp.get("КонтактнаяИнформация") or [] if r.get("Вид") == "ЮрАдресКонтрагента"),
                         None)
-            ok = (co.get("TITLE") == cp["Description"] and rq.get("RQ_INN") == cp["ИНН"]
-                  and rq.get("RQ_KPP") == cp["КПП"]
-                  and (len(bds) == 1) == (acc is not None)
-                  and (acc is None or (bds[0].get("RQ_ACC_NUM") == acc["НомерСчета"]
-                                       and bds[0].get("RQ_BIK") == banks[acc["Банк_Key"]]["Code"]))
-                  and (addr is None or (len(ads) == 1 and ads[0].get("ADDRESS_1") == addr["Представление"])))
-            if not ok:
+            checks = {
+                "TITLE": co.get("TITLE") == cp["Description"],
+                "RQ_INN": rq.get("RQ_INN") == cp["ИНН"],
+                "RQ_KPP": (rq.get("RQ_KPP") or "") == (cp.get("КПП") or ""),
+                "bank detail": (len(bds) == 1) == (acc is not None) and (acc is None or (
+                    bds[0].get("RQ_ACC_NUM") == acc["НомерСчета"]
+                    and bds[0].get("RQ_BIK") == banks[acc["Банк_Key"]]["Code"])),
+                "address": addr is None or (len(ads) == 1 and ads[0].get("ADDRESS_1") == addr["Представление"]),
+            }
+            bad = [k for k, good in checks.items() if not good]
+            if bad:
                 rep.unequal += 1
                 if len(rep.problems) < 5:
-                    rep.problems.append(f"company {co['ID']} differs from 1C {cp['Ref_Key']}")
+                    rep.problems.append(f"company {co['ID']} differs from 1C {cp['Ref_Key']} in {', '.join(bad)}")
         linked = {r for r in by_link if r}
         rep.duplicates += sum(1 for co in companies if not str(co.get("UF_CRM_ERP_ID") or ""))  # unlinked extras
         rep.missing += 0 if linked >= {c["Ref_Key"] for c in cps} else 0

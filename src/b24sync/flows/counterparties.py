@@ -54,6 +54,7 @@ class OneCCounterparty:
     def __init__(self, base: Any, name: str) -> None:
         self.base = base  # the system's ODataAdapter
         self.name = name
+        self._bank_locks: dict[str, asyncio.Lock] = {}
 
     @staticmethod
     def _o(entity_set: str) -> ObjectRef:
@@ -147,13 +148,19 @@ class OneCCounterparty:
         bic = "".join(ch for ch in _s(bank.get("БИК")) if ch.isdigit())
         if not bic:
             return None
-        found = [r for r in await self.base.find(self._o(BANKS), {"Code": bic}) if not r.deleted]
-        if found:
-            return found[0].id
-        # The bank classifier is normally loaded from the Bank of Russia's directory; a missing BIC is added with
-        # what the CRM knows (name, correspondent account).
-        return await self.base.create(self._o(BANKS), {"Code": bic, "Description": _s(bank.get("Банк")) or bic,
-                                                       "КоррСчет": _s(bank.get("КоррСчет"))})
+        # Concurrent jobs of this process share a bank: one looks it up and adds it, the others wait and find it
+        # (found by the crash-and-fault test: two companies at one new bank added the BIC twice). Workers in other
+        # processes can still race on a brand-new BIC; the classifier is normally preloaded, so this is rare.
+        async with self._bank_locks.setdefault(bic, asyncio.Lock()):
+            found = sorted((r for r in await self.base.find(self._o(BANKS), {"Code": bic}) if not r.deleted),
+                           key=lambda r: r.id)
+            if found:
+                return found[0].id
+            # The bank classifier is normally loaded from the Bank of Russia's directory; a missing BIC is added
+            # with what the CRM knows (name, correspondent account). A lost answer here is an unknown outcome: the
+            # job's retry comes back to this lookup and finds the bank.
+            return await self.base.create(self._o(BANKS), {"Code": bic, "Description": _s(bank.get("Банк")) or bic,
+                                                           "КоррСчет": _s(bank.get("КоррСчет"))})
 
     async def _write_account(self, owner: str, account_key: str | None, bank: dict[str, Any],
                              current: dict[str, Any] | None) -> None:

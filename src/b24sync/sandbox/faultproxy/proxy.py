@@ -127,6 +127,11 @@ class FaultProxy:
         async def shutdown() -> None:
             if self._server is not None:
                 self._server.close()
+            me = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks() if t is not me]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self._http.aclose()
 
         asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
