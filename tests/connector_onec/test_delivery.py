@@ -170,8 +170,10 @@ def test_bank_accounts_are_read_per_page_not_per_record(base_with_accounts) -> N
     assert {r: (seen[r]["НомерСчета"], seen[r]["БИК"]) for r, _, _ in made} == {r: (a, b) for r, a, b in made}
     # 500 counterparties per page: 1 page read + the accounts in chunks under the 2048-byte query budget + banks;
     # the per-record join made 1 + 500 + banks requests.
+    print("requests per poll page (2048-byte query budget):", per_page)
     assert max(per_page) <= 25, per_page
     seen_wide, per_page_wide = run(_poll_all(sb, max_query_bytes=8000))  # Apache: LimitRequestLine 8190
+    print("requests per poll page (8000-byte query budget):", per_page_wide)
     assert seen_wide == seen and max(per_page_wide) <= 8, per_page_wide
 
 

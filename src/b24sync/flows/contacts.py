@@ -109,6 +109,23 @@ class OneCContactPersons:
         self._partner_cp[partner] = (time.monotonic(), cp)
         return cp
 
+    async def _prefetch_counterparties(self, partners: list[str | None]) -> None:
+        """The counterparties of a page's partners in one set read (``Партнер_Key eq … or …``, chunked under the
+        query-string limit) instead of one lookup per contact (issue 13); the per-partner cache then answers."""
+        now = time.monotonic()
+        want = sorted({p for p in partners if p} - {p for p, (t, _) in self._partner_cp.items()
+                                                    if now - t < self.cache_seconds})
+        find_in = getattr(self.inner, "find_in", None)
+        if not want or find_in is None:
+            return
+        best: dict[str, str] = {}
+        for r in await find_in(self.counterparties, "Партнер_Key", want):
+            partner = _ref(r.values.get("Партнер_Key"))
+            if partner and not r.deleted and (partner not in best or r.id < best[partner]):
+                best[partner] = r.id  # several counterparties of one partner: a stable choice (lowest key)
+        for partner in want:
+            self._partner_cp[partner] = (now, best.get(partner))
+
     async def _partner_of(self, counterparty: str) -> str:
         rec = await self.inner.get(self.counterparties, counterparty)
         partner = _ref(rec.values.get("Партнер_Key")) if rec else None
@@ -130,6 +147,7 @@ class OneCContactPersons:
     async def read_changes(self, obj: ObjectRef, cursor: ChangeCursor, *, overlap_seconds: float,
                            limit: int) -> ChangePage:
         page = await self.inner.read_changes(obj, cursor, overlap_seconds=overlap_seconds, limit=limit)
+        await self._prefetch_counterparties([_ref(r.values.get("Owner_Key")) for r in page.records])
         recs = list(await asyncio.gather(*(self.enrich(r) for r in page.records)))
         return ChangePage(records=recs, cursor=page.cursor, more=page.more, ack=page.ack)
 
