@@ -60,9 +60,15 @@ def test_dataset_twice_creates_no_duplicates_and_second_run_is_all_matched(pair)
     r1 = load(rt, batch=40)
     creates_erp = sum(1 for s, _ in exp["creates"] if s == "erp")
     creates_crm = sum(1 for s, _ in exp["creates"] if s == "crm")
-    assert r1.totals == {"created": len(exp["creates"]), "updated": len(exp["links"]), "matched": 0,
-                         "proposed": len(exp["proposals"]), "conflicts": len(exp["conflicts"]),
+    # totals count records (each record read has exactly one result), so they add up to what was read
+    in_conflict = {(s, i) for c in exp["conflicts"] for s, ids in (("crm", c["crm"]), ("erp", c["erp"])) for i in ids}
+    assert r1.totals == {"created": len(exp["creates"]), "updated": 2 * len(exp["links"]), "matched": 0,
+                         "proposed": r1.totals["proposed"], "conflicts": len(in_conflict),
                          "rejected": len(exp["rejected"]), "skipped": r1.totals["skipped"], "failed": 0}
+    assert sum(r1.totals.values()) == sum(r1.read.values())
+    in_clusters = {(m["side"], m["id"]) for c in r1.plan.clusters for m in c.members}
+    linked = {(s, i) for pr in r1.plan.pairs for s, i in (("crm", pr.crm_id), ("erp", pr.erp_id))}
+    assert r1.totals["proposed"] == len(in_clusters - in_conflict - linked - {tuple(x) for x in exp["rejected"]})
     assert r1.engine.get("created") == len(exp["creates"]) and r1.engine.get("dead") == 0
     assert count(d, "company") == crm0 + creates_erp and count(d, "counterparty") == erp0 + creates_crm
     # the master's (ERP's) name landed on every linked CRM record
@@ -76,7 +82,7 @@ def test_dataset_twice_creates_no_duplicates_and_second_run_is_all_matched(pair)
 
     r2 = load(rt, batch=40)
     assert r2.totals["created"] == r2.totals["updated"] == 0
-    assert r2.totals["matched"] == len(exp["links"]) + len(exp["creates"])
+    assert r2.totals["matched"] == 2 * (len(exp["links"]) + len(exp["creates"]))
     for k in ("proposed", "conflicts", "rejected", "skipped"):
         assert r2.totals[k] == r1.totals[k], k
     assert r2.engine == {"dead": 0, "held": 0, "retried": 0}  # nothing was enqueued
@@ -116,13 +122,15 @@ def test_names_with_and_without_inn_give_proposals_and_conflicts(pair, tmp_path:
     assert {c["id"] for c in report.created} == {"2", "3"}
     skipped = {(s.side, s.id) for s in report.plan.skipped}
     assert skipped == {("crm", "2"), ("crm", "3")}
-    assert report.totals["proposed"] == 3 and report.totals["conflicts"] == 2
+    assert report.totals["proposed"] == 3 and report.totals["conflicts"] == 4  # records, not pairs or groups
     out = tmp_path / "report.json"
     report.write(out)
     js = json.loads(out.read_text(encoding="utf-8"))
-    assert {"crm_id": "1", "erp_id": "1"}.items() <= js["proposed"][0].items() or \
-        any(x.get("erp_id") == "1" and x["crm_id"] == "1" for x in js["proposed"])
-    assert any(x.get("other_crm_id") == "8" for x in js["proposed"])
+    (cl,) = js["proposed"]  # one cluster, not three pairs
+    assert {(m["side"], m["id"]) for m in cl["members"]} == {("crm", "1"), ("crm", "8"), ("erp", "1")}
+    assert cl["links"] and all(link["evidence"] for link in cl["links"])
+    assert any(x.get("erp_id") == "1" and x["crm_id"] == "1" for x in js["proposed_pairs"])
+    assert any(x.get("other_crm_id") == "8" for x in js["proposed_pairs"])
     assert sorted(c["crm_ids"] for c in js["conflicts"]) == [["4", "5"], ["6", "7"]]
 
 
@@ -134,7 +142,8 @@ def test_invalid_inn_is_rejected_with_its_reason(pair) -> None:  # type: ignore[
     report = load(rt)
     (rej,) = report.plan.rejected
     assert (rej.side, rej.id) == ("erp", "1")
-    assert f"INN {bad}" in rej.reason and "should be" in rej.reason
+    assert f"INN {bad}" in rej.reason and "check digit does not match" in rej.reason
+    assert "should be" not in rej.reason  # no fake fix: changing the check digit gives someone else's INN
     assert report.totals["rejected"] == 1 and report.totals["created"] == 1
     assert sql(d / "crm.db", "select title, inn from company") == [("ООО Порядок", inn10(8))]
 
@@ -153,7 +162,7 @@ def test_interrupted_run_resumes_to_the_same_totals(pair) -> None:  # type: igno
     _mixed_seed(a)
     _mixed_seed(b)
     whole = load(rt_a, batch=10)
-    assert whole.totals["created"] == 40 and whole.totals["updated"] == 30
+    assert whole.totals["created"] == 40 and whole.totals["updated"] == 60
 
     def boom(n: int) -> None:
         if n == 37:
@@ -171,7 +180,7 @@ def test_interrupted_run_resumes_to_the_same_totals(pair) -> None:  # type: igno
     assert resumed.totals == whole.totals
     assert count(b, "company") == count(a, "company") == 70 and count(b, "counterparty") == count(a, "counterparty") == 70
     again = load(rt_b, batch=10)
-    assert not again.resumed and again.totals["matched"] == 70 and again.totals["created"] == 0
+    assert not again.resumed and again.totals["matched"] == 140 and again.totals["created"] == 0
 
 
 def test_dry_run_writes_nothing(pair) -> None:  # type: ignore[no-untyped-def]
@@ -179,7 +188,7 @@ def test_dry_run_writes_nothing(pair) -> None:  # type: ignore[no-untyped-def]
     _mixed_seed(d)
     before = (sql(d / "crm.db", "select * from company order by id"), sql(d / "erp.db", "select * from counterparty order by id"))
     report = load(rt, dry_run=True)
-    assert report.totals["created"] == 40 and report.totals["updated"] == 30
+    assert report.totals["created"] == 40 and report.totals["updated"] == 60
     assert (sql(d / "crm.db", "select * from company order by id"), sql(d / "erp.db", "select * from counterparty order by id")) == before
     with rt.db.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Link)).scalar() == 0
@@ -191,7 +200,7 @@ def test_one_way_entity_leaves_crm_only_records_alone(pair) -> None:  # type: ig
     rt, d = pair(direction="erp_to_crm")
     _mixed_seed(d)
     report = load(rt)
-    assert report.totals["created"] == 30 and report.totals["updated"] == 30
+    assert report.totals["created"] == 30 and report.totals["updated"] == 60
     assert {(s.side, s.id) for s in report.plan.skipped} == {("crm", str(100 + i)) for i in range(1, 11)}
     assert count(d, "counterparty") == 60
 

@@ -21,8 +21,9 @@ def initial_load_cmd(
                                    envvar="B24SYNC_SPEC"),
     report: Path | None = typer.Option(None, "--report", help="Also write the full report as JSON to this file"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Compute and report; write nothing to either side or the store"),
-    threshold: float = typer.Option(0.9, "--threshold", min=0.5, max=1.0,
-                                    help="Name similarity from which a merge is proposed (never merged automatically)"),
+    threshold: float | None = typer.Option(None, "--threshold", min=0.5, max=1.0,
+                                           help="Score from which records are proposed as one company (never merged "
+                                                "automatically); default: the entity's dedupe.suggest, else 0.85"),
     batch: int = typer.Option(100, "--batch", min=1, help="Records linked/enqueued per store transaction"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
@@ -70,23 +71,31 @@ def initial_load_cmd(
         "created": "would be created on the other side" if dry_run else "created on the other side by the engine",
         "updated": "would be linked by match key" if dry_run else "linked by match key, master's data sent",
         "matched": "already linked (nothing to do)",
-        "proposed": "merge proposals by similar name — review them",
-        "conflicts": "one INN (same or no KPP) on several records — nothing done",
+        "proposed": "records in suspected-duplicate clusters — review them (nothing merged or created)",
+        "conflicts": "records sharing one INN (same or no KPP) — nothing done",
         "rejected": "invalid key (INN check digit)",
         "skipped": "no INN, or not copied in this direction",
         "failed": "the engine could not create them (see `b24sync dead`)",
     }
     for k, v in result.totals.items():
         t.add_row(k, str(v), meaning.get(k, ""))
+    read = sum(result.read.values())
+    t.add_row("[bold]read[/bold]", str(read), f"records read (CRM {result.read.get('crm', 0)}, ERP "
+                                              f"{result.read.get('erp', 0)}) = the sum of the rows above")
     console.print(t)
     for r in result.plan.rejected[:20]:
         console.print(f"[red]rejected[/red] {r.side} {r.id} {r.name!r}: {r.reason}")
     for c in result.plan.conflicts[:20]:
         console.print(f"[yellow]conflict[/yellow] crm {c.crm_ids} erp {c.erp_ids}: {c.reason}")
-    for p in result.plan.proposals[:20]:
-        console.print(f"[cyan]proposed[/cyan] {p.type} {p.crm_id} ~ {p.other_id} ({p.score:.2f}) "
-                      f"{p.crm_name!r} ~ {p.other_name!r}: {p.reason}")
-    shown = max(len(result.plan.rejected), len(result.plan.conflicts), len(result.plan.proposals))
+    for c in result.plan.clusters[:20]:
+        who = "; ".join(f"{m['side']} {m['id']} {m['name']!r}" + (f" INN {m['inn']}" if m["inn"] else "")
+                        for m in c.members)
+        console.print(f"[cyan]cluster {c.id}[/cyan] ({len(c.members)} records, weakest link {c.score:.2f}): {who}")
+        for link in c.links:
+            console.print(f"    {link['a']} ~ {link['b']} {link['score']:.2f}: {', '.join(link['evidence'])}")
+        for w in c.warnings:
+            console.print(f"    [yellow]warning[/yellow] {w}")
+    shown = max(len(result.plan.rejected), len(result.plan.conflicts), len(result.plan.clusters))
     if shown > 20 and report is None:
         console.print("… more in the JSON report: add --report FILE")
     if report is not None:

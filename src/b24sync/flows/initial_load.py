@@ -11,7 +11,7 @@ Both sides are read in full, then every record is classified (:func:`plan`):
 3. **conflict** — a group of compatible records with more than one record on a side (two CRM companies with one INN
    and the same or no KPP): reported with every id, nothing is linked or created for any of them;
 4. **rejected** — a key that fails validation (an INN with a wrong check digit): reported with the reason;
-5. **proposed** — a record without a usable key is compared by name (:mod:`b24sync.flows.names`) with the
+5. **proposed** — a record without a usable key is compared by name (:mod:`b24sync.matching.names`) with the
    unpaired records of the other side and with the other CRM records; pairs scoring at least the threshold are
    *proposed* for review, never merged; an unpaired keyed record that is part of a proposal is not created either
    (creating it would make the duplicate the proposal is about);
@@ -41,14 +41,25 @@ from b24sync.engine.mapper import flows_from, other
 from b24sync.engine.normalize import normalize
 from b24sync.engine.ports import ChangeCursor, Record
 from b24sync.engine.runtime import Runtime
-from b24sync.flows import names as nm
+from b24sync.matching import Card, Policy, cluster, compare, make_card
+from b24sync.matching.cards import inn_near, inn_status
 from b24sync.spec.models import Entity, MatchRule, Side, Spec
 from b24sync.store import cursors, identity
 from b24sync.store.models import DeadLetter
 
-DEFAULT_THRESHOLD = 0.9
+DEFAULT_THRESHOLD = 0.85  # Policy.suggest; an entity's `dedupe.suggest` overrides it
 _NAME_FIELDS_CRM = ("TITLE", "title", "NAME", "name", "COMPANY_TITLE")
 _NAME_FIELDS_ERP = ("Description", "Наименование", "НаименованиеПолное", "name", "title", "Name", "NAME")
+# Fields that hold an INN whatever the spec's `normalize` says (a flow's own block may say `digits`): checked always.
+INN_FIELDS = frozenset({"RQ_INN", "ИНН", "inn", "INN", "Inn", "vat", "VAT", "UF_CRM_INN"})
+KPP_FIELDS = frozenset({"RQ_KPP", "КПП", "kpp", "KPP", "Kpp", "UF_CRM_KPP"})
+# Default evidence fields when the spec's `dedupe` block names none (CRM card fields, 1C / Odoo / SQL names).
+EVIDENCE_FIELDS: dict[str, tuple[str, ...]] = {
+    "phones": ("PHONE", "phone", "Phone", "Телефон", "RQ_PHONE", "mobile"),
+    "emails": ("EMAIL", "email", "Email", "ЭлектроннаяПочта", "RQ_EMAIL"),
+    "address": ("ADDRESS", "RQ_ADDR", "address", "Address", "АдресЮридический", "ЮридическийАдрес", "Адрес",
+                "street"),
+}
 
 
 def cursor_name(entity: str) -> str:
@@ -66,6 +77,7 @@ class Item:
     name: str
     keys: list[str | None]  # per key rule: the normalised key, or None when a part is empty
     invalid: str | None = None  # why a key could not be used (failed validation)
+    card: Card | None = None  # the record as matching evidence (name, INN/KPP, phones, e-mails, address)
 
     @property
     def ref(self) -> str:
@@ -111,6 +123,20 @@ class Proposal:
 
 
 @dataclass
+class ProposalCluster:
+    """Records that look like one company: a person accepts (merges) or rejects the whole group."""
+
+    id: str  # stable across runs: a hash of the member refs
+    members: list[dict[str, Any]]  # side, id, name, inn, kpp, phones, emails, address
+    links: list[dict[str, Any]]  # a, b, score, decision, evidence, reason — why the group holds together
+    warnings: list[str]
+    score: float  # the weakest link
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class ConflictGroup:
     crm_ids: list[str]
     erp_ids: list[str]
@@ -138,7 +164,8 @@ class Skipped:
 class Plan:
     pairs: list[Pair] = field(default_factory=list)
     creates: list[Create] = field(default_factory=list)
-    proposals: list[Proposal] = field(default_factory=list)
+    proposals: list[Proposal] = field(default_factory=list)  # every pair inside a proposal cluster
+    clusters: list[ProposalCluster] = field(default_factory=list)
     conflicts: list[ConflictGroup] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
@@ -168,6 +195,33 @@ def _rule_title(rule: MatchRule) -> str:
     return rule.title or " + ".join(p.crm for p in rule.keys)
 
 
+def _is_inn_part(p: Any) -> bool:
+    return p.normalize == "inn" or p.crm in INN_FIELDS or p.erp in INN_FIELDS
+
+
+def evidence_fields(entity: Entity, side: Side) -> dict[str, list[str]]:
+    """Which fields of a record are the name, INN, KPP, phones, e-mails and address (spec ``dedupe`` first)."""
+    dd = entity.dedupe
+    out: dict[str, list[str]] = {}
+    for kind in ("phones", "emails", "address"):
+        declared = getattr(dd, kind, None) if dd else None
+        out[kind] = [declared.crm if side == "crm" else declared.erp] if declared else list(EVIDENCE_FIELDS[kind])
+    inn = [p.crm if side == "crm" else p.erp for r in entity.match for p in r.keys if _is_inn_part(p)]
+    kpp = [p.crm if side == "crm" else p.erp for r in entity.match for p in r.keys
+           if p.crm in KPP_FIELDS or p.erp in KPP_FIELDS]
+    out["inn"] = inn or [f for f in INN_FIELDS]
+    out["kpp"] = kpp or [f for f in KPP_FIELDS]
+    return out
+
+
+def _first(values: dict[str, Any], names: Iterable[str]) -> Any:
+    for n in names:
+        v = values.get(n)
+        if v not in (None, "", []):
+            return v
+    return None
+
+
 def make_item(entity: Entity, side: Side, record: Record, name_field: str | None) -> Item:
     keys: list[str | None] = []
     invalid = None
@@ -180,7 +234,10 @@ def make_item(entity: Entity, side: Side, record: Record, name_field: str | None
                 parts = None
                 break
             try:
-                value = normalize(p.normalize, raw, field=fld) if p.normalize else str(raw).strip()
+                if _is_inn_part(p):  # an INN is checked whatever `normalize` says (`inn`, `digits`, none)
+                    value = _checked_inn(raw, fld)
+                else:
+                    value = normalize(p.normalize, raw, field=fld) if p.normalize else str(raw).strip()
             except ValidationError as e:
                 invalid = invalid or f"`{fld}`: {e.reason}"
                 parts = None
@@ -190,7 +247,31 @@ def make_item(entity: Entity, side: Side, record: Record, name_field: str | None
     if invalid:
         keys = [None] * len(keys)
     name = str(record.values.get(name_field) or "") if name_field else ""
-    return Item(side, record.id, record, name, keys, invalid)
+    ev = evidence_fields(entity, side)
+    v = record.values
+    card = make_card(f"{side}:{record.id}", name=name, inn=_first(v, ev["inn"]), kpp=_first(v, ev["kpp"]),
+                     phones=_first(v, ev["phones"]), emails=_first(v, ev["emails"]),
+                     address=_first(v, ev["address"]))
+    return Item(side, record.id, record, name, keys, invalid, card)
+
+
+def _checked_inn(value: Any, fld: str) -> str:
+    digits = "".join(c for c in str(value) if c.isdigit())
+    status, problem = inn_status(digits)
+    if status != "valid":
+        raise ValidationError(_inn_reason(digits, status), detail={"field": fld, "value": digits})
+    return digits
+
+
+def _inn_reason(digits: str, status: str) -> str:
+    """Never a fake fix: a placeholder is not "a typo", and a wrong check digit is not fixed by changing it."""
+    if status == "placeholder":
+        return (f"INN {digits} is a placeholder, not a number — enter the counterparty's real INN "
+                "(it cannot be \"corrected\" by its check digit)")
+    if status == "malformed":
+        return f"INN {digits}: {len(digits)} digits — a company's INN has 10, a sole trader's 12"
+    return (f"INN {digits}: the check digit does not match, so a digit was mistyped somewhere — compare it with "
+            "the counterparty's documents (changing the last digit would only give someone else's valid INN)")
 
 
 # ---- the matcher (pure: no I/O) ------------------------------------------------------------------------------
@@ -227,7 +308,9 @@ def _compatible(a: Item, b: Item) -> bool:
 def plan(spec: Spec, entity: Entity, crm: Iterable[Item], erp: Iterable[Item], *,
          links: dict[str, str] | None = None, threshold: float = DEFAULT_THRESHOLD,
          rule_titles: list[str] | None = None,
-         progress: Callable[[int], None] | None = None) -> Plan:
+         progress: Callable[[int], None] | None = None,
+         policy: Policy | None = None,
+         match_progress: Callable[[int, int], None] | None = None) -> Plan:
     """Classify every record. ``links`` is the identity map for this entity (crm id -> erp id)."""
     items = {i.ref: i for i in [*crm, *erp]}
     links = links or {}
@@ -235,6 +318,7 @@ def plan(spec: Spec, entity: Entity, crm: Iterable[Item], erp: Iterable[Item], *
     out = Plan()
     paired: set[str] = set()
     tick = progress or (lambda n: None)
+    tick_match = match_progress
 
     # 1. the identity map
     for crm_id, erp_id in links.items():
@@ -284,10 +368,11 @@ def plan(spec: Spec, entity: Entity, crm: Iterable[Item], erp: Iterable[Item], *
             out.conflicts.append(ConflictGroup([m.id for m in cs], [m.id for m in es], key, _conflict_reason(cs, es, key)))
             conflicted.update(m.ref for m in members)
 
-    # 4. name proposals for records without a usable key
-    proposals = _propose(items, paired, conflicted, threshold)
-    out.proposals = proposals
-    in_proposal = {p_ref for p in proposals if p.type == "crm-erp" for p_ref in (f"crm:{p.crm_id}", f"erp:{p.other_id}")}
+    # 4. clusters of suspected duplicates (every record takes part, those in conflicts too)
+    out.clusters, out.proposals = _propose(items, paired, policy or Policy(suggest=threshold), tick_match)
+    in_proposal = {f"{m['side']}:{m['id']}" for c in out.clusters for m in c.members}
+    in_proposal -= paired
+    _point_rejections_at_near_inns(out, items)
 
     # 5. creates and the records left alone
     for it in sorted(singles, key=lambda i: (i.side, _sort_id(i.id))):
@@ -333,45 +418,80 @@ def _conflict_reason(cs: list[Item], es: list[Item], key: str) -> str:
             f"then run again; nothing was linked or created for them")
 
 
-def _propose(items: dict[str, Item], paired: set[str], conflicted: set[str], threshold: float) -> list[Proposal]:
-    analysed = {ref: nm.analyse(it.name) for ref, it in items.items() if it.name}
-    index: dict[str, list[str]] = defaultdict(list)
-    for ref, n in analysed.items():
-        for k in nm.block_keys(n):
-            index[k].append(ref)
-    seen: set[tuple[str, str]] = set()
-    found: list[Proposal] = []
-    for ref, it in sorted(items.items()):
-        if it.keyed or ref not in analysed or ref in conflicted:
+def _propose(items: dict[str, Item], paired: set[str], policy: Policy,
+             progress: Callable[[int, int], None] | None) -> tuple[list[ProposalCluster], list[Proposal]]:
+    """Clusters of records that look like one company, for a person to decide; exact INN links alone are not a
+    proposal (step 3 links them), a cluster is proposed when one of its links is a similarity or it joins a record
+    with no usable key. ERP-only clusters are left to the ERP (the book of record)."""
+    cards = [it.card for it in items.values() if it.card is not None and it.name]
+    result = cluster(cards, policy, progress=progress)
+    clusters: list[ProposalCluster] = []
+    pairs: list[Proposal] = []
+    for c in result.clusters:
+        members = [items[r] for r in c.refs]
+        if all(m.side == "erp" for m in members):
             continue
-        # only records without a usable key look for partners; a keyed record is found by them
-        cands: set[str] = set()
-        for k in nm.block_keys(analysed[ref]):
-            cands.update(index[k])
-        for cref in sorted(cands):
-            if cref == ref or cref in conflicted:
-                continue
-            o = items[cref]
-            if it.side == "erp" and o.side == "erp":
-                continue
-            if it.side != o.side and (ref in paired or cref in paired):
-                continue  # a linked pair has its partner; a CRM twin of it shows up as crm-crm
-            a, b = (it, o) if it.side == "crm" else (o, it)
-            pair_key = (a.ref, b.ref) if a.side != b.side else tuple(sorted((a.ref, b.ref), key=_ref_sort))  # type: ignore[assignment]
-            if pair_key in seen:
-                continue
-            seen.add(pair_key)  # type: ignore[arg-type]
-            sim = nm.similarity(analysed[a.ref], analysed[b.ref])
-            if sim.score < threshold:
-                continue
-            if a.side == b.side:
-                first, second = sorted((a, b), key=lambda i: _sort_id(i.id))
-                found.append(Proposal("crm-crm", first.id, second.id, first.name, second.name, sim.score,
-                                      _proposal_reason(sim, first, second)))
-            else:
-                found.append(Proposal("crm-erp", a.id, b.id, a.name, b.name, sim.score, _proposal_reason(sim, a, b)))
-    found.sort(key=lambda p: (p.type, -p.score, _sort_id(p.crm_id), _sort_id(p.other_id)))
-    return found
+        if c.automatic:
+            continue  # exact INN (+KPP) only: linked, or reported as a conflict, by step 3
+        members.sort(key=lambda m: (m.side, _sort_id(m.id)))
+        cid = _cluster_id([m.ref for m in members])
+        clusters.append(ProposalCluster(
+            cid, [_member_json(m) for m in members],
+            [{"a": e.a, "b": e.b, "score": e.verdict.score, "decision": e.verdict.decision,
+              "evidence": e.verdict.evidence, "reason": e.verdict.reason} for e in c.edges],
+            list(c.warnings), c.score))
+        for x in range(len(members)):
+            for y in range(x + 1, len(members)):
+                a, b = members[x], members[y]
+                if a.side == "erp" and b.side == "erp":
+                    continue
+                if a.side == "erp":
+                    a, b = b, a
+                if b.side == "erp" and (a.ref in paired or b.ref in paired):
+                    continue  # a linked pair has its partner; a CRM twin of it shows up as crm-crm
+                v = compare(a.card, b.card, policy)  # type: ignore[arg-type]
+                kind = "crm-crm" if b.side == "crm" else "crm-erp"
+                pairs.append(Proposal(kind, a.id, b.id, a.name, b.name, v.score,
+                                      _proposal_reason(v.reason, v.evidence, a, b)))
+    clusters.sort(key=lambda c: (-c.score, c.id))
+    pairs.sort(key=lambda p: (p.type, -p.score, _sort_id(p.crm_id), _sort_id(p.other_id)))
+    return clusters, pairs
+
+
+def _cluster_id(refs: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha1("|".join(sorted(refs)).encode()).hexdigest()[:10]
+
+
+def _member_json(it: Item) -> dict[str, Any]:
+    c = it.card
+    assert c is not None
+    return {"side": it.side, "id": it.id, "name": it.name, "inn": c.inn or None,
+            "inn_status": c.inn_status if c.inn else None, "kpp": c.kpp or None, "phones": sorted(c.phones),
+            "emails": sorted(c.emails), "address": c.address.raw if c.address else None,
+            "linked": False}
+
+
+def _point_rejections_at_near_inns(p: Plan, items: dict[str, Item]) -> None:
+    """A mistyped INN one digit (or one swap) away from another record's valid INN names that record."""
+    valid: dict[str, list[Item]] = defaultdict(list)
+    for it in items.values():
+        if it.card is not None and it.card.valid_inn:
+            valid[it.card.inn].append(it)
+    if not valid:
+        return
+    by_len: dict[int, list[str]] = defaultdict(list)
+    for inn in valid:
+        by_len[len(inn)].append(inn)
+    for r in p.rejected:
+        it = items.get(f"{r.side}:{r.id}")
+        if it is None or it.card is None or it.card.inn_status != "invalid":
+            continue
+        near = [inn for inn in by_len.get(len(it.card.inn), []) if inn_near(inn, it.card.inn)]
+        if near:
+            who = ", ".join(f"{o.side.upper()} {o.id} «{o.name}» (INN {inn})" for inn in near[:3] for o in valid[inn][:2])
+            r.reason += f"; it is one digit away from {who} — probably the same company"
 
 
 def _ref_sort(ref: str) -> tuple[str, tuple[int, int | str]]:
@@ -379,11 +499,11 @@ def _ref_sort(ref: str) -> tuple[str, tuple[int, int | str]]:
     return side, _sort_id(rid)
 
 
-def _proposal_reason(sim: nm.Similarity, a: Item, b: Item) -> str:
-    why_a = "no INN" if not a.invalid else "invalid INN"
-    why_b = "no INN" if not b.invalid else "invalid INN"
-    missing = [f"{x.side.upper()} {x.id}: {w}" for x, w in ((a, why_a), (b, why_b)) if not x.keyed]
-    return f"{sim.reason} ({'; '.join(missing)}) — review and merge by hand, then fill in the INN"
+def _proposal_reason(reason: str, evidence: list[str], a: Item, b: Item) -> str:
+    missing = [f"{x.side.upper()} {x.id}: {'no INN' if not x.invalid else 'invalid INN'}"
+               for x in (a, b) if not x.keyed]
+    tail = f" ({'; '.join(missing)})" if missing else ""
+    return f"{reason}; evidence: {', '.join(evidence)}{tail} — review and merge by hand, then fill in the INN"
 
 
 # ---- running it ----------------------------------------------------------------------------------------------
@@ -391,7 +511,7 @@ def _proposal_reason(sim: nm.Similarity, a: Item, b: Item) -> str:
 
 @dataclass
 class Options:
-    threshold: float = DEFAULT_THRESHOLD
+    threshold: float | None = None  # default: the entity's `dedupe.suggest`, else DEFAULT_THRESHOLD
     dry_run: bool = False
     batch: int = 100
     page: int | None = None  # read page size (default: the spec's poll_page)
@@ -421,7 +541,8 @@ class Report:
             "read": self.read, "totals": self.totals,
             "created": self.created, "updated": self.updated,
             "matched": [asdict(x) for x in p.pairs if x.already],
-            "proposed": [x.to_json() for x in p.proposals],
+            "proposed": [x.to_json() for x in p.clusters],
+            "proposed_pairs": [x.to_json() for x in p.proposals],
             "conflicts": [asdict(x) for x in p.conflicts],
             "rejected": [asdict(x) for x in p.rejected],
             "skipped": [asdict(x) for x in p.skipped],
@@ -469,6 +590,8 @@ async def initial_load(rt: Runtime, entity_name: str, opts: Options | None = Non
     page = opts.page or spec.defaults.poll_page
     crm_name, erp_name = name_fields(entity)
     master = spec.master_side(entity)
+    threshold = resolve_threshold(entity, opts.threshold)
+    opts.threshold = threshold
 
     state = None
     if not opts.dry_run:
@@ -484,8 +607,18 @@ async def initial_load(rt: Runtime, entity_name: str, opts: Options | None = Non
         erp_records = await read_all(rt, entity, "erp", page=page, tick=prog.task("reading ERP"))
         crm_items = [make_item(entity, "crm", r, crm_name) for r in crm_records]
         erp_items = [make_item(entity, "erp", r, erp_name) for r in erp_records]
-        the_plan = plan(spec, entity, crm_items, erp_items, links=_links(rt, rt.spec.scope(entity_name)), threshold=opts.threshold,
-                        progress=prog.task("matching", total=len(crm_items) + len(erp_items)))
+        pair_ticks: list[tuple[Callable[[int], None], int]] = []
+
+        def on_pairs(done_pairs: int, total_pairs: int) -> None:  # the pair count is known once blocking is done
+            if not pair_ticks:
+                pair_ticks.append((prog.task("comparing candidate pairs", total=total_pairs), 0))
+            tick_pairs, last = pair_ticks[0]
+            tick_pairs(done_pairs - last)
+            pair_ticks[0] = (tick_pairs, done_pairs)
+
+        the_plan = plan(spec, entity, crm_items, erp_items, links=_links(rt, rt.spec.scope(entity_name)),
+                        threshold=threshold, progress=prog.task("grouping by INN", total=len(crm_items) + len(erp_items)),
+                        match_progress=on_pairs)
         by_ref = {i.ref: i for i in [*crm_items, *erp_items]}
 
         # What this run has to write, in a stable order; what an interrupted run already wrote is skipped.
@@ -555,6 +688,12 @@ async def initial_load(rt: Runtime, entity_name: str, opts: Options | None = Non
     return report
 
 
+def resolve_threshold(entity: Entity, given: float | None) -> float:
+    if given is not None:
+        return given
+    return entity.dedupe.suggest if entity.dedupe is not None else DEFAULT_THRESHOLD
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -596,10 +735,40 @@ def _report(rt: Runtime, entity_name: str, p: Plan, done: dict[str, str], opts: 
         else:  # enqueued and not yet worked (run_engine=False) or still pending a retry
             failed.append({"side": c.side, "id": c.id, "name": c.name,
                            "reason": "enqueued, not created yet — `b24sync run` will finish it"})
-    totals = {
-        "created": len(created), "updated": len(updated), "matched": matched, "proposed": len(p.proposals),
-        "conflicts": len(p.conflicts), "rejected": len(p.rejected), "skipped": len(p.skipped), "failed": len(failed),
-    }
+    # Every record read has exactly one result, so the totals add up to what was read (records, not pairs).
+    status: dict[str, str] = {}
+
+    def put(ref: str, what: str) -> None:
+        status.setdefault(ref, what)
+
+    for pr in p.pairs:
+        was = done.get(f"crm:{pr.crm_id}") or done.get(f"erp:{pr.erp_id}")
+        what = "created" if was == "created" else "updated" if (was == "updated" or not pr.already) else "matched"
+        put(f"crm:{pr.crm_id}", what)
+        put(f"erp:{pr.erp_id}", what)
+    for c in created:
+        put(f"{c['side']}:{c['id']}", "created")
+    for f in failed:
+        put(f"{f['side']}:{f['id']}", "failed")
+    for g in p.conflicts:
+        for i in g.crm_ids:
+            put(f"crm:{i}", "conflicts")
+        for i in g.erp_ids:
+            put(f"erp:{i}", "conflicts")
+    for r in p.rejected:
+        put(f"{r.side}:{r.id}", "rejected")
+    for cl in p.clusters:
+        for m in cl.members:
+            put(f"{m['side']}:{m['id']}", "proposed")
+    for sk in p.skipped:
+        put(f"{sk.side}:{sk.id}", "skipped")
+    totals = {k: 0 for k in ("created", "updated", "matched", "proposed", "conflicts", "rejected", "skipped",
+                             "failed")}
+    for what in status.values():
+        totals[what] += 1
+    for cl in p.clusters:
+        for m in cl.members:
+            m["result"] = status.get(f"{m['side']}:{m['id']}", "proposed")
     return Report(entity_name, opts.dry_run, opts.threshold, resumed, totals, p, created, updated, failed, engine, read)
 
 

@@ -298,6 +298,28 @@ class Guard(Strict):
         return self
 
 
+class FieldPair(Strict):
+    crm: str
+    erp: str
+
+
+class Dedupe(Strict):
+    """How suspected duplicates are found (docs/matching.md). Automatic links are only ever exact INN (+ KPP)
+    from `match`; everything else is *proposed* to a person from `suggest` up, or treated as a new company below."""
+
+    suggest: float = Field(0.85, ge=0.5, le=1.0, description="Score from which two records are proposed as one "
+                                                             "company for a person to decide (never merged alone)")
+    phones: FieldPair | None = Field(None, description="Phone field on each side (evidence; compared as E.164)")
+    emails: FieldPair | None = Field(None, description="E-mail field on each side (evidence: e-mail, corporate domain)")
+    address: FieldPair | None = Field(None, description="Address field on each side (evidence: street + house)")
+    before_create: Literal["hold", "off"] = Field(
+        "off", description="hold: before the engine creates a record on the other side, it looks for a likely "
+                           "duplicate there (same phone, e-mail or INN with another KPP, similar name) and holds "
+                           "the record with the candidates instead of creating a duplicate")
+    confirm_field: FieldPair | None = Field(
+        None, description="A flag field a manager sets (Y/1/true) to say \"not a duplicate, create it\"")
+
+
 class Entity(Strict):
     title: str | None = None
     master: str = Field(description="The authoritative system (a name from `systems`, or crm / erp)")
@@ -312,6 +334,7 @@ class Entity(Strict):
     flow: str | None = Field(None, description="A named business flow that handles this entity instead of the generic sync")
     create: bool = Field(True, description="false: only update records that already exist on the target (found by link "
                                            "or match keys), e.g. receivables written into existing companies")
+    dedupe: Dedupe | None = Field(None, description="Suspected-duplicate matching: threshold and evidence fields")
     conflict: Literal["master_wins"] = "master_wins"
     delete: Literal["ignore", "mark"] = Field("ignore", description="What a deletion on the source does to the target")
 
