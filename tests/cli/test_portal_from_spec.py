@@ -26,7 +26,7 @@ def test_check_prepare_check() -> None:
         first = _portal("check", env)
         assert first.returncode == 1 and "UF_CRM_ERP_ID" in first.stdout and "missing" in first.stdout
         made = _portal("prepare", env)
-        assert made.returncode == 0 and made.stdout.count("created") >= 5
+        assert made.returncode == 0 and made.stdout.count("created") >= 2
         again = _portal("check", env)
         assert again.returncode == 0 and "missing" not in again.stdout
     finally:

@@ -25,7 +25,7 @@ def _rehearse(spec: Path, cwd: Path, *extra: str, env: dict[str, str] | None = N
 
 # 1C contacts without phone or e-mail have no match key and are parked (issue 12.10: the spec must declare what
 # happens to them); strict, so the day the example is fixed this test says so.
-_KNOWN = {"1c-odata": pytest.mark.xfail(strict=True, reason="issue 12.10: contacts without a match key")}
+_KNOWN: dict[str, object] = {}  # every example rehearses clean (issue 12.10 declared `without_match_key`)
 
 
 @pytest.mark.parametrize("spec", [pytest.param(p, id=p.stem, marks=_KNOWN.get(p.stem, ())) for p in EXAMPLES])

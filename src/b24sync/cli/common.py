@@ -150,3 +150,24 @@ def guarded(fn: F) -> F:
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- names checked against the live systems
+
+
+async def name_problems(spec_file: Path, rt: Any, *, skip: frozenset[str] = frozenset()) -> tuple[Any, list[Any]]:
+    """Run the live-system name check (engine/names.py) and turn its problems into FILE:LINE problems.
+    ``skip``: names another check reports already (user fields ``portal prepare`` would create)."""
+    from b24sync.engine.names import check_names
+    from b24sync.spec.loader import SpecProblem, line_map
+
+    report = await check_names(rt)
+    lines = line_map(spec_file)
+    out = []
+    for ps in report.problems.values():
+        for p in ps:
+            if p.fatal and any(f"`{n}`" in p.what for n in skip):
+                continue
+            text = p.what if p.fatal else f"warning: {p.what}"
+            out.append(SpecProblem(str(spec_file), lines.line_for(p.path), text, p.fix))
+    return report, sorted(out, key=lambda p: p.line)

@@ -92,6 +92,14 @@ async def _rehearse(spec: Spec, stand: Any, store: str, *, once: bool, port: int
         notes += await seed(rt, spec, stand, records=records)
         for line in notes:
             console.print(f"  • {line}", markup=False, highlight=False)
+        from b24sync.engine.names import check_names
+
+        names = await check_names(rt)  # after prepare: what is still unknown is a typo, not a missing user field
+        for ps in names.problems.values():
+            for p in ps:
+                console.print(f"  ✗ {'' if p.fatal else 'warning: '}{p.what} — {p.fix}", markup=False,
+                              highlight=False)
+        rt.refused.update(names.broken)
         # A rehearsal reconciles everything seeded: each entity's source side is read once, whatever its triggers
         # (a webhook-only entity would otherwise wait for an event that a rehearsal never gets).
         from b24sync.engine.scheduler import poll_once
@@ -101,7 +109,7 @@ async def _rehearse(spec: Spec, stand: Any, store: str, *, once: bool, port: int
             for side in sides:
                 await poll_once(rt, name, side)  # type: ignore[arg-type]
         stats = await run(rt, RunOptions(once=True, poll=False))
-        clean = _report(rt, spec, stats)
+        clean = _report(rt, spec, stats) and not names.broken
         if once:
             return clean
         from b24sync.cli.run import _serve

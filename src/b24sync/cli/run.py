@@ -47,21 +47,38 @@ def run_cmd(
         from b24sync.bus.consumer import tasks as bus_tasks
 
         extra += bus_tasks(rt)  # the outbox relay and the bus consumers of the spec's `bus:`
-    stats = asyncio.run(_main(rt, RunOptions(once=once, workers=workers, extra_tasks=extra), progress=once))
+    stats = asyncio.run(_main(rt, RunOptions(once=once, workers=workers, extra_tasks=extra), progress=once,
+                              spec_file=spec_file))
     console.print(f"done: {stats.done} jobs ({', '.join(f'{k} {v}' for k, v in sorted(stats.actions.items())) or 'nothing to do'}), "
                   f"retried {stats.retried}, dead {stats.dead}, held {stats.held}")
     for entity, side, exc in stats.failed_polls:
         system = spec.system_for(spec.entities[entity], side)  # type: ignore[arg-type]
         err_console.print(f"[red]error:[/red] entity {entity}, {side} side (system {system}): {explain(exc)}",
                           highlight=False, soft_wrap=True)
-    if stats.failed_polls:
+    if stats.failed_polls or rt.refused:
         raise typer.Exit(2)
 
 
-async def _main(rt, opts, *, progress: bool = False):  # type: ignore[no-untyped-def]
+async def refuse_unknown_names(rt, spec_file: Path) -> None:  # type: ignore[no-untyped-def]
+    """Before anything runs: every name the spec maps is compared with the live systems (engine/names.py); an
+    entity with an unknown name does not start (FILE:LINE with the nearest names), the other entities run."""
+    from b24sync.cli.common import name_problems
+
+    report, problems = await name_problems(spec_file, rt)
+    for p in problems:
+        err_console.print(str(p), highlight=False, markup=False, soft_wrap=True)
+    rt.refused.update(report.broken)
+    for entity in report.broken:
+        err_console.print(f"entity {entity} does not start (its names above do not exist); the others run",
+                          highlight=False, markup=False, soft_wrap=True)
+
+
+async def _main(rt, opts, *, progress: bool = False, spec_file: Path | None = None):  # type: ignore[no-untyped-def]
     from b24sync.progress import Progress, watch_queue
 
     try:
+        if spec_file is not None:
+            await refuse_unknown_names(rt, spec_file)
         if not progress:
             stats = await run(rt, opts)
         else:

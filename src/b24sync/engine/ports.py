@@ -64,6 +64,21 @@ class ObjectRef:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class ObjectSchema:
+    """What a live system says an object has (``describe``): its field names with the system's type words.
+
+    ``exists=False``: the object itself is unknown there (``alternatives`` lists what the system has). ``open``: the
+    object accepts names beyond ``fields`` (a virtual table, a flow's computed object) — unknown names are not
+    reported. Adapters that cannot tell return ``None`` from ``describe`` and are not checked."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    exists: bool = True
+    alternatives: list[str] = field(default_factory=list)
+    open: bool = False
+    detail: dict[str, Any] = field(default_factory=dict)  # extras a check may use (user-field types, stages, ...)
+
+
 @runtime_checkable
 class SystemAdapter(Protocol):
     """What every connector offers the engine. All methods are async; connectors batch and rate-limit inside."""

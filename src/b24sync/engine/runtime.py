@@ -39,14 +39,24 @@ class Runtime:
     # Virtual objects a flow provides on top of a system's adapter: (system name, object name) -> an adapter for
     # just that object (e.g. a 1C counterparty joined with its bank account, a product with its price and stock).
     object_adapters: dict[tuple[str, str], SystemAdapter] = field(default_factory=dict)
+    # Entities refused at start (a name they map does not exist in a live system, engine/names.py): not polled,
+    # and their jobs wait (deferred, never dropped) until a restart after the spec or the system is fixed.
+    refused: dict[str, str] = field(default_factory=dict)
 
     def entity(self, name: str) -> Entity:
-        try:
-            return self.spec.entities[name]
-        except KeyError:
+        entity = self.spec.entities.get(name)
+        if entity is None:
             from b24sync.engine.errors import PermanentError
 
-            raise PermanentError(f"entity `{name}` is not in the spec any more — add it back or discard the job") from None
+            raise PermanentError(f"entity `{name}` is not in the spec any more — add it back or discard the job")
+        if name in self.refused:
+            from datetime import UTC, datetime, timedelta
+
+            from b24sync.engine.errors import DeferError
+
+            raise DeferError(f"entity `{name}` did not start: {self.refused[name]}",
+                             until=datetime.now(UTC) + timedelta(minutes=10))
+        return entity
 
     def adapter(self, entity: Entity, side: Side) -> SystemAdapter:
         system = self.spec.system_for(entity, side)

@@ -44,6 +44,8 @@ class PollResult:
 def poll_plan(rt: Runtime) -> list[PollTask]:
     tasks: dict[tuple[str, str], PollTask] = {}
     for name, entity in rt.spec.entities.items():
+        if name in rt.refused:
+            continue
         for t in entity.triggers:
             if t.poll is None:
                 continue

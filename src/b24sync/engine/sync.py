@@ -105,7 +105,14 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
         if h == seen_src.read_hash:
             return Outcome("unchanged")
 
-    criteria = match_criteria(entity, tgt, record.values, src)
+    try:
+        criteria = match_criteria(entity, tgt, record.values, src)
+    except ValidationError:
+        # A key that fails its check (`normalize: inn`) is what a `require_valid` guard is for: the guard's own
+        # message (for the manager) holds the record; only without such a guard is it a dead letter.
+        if any(g.require_valid and g.require_valid.side == src for g in entity.guards):
+            await _check_holds(rt, entity, src, src_id, record, creating=binding is None or not binding.id_on(tgt))
+        raise
     target = rt.adapter(entity, tgt)
     obj = rt.objref(entity, tgt)
     target_id = binding.id_on(tgt) if binding else None
@@ -129,10 +136,14 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
         if not gate.allowed:
             return Outcome("skipped", detail={"why": gate.why},
                            effects=lambda c: fingerprints.mark_read(c, job.entity, src, src_id, h, record.version))
-        if not criteria:
+        if not criteria and entity.without_match_key != "create":
             names = ", ".join(k.crm if src == "crm" else k.erp for r in entity.match for k in r.keys)
-            raise ValidationError(f"{entity.title or job.entity} {src_id}: no match key value ({names}) — fill it in "
-                                  f"so the record can be found on the other side without creating a duplicate")
+            why = (f"{entity.title or job.entity} {src_id}: no match key value ({names}) — fill it in so the record "
+                   f"can be found on the other side without creating a duplicate")
+            if entity.without_match_key == "skip":
+                return Outcome("skipped", detail={"why": why},
+                               effects=lambda c: fingerprints.mark_read(c, job.entity, src, src_id, h, record.version))
+            raise ValidationError(why)
         await _check_holds(rt, entity, src, src_id, record, creating=True)
         values = map_record(rt.spec, entity, src, record.values, for_create=True, resolve=_resolver(rt))
         for crit, _ in criteria:  # a new record carries its match keys, so it can be found again later

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from b24sync.engine.errors import PermanentError, ValidationError
-from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, Record
+from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, ObjectSchema, Record
 from b24sync.engine.runtime import Runtime
 
 COUNTERPARTY = "counterparty"
@@ -59,6 +59,12 @@ class OneCCounterparty:
     @staticmethod
     def _o(entity_set: str) -> ObjectRef:
         return ObjectRef(entity_set)
+
+    async def describe(self, obj: ObjectRef) -> ObjectSchema:
+        """``Catalog_Контрагенты`` as ``$metadata`` lists it, plus the joined bank-account and address names."""
+        base = await self.base.describe(self._o(CATALOG))
+        return ObjectSchema(fields={**base.fields, **{n: "Edm.String" for n in DERIVED}}, exists=base.exists,
+                            alternatives=base.alternatives)
 
     # ---- reads
     async def _enrich(self, recs: list[Record]) -> list[Record]:
@@ -233,6 +239,12 @@ class OneCDebt:
             if k:
                 out[k] = out.get(k, Decimal(0)) + Decimal(str(r.get("СуммаBalance") or 0))
         return out
+
+    async def describe(self, obj: ObjectRef) -> ObjectSchema:
+        """Fixed layout ``{Ref_Key, Долг}``; the settlements register must be published (``$metadata``)."""
+        reg = await self.base.describe(ObjectRef(SETTLEMENTS))
+        return ObjectSchema(fields={"Ref_Key": "Edm.Guid", "Долг": "Edm.Decimal"}, exists=reg.exists,
+                            alternatives=[SETTLEMENTS] if not reg.exists else [])
 
     @staticmethod
     def _rec(ref: str, amount: Decimal) -> Record:

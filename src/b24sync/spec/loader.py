@@ -150,6 +150,17 @@ def _pydantic_problem(err: dict[str, Any], file: str, lines: LineMap) -> SpecPro
     return SpecProblem(file, line, f"{where}: {msg}", _HINTS.get(key, "see `b24sync spec schema` for the allowed values"))
 
 
+def line_map(path: str | Path) -> LineMap:
+    """Spec path -> line for a file that loads (used to point live-system checks at their line)."""
+    lines = LineMap()
+    try:
+        doc = YAML(typ="rt").load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, MarkedYAMLError, UnicodeDecodeError):
+        return lines
+    lines.record(doc)
+    return lines
+
+
 def load_spec(path: str | Path, env: Mapping[str, str] | None = None) -> Spec:
     """Load and check a spec file; raise ``SpecError`` with every problem found."""
     spec, problems = check_spec(path, env)

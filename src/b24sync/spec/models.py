@@ -335,6 +335,11 @@ class Entity(Strict):
     create: bool = Field(True, description="false: only update records that already exist on the target (found by link "
                                            "or match keys), e.g. receivables written into existing companies")
     dedupe: Dedupe | None = Field(None, description="Suspected-duplicate matching: threshold and evidence fields")
+    without_match_key: Literal["park", "create", "skip"] = Field(
+        "park", description="A source record with no value for any match rule: park (default — a dead letter with "
+        "the reason, replayable once the key is filled in), create (create it on the other side; its link then "
+        "finds it again — e.g. a 1C contact person without phone or e-mail, created under its company), or skip "
+        "(logged with the reason, synced once the record changes)")
     conflict: Literal["master_wins"] = "master_wins"
     delete: Literal["ignore", "mark"] = Field("ignore", description="What a deletion on the source does to the target")
 

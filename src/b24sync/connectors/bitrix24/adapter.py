@@ -17,7 +17,7 @@ from b24sync.connectors.bitrix24.client import Bitrix24Client, parse_dt
 from b24sync.connectors.bitrix24.errors import Bitrix24Error, Bitrix24NotFound
 from b24sync.connectors.bitrix24.multifield import MULTI_FIELDS, diff_multifield
 from b24sync.engine.errors import ConflictError, ValidationError
-from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, Record
+from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, ObjectSchema, Record
 from b24sync.store.kv import MemoryState, SharedState
 
 
@@ -250,6 +250,31 @@ class Bitrix24Adapter:
             if e.code in ("ENTITY_TYPE_NOT_SUPPORTED", "allowed_only_intranet_user"):
                 return None
             raise
+
+    async def describe(self, obj: ObjectRef) -> ObjectSchema | None:
+        """The object's fields as the portal lists them (``crm.{entity}.fields`` with the user fields and their
+        ``USER_TYPE_ID``; ``crm.item.fields`` for smart processes — sheet §6.1, §6.6), for ``portal check``."""
+        if (c := self.composite(obj)) is not None:
+            describe = getattr(c, "describe", None)
+            return await describe(obj) if describe is not None else None
+        try:
+            spec = obj_spec(obj.object)
+        except ValidationError:
+            return ObjectSchema(exists=False, alternatives=sorted(
+                ["crm.company", "crm.contact", "crm.deal", "crm.lead", "crm.product", "crm.requisite", "crm.quote",
+                 "crm.item:<entityTypeId>", *COMPOSITES]))
+        if spec.universal:
+            types = ((await self.client.call("crm.type.list", {}, batch=False)) or {}).get("types", [])
+            ids = {int(t.get("entityTypeId") or 0): str(t.get("title") or "") for t in types}
+            ids.update({2: "deal", 31: "invoice", 7: "quote", 1: "lead", 3: "contact", 4: "company"})
+            if spec.entity_type_id not in ids:
+                return ObjectSchema(exists=False, alternatives=[f"crm.item:{i} ({t})" for i, t in sorted(ids.items())
+                                                                if i >= 128 or i == 31])
+            res = await self.client.call("crm.item.fields", {"entityTypeId": spec.entity_type_id}, batch=False)
+            fields = (res or {}).get("fields", res) or {}
+        else:
+            fields = await self.client.call(f"{obj.object}.fields", {}, batch=False) or {}
+        return ObjectSchema(fields={str(k): str((v or {}).get("type", "")) for k, v in fields.items()})
 
     async def aclose(self) -> None:
         await self.client.aclose()

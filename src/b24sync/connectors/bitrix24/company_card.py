@@ -31,7 +31,7 @@ from b24sync.connectors.bitrix24.adapter import COMPOSITES, Bitrix24Adapter
 from b24sync.connectors.bitrix24.client import Bitrix24Client, fmt_dt
 from b24sync.connectors.bitrix24.encoding import Ref
 from b24sync.engine.errors import ValidationError
-from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, Record
+from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, ObjectSchema, Record
 from b24sync.store.fingerprints import canonical
 
 NAME = "crm.company+requisite"
@@ -294,6 +294,18 @@ class CompanyCard:
             if not oc.ok:
                 raise oc.error  # type: ignore[misc]
         return None
+
+    async def describe(self, obj: ObjectRef) -> ObjectSchema:
+        """The flat record's names: company fields (with user fields), requisite fields, ``BANK_`` + bank-detail
+        fields and ``ADDR_`` + address fields, as the portal lists them (``crm.*.fields``)."""
+        out: dict[str, str] = {}
+        for method, prefix in (("crm.company.fields", ""), ("crm.requisite.fields", ""),
+                               ("crm.requisite.bankdetail.fields", BANK), ("crm.address.fields", ADDR)):
+            rows = await self.c.call(method, {}, batch=False) or {}
+            for k, v in rows.items():
+                out.setdefault(prefix + str(k), str((v or {}).get("type", "")))
+        out.update({"REQUISITE_ID": "integer", "BANK_ID": "integer"})
+        return ObjectSchema(fields=out)
 
     async def aclose(self) -> None:
         return None  # the client belongs to the Bitrix24Adapter that made this composite

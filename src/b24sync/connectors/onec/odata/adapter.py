@@ -37,7 +37,7 @@ from b24sync.connectors.onec.odata.exchange import ExchangePlanReader, change_ty
 from b24sync.connectors.onec.odata.presets import EntityPreset, Preset
 from b24sync.connectors.onec.odata.versions import MemoryVersionStore, SharedStateVersionStore, VersionStore
 from b24sync.engine.errors import ConflictError, PermanentError, ValidationError
-from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, Record
+from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, ObjectSchema, Record
 
 log = logging.getLogger(__name__)
 
@@ -330,6 +330,20 @@ class ODataAdapter:
         page = await self.client.query(ent.entity_set, filter=self._criteria_filter(ent, criteria), top=1,
                                        select=[ent.key] if ent.key else None)
         return bool(page.rows)
+
+    async def describe(self, obj: ObjectRef) -> ObjectSchema:
+        """The entity set's properties (and navigation properties) from ``$metadata`` (sheet §1.2), plus the
+        preset's logical names that map to an existing property; an unknown entity set → ``exists=False``."""
+        md = await self.client.metadata()
+        ent = self.entity(obj)
+        t = md.type_of(ent.entity_set)
+        if t is None:
+            return ObjectSchema(exists=False, alternatives=sorted(md.entity_sets))
+        fields = {p.name: p.type for p in t.properties}
+        fields.update({n: "navigation" for n in t.navigation})
+        fields.update({logical: fields[name] for logical, name in ent.fields.items() if name in fields})
+        # a register read through a virtual table (Balance, SliceLast) has resource columns the set does not list
+        return ObjectSchema(fields=fields, open=ent.kind == "virtual")
 
     async def aclose(self) -> None:
         await self.client.aclose()

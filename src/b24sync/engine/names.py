@@ -1,0 +1,117 @@
+"""Names checked against the live systems: every object and field an entity names must exist where it says.
+
+Each adapter (or a flow's object adapter) that can tell offers ``describe(obj) -> ObjectSchema`` (Bitrix24:
+``crm.*.fields`` / ``crm.item.fields`` with the user fields; 1C: ``$metadata``). An unknown name is a problem at its
+spec line with the nearest existing names (difflib), so a typo such as ``erp: Долгг`` or ``crm: RQ_KPPP`` is caught
+before anything is written. ``portal check`` prints them (exit 2); ``run`` does not start an entity that has any
+(the other entities run). Adapters without ``describe`` are not checked (reported as such)."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+from b24sync.engine.ports import ObjectSchema
+from b24sync.engine.runtime import Runtime
+from b24sync.spec.names import names_of
+
+# Names the engine itself supplies on every record (not looked up in the system).
+_ENGINE_NAMES = {"ID", "id", "Ref_Key"}
+
+
+@dataclass(frozen=True)
+class NameProblem:
+    entity: str
+    side: str
+    path: tuple[str | int, ...]
+    what: str
+    fix: str
+    fatal: bool = True  # False: the check could not run (a system down) — reported, the entity still starts
+
+
+@dataclass
+class NameReport:
+    problems: dict[str, list[NameProblem]] = field(default_factory=dict)  # entity -> problems
+    unchecked: list[tuple[str, str, str]] = field(default_factory=list)  # (entity, side, why)
+    checked: int = 0
+
+    @property
+    def broken(self) -> dict[str, str]:
+        """Entities with an unknown name -> the first such problem (why they do not start)."""
+        out: dict[str, str] = {}
+        for e, ps in self.problems.items():
+            fatal = [p for p in ps if p.fatal]
+            if fatal:
+                out[e] = f"{fatal[0].what} — {fatal[0].fix}"
+        return out
+
+
+def nearest(name: str, known: list[str] | set[str], n: int = 3) -> list[str]:
+    known = list(known)
+    hits = difflib.get_close_matches(name, known, n=n, cutoff=0.6)
+    if not hits:  # case slips (Inn vs ИНН stay unmatched, but rq_inn vs RQ_INN should not)
+        low = {k.lower(): k for k in known}
+        hits = [low[h] for h in difflib.get_close_matches(name.lower(), list(low), n=n, cutoff=0.6)]
+    return hits
+
+
+def _fix(name: str, known: list[str] | set[str], where: str) -> str:
+    hits = nearest(name, known)
+    if hits:
+        return "did you mean " + ", ".join(f"`{h}`" for h in hits) + "?"
+    return f"check the spelling against {where}"
+
+
+async def check_names(rt: Runtime, entities: list[str] | None = None) -> NameReport:
+    rep = NameReport()
+    cache: dict[tuple[str, str], ObjectSchema | BaseException | None] = {}
+    for ename in entities or list(rt.spec.entities):
+        entity = rt.spec.entities[ename]
+        probs: list[NameProblem] = []
+        uses = names_of(ename, entity)
+        for side in ("crm", "erp"):
+            system = rt.spec.system_for(entity, side)  # type: ignore[arg-type]
+            if system not in rt.adapters:
+                continue
+            obj = rt.objref(entity, side)  # type: ignore[arg-type]
+            key = (system, obj.object)
+            if key not in cache:
+                adapter: Any = rt.adapter(entity, side)  # type: ignore[arg-type]
+                describe = getattr(adapter, "describe", None)
+                try:
+                    cache[key] = await describe(obj) if describe is not None else None
+                except Exception as exc:  # noqa: BLE001 - reported, the other entities are still checked
+                    cache[key] = exc
+            schema = cache[key]
+            where = f"{system} {obj.object}"
+            if schema is None:
+                rep.unchecked.append((ename, side, f"{where}: the connector cannot list its fields"))
+                continue
+            if isinstance(schema, BaseException):
+                probs.append(NameProblem(ename, side, ("entities", ename, side, "object"),
+                                         f"cannot read the fields of {where}: {schema}",
+                                         "check the system's URL and credentials, then run the check again",
+                                         fatal=False))
+                continue
+            if not schema.exists:
+                probs.append(NameProblem(
+                    ename, side, ("entities", ename, side, "object"), f"{system} has no object `{obj.object}`",
+                    _fix(obj.object, schema.alternatives, f"the objects {system} publishes")))
+                continue
+            rep.checked += 1
+            if schema.open:
+                continue
+            known = set(schema.fields) | _ENGINE_NAMES
+            seen: set[str] = set()
+            for use in uses:
+                if use.side != side or use.name in known or use.name in seen:
+                    continue
+                seen.add(use.name)
+                fix = _fix(use.name, schema.fields, f"`{obj.object}` in {system}")
+                if use.name.upper().startswith("UF_CRM_"):
+                    fix = f"create it with `b24sync portal prepare SPEC`, or {fix}"
+                probs.append(NameProblem(
+                    ename, side, use.path, f"{where} has no field `{use.name}` (entity {ename}, {use.what})", fix))
+        rep.problems[ename] = probs
+    return rep

@@ -1,0 +1,54 @@
+"""Every system name an entity uses — its object on each side and each field it maps, matches, links or guards
+on — with the spec path it is written at, so a check against the live systems can point at the line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from b24sync.spec.models import Entity, Side
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class NameUse:
+    side: Side
+    name: str
+    path: Path_
+    what: str  # "field", "match key", "link", "guard"
+
+
+def names_of(ename: str, e: Entity) -> list[NameUse]:
+    base: Path_ = ("entities", ename)
+    out: list[NameUse] = []
+    for i, f in enumerate(e.fields):
+        out.append(NameUse("crm", f.crm, base + ("fields", i, "crm"), "field"))
+        out.append(NameUse("erp", f.erp, base + ("fields", i, "erp"), "field"))
+    for i, rule in enumerate(e.match):
+        for j, k in enumerate(rule.keys):
+            out.append(NameUse("crm", k.crm, base + ("match", i, "keys", j, "crm"), "match key"))
+            out.append(NameUse("erp", k.erp, base + ("match", i, "keys", j, "erp"), "match key"))
+    if e.link.crm:
+        out.append(NameUse("crm", e.link.crm, base + ("link", "crm"), "link"))
+    if e.link.erp:
+        out.append(NameUse("erp", e.link.erp, base + ("link", "erp"), "link"))
+    for i, g in enumerate(e.guards):
+        gp = base + ("guards", i)
+        if g.skip_if:
+            out.append(NameUse(g.skip_if.side, g.skip_if.field, gp + ("skip_if", "field"), "guard"))
+        if g.require_fields:
+            for j, n in enumerate(g.require_fields.fields):
+                out.append(NameUse(g.require_fields.side, n, gp + ("require_fields", "fields", j), "guard"))
+        if g.require_valid:
+            for j, c in enumerate(g.require_valid.checks):
+                out.append(NameUse(g.require_valid.side, c.field, gp + ("require_valid", "checks", j, "field"),
+                                   "guard"))
+                if c.bic:
+                    out.append(NameUse(g.require_valid.side, c.bic, gp + ("require_valid", "checks", j, "bic"),
+                                       "guard"))
+        if g.require_active_party:
+            ap = g.require_active_party
+            out.append(NameUse(ap.side, ap.inn, gp + ("require_active_party", "inn"), "guard"))
+            if ap.kpp:
+                out.append(NameUse(ap.side, ap.kpp, gp + ("require_active_party", "kpp"), "guard"))
+    return out
