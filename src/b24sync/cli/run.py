@@ -47,6 +47,10 @@ def run_cmd(
         from b24sync.bus.consumer import tasks as bus_tasks
 
         extra += bus_tasks(rt)  # the outbox relay and the bus consumers of the spec's `bus:`
+        from b24sync.ops.alerts import run_alerts
+        from b24sync.ops.retention import run_retention
+
+        extra += [run_alerts(rt), run_retention(rt)]
     stats = asyncio.run(_main(rt, RunOptions(once=once, workers=workers, extra_tasks=extra), progress=once,
                               spec_file=spec_file))
     console.print(f"done: {stats.done} jobs ({', '.join(f'{k} {v}' for k, v in sorted(stats.actions.items())) or 'nothing to do'}), "

@@ -63,6 +63,19 @@ def cursor_name(entity: str, side: str) -> str:
 
 
 async def poll_once(rt: Runtime, entity_name: str, side: Side, *, max_pages: int | None = None) -> PollResult:
+    """Read and enqueue the changes since the cursor; the outcome is recorded for health (engine/health.py)."""
+    from b24sync.engine.health import record_poll
+
+    try:
+        result = await _poll_pages(rt, entity_name, side, max_pages=max_pages)
+    except Exception as e:
+        await asyncio.to_thread(record_poll, rt, entity_name, side, error=e)
+        raise
+    await asyncio.to_thread(record_poll, rt, entity_name, side)
+    return result
+
+
+async def _poll_pages(rt: Runtime, entity_name: str, side: Side, *, max_pages: int | None) -> PollResult:
     entity = rt.entity(entity_name)
     adapter = rt.adapter(entity, side)
     obj = rt.objref(entity, side)

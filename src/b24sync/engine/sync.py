@@ -47,9 +47,11 @@ def enqueue_sync(conn: Connection, entity: str, side: str, record_id: str, *, re
     scope = scope or entity
     binding = identity.find(conn, scope, side, record_id)
     lane = lane_for(scope, side, record_id, binding)
-    payload: dict[str, Any] = {"side": side, "id": record_id, "force": force, "reason": reason}
+    payload: dict[str, Any] = {"side": side, "id": record_id, "force": force, "reason": reason,
+                               "enqueued_at": utcnow().isoformat()}  # the sync-lag metric's fallback start
     if record is not None:
-        payload["snapshot"] = {"values": record.values, "version": record.version}
+        payload["snapshot"] = {"values": record.values, "version": record.version,
+                               "modified": record.modified.isoformat() if record.modified else None}
     return jobs.enqueue(conn, kind="sync", entity=entity, lane=lane, payload=payload,
                         dedup_key=f"sync:{entity}:{side}:{record_id}")
 

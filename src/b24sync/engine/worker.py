@@ -24,7 +24,7 @@ import structlog
 from sqlalchemy import insert
 
 from b24sync.engine.errors import ConflictError, DeferError, HoldError, PermanentError, RetryableError, SyncError
-from b24sync.engine.metrics import JOB_DURATION, JOBS_DONE
+from b24sync.engine.metrics import JOB_DURATION, JOBS_DONE, observe_lag
 from b24sync.engine.runtime import Outcome, Runtime
 from b24sync.store import outbox
 from b24sync.store import queue as jobs
@@ -152,6 +152,8 @@ class Worker:
         self.stats.done += 1
         self.stats.actions[outcome.action] = self.stats.actions.get(outcome.action, 0) + 1
         JOBS_DONE.labels(job.entity, outcome.action).inc()
+        if outcome.action in ("created", "updated", "linked", "recreated", "reverted"):
+            observe_lag(job.entity, job.payload)
 
     def _settle_error(self, job: ClaimedJob, e: Exception, duration_ms: int) -> None:
         attempt = job.attempts + 1

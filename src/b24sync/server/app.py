@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from b24sync.engine.runtime import Runtime
@@ -17,9 +18,23 @@ from b24sync.store import queue as jobs
 def create_app(rt: Runtime, routers: list[Any] | None = None) -> FastAPI:
     app = FastAPI(title="b24sync", version="0.1.0", docs_url="/docs")
 
+    from b24sync.engine.metrics import STORE
+
+    STORE.db = rt.db  # the queue gauges are read from this store at scrape time
+
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
-        return {"status": "ok", "queue_depth": jobs.depth(rt.db)}
+        """The process is alive (a liveness probe: restart me if this does not answer)."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        """Ready = the store answers, every entity polled successfully lately, no credentials refused."""
+        from b24sync.engine.health import readiness
+
+        r = readiness(rt)
+        body = {"status": "ready" if r.ready else "not ready", "reasons": r.reasons, "entities": r.entities}
+        return JSONResponse(body, status_code=200 if r.ready else 503)
 
     @app.get("/status")
     def status() -> dict[str, Any]:

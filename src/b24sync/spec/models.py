@@ -382,6 +382,50 @@ class Bus(Strict):
     consume: list[BusConsume] = Field(default_factory=list)
 
 
+class EmailAlerts(Strict):
+    smtp_host: str = Field(description="SMTP server")
+    smtp_port: int = Field(587, description="587 (STARTTLS), 465 (TLS) or 25")
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username_env: str | None = Field(None, description="Environment variable with the SMTP login")
+    password_env: str | None = Field(None, description="Environment variable with the SMTP password")
+    sender: str = Field(description="From: address")
+    to: list[str] = Field(min_length=1, description="Recipients")
+
+
+class Bitrix24Alerts(Strict):
+    system: str | None = Field(None, description="The Bitrix24 system of the spec (default: the only one)")
+    notify_user_ids: list[int] = Field(default_factory=list, description="Admins notified by im.notify.system.add "
+                                       "(a TAG per incident: a repeat replaces the notification)")
+    chat_id: int | None = Field(None, description="A chat for im.message.add (e.g. the integration's admin chat)")
+
+
+class Alerts(Strict):
+    """Alerts on what needs a person: credentials refused, an entity not polled for N intervals, dead letters over a
+    threshold, a paused entity (schema drift), a stuck queue. One message when an incident opens, one when it ends.
+    See docs/operations.md."""
+
+    email: EmailAlerts | None = None
+    bitrix24: Bitrix24Alerts | None = None
+    check_every: str = Field("60s", description="How often the conditions are evaluated")
+    dead_letters_over: int = Field(20, ge=1, description="Open dead letters per entity that make an incident")
+    stuck_minutes: int = Field(30, ge=1, description="Oldest pending job older than this, with no job done since")
+    locale: Literal["ru", "en"] = "ru"
+
+    @model_validator(mode="after")
+    def _one_channel(self) -> Alerts:
+        if self.email is None and self.bitrix24 is None:
+            raise ValueError("alerts need a channel: email and/or bitrix24")
+        parse_duration(self.check_every)
+        return self
+
+
+class Retention(Strict):
+    """How long personal data stays in the store: message history and parked records' details older than this are
+    purged (a purge log without personal data records each run)."""
+
+    days: int = Field(90, ge=1, le=3650)
+
+
 class Spec(Strict):
     version: Literal[1] = 1
     name: str
@@ -391,6 +435,8 @@ class Spec(Strict):
     value_maps: dict[str, dict[str, str]] = Field(default_factory=dict, description="Named ERP -> CRM value tables")
     entities: dict[str, Entity]
     bus: Bus | None = Field(None, description="Message bus: publish committed changes, consume change events")
+    alerts: Alerts | None = Field(None, description="Who is told when something needs a person")
+    retention: Retention = Field(default_factory=Retention)
 
     def system_for(self, entity: Entity, side: Side) -> str:
         explicit = (entity.crm if side == "crm" else entity.erp).system

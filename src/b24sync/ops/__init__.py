@@ -1,0 +1,1 @@
+"""Operating an integration: alerts to people, retention of personal data (the console lives in server/console)."""
