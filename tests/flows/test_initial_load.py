@@ -223,3 +223,36 @@ def test_cli_writes_the_json_report(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert count(tmp_path, "company") == 40  # dry run
     res = CliRunner().invoke(app, ["initial-load", "nosuch", "--spec", str(spec)])
     assert res.exit_code != 0 and "nosuch" in res.output
+
+
+def test_reviewer_accepts_one_cluster_and_rejects_another(pair, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from b24sync.flows.initial_load import load_decisions
+
+    rt, d = pair()
+    insert_rows(d / "erp.db", "counterparty", [
+        {"id": 1, "name": "ООО «Ромашка»", "inn": inn10(21)},
+        {"id": 2, "name": "АО «Гранит»", "inn": inn10(22)},
+    ])
+    insert_rows(d / "crm.db", "company", [
+        {"id": 1, "title": "Romashka LLC"},  # the same company without INN: accept links it
+        {"id": 2, "title": "Гранит АО", "inn": inn10(23)},  # another INN: a different company — no proposal at all
+        {"id": 3, "title": "Гранитт"},  # no INN, one typo: proposed with ERP 2, the reviewer rejects it
+    ])
+    dry = load(rt, dry_run=True)
+    by_member = {frozenset((m["side"], m["id"]) for m in c.members): c.id for c in dry.plan.clusters}
+    romashka = by_member[frozenset({("crm", "1"), ("erp", "1")})]
+    granit = next(cid for k, cid in by_member.items() if ("crm", "3") in k)
+    assert not any(("crm", "2") in k and ("erp", "2") in k for k in by_member)  # two INNs never in one cluster
+    assert dry.totals["proposed"] >= 4 and sum(dry.totals.values()) == sum(dry.read.values())
+    f = tmp_path / "decisions.yaml"
+    f.write_text(f"- {{cluster: {romashka}, decision: accept}}\n- {{cluster: {granit}, decision: reject}}\n",
+                 encoding="utf-8")
+    report = load(rt, decisions=load_decisions(f))
+    assert sql(d / "crm.db", "select erp_id from company where id = 1") == [("1",)]  # linked by the reviewer
+    assert any(p.how == "accepted by a reviewer" for p in report.plan.pairs)
+    decided = {c.id: c.decision for c in report.plan.clusters}
+    assert decided[romashka] == "accepted" and decided[granit] == "rejected"
+    # rejected: ERP 2 goes on as a company of its own (created in the CRM), CRM 3 has no INN and is skipped
+    assert sql(d / "crm.db", "select count(*) from company where erp_id = '2'") == [(1,)]
+    assert ("crm", "3") in {(s.side, s.id) for s in report.plan.skipped}
+    assert sum(report.totals.values()) == sum(report.read.values())

@@ -25,18 +25,26 @@ def initial_load_cmd(
                                            help="Score from which records are proposed as one company (never merged "
                                                 "automatically); default: the entity's dedupe.suggest, else 0.85"),
     batch: int = typer.Option(100, "--batch", min=1, help="Records linked/enqueued per store transaction"),
+    decisions: Path | None = typer.Option(None, "--decisions", help="A reviewer's decisions on the proposed clusters "
+                                          "(YAML/JSON list of {cluster: ID, decision: accept|reject, keep: crm:ID})"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Match existing CRM and ERP records (INN, INN + KPP), link them, create the rest through the engine, and report
     proposed merges (similar names without INN), conflicts (one INN twice) and rejected records (bad INN).
     Resumable: an interrupted run continues where it stopped; a second run changes nothing."""
     from b24sync.compose import build
-    from b24sync.flows.initial_load import Options, initial_load
+    from b24sync.flows.initial_load import Options, initial_load, load_decisions
 
     configure_logging(verbose)
     spec = load_or_exit(spec_file)
     if entity not in spec.entities:
         fail(f"entity `{entity}` is not in {spec_file} (it has: {', '.join(spec.entities) or 'none'})")
+    decided = None
+    if decisions is not None:
+        try:
+            decided = load_decisions(decisions)
+        except (OSError, ValueError) as e:
+            fail(f"--decisions: {e}")
     url = announce_store(note=" (dry run: read only, nothing written)" if dry_run else "")
     scratch = tempfile.mkdtemp(prefix="b24sync-dry-run-") if dry_run else None
     try:
@@ -52,7 +60,7 @@ def initial_load_cmd(
         async def main():  # type: ignore[no-untyped-def]
             try:
                 return await initial_load(rt, entity, Options(threshold=threshold, dry_run=dry_run, batch=batch,
-                                                              progress=True))
+                                                              progress=True, decisions=decided))
             finally:
                 await rt.aclose()
 
@@ -90,7 +98,8 @@ def initial_load_cmd(
     for c in result.plan.clusters[:20]:
         who = "; ".join(f"{m['side']} {m['id']} {m['name']!r}" + (f" INN {m['inn']}" if m["inn"] else "")
                         for m in c.members)
-        console.print(f"[cyan]cluster {c.id}[/cyan] ({len(c.members)} records, weakest link {c.score:.2f}): {who}")
+        state = f" [bold]{c.decision}[/bold]: {c.todo}" if c.decision else ""
+        console.print(f"[cyan]cluster {c.id}[/cyan] ({len(c.members)} records, weakest link {c.score:.2f}): {who}{state}")
         for link in c.links:
             console.print(f"    {link['a']} ~ {link['b']} {link['score']:.2f}: {', '.join(link['evidence'])}")
         for w in c.warnings:

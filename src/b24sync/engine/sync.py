@@ -20,6 +20,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from b24sync.engine import stages
 from b24sync.engine.errors import ConflictError, HoldError, PermanentError, RetryableError, ValidationError
+from b24sync.engine.dedupe import check_before_create
 from b24sync.engine.mapper import edited_owned_fields, flows_from, map_record, match_criteria, other, project
 from b24sync.engine.normalize import normalize
 from b24sync.engine.ports import ObjectRef, Record
@@ -147,6 +148,7 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
                                effects=lambda c: fingerprints.mark_read(c, job.entity, src, src_id, h, record.version))
             raise ValidationError(why)
         await _check_holds(rt, entity, src, src_id, record, creating=True)
+        await check_before_create(entity, src, src_id, record, tgt, target, obj)  # spec `dedupe.before_create`
         values = map_record(rt.spec, entity, src, record.values, for_create=True, resolve=_resolver(rt))
         for crit, _ in criteria:  # a new record carries its match keys, so it can be found again later
             for name, value in crit.items():

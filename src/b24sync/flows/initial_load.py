@@ -43,25 +43,12 @@ from b24sync.engine.ports import ChangeCursor, Record
 from b24sync.engine.runtime import Runtime
 from b24sync.matching import Card, Policy, cluster, compare, make_card
 from b24sync.matching.cards import inn_near, inn_status
+from b24sync.matching.fields import evidence_fields, is_inn_part, name_fields
 from b24sync.spec.models import Entity, MatchRule, Side, Spec
 from b24sync.store import cursors, identity
 from b24sync.store.models import DeadLetter
 
 DEFAULT_THRESHOLD = 0.85  # Policy.suggest; an entity's `dedupe.suggest` overrides it
-_NAME_FIELDS_CRM = ("TITLE", "title", "NAME", "name", "COMPANY_TITLE")
-_NAME_FIELDS_ERP = ("Description", "Наименование", "НаименованиеПолное", "name", "title", "Name", "NAME")
-# Fields that hold an INN whatever the spec's `normalize` says (a flow's own block may say `digits`): checked always.
-INN_FIELDS = frozenset({"RQ_INN", "ИНН", "inn", "INN", "Inn", "vat", "VAT", "UF_CRM_INN"})
-KPP_FIELDS = frozenset({"RQ_KPP", "КПП", "kpp", "KPP", "Kpp", "UF_CRM_KPP"})
-# Default evidence fields when the spec's `dedupe` block names none (CRM card fields, 1C / Odoo / SQL names).
-EVIDENCE_FIELDS: dict[str, tuple[str, ...]] = {
-    "phones": ("PHONE", "phone", "Phone", "Телефон", "RQ_PHONE", "mobile"),
-    "emails": ("EMAIL", "email", "Email", "ЭлектроннаяПочта", "RQ_EMAIL"),
-    "address": ("ADDRESS", "RQ_ADDR", "address", "Address", "АдресЮридический", "ЮридическийАдрес", "Адрес",
-                "street"),
-}
-
-
 def cursor_name(entity: str) -> str:
     return f"initial-load:{entity}"
 
@@ -131,6 +118,8 @@ class ProposalCluster:
     links: list[dict[str, Any]]  # a, b, score, decision, evidence, reason — why the group holds together
     warnings: list[str]
     score: float  # the weakest link
+    decision: str | None = None  # a reviewer's: accepted | rejected (from --decisions)
+    todo: str | None = None  # what is left for a person after the decision
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -179,39 +168,8 @@ def key_rules(entity: Entity) -> list[MatchRule]:
     return [r for r in entity.match if any(p.normalize != "name" for p in r.keys)]
 
 
-def name_fields(entity: Entity) -> tuple[str | None, str | None]:
-    """The company-name field on each side: a ``normalize: name`` match part, else the mapped title field."""
-    for r in entity.match:
-        for p in r.keys:
-            if p.normalize == "name":
-                return p.crm, p.erp
-    for f in entity.fields:
-        if f.crm in _NAME_FIELDS_CRM or f.erp in _NAME_FIELDS_ERP:
-            return f.crm, f.erp
-    return None, None
-
-
 def _rule_title(rule: MatchRule) -> str:
     return rule.title or " + ".join(p.crm for p in rule.keys)
-
-
-def _is_inn_part(p: Any) -> bool:
-    return p.normalize == "inn" or p.crm in INN_FIELDS or p.erp in INN_FIELDS
-
-
-def evidence_fields(entity: Entity, side: Side) -> dict[str, list[str]]:
-    """Which fields of a record are the name, INN, KPP, phones, e-mails and address (spec ``dedupe`` first)."""
-    dd = entity.dedupe
-    out: dict[str, list[str]] = {}
-    for kind in ("phones", "emails", "address"):
-        declared = getattr(dd, kind, None) if dd else None
-        out[kind] = [declared.crm if side == "crm" else declared.erp] if declared else list(EVIDENCE_FIELDS[kind])
-    inn = [p.crm if side == "crm" else p.erp for r in entity.match for p in r.keys if _is_inn_part(p)]
-    kpp = [p.crm if side == "crm" else p.erp for r in entity.match for p in r.keys
-           if p.crm in KPP_FIELDS or p.erp in KPP_FIELDS]
-    out["inn"] = inn or [f for f in INN_FIELDS]
-    out["kpp"] = kpp or [f for f in KPP_FIELDS]
-    return out
 
 
 def _first(values: dict[str, Any], names: Iterable[str]) -> Any:
@@ -234,7 +192,7 @@ def make_item(entity: Entity, side: Side, record: Record, name_field: str | None
                 parts = None
                 break
             try:
-                if _is_inn_part(p):  # an INN is checked whatever `normalize` says (`inn`, `digits`, none)
+                if is_inn_part(p):  # an INN is checked whatever `normalize` says (`inn`, `digits`, none)
                     value = _checked_inn(raw, fld)
                 else:
                     value = normalize(p.normalize, raw, field=fld) if p.normalize else str(raw).strip()
@@ -310,7 +268,8 @@ def plan(spec: Spec, entity: Entity, crm: Iterable[Item], erp: Iterable[Item], *
          rule_titles: list[str] | None = None,
          progress: Callable[[int], None] | None = None,
          policy: Policy | None = None,
-         match_progress: Callable[[int, int], None] | None = None) -> Plan:
+         match_progress: Callable[[int, int], None] | None = None,
+         decisions: dict[str, dict[str, Any]] | None = None) -> Plan:
     """Classify every record. ``links`` is the identity map for this entity (crm id -> erp id)."""
     items = {i.ref: i for i in [*crm, *erp]}
     links = links or {}
@@ -370,7 +329,8 @@ def plan(spec: Spec, entity: Entity, crm: Iterable[Item], erp: Iterable[Item], *
 
     # 4. clusters of suspected duplicates (every record takes part, those in conflicts too)
     out.clusters, out.proposals = _propose(items, paired, policy or Policy(suggest=threshold), tick_match)
-    in_proposal = {f"{m['side']}:{m['id']}" for c in out.clusters for m in c.members}
+    _apply_decisions(out, items, paired, decisions or {})
+    in_proposal = {f"{m['side']}:{m['id']}" for c in out.clusters if c.decision != "rejected" for m in c.members}
     in_proposal -= paired
     _point_rejections_at_near_inns(out, items)
 
@@ -473,6 +433,52 @@ def _member_json(it: Item) -> dict[str, Any]:
             "linked": False}
 
 
+def load_decisions(path: Path) -> dict[str, dict[str, Any]]:
+    """A reviewer's decisions: YAML or JSON, a list of ``{cluster: ID, decision: accept|reject, keep: crm:ID}``."""
+    from ruamel.yaml import YAML
+
+    data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or []
+    if isinstance(data, dict):
+        data = data.get("decisions", [])
+    out: dict[str, dict[str, Any]] = {}
+    for i, d in enumerate(data, 1):
+        if not isinstance(d, dict) or "cluster" not in d or d.get("decision") not in ("accept", "reject"):
+            raise ValueError(f"{path}: entry {i}: expected {{cluster: ID, decision: accept|reject[, keep: crm:ID]}}")
+        out[str(d["cluster"])] = d
+    return out
+
+
+def _apply_decisions(p: Plan, items: dict[str, Item], paired: set[str], decisions: dict[str, dict[str, Any]]) -> None:
+    """accept: the cluster is one company — its CRM record (``keep``, or the only one) is linked with its ERP
+    record; other CRM cards are left for a merge in Bitrix24. reject: the records are separate companies and go on
+    as if never proposed (a record with an INN is created on the other side)."""
+    for c in p.clusters:
+        d = decisions.get(c.id)
+        if d is None:
+            continue
+        refs = [f"{m['side']}:{m['id']}" for m in c.members]
+        if d["decision"] == "reject":
+            c.decision, c.todo = "rejected", "separate companies: each goes on by its own INN"
+            continue
+        crm = [r for r in refs if r.startswith("crm:")]
+        erp = [r for r in refs if r.startswith("erp:") and r not in paired]
+        keep = str(d.get("keep") or (crm[0] if len(crm) == 1 else ""))
+        c.decision = "accepted"
+        if len(erp) > 1:
+            c.todo = "several ERP records: merge them in the ERP first, then run again"
+        elif keep not in crm:
+            c.todo = f"several CRM records: say which one stays (keep: crm:ID), one of {', '.join(crm)}"
+        elif erp and keep not in paired:
+            e = erp[0]
+            p.pairs.append(Pair(keep.split(":", 1)[1], e.split(":", 1)[1], None, "accepted by a reviewer", False))
+            paired.update((keep, e))
+            rest = [r for r in crm if r != keep]
+            c.todo = f"linked {keep} with {e}" + (f"; merge {', '.join(rest)} into {keep} in Bitrix24" if rest else "")
+        else:
+            rest = [r for r in crm if r != keep]
+            c.todo = f"merge {', '.join(rest)} into {keep} in Bitrix24" if rest else "nothing to link"
+
+
 def _point_rejections_at_near_inns(p: Plan, items: dict[str, Item]) -> None:
     """A mistyped INN one digit (or one swap) away from another record's valid INN names that record."""
     valid: dict[str, list[Item]] = defaultdict(list)
@@ -518,6 +524,7 @@ class Options:
     progress: bool = False  # Rich progress bars (the CLI turns them on)
     run_engine: bool = True  # work the queue after enqueueing (tests may look at the queue instead)
     after_record: Callable[[int], None] | None = None  # test hook: called after each applied record (count so far)
+    decisions: dict[str, dict[str, Any]] | None = None  # a reviewer's accept/reject per cluster id (load_decisions)
 
 
 @dataclass
@@ -618,7 +625,7 @@ async def initial_load(rt: Runtime, entity_name: str, opts: Options | None = Non
 
         the_plan = plan(spec, entity, crm_items, erp_items, links=_links(rt, rt.spec.scope(entity_name)),
                         threshold=threshold, progress=prog.task("grouping by INN", total=len(crm_items) + len(erp_items)),
-                        match_progress=on_pairs)
+                        match_progress=on_pairs, decisions=opts.decisions)
         by_ref = {i.ref: i for i in [*crm_items, *erp_items]}
 
         # What this run has to write, in a stable order; what an interrupted run already wrote is skipped.
@@ -758,6 +765,8 @@ def _report(rt: Runtime, entity_name: str, p: Plan, done: dict[str, str], opts: 
     for r in p.rejected:
         put(f"{r.side}:{r.id}", "rejected")
     for cl in p.clusters:
+        if cl.decision == "rejected":
+            continue
         for m in cl.members:
             put(f"{m['side']}:{m['id']}", "proposed")
     for sk in p.skipped:
