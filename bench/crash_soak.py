@@ -51,7 +51,7 @@ def main() -> None:
             with create_engine(a.store).begin() as c:
                 c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     print(json.dumps({"records": rep.records, "kills": rep.kills, "lost_answers": rep.lost_answers,
-                      "writes": rep.writes, "lost_by_kind": rep.lost_by_kind, "duplicates": rep.duplicates,
+                      "writes": rep.writes, "lost_by_kind": rep.lost_by_kind, "by_direction": rep.by_direction, "duplicates": rep.duplicates,
                       "missing": rep.missing, "unequal": rep.unequal, "pending": rep.pending, "dead": rep.dead,
                       "store": "sqlite" if schema is None else "postgresql", "seconds": round(rep.seconds, 1)}))
 

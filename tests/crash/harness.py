@@ -101,6 +101,7 @@ class Report:
     kill_phase_seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
     lost_by_kind: dict[str, int] = field(default_factory=dict)
+    by_direction: dict[str, tuple[int, int]] = field(default_factory=dict)  # "to_b24"/"to_1c": (lost, writes)
 
 
 def _inn(i: int) -> str:
@@ -260,6 +261,8 @@ class World:
                                      .where(DeadLetter.resolved_at.is_(None))).scalar_one()
         finally:
             eng.dispose()
+        for name, p in zip(("to_b24", "to_1c"), self.proxies):
+            rep.by_direction[name] = (p.stats.lost_total, p.stats.writes)
         rep.writes = sum(p.stats.writes for p in self.proxies)
         rep.lost_answers = sum(p.stats.lost_total for p in self.proxies)
         for p in self.proxies:

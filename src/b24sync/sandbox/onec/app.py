@@ -45,6 +45,9 @@ class Faults:
     virtual_table_latency_ms: int = 0  # §1.7: Balance/Turnovers are slow on real bases
     timeout_s: float = 30.0  # how long a forced "timeout" hangs
     retry_after_s: int = 5  # Retry-After of the web server's 503 page
+    # The web server in front of 1C refuses a long query string before 1C sees it: IIS requestLimits/maxQueryString
+    # (default 2048 → 404.15), Apache LimitRequestLine (8190 for the whole request line → 414). None = no limit.
+    max_query_bytes: int | None = 8190
     forced: dict[str, list[list]] = field(default_factory=dict)  # target -> [[kind, remaining], ...]
     seed: int | None = None
     _last: float | None = None
@@ -180,6 +183,14 @@ class ODataService:
         if (kind is None and self.faults.read_fail_rate and request.method == "GET"
                 and self.faults._rng.random() < self.faults.read_fail_rate):
             kind = self.faults._rng.choice(["500", "503"])
+        qs_len = len(scope.get("query_string", b""))
+        if kind is None and self.faults.max_query_bytes is not None and qs_len > self.faults.max_query_bytes:
+            resp = Response("<html><body><h1>HTTP Error 404.15 - Not Found</h1><p>The request filtering module is "
+                            "configured to deny a request where the query string is too long.</p></body></html>",
+                            status_code=404, media_type="text/html")
+            self.request_log.append((request.method, path, 404))
+            await resp(scope, receive, send)
+            return
         if kind == "reset":
             # send headers promising a body and drop the connection mid-way
             await send({"type": "http.response.start", "status": 200,
