@@ -13,6 +13,6 @@ def test_demo_once_exits_zero_with_a_summary(tmp_path) -> None:  # type: ignore[
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     out = p.stdout
     assert "Full sync" in out and "Counterparties" in out and "Contacts" in out and "Catalogue" in out
-    assert "Requisites by INN" in out and "liquidated" in out
+    assert "Requisites by INN" in out and "ликвидирована" in out
     assert "A cycle with nothing changed: 0 job(s), no writes." in out
     assert "0 QUERY_LIMIT_EXCEEDED" in out

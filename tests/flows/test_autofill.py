@@ -140,7 +140,7 @@ def _comments(b24: Bitrix24Sandbox, cid: int) -> list[str]:
 
 
 def _filled_notes(b24: Bitrix24Sandbox, cid: int) -> list[str]:
-    return [c for c in _comments(b24, cid) if "filled the requisites" in c]
+    return [c for c in _comments(b24, cid) if "заполнил реквизиты" in c]
 
 
 def _dead(rt, entity: str) -> list[DeadLetter]:  # type: ignore[no-untyped-def]
@@ -162,7 +162,7 @@ def test_inn_fills_requisites_branch_by_kpp_and_keeps_manual_values(tmp_path: Pa
         stats = await run(rt, RunOptions(once=True))
         assert stats.dead == 0 and stats.actions.get("filled") == 3 and stats.actions.get("not_found") == 1, stats
         assert REGISTRY.get(UNKNOWN) is None and not _rq(b24, nobody).get("RQ_COMPANY_NAME")
-        assert any(f"INN {UNKNOWN} is not found in DaData" in c and "Nothing was filled" in c
+        assert any(f"ИНН {UNKNOWN} не найден в DaData" in c and "Ничего не заполнено" in c
                    for c in _comments(b24, nobody)), _comments(b24, nobody)
 
         y = REGISTRY[YANDEX]
@@ -173,8 +173,8 @@ def test_inn_fills_requisites_branch_by_kpp_and_keeps_manual_values(tmp_path: Pa
         addr = _address(b24, yandex)
         assert len(addr) == 1 and y.addr.zip in addr[0]["ADDRESS_1"] and addr[0]["POSTAL_CODE"] == y.addr.zip
         notes = _filled_notes(b24, yandex)
-        assert len(notes) == 1 and f"from DaData by INN {YANDEX}" in notes[0] and "OGRN" in notes[0], notes
-        assert "legal address" in notes[0] and "head office" in notes[0]
+        assert len(notes) == 1 and f"из DaData по ИНН {YANDEX}" in notes[0] and "ОГРН" in notes[0], notes
+        assert "юридический адрес" in notes[0] and "головная организация" in notes[0]
 
         # the manager's own name stays; what was empty is filled; the comment says what was kept
         s = REGISTRY[SBER]
@@ -183,13 +183,13 @@ def test_inn_fills_requisites_branch_by_kpp_and_keeps_manual_values(tmp_path: Pa
         assert (rq["RQ_KPP"], rq["RQ_OGRN"], rq["RQ_COMPANY_FULL_NAME"]) == (s.kpp, s.ogrn, s.full_with_opf)
         assert s.director and rq["RQ_DIRECTOR"] == s.director[0] and rq["RQ_CEO_WORK_POS"] == s.director[1]
         note = _filled_notes(b24, sber)[0]
-        assert "Kept the values entered by hand" in note and "Сбер (наш клиент)" in note and s.short_with_opf in note
+        assert "Оставлены значения, введённые вручную" in note and "Сбер (наш клиент)" in note and s.short_with_opf in note
 
         # a KPP typed in → that branch's requisites (its own address), the KPP kept as typed
         rq = _rq(b24, sber_branch)
         assert rq["RQ_KPP"] == branch.kpp and rq["RQ_OGRN"] == s.ogrn
         assert branch.addr.zip in _address(b24, sber_branch)[0]["ADDRESS_1"]
-        assert f"branch, KPP {branch.kpp}" in _filled_notes(b24, sber_branch)[0]
+        assert f"филиал, КПП {branch.kpp}" in _filled_notes(b24, sber_branch)[0]
 
         # nothing went to 1C (no contract yet: held by the counterparties flow's guard) and the next passes are idle
         assert not onec.find(CATALOG)
@@ -224,14 +224,14 @@ def test_liquidated_company_is_filled_but_held_from_1c_with_reason(tmp_path: Pat
         held = [d for d in _dead(rt, "counterparty_to_erp") if d.kind == "held"]
         assert len(held) == 1, [(d.kind, d.reason) for d in held]
         reason = held[0].reason
-        assert (f"{e.short_with_opf} (INN {LIQUIDATED}, KPP {e.kpp}) is liquidated since "
-                f"{e.liquidated:%d.%m.%Y} according to DaData — it is not sent to 1C") in reason, reason
+        assert (f"{e.short_with_opf} (ИНН {LIQUIDATED}, КПП {e.kpp}) ликвидирована с "
+                f"{e.liquidated:%d.%m.%Y} по данным DaData — она не передаётся в 1C") in reason, reason
         # the manager was told: on the card (the on_parked hook) and in a notification
         notes = _comments(b24, dead)
         assert any(reason in n for n in notes), notes
-        assert any("Attention: according to DaData the company is liquidated" in n for n in notes), notes
+        assert any("Внимание: по данным DaData компания ликвидирована" in n for n in notes), notes
         told = [n for n in b24.portal.notifications if "Новый клиент" in n["MESSAGE"]]
-        assert len(told) == 1 and "liquidated" in told[0]["MESSAGE"] and told[0]["USER_ID"] == 1
+        assert len(told) == 1 and "ликвидирована" in told[0]["MESSAGE"] and told[0]["USER_ID"] == 1
 
     scenario(steps, tmp_path)
 
@@ -261,8 +261,8 @@ def test_quota_exhausted_defers_and_invalid_inn_is_parked(tmp_path: Path) -> Non
         # the invalid INN: parked with the requisites module's message, told on the card; DaData never asked
         bad = [d for d in _dead(rt, "company_autofill") if d.lane.endswith(f":{typo}")]
         assert len(bad) == 1 and bad[0].kind == "dead"
-        assert f"INN {BAD_INN}: check digit should be 3" in bad[0].reason
-        assert any(f"INN {BAD_INN}: check digit should be 3" in c for c in _comments(b24, typo))
+        assert f"ИНН {BAD_INN}: контрольная цифра должна быть 3" in bad[0].reason
+        assert any(f"ИНН {BAD_INN}: контрольная цифра должна быть 3" in c for c in _comments(b24, typo))
         assert not _rq(b24, typo).get("RQ_COMPANY_NAME") and stats.dead >= 1
 
     scenario(steps, tmp_path)

@@ -168,8 +168,8 @@ def test_manual_edit_of_erp_owned_field_is_reverted_with_comment(tmp_path: Path)
         stats = await run(rt, RunOptions(once=True))
         assert stats.actions.get("reverted") == 1, stats.actions
         assert _card(b24, sber)["bd"][0]["RQ_ACC_NUM"] == ACC
-        notes = [c for c in _comments(b24, sber) if "reverted" in c]
-        assert len(notes) == 1 and "settlement account" in notes[0] and "ERP" in notes[0]
+        notes = [c for c in _comments(b24, sber) if "отменено" in c]
+        assert len(notes) == 1 and "расчётный счёт" in notes[0] and "учётная система" in notes[0]
 
     scenario(steps, tmp_path)
 
@@ -195,10 +195,10 @@ def test_crm_to_erp_held_until_valid_and_contract_then_created_with_bank_account
         assert stats.held == 2 and not onec.find(CATALOG)
         # the manager learnt why, on the card and in a notification
         bad_notes = _comments(b24, str(bad))
-        assert any("INN 7707083894: check digit should be 3" in c for c in bad_notes), bad_notes
+        assert any("ИНН 7707083894: контрольная цифра должна быть 3" in c for c in bad_notes), bad_notes
         assert any("contract or an invoice" in c for c in _comments(b24, str(good)))
         notes = [n for n in b24.portal.notifications if n["TYPE"] == "SYSTEM" and "ООО Опечатка" in n["MESSAGE"]]
-        assert len(notes) == 1 and notes[0]["USER_ID"] == 1 and "INN" in notes[0]["MESSAGE"], notes
+        assert len(notes) == 1 and notes[0]["USER_ID"] == 1 and "ИНН" in notes[0]["MESSAGE"], notes
         # still held on the next pass, but the manager is not told again
         n_comments = len(_rows(b24, "timeline_comment"))
         await run(rt, RunOptions(once=True))

@@ -92,7 +92,7 @@ def test_conflicts_and_rejections(dataset: dict, result) -> None:  # type: ignor
     expected = {(tuple(c["crm"]), tuple(c["erp"])) for c in dataset["expected"]["conflicts"]}
     assert found == expected
     assert {(r.side, r.id) for r in result.rejected} == {tuple(x) for x in dataset["expected"]["rejected"]}
-    assert all("check digit does not match" in r.reason for r in result.rejected)
+    assert all("контрольная цифра не сходится" in r.reason for r in result.rejected)
     assert {(c.side, c.id) for c in result.creates} == {tuple(x) for x in dataset["expected"]["creates"]}
 
 

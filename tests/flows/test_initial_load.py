@@ -142,8 +142,8 @@ def test_invalid_inn_is_rejected_with_its_reason(pair) -> None:  # type: ignore[
     report = load(rt)
     (rej,) = report.plan.rejected
     assert (rej.side, rej.id) == ("erp", "1")
-    assert f"INN {bad}" in rej.reason and "check digit does not match" in rej.reason
-    assert "should be" not in rej.reason  # no fake fix: changing the check digit gives someone else's INN
+    assert f"ИНН {bad}" in rej.reason and "контрольная цифра не сходится" in rej.reason
+    assert "должна быть" not in rej.reason  # no fake fix: changing the check digit gives someone else's INN
     assert report.totals["rejected"] == 1 and report.totals["created"] == 1
     assert sql(d / "crm.db", "select title, inn from company") == [("ООО Порядок", inn10(8))]
 
@@ -219,7 +219,7 @@ def test_cli_writes_the_json_report(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert "created" in res.output and "rejected" in res.output
     js = json.loads(out.read_text(encoding="utf-8"))
     assert js["dry_run"] is True and js["threshold"] == 0.85
-    assert js["totals"]["created"] == 40 and js["rejected"][0]["id"] == "99" and "check digit" in js["rejected"][0]["reason"]
+    assert js["totals"]["created"] == 40 and js["rejected"][0]["id"] == "99" and "контрольная цифра" in js["rejected"][0]["reason"]
     assert count(tmp_path, "company") == 40  # dry run
     res = CliRunner().invoke(app, ["initial-load", "nosuch", "--spec", str(spec)])
     assert res.exit_code != 0 and "nosuch" in res.output

@@ -135,10 +135,10 @@ def test_liquidated_and_liquidating_are_held(serve):
     assert liq.status is PartyStatus.LIQUIDATED and liq.liquidation_date == date(2021, 6, 30)
     with pytest.raises(HoldError) as e:
         check_can_push(liq)
-    assert "liquidated on 30.06.2021" in e.value.reason and liq.inn in e.value.reason
+    assert "ликвидирована 30.06.2021" in e.value.reason and liq.inn in e.value.reason
     with pytest.raises(HoldError) as e:
         check_can_push(liqing)
-    assert "being liquidated" in e.value.reason
+    assert "в процессе ликвидации" in e.value.reason
 
 
 def test_quota_defers_and_is_shared_between_workers(serve):

@@ -53,6 +53,15 @@ ACCOUNT_VECTORS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _english_texts():  # type: ignore[no-untyped-def]
+    """These tests pin the English catalogue (``locale: en``); the Russian default is proven in tests/test_messages.py."""
+    from b24sync.messages import use_locale
+
+    with use_locale("en"):
+        yield
+
+
 @pytest.mark.parametrize("value,valid", INN_VECTORS)
 def test_inn_vectors(value, valid):
     assert check_inn(value).ok is valid

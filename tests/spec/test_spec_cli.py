@@ -81,9 +81,9 @@ def test_render_has_tables_and_mermaid(example: Path) -> None:
     assert res.exit_code == 0, res.output
     md = res.output
     assert md.startswith("# ")
-    assert "| System | Role | Connector |" in md
-    assert "| Entity | Master | Direction | CRM object | ERP object | Trigger |" in md
-    assert "| CRM field | ERP field | Owner | Transform |" in md
+    assert "| Система | Роль | Коннектор |" in md
+    assert "| Сущность | Ведущая система | Направление | Объект CRM | Объект ERP | Запуск |" in md
+    assert "| Поле CRM | Поле ERP | Владелец | Преобразование |" in md
     assert "```mermaid\nflowchart LR" in md and ("-->" in md)
     spec, _ = check_spec(example, {k: "x" for k in re.findall(r"\$\{([A-Z0-9_]+)", example.read_text("utf-8"))})
     assert spec is not None

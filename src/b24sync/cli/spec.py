@@ -40,7 +40,8 @@ def validate(file: Path = typer.Argument(..., help="The spec (YAML)"),
 @app.command()
 def render(file: Path = typer.Argument(..., help="The spec (YAML)"),
            out: Path | None = typer.Option(None, "--out", "-o", help="Write the Markdown here instead of stdout"),
-           lenient_env: bool = typer.Option(True, help="Render even if ${VARS} are not set (their values are not shown)")) -> None:
+           lenient_env: bool = typer.Option(True, help="Render even if ${VARS} are not set (their values are not shown)"),
+           locale: str | None = typer.Option(None, help="ru | en (default: the spec's `locale:`, else ru)")) -> None:
     """Markdown for people: systems, entities, field mappings with owners, rules and a mermaid flow diagram."""
     env = _placeholder_env(file) if lenient_env else None
     spec, problems = check_spec(file, env)
@@ -48,7 +49,7 @@ def render(file: Path = typer.Argument(..., help="The spec (YAML)"),
         for p in problems:
             typer.echo(str(p), err=True)
         raise typer.Exit(2)
-    text = render_markdown(spec)
+    text = render_markdown(spec, locale=locale)
     if out:
         out.write_text(text, encoding="utf-8")
         console.print(f"wrote {out}")

@@ -44,6 +44,9 @@ def shared_state(db: Engine) -> SharedState:
 
 def build_runtime(spec: Spec, build_adapter: AdapterBuilder, *, db: Engine | None = None,
                   database_url: str | None = None) -> Runtime:
+    from b24sync.messages import set_locale
+
+    set_locale(spec.locale)  # the language of everything managers read (b24sync.messages)
     db = db or open_store(database_url)
     state = shared_state(db)
     adapters: dict[str, SystemAdapter] = {}

@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from b24sync.engine import stages
+from b24sync.messages import label as message_label
+from b24sync.messages import t
 from b24sync.engine.errors import ConflictError, HoldError, PermanentError, RetryableError, ValidationError
 from b24sync.engine.dedupe import check_before_create
 from b24sync.engine.mapper import edited_owned_fields, flows_from, map_record, match_criteria, other, project
@@ -280,7 +282,7 @@ async def _check_holds(rt: Runtime, entity: Entity, src: Side, src_id: str, reco
         if g.require_fields and g.require_fields.side == src:
             missing = [f for f in g.require_fields.fields if record.values.get(f) in (None, "", [])]
             if missing:
-                raise HoldError(g.require_fields.message or f"fill in {', '.join(missing)} and the record will sync",
+                raise HoldError(g.require_fields.message or t("hold.fill_in", fields=", ".join(missing)),
                                 detail={"missing": missing})
         rr = g.require_related
         if rr and (creating or rr.on == "always") and rr.side == src:
@@ -326,12 +328,12 @@ def _check_valid(rv: Any, values: dict[str, Any]) -> None:
         label = c.label or c.field
         if v in (None, "", []):
             if c.required:
-                problems.append(f"fill in {label}")
+                problems.append(t("valid.fill", label=label))
             continue
         if c.check == "account":
             bic = values.get(c.bic) if c.bic else None
             if bic in (None, ""):
-                problems.append(f"fill in the bank's BIC for {label}")
+                problems.append(t("valid.fill_bic", label=label))
                 continue
             r = rq.check_account(v, bic, field=label)
         elif c.check == "ogrn_or_ogrnip":
@@ -340,9 +342,11 @@ def _check_valid(rv: Any, values: dict[str, Any]) -> None:
         else:
             r = getattr(rq, f"check_{c.check}")(v)
         if not r.ok:
-            problems.append(f"fix {label}: {r.message}" if label not in (r.message or "") else f"fix {r.message}")
+            shown = message_label(label)
+            problems.append(t("valid.fix", label=label, message=r.message) if shown not in (r.message or "")
+                            else t("valid.fix_bare", message=r.message))
     if problems:
-        head = rv.message or "The record waits until its requisites are correct"
+        head = rv.message or t("valid.head")
         raise HoldError(f"{head}: " + "; ".join(problems) + ".", detail={"guard": "require_valid",
                                                                         "problems": problems})
 

@@ -30,6 +30,7 @@ from typing import Any
 from b24sync.engine.errors import ConflictError, HoldError, PermanentError, RetryableError, ValidationError
 from b24sync.engine.mapper import project
 from b24sync.engine.runtime import Handler, Outcome, Runtime
+from b24sync.messages import t, word
 from b24sync.spec.models import Entity
 from b24sync.store import fingerprints
 from b24sync.store.fingerprints import canonical, fingerprint
@@ -38,17 +39,15 @@ from b24sync.store.queue import ClaimedJob
 FLOW = "autofill"
 PROVIDER_TYPES = {"dadata": "DaData", "kontur-focus": "Kontur.Focus"}
 TARGET_WORDS = {"1c-odata": "1C", "1c-http": "1C", "commerceml": "1C", "kontur-buh": "Kontur.Buhgalteria",
-                "odoo": "Odoo", "odata": "the ERP", "http-json": "the ERP", "sql": "the ERP"}
+                "odoo": "Odoo"}
 ADDR = "ADDR_"
 DEMO_YAML = Path(__file__).resolve().parent / "demo" / "autofill.yaml"
 
-# What a manager calls the fields we fill (timeline comment).
-WORDS = {
-    "RQ_COMPANY_NAME": "short legal name", "RQ_COMPANY_FULL_NAME": "full legal name", "RQ_KPP": "KPP",
-    "RQ_OGRN": "OGRN", "RQ_OGRNIP": "OGRNIP", "RQ_DIRECTOR": "director", "RQ_CEO_NAME": "CEO name",
-    "RQ_CEO_WORK_POS": "CEO position", "RQ_COMPANY_REG_DATE": "registration date", "RQ_LAST_NAME": "last name",
-    "RQ_FIRST_NAME": "first name", "RQ_SECOND_NAME": "middle name", "RQ_NAME": "full name", "ADDR_": "legal address",
-}
+
+
+def _word(name: str) -> str:
+    """What a manager calls a field we fill (b24sync.messages ``field.*``)."""
+    return word(f"field.{ADDR}" if name.startswith(ADDR) else f"field.{name}", name)
 
 
 def provider_title(rt: Runtime, name: str) -> str:
@@ -59,14 +58,16 @@ def provider_title(rt: Runtime, name: str) -> str:
 def target_title(rt: Runtime, name: str) -> str:
     s = rt.spec.systems.get(name)
     if s is None:
-        return name or "the ERP"
-    return s.title or TARGET_WORDS.get(s.type, name)
+        return name or word("word.the_erp")
+    if s.title or s.type in TARGET_WORDS:
+        return s.title or TARGET_WORDS[s.type]
+    return word("word.the_erp") if s.type in ("odata", "http-json", "sql") else name
 
 
 def _words(names: list[str]) -> str:
     out: list[str] = []
     for n in names:
-        w = WORDS[ADDR] if n.startswith(ADDR) else WORDS.get(n, n)
+        w = _word(n)
         if w not in out:
             out.append(w)
     return ", ".join(out)
@@ -128,33 +129,31 @@ def make_party_status(lookups: dict[str, Any]) -> Any:
     async def party_status(rt: Runtime, *, provider: str, inn: str, kpp: str | None, target: str,
                            not_found: str = "hold") -> None:
         from b24sync.connectors.party import check_can_push
+        from b24sync.connectors.party.autofill import party_who
         from b24sync.requisites import check_inn
 
         title, where = provider_title(rt, provider), target_title(rt, target)
         lookup = _lookup_for(lookups, rt, provider)
         r = check_inn(inn)
         if not r.ok:
-            raise HoldError(f"{r.message} — the company cannot be checked in {title} and is not sent to {where} "
-                            "until the INN is right.", detail={"guard": "require_active_party", "inn": inn})
+            raise HoldError(t("party.bad_inn", message=r.message, title=title, where=where),
+                            detail={"guard": "require_active_party", "inn": inn})
         parties, _ = await _find(lookup, r.value, kpp)
         if not parties:
             if not_found == "allow":
                 return
-            raise HoldError(f"INN {r.value} is not found in {title} (the state register) — check it with the client, "
-                            f"it may be a typo; the company is not sent to {where} until the INN is right.",
+            raise HoldError(t("party.not_found", inn=r.value, title=title, where=where),
                             detail={"guard": "require_active_party", "inn": r.value, "provider": provider})
         party = parties[0]
         try:
             check_can_push(party)
         except HoldError as e:
-            who = f"{party.short_name} (INN {party.inn}{', KPP ' + party.kpp if party.kpp else ''})"
+            who = party_who(party)
             if party.status.value == "liquidated":
-                since = f" since {party.liquidation_date:%d.%m.%Y}" if party.liquidation_date else ""
-                reason = (f"{who} is liquidated{since} according to {title} — it is not sent to {where}. "
-                          "Check the INN with the client or choose another company.")
+                since = t("party.since_from", date=party.liquidation_date) if party.liquidation_date else ""
+                reason = t("party.hold_liquidated", who=who, since=since, title=title, where=where)
             else:
-                reason = (f"{who} is being liquidated according to {title} — it is not sent to {where} while the "
-                          "liquidation lasts. Check with the client before any deal.")
+                reason = t("party.hold_liquidating", who=who, title=title, where=where)
             raise HoldError(reason, detail={**e.detail, "guard": "require_active_party"}) from None
 
     return party_status
@@ -215,15 +214,14 @@ async def autofill_record(rt: Runtime, job: ClaimedJob, lookups: dict[str, Any])
         return Outcome("skipped", detail={"why": "no INN in the requisite"}, effects=mark(h))
     r = check_inn(values[inn_field])
     if not r.ok:
-        raise ValidationError(f"Requisites were not filled from {title}: {r.message}. Fix the INN in the company's "
-                              "requisites and they will be filled.", detail={"field": inn_field, "inn": r.value})
+        raise ValidationError(t("autofill.inn_invalid", title=title, message=r.message), detail={"field": inn_field, "inn": r.value})
     inn = r.value
     kpp = None if _empty(values.get(kpp_field)) else str(values[kpp_field]).strip()
     if kpp is not None:
         rk = check_kpp(kpp)
         if not rk.ok:
-            raise ValidationError(f"Requisites were not filled from {title}: {rk.message}. Fix the KPP (or clear it "
-                                  "for the head office).", detail={"field": kpp_field, "kpp": kpp})
+            raise ValidationError(t("autofill.kpp_invalid", title=title, message=rk.message),
+                                  detail={"field": kpp_field, "kpp": kpp})
         kpp = rk.value
     sole_trader = len(inn) == 12
     key = ["RQ_COMPANY_NAME", "RQ_OGRNIP" if sole_trader else "RQ_OGRN", ADDR + "ADDRESS_1"]
@@ -236,11 +234,9 @@ async def autofill_record(rt: Runtime, job: ClaimedJob, lookups: dict[str, Any])
     client = _crm_client(rt, entity)
     if not parties or kpp_missed:
         if kpp_missed:
-            text = (f"b24sync: {title} knows INN {inn} ({parties[0].short_name}), but no office of it has KPP {kpp} "
-                    "— check the KPP (or clear it to fill the head office's requisites). Nothing was filled.")
+            text = t("autofill.kpp_missed", title=title, inn=inn, name=parties[0].short_name, kpp=kpp)
         else:
-            text = (f"b24sync: INN {inn} is not found in {title} (the state register) — check it with the client, it "
-                    "may be a typo. Nothing was filled.")
+            text = t("autofill.not_found", title=title, inn=inn)
         await _comment(client, entity, rid, text)
         return Outcome("not_found", detail={"inn": inn, "kpp": kpp, "provider": provider}, effects=mark(h))
 
@@ -261,18 +257,20 @@ async def autofill_record(rt: Runtime, job: ClaimedJob, lookups: dict[str, Any])
         except ConflictError as e:
             raise RetryableError(f"{e.reason} — will re-read and fill again", retry_after=1.0) from e
 
-    unit = "head office" if not party.is_branch else f"branch, KPP {party.kpp}"
+    unit = t("autofill.head_office") if not party.is_branch else t("autofill.branch", kpp=party.kpp)
     parts = []
     if write:
-        parts.append(f"b24sync filled the requisites from {title} by INN {inn} ({party.short_name}, {unit}): "
-                     f"{_words(sorted(write, key=list(fill).index))}.")
+        parts.append(t("autofill.filled", title=title, inn=inn, name=party.short_name, unit=unit,
+                       fields=_words(sorted(write, key=list(fill).index))))
     if kept:
-        parts.append(("b24sync: " if not write else "") + "Kept the values entered by hand: " + "; ".join(
-            f"{WORDS.get(k, k)} {mine} ({title}: {theirs})" for k, (mine, theirs) in kept.items()) + ".")
+        parts.append(("b24sync: " if not write else "") + t("autofill.kept", items="; ".join(
+            t("autofill.kept_item", field=_word(k), mine=mine, title=title, theirs=theirs)
+            for k, (mine, theirs) in kept.items())))
     if party.status in (PartyStatus.LIQUIDATED, PartyStatus.LIQUIDATING):
-        since = f" since {party.liquidation_date:%d.%m.%Y}" if party.liquidation_date else ""
-        state = f"liquidated{since}" if party.status is PartyStatus.LIQUIDATED else "being liquidated"
-        parts.append(f"Attention: according to {title} the company is {state}.")
+        since = t("party.since_from", date=party.liquidation_date) if party.liquidation_date else ""
+        state = (t("autofill.liquidated", since=since) if party.status is PartyStatus.LIQUIDATED
+                 else t("autofill.liquidating"))
+        parts.append(t("autofill.attention", title=title, state=state))
     if parts:
         await _comment(client, entity, rid, " ".join(parts))
     after = {**values, **write}

@@ -223,13 +223,13 @@ def _checked_inn(value: Any, fld: str) -> str:
 
 def _inn_reason(digits: str, status: str) -> str:
     """Never a fake fix: a placeholder is not "a typo", and a wrong check digit is not fixed by changing it."""
+    from b24sync.messages import t
+
     if status == "placeholder":
-        return (f"INN {digits} is a placeholder, not a number — enter the counterparty's real INN "
-                "(it cannot be \"corrected\" by its check digit)")
+        return t("il.inn_placeholder", inn=digits)
     if status == "malformed":
-        return f"INN {digits}: {len(digits)} digits — a company's INN has 10, a sole trader's 12"
-    return (f"INN {digits}: the check digit does not match, so a digit was mistyped somewhere — compare it with "
-            "the counterparty's documents (changing the last digit would only give someone else's valid INN)")
+        return t("il.inn_malformed", inn=digits, n=len(digits))
+    return t("il.inn_mistyped", inn=digits)
 
 
 # ---- the matcher (pure: no I/O) ------------------------------------------------------------------------------

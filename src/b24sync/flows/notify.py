@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from b24sync.engine.runtime import Runtime
+from b24sync.messages import t, word
 from b24sync.spec.models import Entity
 
 log = logging.getLogger(__name__)
@@ -49,17 +50,9 @@ def _state(rt: Runtime) -> Any:
     return st
 
 
-FIELD_WORDS = {
-    "TITLE": "company name", "RQ_COMPANY_NAME": "short legal name", "RQ_COMPANY_FULL_NAME": "full legal name",
-    "RQ_INN": "INN", "RQ_KPP": "KPP", "RQ_OGRN": "OGRN", "RQ_OGRNIP": "OGRNIP", "PRESET_ID": "legal form",
-    "BANK_RQ_BANK_NAME": "bank name", "BANK_RQ_BIK": "BIC", "BANK_RQ_ACC_NUM": "settlement account",
-    "BANK_RQ_COR_ACC_NUM": "correspondent account", "ADDR_ADDRESS_1": "legal address", "ADDR_CITY": "legal address city",
-    "ADDR_REGION": "legal address region", "UF_CRM_DEBT": "debt",
-}
-
-
 def field_words(names: list[str]) -> str:
-    return ", ".join(FIELD_WORDS.get(n, n) for n in names)
+    """What a manager calls these fields (b24sync.messages ``field.*``; an unknown field by its code)."""
+    return ", ".join(word(f"field.{n}", n) for n in names)
 
 
 async def on_parked(rt: Runtime, *, job: Any, kind: str, reason: str, detail: dict[str, Any]) -> None:
@@ -88,9 +81,9 @@ async def on_parked(rt: Runtime, *, job: Any, kind: str, reason: str, detail: di
     told = await _told_before(rt, key, digest)
     if told:
         return
-    what = {"held": "is waiting", "dead": "could not be synced", "conflict": "has a conflict"}.get(kind, kind)
+    key = kind if kind in ("held", "dead", "conflict") else "dead"
     title = entity.title or job.entity
-    text = f"b24sync: this record {what} ({title} → {'ERP' if side == 'crm' else 'CRM'}). {reason}"
+    text = t(f"notify.timeline.{key}", title=title, target="ERP" if side == "crm" else "CRM", reason=reason)
     from b24sync.connectors.bitrix24.entities import Entities
 
     ents = Entities(client)
@@ -103,7 +96,8 @@ async def on_parked(rt: Runtime, *, job: Any, kind: str, reason: str, detail: di
             user = rec.values.get("ASSIGNED_BY_ID") or rec.values.get("assignedById") if rec else None
         if user not in (None, "", 0, "0"):
             name = values.get("TITLE") or values.get("title") or f"#{crm_id}"
-            await ents.notify(int(user), f"b24sync: {name} {what}: {reason}", tag=f"b24sync|{job.entity}|{crm_id}")
+            await ents.notify(int(user), t(f"notify.im.{key}", name=name, reason=reason),
+                              tag=f"b24sync|{job.entity}|{crm_id}")
 
 
 async def _told_before(rt: Runtime, key: str, digest: str) -> bool:
@@ -128,9 +122,7 @@ async def on_revert(rt: Runtime, *, entity: Entity, side: str, record_id: str, f
 
     erp = rt.spec.system_for(entity, "erp")
     erp_title = getattr(rt.spec.systems.get(erp), "title", None) or erp
-    text = (f"b24sync: the manual change of {field_words(fields)} was reverted — these fields are kept in "
-            f"{erp_title} (the ERP owns legal and banking data). Ask accounting to change them there; the new "
-            f"value will arrive here by itself.")
+    text = t("notify.reverted", fields=field_words(fields), erp=erp_title)
     await Entities(client).timeline_comment(ttype, int(record_id), text)
 
 

@@ -1,4 +1,5 @@
-"""Checks for Russian requisites and contacts, with messages written for a sales manager.
+"""Checks for Russian requisites and contacts, with messages written for a sales manager (Russian by default,
+English with the spec's ``locale: en``; the texts live in b24sync.messages).
 
 Source of every rule: the ERP fact sheet, /work/shared/research/erp-side.md §9.1 (algorithms) and §9.2 (vectors).
 
@@ -26,6 +27,7 @@ from stdnum.ru import inn as _std_inn
 from stdnum.ru import ogrn as _std_ogrn
 
 from b24sync.engine.errors import ValidationError
+from b24sync.messages import either, label, t
 
 
 @dataclass(frozen=True)
@@ -66,23 +68,24 @@ def _clean_digits(value: object) -> str:
 
 def _format_problem(field: str, raw: str, expected_len: tuple[int, ...]) -> str | None:
     """A message for empty, non-digit, wrong-length and all-zero input, or None if the shape is fine."""
-    lens = " or ".join(str(n) for n in expected_len)
+    lens = either(*(str(n) for n in expected_len))
+    name = label(field)
     if not raw:
-        return f"{field} is empty — it must have {lens} digits"
+        return t("rq.empty_digits", field=name, lens=lens)
     bad = sorted({c for c in raw if not c.isdigit() or not c.isascii()})
     if bad:
         shown = ", ".join(repr(c) for c in bad[:3])
-        return f"{field} {raw}: must contain digits only, found {shown}"
+        return t("rq.not_digits", field=name, raw=raw, shown=shown)
     if len(raw) not in expected_len:
-        hint = " (a leading zero lost in a spreadsheet?)" if len(raw) + 1 in expected_len else ""
-        return f"{field} {raw}: must be {lens} digits, got {len(raw)}{hint}"
+        hint = t("rq.lost_zero") if len(raw) + 1 in expected_len else ""
+        return t("rq.wrong_length", field=name, raw=raw, lens=lens, n=len(raw), hint=hint)
     if set(raw) == {"0"}:
-        return f"{field} {raw}: all zeros is not a real {field}"
+        return t("rq.all_zeros", field=name, raw=raw)
     return None
 
 
-def _typo(field: str, raw: str, what: str, expected: str) -> str:
-    return f"{field} {raw}: {what} should be {expected} — looks like a typo"
+def _typo(field: str, raw: str, expected: str) -> str:
+    return t("rq.typo_digit" if len(expected) == 1 else "rq.typo_digits", field=label(field), raw=raw, expected=expected)
 
 
 # ---------------------------------------------------------------- INN
@@ -108,18 +111,18 @@ def check_inn(value: object, *, kind: str | None = None) -> CheckResult:
     problem = _format_problem("INN", raw, lengths)
     if problem:
         if kind == "legal" and len(raw) == 12 and raw.isdigit():
-            problem += " (12 digits is the INN of a person or sole trader)"
+            problem += t("rq.inn12_is_person")
         elif kind == "individual" and len(raw) == 10 and raw.isdigit():
-            problem += " (10 digits is the INN of a company)"
+            problem += t("rq.inn10_is_company")
         return _bad("INN", raw, problem)
     if len(raw) == 10:
         expected = inn_check_digits(raw[:9])
         if raw[9] != expected:
-            return _bad("INN", raw, _typo("INN", raw, "check digit", expected))
+            return _bad("INN", raw, _typo("INN", raw, expected))
     else:
         expected = inn_check_digits(raw[:10])
         if raw[10:] != expected:
-            return _bad("INN", raw, _typo("INN", raw, "check digits (last two)", expected))
+            return _bad("INN", raw, _typo("INN", raw, expected))
     return _ok("INN", raw)
 
 
@@ -143,13 +146,13 @@ def check_ogrn(value: object) -> CheckResult:
     problem = _format_problem("OGRN", raw, (13,))
     if problem:
         if len(raw) == 15 and raw.isdigit():
-            problem += " (15 digits is an OGRNIP of a sole trader)"
+            problem += t("rq.ogrn15_is_ogrnip")
         return _bad("OGRN", raw, problem)
     if raw[0] == "0":
-        return _bad("OGRN", raw, f"OGRN {raw}: cannot start with 0")
+        return _bad("OGRN", raw, t("rq.ogrn_starts_0", field=label("OGRN"), raw=raw))
     expected = ogrn_check_digit(raw[:12])
     if raw[12] != expected:
-        return _bad("OGRN", raw, _typo("OGRN", raw, "check digit", expected))
+        return _bad("OGRN", raw, _typo("OGRN", raw, expected))
     return _ok("OGRN", raw)
 
 
@@ -159,14 +162,14 @@ def check_ogrnip(value: object) -> CheckResult:
     problem = _format_problem("OGRNIP", raw, (15,))
     if problem:
         if len(raw) == 13 and raw.isdigit():
-            problem += " (13 digits is the OGRN of a company)"
+            problem += t("rq.ogrnip13_is_ogrn")
         return _bad("OGRNIP", raw, problem)
     if raw[0] != "3":
         # §9.1: first digit 3 for an OGRNIP (4 marks a registration record number, not the OGRNIP itself).
-        return _bad("OGRNIP", raw, f"OGRNIP {raw}: must start with 3, got {raw[0]}")
+        return _bad("OGRNIP", raw, t("rq.ogrnip_starts_3", field=label("OGRNIP"), raw=raw, first=raw[0]))
     expected = ogrnip_check_digit(raw[:14])
     if raw[14] != expected:
-        return _bad("OGRNIP", raw, _typo("OGRNIP", raw, "check digit", expected))
+        return _bad("OGRNIP", raw, _typo("OGRNIP", raw, expected))
     return _ok("OGRNIP", raw)
 
 
@@ -180,22 +183,23 @@ def check_kpp(value: object) -> CheckResult:
     """KPP: 9 characters ``NNNN PP XXX``; positions 5–6 digits or capital Latin letters (§9.1). No checksum.
     Sole traders have no KPP — do not call this for them (§9.1)."""
     raw = _clean_digits(value)
+    name = label("KPP")
     if not raw:
-        return _bad("KPP", raw, "KPP is empty — it must have 9 characters")
+        return _bad("KPP", raw, t("rq.kpp_empty", field=name))
     if len(raw) != 9:
-        return _bad("KPP", raw, f"KPP {raw}: must be 9 characters, got {len(raw)}")
+        return _bad("KPP", raw, t("rq.kpp_length", field=name, raw=raw, n=len(raw)))
     up = raw[:4] + raw[4:6].upper() + raw[6:]
     if _KPP.match(up):
         if up == "000000000":
-            return _bad("KPP", raw, f"KPP {raw}: all zeros is not a real KPP")
+            return _bad("KPP", raw, t("rq.kpp_zeros", field=name, raw=raw))
         return _ok("KPP", up)
     if not (raw[:4].isdigit() and raw[:4].isascii()):
-        return _bad("KPP", raw, f"KPP {raw}: the first 4 characters (tax office code) must be digits")
+        return _bad("KPP", raw, t("rq.kpp_office", field=name, raw=raw))
     if not (raw[6:].isdigit() and raw[6:].isascii()):
-        return _bad("KPP", raw, f"KPP {raw}: the last 3 characters must be digits")
+        return _bad("KPP", raw, t("rq.kpp_tail", field=name, raw=raw))
     cyr = [c for c in raw[4:6] if c.upper() in _CYR_LOOKALIKE]
-    hint = f" (found Cyrillic {cyr[0]!r} — type the Latin letter instead)" if cyr else ""
-    return _bad("KPP", raw, f"KPP {raw}: characters 5–6 must be digits or capital Latin letters{hint}")
+    hint = t("rq.kpp_cyrillic", char=cyr[0]) if cyr else ""
+    return _bad("KPP", raw, t("rq.kpp_middle", field=name, raw=raw, hint=hint))
 
 
 # ---------------------------------------------------------------- BIC and accounts
@@ -246,16 +250,15 @@ def check_account(account: object, bic: object, *, field: str = "Account") -> Ch
         return _bad(field, raw, problem)
     b = check_bic(bic)
     if not b.ok:
-        return _bad(field, raw, f"{field} {raw} cannot be checked: {b.message}")
+        return _bad(field, raw, t("rq.account_unchecked", field=label(field), raw=raw, why=b.message))
     if raw.startswith(_TREASURY_PREFIX):
-        return _ok(field, raw, f"{field} {raw}: treasury account, the control key does not apply")
+        return _ok(field, raw, t("rq.account_treasury", field=label(field), raw=raw))
     if _key_sum(_key_prefix(raw, b.value or "") + raw) % 10 != 0:
         expected = account_control_key(raw, b.value or "")
         return _bad(
             field,
             raw,
-            f"{field} {raw} does not match BIC {b.value}: the control digit (9th) should be {expected} — "
-            "check both the account number and the BIC for a typo",
+            t("rq.account_key", field=label(field), raw=raw, bic=b.value, expected=expected),
         )
     return _ok(field, raw)
 
@@ -268,17 +271,17 @@ def check_phone(value: object, *, region: str = "RU") -> CheckResult:
     Russian (``8 495 …`` and ``495 …`` both work)."""
     raw = str(value or "").strip()
     if not raw:
-        return _bad("Phone", raw, "Phone is empty")
+        return _bad("Phone", raw, t("rq.phone_empty"))
     try:
         num = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
-        return _bad("Phone", raw, f"Phone {raw!r}: not a phone number — use digits, e.g. +7 495 123-45-67")
+        return _bad("Phone", raw, t("rq.phone_unparsable", raw=raw))
     if not phonenumbers.is_valid_number(num):
         digits = len(phonenumbers.national_significant_number(num))
         hint = ""
         if num.country_code == 7 and digits != 10:
-            hint = f" — a Russian number has 10 digits after +7, got {digits}"
-        return _bad("Phone", raw, f"Phone {raw!r}: not a valid phone number{hint}")
+            hint = t("rq.phone_ru_digits", n=digits)
+        return _bad("Phone", raw, t("rq.phone_invalid", raw=raw, hint=hint))
     return _ok("Phone", phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164))
 
 
@@ -291,23 +294,23 @@ def check_email(value: object) -> CheckResult:
     """E-mail syntax (no DNS lookup). The domain is lower-cased; Cyrillic domains (``почта.рф``) are allowed."""
     raw = str(value or "").strip()
     if not raw:
-        return _bad("E-mail", raw, "E-mail is empty")
+        return _bad("E-mail", raw, t("rq.email_empty"))
     if raw.count("@") != 1:
-        return _bad("E-mail", raw, f"E-mail {raw!r}: must contain exactly one @")
+        return _bad("E-mail", raw, t("rq.email_one_at", raw=raw))
     if any(c.isspace() for c in raw):
-        return _bad("E-mail", raw, f"E-mail {raw!r}: must not contain spaces")
+        return _bad("E-mail", raw, t("rq.email_spaces", raw=raw))
     local, domain = raw.split("@")
     if not local or len(local) > 64 or not _LOCAL.match(local):
-        return _bad("E-mail", raw, f"E-mail {raw!r}: the part before @ is not valid")
+        return _bad("E-mail", raw, t("rq.email_local", raw=raw))
     try:
         ascii_domain = domain.encode("idna").decode("ascii")
     except UnicodeError:
-        return _bad("E-mail", raw, f"E-mail {raw!r}: the domain after @ is not valid")
+        return _bad("E-mail", raw, t("rq.email_domain", raw=raw))
     labels = ascii_domain.split(".")
     if len(labels) < 2 or not all(_LABEL.match(lbl) for lbl in labels) or labels[-1].isdigit():
-        return _bad("E-mail", raw, f"E-mail {raw!r}: the domain after @ is not valid (e.g. name@company.ru)")
+        return _bad("E-mail", raw, t("rq.email_domain_example", raw=raw))
     if len(local) + 1 + len(ascii_domain) > 254:
-        return _bad("E-mail", raw, f"E-mail {raw!r}: too long")
+        return _bad("E-mail", raw, t("rq.email_too_long", raw=raw))
     return _ok("E-mail", f"{local}@{domain.lower()}")
 
 

@@ -430,6 +430,8 @@ class Spec(Strict):
     version: Literal[1] = 1
     name: str
     description: str | None = None
+    locale: Literal["ru", "en"] = Field("ru", description="Language of every text managers and finance read: timeline "
+                                        "comments, notifications, hold reasons, requisite messages, `spec render`")
     systems: dict[str, SystemSpec]
     defaults: Defaults = Field(default_factory=Defaults)
     value_maps: dict[str, dict[str, str]] = Field(default_factory=dict, description="Named ERP -> CRM value tables")

@@ -1,13 +1,19 @@
 """Render a spec as a Markdown document a person can hand to finance and sales: the systems, what flows where,
-who owns each field, the rules, and a mermaid diagram of the data flows."""
+what is selected (filters, price types, warehouses), who owns each field, the rules, and a mermaid diagram of the
+data flows. Russian by default, English with the spec's ``locale: en`` (texts in b24sync.messages)."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from b24sync.messages import t, use_locale
 from b24sync.spec.models import (
     Entity,
     FieldMapping,
     MapTransform,
     NormalizeTransform,
+    ObjectSide,
     ScaleTransform,
     Spec,
     TableTransform,
@@ -16,128 +22,171 @@ from b24sync.spec.models import (
     TypeTransform,
 )
 
-_DIRECTION = {"erp_to_crm": "ERP → CRM", "crm_to_erp": "CRM → ERP", "both": "both ways"}
-_ROLE = {"crm": "CRM", "erp": "ERP / accounting", "service": "service"}
-
 
 def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _trigger(t: Trigger) -> str:
-    if t.poll:
-        return f"every {t.poll}" + (f" ({t.side})" if t.side else "")
-    if t.webhook:
-        return f"Bitrix24 event {t.webhook}"
-    if t.event:
-        return f"ERP event {t.event}"
-    sc = t.stage_change
+def _list(v: Any) -> list[str]:
+    return [str(x) for x in (v if isinstance(v, (list, tuple)) else [v])]
+
+
+def _trigger(tr: Trigger) -> str:
+    if tr.poll:
+        return t("doc.trigger.poll", every=tr.poll) + (f" ({tr.side})" if tr.side else "")
+    if tr.webhook:
+        return t("doc.trigger.webhook", event=tr.webhook)
+    if tr.event:
+        return t("doc.trigger.event", event=tr.event)
+    sc = tr.stage_change
     assert sc is not None
-    frm = f" from {', '.join(sc.from_)}" if sc.from_ else ""
-    return f"stage change{frm} to {', '.join(sc.to)}"
+    parts = []
+    if sc.from_:
+        parts.append(t("doc.trigger.stage_from", stages=", ".join(_list(sc.from_))))
+    if sc.to or not parts:
+        parts.append(t("doc.trigger.stage", stages=", ".join(_list(sc.to))))
+    return "; ".join(parts)
 
 
-def _transform(t: Transform, spec: Spec) -> str:
-    if isinstance(t, MapTransform):
-        return "values: " + ", ".join(f"{k} → {v}" for k, v in t.map.items())
-    if isinstance(t, TableTransform):
-        return f"table `{t.table}`"
-    if isinstance(t, ScaleTransform):
-        return f"× {t.scale:g} to CRM"
-    if isinstance(t, NormalizeTransform):
-        return {"phone": "phone to E.164", "inn": "INN (checked)", "email": "e-mail (checked)"}.get(t.normalize, t.normalize)
-    if isinstance(t, TypeTransform):
-        return f"as {t.type}"
-    return str(t)
+def _transform(tr: Transform, spec: Spec) -> str:
+    if isinstance(tr, MapTransform):
+        return t("doc.tr.values", pairs=", ".join(f"{k} → {v}" for k, v in tr.map.items()))
+    if isinstance(tr, TableTransform):
+        return t("doc.tr.table", table=tr.table)
+    if isinstance(tr, ScaleTransform):
+        return t("doc.tr.scale", scale=f"{tr.scale:g}")
+    if isinstance(tr, NormalizeTransform):
+        return t(f"doc.tr.{tr.normalize}") if tr.normalize in ("phone", "inn", "email") else tr.normalize
+    if isinstance(tr, TypeTransform):
+        return t("doc.tr.type", type=tr.type)
+    return str(tr)
 
 
 def _owner(spec: Spec, e: Entity, f: FieldMapping) -> str:
-    o = spec.owner_of(e, f)
-    return {"crm": "CRM", "erp": "ERP", "both": "both (master wins)"}[o] + (" (on create)" if f.on == "create" else "")
+    return t(f"doc.owner.{spec.owner_of(e, f)}") + (t("doc.owner.on_create") if f.on == "create" else "")
 
 
 def _node(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name)
 
 
-def render_markdown(spec: Spec) -> str:
+_PRICE_KEYS = ("price_type", "price_types")
+_STOCK_KEYS = ("warehouse", "warehouses")
+
+
+def _selection(side_name: str, side: ObjectSide) -> list[str]:
+    """What the entity reads from one side: its filter, price types, warehouses and any other option, verbatim."""
+    out: list[str] = []
+    opts = dict(side.options or {})
+    flt = opts.pop("filter", None)
+    if flt not in (None, "", {}, []):
+        shown = flt if isinstance(flt, str) else json.dumps(flt, ensure_ascii=False)
+        out.append(t("doc.sel.filter", side=side_name, object=side.object, filter=_cell(shown)))
+    prices = [p for k in _PRICE_KEYS if k in opts for p in _list(opts.pop(k))]
+    if prices:
+        out.append(t("doc.sel.price_types", names=", ".join(f"«{p}»" for p in prices)))
+    if any(k in opts for k in _STOCK_KEYS):
+        stores = [w for k in _STOCK_KEYS if k in opts for w in _list(opts.pop(k))]
+        out.append(t("doc.sel.warehouses", names=", ".join(f"«{w}»" for w in stores)) if stores
+                   else t("doc.sel.all_warehouses"))
+    for k, v in opts.items():
+        shown = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+        out.append(t("doc.sel.option", side=side_name, name=k, value=_cell(shown)))
+    return out
+
+
+def render_markdown(spec: Spec, *, locale: str | None = None) -> str:
+    with use_locale(locale or spec.locale):
+        return _render(spec)
+
+
+def _render(spec: Spec) -> str:
     out: list[str] = [f"# {spec.name}", ""]
     if spec.description:
         out += [spec.description.strip(), ""]
 
-    out += ["## Systems", "", "| System | Role | Connector |", "|---|---|---|"]
+    out += [f"## {t('doc.systems')}", "", t("doc.systems_head"), "|---|---|---|"]
     for name, s in spec.systems.items():
-        out.append(f"| {_cell(s.title or name)} | {_ROLE[s.role]} | {s.type} |")
+        out.append(f"| {_cell(s.title or name)} | {t('doc.role.' + s.role)} | {s.type} |")
 
-    out += ["", "## Entities", "", "| Entity | Master | Direction | CRM object | ERP object | Trigger |",
-            "|---|---|---|---|---|---|"]
+    out += ["", f"## {t('doc.entities')}", "", t("doc.entities_head"), "|---|---|---|---|---|---|"]
     for name, e in spec.entities.items():
-        trig = "; ".join(_trigger(t) for t in e.triggers) or "manual"
-        out.append(f"| {_cell(e.title or name)} | {_cell(e.master)} | {_DIRECTION[e.direction]} | `{e.crm.object}` | "
+        trig = "; ".join(_trigger(x) for x in e.triggers) or t("doc.trigger.manual")
+        out.append(f"| {_cell(e.title or name)} | {_cell(e.master)} | {t('doc.dir.' + e.direction)} | `{e.crm.object}` | "
                    f"`{e.erp.object}` | {_cell(trig)} |")
 
-    out += ["", "## Data flows", "", "```mermaid", "flowchart LR"]
+    out += ["", f"## {t('doc.flows')}", "", "```mermaid", "flowchart LR"]
     crm = [n for n, s in spec.systems.items() if s.role == "crm"]
     erp = [n for n, s in spec.systems.items() if s.role != "crm"]
     for n in crm + erp:
         out.append(f'    {_node(n)}["{spec.systems[n].title or n} ({spec.systems[n].type})"]')
     for name, e in spec.entities.items():
         c, r = _node(spec.system_for(e, "crm")), _node(spec.system_for(e, "erp"))
-        label = (e.title or name).replace('"', "'")
+        lbl = (e.title or name).replace('"', "'")
         if e.direction == "erp_to_crm":
-            out.append(f'    {r} -- "{label}" --> {c}')
+            out.append(f'    {r} -- "{lbl}" --> {c}')
         elif e.direction == "crm_to_erp":
-            out.append(f'    {c} -- "{label}" --> {r}')
+            out.append(f'    {c} -- "{lbl}" --> {r}')
         else:
-            out.append(f'    {c} <-- "{label}" --> {r}')
+            out.append(f'    {c} <-- "{lbl}" --> {r}')
     out += ["```", ""]
 
     for name, e in spec.entities.items():
         out += [f"## {e.title or name}", "",
-                f"Master: **{e.master}**. Direction: **{_DIRECTION[e.direction]}**. "
-                f"CRM `{e.crm.object}` ⇄ ERP `{e.erp.object}`.", ""]
+                t("doc.entity_line", master=e.master, direction=t("doc.dir." + e.direction), crm=e.crm.object,
+                  erp=e.erp.object), ""]
+        out += [t("doc.selection"), ""]
+        sel = _selection("CRM", e.crm) + _selection("ERP", e.erp)
+        out += sel or [t("doc.sel.everything")]
+        out.append("")
         if e.fields:
-            out += ["| CRM field | ERP field | Owner | Transform |", "|---|---|---|---|"]
+            out += [t("doc.fields_head"), "|---|---|---|---|"]
             for f in e.fields:
-                tr = "; ".join(_transform(t, spec) for t in f.transform) or "—"
+                tr = "; ".join(_transform(x, spec) for x in f.transform) or "—"
                 crm_f = f"`{f.crm}`" + (f" ({_cell(f.title)})" if f.title else "")
                 out.append(f"| {crm_f} | `{f.erp}` | {_owner(spec, e, f)} | {_cell(tr)} |")
             out.append("")
-        out += ["**Rules**", ""]
+        out += [t("doc.rules"), ""]
         for rule in e.match:
             parts = " + ".join(f"`{k.crm}` = `{k.erp}`" + (f" ({k.normalize})" if k.normalize else "") for k in rule.keys)
-            out.append(f"- Match: {parts}")
+            out.append(t("doc.match", parts=parts))
         if e.link.crm or e.link.erp:
             links = []
             if e.link.crm:
-                links.append(f"ERP id stored in CRM field `{e.link.crm}`")
+                links.append(t("doc.link.crm", field=e.link.crm))
             if e.link.erp:
-                links.append(f"CRM id stored in ERP field `{e.link.erp}`")
-            out.append("- Link: " + "; ".join(links))
+                links.append(t("doc.link.erp", field=e.link.erp))
+            out.append(t("doc.link", links="; ".join(links)))
         for g in e.guards:
             if g.skip_if:
-                out.append(f"- Not synced while `{g.skip_if.field}` ({g.skip_if.side}) is set")
+                out.append(t("doc.skip_if", field=g.skip_if.field, side=g.skip_if.side))
             if g.require_fields:
-                out.append(f"- Held until {', '.join(f'`{x}`' for x in g.require_fields.fields)} ({g.require_fields.side}) "
-                           f"are filled" + (f": “{g.require_fields.message}”" if g.require_fields.message else ""))
+                rf = g.require_fields
+                out.append(t("doc.require_fields", fields=", ".join(f"`{x}`" for x in rf.fields), side=rf.side)
+                           + (f": “{rf.message}”" if rf.message else ""))
             if g.require_related:
-                objs = " or ".join(f"`{r.object}`" for r in g.require_related.any)
-                out.append(f"- Held ({g.require_related.on}) until a related {objs} exists: “{g.require_related.message}”")
+                objs = f" {t('word.or')} ".join(f"`{r.object}`" for r in g.require_related.any)
+                out.append(t("doc.require_related", on=g.require_related.on, objects=objs,
+                             message=g.require_related.message))
+            rv = getattr(g, "require_valid", None)
+            if rv:
+                checks = ", ".join(f"`{c.field}` ({c.check})" for c in rv.checks)
+                out.append(t("doc.require_valid", on=rv.on, side=rv.side, checks=checks)
+                           + (f": “{rv.message}”" if rv.message else ""))
             if g.require_active_party:
                 ap = g.require_active_party
-                out.append(f"- Held ({ap.on}) while `{ap.provider}` says the company with INN `{ap.inn}` ({ap.side}) is "
-                           "liquidated or being liquidated" + (" or does not know the INN" if ap.not_found == "hold" else ""))
+                out.append(t("doc.require_active_party", on=ap.on, provider=ap.provider, inn=ap.inn, side=ap.side,
+                             unknown=t("doc.require_active_party.unknown") if ap.not_found == "hold" else ""))
         if e.direction == "both":
-            out.append("- Both sides changed one field: the master's value wins and the conflict is recorded")
+            out.append(t("doc.both_conflict"))
         else:
-            owner = "ERP" if e.direction == "erp_to_crm" else "CRM"
-            out.append(f"- Fields are read-only on the other side: a manual edit there is reverted to the {owner} value")
+            out.append(t("doc.read_only", owner="ERP" if e.direction == "erp_to_crm" else "CRM"))
         out.append("")
 
     if spec.value_maps:
-        out += ["## Value tables", ""]
+        out += [f"## {t('doc.value_tables')}", ""]
         for name, table in spec.value_maps.items():
-            out += [f"### {name}", "", "| ERP value | CRM value |", "|---|---|"]
+            out += [f"### {name}", "", t("doc.value_head"), "|---|---|"]
             out += [f"| {_cell(k)} | {_cell(v)} |" for k, v in table.items()]
             out.append("")
     return "\n".join(out).rstrip() + "\n"

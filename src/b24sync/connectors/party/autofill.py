@@ -13,6 +13,7 @@ from typing import Any
 
 from b24sync.connectors.party.model import Party, PartyKind, PartyStatus
 from b24sync.engine.errors import HoldError
+from b24sync.messages import t
 
 LEGAL_ADDRESS_TYPE_ID = 6  # crm.enum.addresstype: 6 = Legal (bitrix24-rest.md)
 
@@ -65,17 +66,20 @@ def legal_address_fields(party: Party) -> dict[str, Any] | None:
     return out
 
 
+def party_who(party: Party) -> str:
+    """``ООО Ромашка (ИНН 7707083893, КПП 770701001)`` — how a hold reason names the company."""
+    return t("party.who", name=party.short_name, inn=party.inn, kpp=t("party.kpp", kpp=party.kpp) if party.kpp else "")
+
+
 def check_can_push(party: Party, *, blocking: frozenset[PartyStatus] = BLOCKING_STATUSES) -> None:
     """Raise ``HoldError`` (the record waits for a person) if the counterparty is liquidated or liquidating."""
     if party.status not in blocking:
         return
-    who = f"{party.short_name} (INN {party.inn}{', KPP ' + party.kpp if party.kpp else ''})"
+    who = party_who(party)
     if party.status is PartyStatus.LIQUIDATED:
-        since = f" on {party.liquidation_date:%d.%m.%Y}" if party.liquidation_date else ""
-        reason = (f"{who} was liquidated{since} according to the state register — it cannot sign or pay. "
-                  "Check the INN with the client or choose another company; the record is held until then.")
+        since = t("party.since", date=party.liquidation_date) if party.liquidation_date else ""
+        reason = t("party.liquidated", who=who, since=since)
     else:
-        reason = (f"{who} is being liquidated according to the state register. Confirm with a manager "
-                  "before sending documents; the record is held until the status or the company changes.")
+        reason = t("party.liquidating", who=who)
     raise HoldError(reason, detail={"inn": party.inn, "kpp": party.kpp, "status": party.status.value,
                                     "status_raw": party.status_raw, "provider": party.provider})
