@@ -93,7 +93,7 @@ def test_dry_run_creates_no_file_and_changes_no_row(tmp_path: Path, monkeypatch:
     out = tmp_path / "r.json"
     res = runner.invoke(app, ["initial-load", "company", "--spec", str(spec), "--dry-run", "--report", str(out)])
     assert res.exit_code == 0, res.output
-    assert json.loads(out.read_text(encoding="utf-8"))["totals"]["matched"] == 1
+    assert json.loads(out.read_text(encoding="utf-8"))["totals"]["matched"] == 2  # the linked pair: two records
     assert (tmp_path / "real.db").read_bytes() == before
     assert not list(tmp_path.glob("real.db-*"))  # no WAL or journal left by a writer
 
