@@ -3,8 +3,10 @@
 
     .venv/bin/python bench/catalog_sync.py [--products 100000] [--workers 500] [--stock]
 
-Ends with one JSON line: {"full": {...}, "incremental": {...}, "idle": {...}} — records, http_requests (requests
-the portal served), commands (REST commands inside them), records_per_request, commands_per_record, seconds.
+Ends with one JSON line: the full load's records, http_requests (requests the portal served), commands_per_request,
+seconds, floor_seconds and ratio (the floor as in bench/initial_load.py: the larger of the requests needed at 50
+commands per request ÷ 2 req/s and each method's operating seconds over its free 480 s ÷ (480 s / 600 s)), then
+{"full": {...}, "incremental": {...}, "idle": {...}} with commands, records_per_request, commands_per_record too.
 ``--stock`` adds the stock entity (a second write per product on the first load).
 """
 
@@ -19,6 +21,9 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from initial_load import floors  # noqa: E402 - the one definition of the floor
 
 from b24sync.compose import build
 from b24sync.engine.service import RunOptions, run
@@ -98,13 +103,32 @@ def seed_products(onec: OneCSandbox, n: int, rng: random.Random) -> tuple[list[s
     return refs, retail
 
 
-async def cycle(rt, b24: Bitrix24Sandbox, label: str, records: int) -> dict:
+def count_operating(b24: Bitrix24Sandbox) -> dict[str, float]:
+    """Operating seconds charged per method (the sandbox's cost model), from now on."""
+    charged: dict[str, float] = {}
+    charge = b24.ledger.charge
+
+    def counting(principal: str, method: str, seconds: float):  # type: ignore[no-untyped-def]
+        charged[method] = charged.get(method, 0.0) + seconds
+        return charge(principal, method, seconds)
+
+    b24.ledger.charge = counting  # type: ignore[method-assign]
+    return charged
+
+
+async def cycle(rt, b24: Bitrix24Sandbox, label: str, records: int, charged: dict[str, float]) -> dict:
+    charged.clear()
+    q0 = b24.query_limit_exceeded
     r0, c0 = b24.requests_served, sum(b24.method_calls.values())
     t0 = time.monotonic()
     stats = await run(rt, RunOptions(once=True))
     sec = time.monotonic() - t0
-    req, cmds = b24.requests_served - r0, sum(b24.method_calls.values()) - c0
+    req, cmds = b24.requests_served - r0 - (b24.query_limit_exceeded - q0), sum(b24.method_calls.values()) - c0
+    rf, of = floors(cmds, dict(charged))
+    floor = max(rf, of)
     out = {"records": records, "http_requests": req, "commands": cmds,
+           "commands_per_request": round(cmds / req, 1) if req else None,
+           "floor_seconds": round(floor, 1), "ratio": round(sec / floor, 2) if floor else None,
            "records_per_request": round(records / req, 1) if req else None,
            "commands_per_record": round(cmds / records, 2) if records else None, "seconds": round(sec, 1),
            "actions": stats.actions, "dead": stats.dead, "retried": stats.retried, "held": stats.held, "query_limit_exceeded": b24.query_limit_exceeded}
@@ -135,14 +159,15 @@ async def main_async(args: argparse.Namespace) -> dict:
         p.write_text(SPEC.format(workers=args.workers, stock=STOCK if args.stock else ""), encoding="utf-8")
         rt = build(load_spec(p, {"B24": b24.webhook_url, "ONEC": url}), database_url=f"sqlite:///{tmp / 'state.db'}")
         await flow.prepare_portal(rt)
-        res = {"full": await cycle(rt, b24, "full", total)}
+        charged = count_operating(b24)
+        res = {"full": await cycle(rt, b24, "full", total, charged)}
         changed = rng.sample(refs, max(1, len(refs) // 1000))
         for ref in changed:
             onec.store.write_info("InformationRegister_ЦеныНоменклатуры", {
                 "Period": "2026-06-01T00:00:00", "Номенклатура_Key": ref, "ВидЦены_Key": retail,
                 "Цена": float(rng.randrange(100, 100000))})
-        res["incremental"] = await cycle(rt, b24, "incremental", len(changed))
-        res["idle"] = await cycle(rt, b24, "idle", 0)
+        res["incremental"] = await cycle(rt, b24, "incremental", len(changed), charged)
+        res["idle"] = await cycle(rt, b24, "idle", 0, charged)
         res["products_in_crm"] = b24.count("product")
         await rt.aclose()
         return res
@@ -157,7 +182,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=500)
     ap.add_argument("--stock", action="store_true")
     args = ap.parse_args()
-    print(json.dumps(asyncio.run(main_async(args)), ensure_ascii=False))
+    res = asyncio.run(main_async(args))
+    full = res["full"]
+    head = {k: full[k] for k in ("records", "http_requests", "commands_per_request", "seconds", "floor_seconds",
+                                 "ratio")}
+    print(json.dumps({**head, **res}, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -354,7 +354,7 @@ class Defaults(Strict):
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     poll_overlap: str = Field("120s", description="Each poll re-reads this window before the cursor (late commits, clock skew)")
     poll_page: int = Field(500, ge=1, le=10000)
-    workers: int = Field(4, ge=1, le=1000, description="Concurrent jobs per process (async; many in flight let the Bitrix24 client fill batches of 50)")
+    workers: int = Field(200, ge=1, le=1000, description="Concurrent jobs per process (async coroutines, not threads): many in flight let the Bitrix24 client coalesce lookups and fill batches of 50 commands (a company card is 4); fewer than ~50 leave batches part-empty at 2 requests/s")
     lease: str = Field("60s", description="How long a claimed job is reserved before another worker may take it")
 
 

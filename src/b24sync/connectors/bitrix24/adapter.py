@@ -15,10 +15,18 @@ from typing import Any
 from b24sync.connectors.bitrix24.auth import OAuthAuth, WebhookAuth
 from b24sync.connectors.bitrix24.client import Bitrix24Client, parse_dt
 from b24sync.connectors.bitrix24.errors import Bitrix24Error, Bitrix24NotFound
+from b24sync.connectors.bitrix24.lookup import value_key
 from b24sync.connectors.bitrix24.multifield import MULTI_FIELDS, diff_multifield
 from b24sync.engine.errors import ConflictError, ValidationError
 from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, ObjectSchema, Record
 from b24sync.store.kv import MemoryState, SharedState
+
+
+def _coalescible(item: tuple[str, Any]) -> bool:
+    """A lookup by one plain field and one scalar value (multi-fields and operators are sent as they are)."""
+    name, value = item
+    return (name not in MULTI_FIELDS and name[:1].isalpha() and not isinstance(value, bool)
+            and isinstance(value, (str, int)) and str(value).strip() != "")
 
 
 @dataclass(frozen=True)
@@ -138,20 +146,21 @@ class Bitrix24Adapter:
         ids: list[str] | None = None
         rq = {k: crit.pop(k) for k in list(crit) if k.startswith("RQ_")}
         if rq and obj.object in ("crm.company", "crm.contact"):
-            # a company's INN/KPP live on its requisites (sheet §6.5 "Find a company by INN")
+            # a company's INN/KPP live on its requisites (sheet §6.5 "Find a company by INN"); lookups of concurrent
+            # jobs by INN share one crm.requisite.list call per 50 INNs (connectors/bitrix24/lookup.py)
             et = 4 if obj.object == "crm.company" else 3
-            rows = await self.client.call("crm.requisite.list", {
-                "filter": {"ENTITY_TYPE_ID": et, **rq}, "select": ["ID", "ENTITY_ID"]})
-            ids = sorted({str(r["ENTITY_ID"]) for r in rows or []}, key=int)
+            ids = sorted({str(r["ENTITY_ID"]) for r in await self._requisites(et, rq)}, key=int)
             if not ids:
                 return []
         p = self._base(spec, obj)
         flt = dict(p.get("filter") or {})
+        if ids is None and len(crit) == 1 and _coalescible(next(iter(crit.items()))):
+            # the link-field lookup before a create: one list call for up to 50 link values
+            (name, value), = crit.items()
+            rows = await self.client.lookup.rows(spec.list, name, value, params=p, id_field=spec.id_field)
+            return [self._record(spec, r) for r in rows]
         for k, v in crit.items():
-            if k in MULTI_FIELDS:
-                flt[k] = v  # multi-fields filter by exact value only (sheet §5)
-            else:
-                flt[k] = v
+            flt[k] = v  # multi-fields filter by exact value only (sheet §5)
         if ids is not None:
             flt[f"@{spec.id_field}"] = [int(i) for i in ids]
         p["filter"] = flt
@@ -168,6 +177,21 @@ class Bitrix24Adapter:
         async for more in self.client.list_all(spec.list, p, id_field=spec.id_field, count=False):
             out.extend(self._record(spec, r) for r in more)
         return out
+
+    async def _requisites(self, entity_type_id: int, rq: dict[str, Any]) -> list[dict[str, Any]]:
+        """Requisites of companies (4) or contacts (3) with these RQ_* values; by RQ_INN coalesced."""
+        if "RQ_INN" in rq and _coalescible(("RQ_INN", rq["RQ_INN"])) and all(_coalescible(i) for i in rq.items()):
+            rows = await self.client.lookup.rows(
+                "crm.requisite.list", "RQ_INN", rq["RQ_INN"], id_field="ID",
+                params={"filter": {"ENTITY_TYPE_ID": entity_type_id},
+                        "select": sorted({"ID", "ENTITY_ID", "RQ_INN", "RQ_KPP", *rq})})  # INN and INN+KPP rules share
+            # the other keys (RQ_KPP) compared as the portal compares strings (trimmed, case-insensitive)
+            return [r for r in rows if all(value_key(r.get(k)) == value_key(v) for k, v in rq.items())]
+        rows = []
+        async for page in self.client.list_all("crm.requisite.list", {
+                "filter": {"ENTITY_TYPE_ID": entity_type_id, **rq}, "select": ["ID", "ENTITY_ID"]}, count=False):
+            rows.extend(page)
+        return rows
 
     async def exists(self, obj: ObjectRef, criteria: dict[str, Any]) -> bool:
         if (c := self.composite(obj)) is not None:

@@ -18,6 +18,7 @@ import copy
 import logging
 import math
 import random
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from b24sync.connectors.bitrix24.errors import (
     Bitrix24TransportError,
     classify,
 )
+from b24sync.connectors.bitrix24.lookup import KeyLookup
 from b24sync.connectors.bitrix24.limits import PLANS, LeakyBucket, OperatingBudget
 from b24sync.engine.errors import RetryableError
 from b24sync.store.kv import MemoryState, SharedState
@@ -128,6 +130,39 @@ class _Item:
     wait: float
     attempts: int = 0
 
+    @property
+    def size(self) -> int:
+        return 1
+
+
+@dataclass
+class _Group:
+    """Commands of one caller that must travel in one ``batch`` because later ones refer to earlier ones' results
+    with ``$result[key]`` (sheet §4 "References"). Other callers' commands share the request; the group's keys are
+    renamed on the wire so they never collide, and its references are renamed with them."""
+
+    cmds: dict[str, tuple[str, dict[str, Any]]]
+    fut: asyncio.Future  # -> dict[str, Outcome] under the caller's own keys
+    wait: float
+
+    @property
+    def size(self) -> int:
+        return len(self.cmds)
+
+
+_REF_KEY = re.compile(r"\$result\[([^\]]+)\]")
+
+
+def _rename_refs(value: Any, rename: dict[str, str]) -> Any:
+    """Rewrite ``$result[key]`` references to a group's keys as they are called on the wire."""
+    if isinstance(value, Ref):
+        return Ref(_REF_KEY.sub(lambda m: f"$result[{rename.get(m.group(1), m.group(1))}]", value))
+    if isinstance(value, dict):
+        return {k: _rename_refs(v, rename) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rename_refs(v, rename) for v in value]
+    return value
+
 
 def _member(block: Any, key: str, index: int, n: int) -> tuple[bool, Any]:
     """Find ``key`` in a batch ``result_*`` member that may be an object or an array (sheet §4 review note)."""
@@ -186,6 +221,8 @@ class Bitrix24Client:
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
         batch_linger: float = 0.005,
+        fill_linger: float = 0.2,
+        fill_gap: float = 0.03,
         max_inflight: int = 4,
         max_park_wait: float = 0.0,
         user_agent: str = "b24sync/0.1",
@@ -210,9 +247,15 @@ class Bitrix24Client:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.linger = batch_linger
+        self.fill_linger = fill_linger
+        self.fill_gap = fill_gap
         self.max_park_wait = max_park_wait
         self.stats = Stats()
-        self._queue: list[_Item] = []
+        self._queue: list[_Item | _Group] = []
+        self._queued = 0  # commands waiting in _queue
+        self._arrived: asyncio.Event | None = None  # set when a command is queued (made inside the running loop)
+        self._groups = 0
+        self.lookup = KeyLookup(self)  # coalesced key lookups (link field, INN) of concurrent callers
         self._timer: asyncio.TimerHandle | None = None
         self._sem = asyncio.Semaphore(max_inflight)
         self._waiting_senders = 0
@@ -275,6 +318,8 @@ class Bitrix24Client:
         return until
 
     async def _observe(self, method: str, t: dict[str, Any] | None) -> None:
+        if method == "batch":
+            return  # the outer batch call is not counted; its commands report their own (sheet §3.3, §4)
         if t and t.get("operating") is not None:
             m = method.lower()
             self.stats.operating[m] = max(self.stats.operating.get(m, 0.0), float(t["operating"]))
@@ -449,9 +494,12 @@ class Bitrix24Client:
 
     # ------------------------------------------------------------------------------------------ micro-batcher
 
-    def _enqueue(self, item: _Item) -> None:
+    def _enqueue(self, item: _Item | _Group) -> None:
         self._queue.append(item)
-        if len(self._queue) >= BATCH_MAX * (self._waiting_senders + 1):
+        self._queued += item.size
+        if self._arrived is not None:
+            self._arrived.set()
+        if self._queued >= BATCH_MAX * (self._waiting_senders + 1):
             self._spawn_senders()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.linger, self._on_timer)
@@ -461,29 +509,80 @@ class Bitrix24Client:
         self._spawn_senders()
 
     def _spawn_senders(self) -> None:
-        while self._waiting_senders * BATCH_MAX < len(self._queue):
+        while self._waiting_senders * BATCH_MAX < self._queued:
             self._waiting_senders += 1
             t = asyncio.get_running_loop().create_task(self._sender())
             self._tasks.add(t)
             t.add_done_callback(self._tasks.discard)
 
+    async def _fill(self, waited: float) -> None:
+        """Linger after the bucket token so the request fills: up to ``fill_linger`` seconds or 50 commands, and
+        only while commands keep arriving (a gap of ``fill_gap`` with nothing new ends it). Only when the bucket
+        made us wait (rate-bound bulk work) or the queue already holds more than one command — a lone interactive
+        call is not delayed."""
+        if self.fill_linger <= 0 or self._queued >= BATCH_MAX or (waited <= 0 and self._queued <= 1):
+            return
+        if self._arrived is None:
+            self._arrived = asyncio.Event()
+        deadline = time.monotonic() + self.fill_linger
+        while self._queued < BATCH_MAX:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._arrived.clear()
+            try:
+                # rate-bound, a request is the scarce thing: wait the whole linger for the batch to fill; otherwise
+                # a gap with nothing new ends it
+                await asyncio.wait_for(self._arrived.wait(), timeout=left if waited > 0 else min(left, self.fill_gap))
+            except TimeoutError:
+                return  # nothing new arrived: send what there is
+
+    def _take(self) -> list[_Item | _Group]:
+        """Whole items and groups, in order, up to 50 commands (a group is never split)."""
+        out: list[_Item | _Group] = []
+        n = 0
+        while self._queue and n + self._queue[0].size <= BATCH_MAX:
+            it = self._queue.pop(0)
+            n += it.size
+            out.append(it)
+        if not out and self._queue:  # cannot happen (groups are ≤ 50), but never spin
+            out.append(self._queue.pop(0))
+        self._queued -= sum(i.size for i in out)
+        return out
+
     async def _sender(self) -> None:
         async with self._sem:
             try:
-                await self.bucket.acquire()  # take the slot first, then as many queued calls as fit
+                waited = await self.bucket.acquire()  # take the slot first, then as many queued calls as fit
+                await self._fill(waited)
             finally:
                 self._waiting_senders -= 1
-            items = self._queue[:BATCH_MAX]
-            del self._queue[:BATCH_MAX]
+            items = self._take()
             if self._queue:
                 self._spawn_senders()
             if not items:
                 return
             await self._run_items(items)
 
-    async def _run_items(self, items: list[_Item]) -> None:
+    async def call_group(self, cmds: dict[str, tuple[str, dict[str, Any]]], *,
+                         wait: bool | float | None = None) -> dict[str, Outcome]:
+        """Send commands that refer to each other (``$result[key]``) inside one shared ``batch`` request, with
+        other callers' commands beside them; ``halt`` is 0 (other records share the request), so a command whose
+        reference points at a failed command fails on its own (sheet §4). Every command gets its own Outcome; a
+        lost answer raises :class:`Bitrix24OutcomeUnknown` when the group writes. Nothing is retried here."""
+        if len(cmds) > BATCH_MAX:
+            raise ValueError(f"a group takes at most {BATCH_MAX} commands (sheet §4)")
+        max_wait = self._wait_limit(wait)
+        clean = {k: (m, self._with_connector(m, p)) for k, (m, p) in cmds.items()}
+        for m in {m for m, _ in clean.values()}:
+            await self._gate(m, max_wait)
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._enqueue(_Group(clean, fut, max_wait))
+        return await fut
+
+    async def _run_items(self, items: list[_Item | _Group]) -> None:
         try:
-            if len(items) == 1:
+            if len(items) == 1 and isinstance(items[0], _Item):
                 it = items[0]
                 data = await self.request(it.method, it.params, max_wait=it.wait, prepaid=True)
                 res = CallResult(data.get("result"), _as_int(data.get("total")), _as_int(data.get("next")),
@@ -491,17 +590,31 @@ class Bitrix24Client:
                 if not it.fut.done():
                     it.fut.set_result(res)
                 return
-            cmds = {f"c{i}": (it.method, it.params) for i, it in enumerate(items)}
+            cmds: dict[str, tuple[str, dict[str, Any]]] = {}
+            names: list[dict[str, str]] = []  # per item: its own key -> the key on the wire
+            for i, it in enumerate(items):
+                if isinstance(it, _Group):
+                    self._groups += 1
+                    rename = {k: f"g{self._groups}_{k}" for k in it.cmds}
+                    for k, (m, p) in it.cmds.items():
+                        cmds[rename[k]] = (m, _rename_refs(p, rename))
+                    names.append(rename)
+                else:
+                    cmds[f"c{i}"] = (it.method, it.params)
+                    names.append({"": f"c{i}"})
             outcomes = await self._send_batch(cmds, max_wait=0.0, prepaid=True)
         except Bitrix24OutcomeUnknown as e:
             # The batch carried writes and its answer was lost: the writes' callers learn it (their lookup decides);
             # the reads that shared the request simply go around again.
             for it in items:
-                if not it.fut.done():
-                    if is_read(it.method) and it.attempts < 3:
-                        self._retry_item(it, e)
-                    else:
-                        it.fut.set_exception(e)
+                if it.fut.done():
+                    continue
+                if isinstance(it, _Item) and is_read(it.method) and it.attempts < 3:
+                    self._retry_item(it, e)
+                elif isinstance(it, _Group) and all(is_read(m) for m, _ in it.cmds.values()):
+                    it.fut.set_exception(Bitrix24TransportError(str(e)))
+                else:
+                    it.fut.set_exception(e)
             return
         except BaseException as e:  # the whole request failed after retries: every caller learns it
             for it in items:
@@ -510,8 +623,25 @@ class Bitrix24Client:
             if not isinstance(e, Exception):
                 raise
             return
-        for i, it in enumerate(items):
-            oc = outcomes[f"c{i}"]
+        self._settle(items, names, outcomes)
+
+    def _settle(self, items: list[_Item | _Group], names: list[dict[str, str]],
+                outcomes: dict[str, Outcome]) -> None:
+        for it, wire in zip(items, names, strict=True):
+            if isinstance(it, _Group):
+                res: dict[str, Outcome] = {}
+                for k in it.cmds:
+                    oc = outcomes[wire[k]]
+                    oc.key = k
+                    if isinstance(oc.error, Bitrix24ServerError) and not is_read(oc.method):
+                        self.stats.unknown_outcomes += 1
+                        oc.error = Bitrix24OutcomeUnknown(f"{oc.error} — the write may have been applied",
+                                                          detail=getattr(oc.error, "detail", None))
+                    res[k] = oc
+                if not it.fut.done():
+                    it.fut.set_result(res)
+                continue
+            oc = outcomes[wire[""]]
             if it.fut.done():
                 continue
             if oc.error is None:

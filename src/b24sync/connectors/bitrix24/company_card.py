@@ -14,8 +14,9 @@ Record layout (facts: /work/shared/research/bitrix24-rest.md §6.5, §9.5, §9.6
   ``ADDR_`` — ``ADDR_ADDRESS_1``, ``ADDR_ADDRESS_2``, ``ADDR_CITY``, ``ADDR_POSTAL_CODE``, ``ADDR_REGION``,
   ``ADDR_PROVINCE``, ``ADDR_COUNTRY``.
 
-Verbs: ``create`` = company + requisite + bank detail + address in **one batch**, the later commands referring to
-the earlier ids with ``$result[…]`` (sheet §4); ``update`` = the minimal diff per sub-entity (a missing requisite,
+Verbs: ``create`` = company + requisite + bank detail + address as one *group* of a shared batch (other records'
+commands fill the same request, up to 50), the later commands referring to the earlier ids with ``$result[…]``
+(sheet §4); ``update`` = the minimal diff per sub-entity (a missing requisite,
 bank detail or address is added); ``find`` by ``RQ_INN`` (+ ``RQ_KPP``) goes through ``crm.requisite.list``
 (sheet §6.5 "Find a company by INN"); ``read_changes`` follows the company's ``DATE_MODIFY`` and additionally
 picks up companies whose requisite or bank detail changed in the window (their own ``DATE_MODIFY``), because a
@@ -216,7 +217,9 @@ class CompanyCard:
             cmds["bd"] = ("crm.requisite.bankdetail.add", {"fields": self._bank_fields(Ref("$result[rq]"), bd)})
         if ad:
             cmds["ad"] = ("crm.address.add", {"fields": self._address_fields(Ref("$result[rq]"), ad)})
-        out = await self.c.batch(cmds, halt=True)
+        # the card's commands ride in a shared batch with other records' commands (client.call_group): halt is 0
+        # there, so a piece whose $result reference points at a failed command fails by itself (sheet §4)
+        out = await self.c.call_group(cmds)
         if not out["co"].ok:
             raise out["co"].error  # type: ignore[misc]
         for k in ("rq", "bd", "ad"):
@@ -289,7 +292,7 @@ class CompanyCard:
             cmds["ad"] = (method, {"fields": self._address_fields(rq_ref, ad)})
         if not cmds:
             return None
-        out = await self.c.batch(cmds, halt=True)
+        out = await self.c.call_group(cmds)
         for oc in out.values():
             if not oc.ok:
                 raise oc.error  # type: ignore[misc]

@@ -8,8 +8,12 @@
 2. Operating time — per method and app/webhook, the portal sums execution seconds over 10 one-minute baskets and
    refuses the *next* call of that method with 429 OPERATION_TIME_LIMIT once the sum passes the limit (480 s in the
    docs' example); every response carries ``time.operating`` and ``time.operating_reset_at``, batch commands carry
-   their own in ``result_time`` (sheet §3.3, §4, §9.17). We slow a method down as it nears the budget and park it
-   until ``operating_reset_at`` before the portal has to refuse it.
+   their own in ``result_time`` (sheet §3.3, §4, §9.17). The portal's own report drives the budget: we slow a
+   method down as its reported ``operating`` nears the limit and park it until the reported
+   ``operating_reset_at`` just before the portal would refuse it — never on an estimate while the portal reports
+   figures. Only for a method whose answers carry no ``operating`` (self-hosted portals, some methods — sheet §2.2,
+   §3.3) a fallback model sums the answers' own ``duration`` in one-minute baskets over ten minutes, as the portal
+   does; a 429 always parks the method until its reset (client.py).
 """
 
 from __future__ import annotations
@@ -110,29 +114,59 @@ class OperatingBudget:
         self.max_slow_delay = max_slow_delay
         self.clock = clock
         self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._model: dict[str, dict[int, float]] = {}  # fallback: method -> basket start -> seconds (this process)
 
     def key(self, method: str) -> str:
         return f"{self.prefix}:{method.lower()}"
 
+    WINDOW = 600.0  # ten one-minute baskets (sheet §3.3)
+    BASKET = 60.0
+
     async def observe(self, method: str, t: dict[str, Any] | None) -> None:
-        if not t or t.get("operating") is None:
-            return  # self-hosted portals and some methods omit the keys (sheet §2.2, §3.3)
+        if not t:
+            return
+        seen = float(t.get("finish") or self.clock())
+        if t.get("operating") is None:
+            # no report (self-hosted portals and some methods omit the keys, sheet §2.2, §3.3): the fallback model
+            # adds this answer's execution time to its one-minute basket — unless the portal reported figures for
+            # this method within the window, which stay authoritative
+            dur = t.get("duration") if t.get("duration") is not None else t.get("processing")
+            if dur is None:
+                return
+            self._model_add(method, float(dur), seen)
+            return
         operating = float(t["operating"])
         reset_at = t.get("operating_reset_at")
-        seen = float(t.get("finish") or self.clock())
 
         def fn(old: dict[str, Any] | None) -> tuple[dict[str, Any] | None, None]:
             old = old or {}
             if float(old.get("seen", 0.0)) > seen:
                 return None, None  # an older response arriving late
             new = dict(old)
-            new.update(operating=operating, seen=seen)
+            new.update(operating=operating, seen=seen, source="portal")
+            new.pop("model", None)
             if reset_at:
                 new["reset_at"] = float(reset_at)
             return new, None
 
         await run_state(self.state, self.state.update, self.key(method), fn)
         self._cache.pop(self.key(method), None)
+
+    def _model_add(self, method: str, seconds: float, seen: float) -> None:
+        k = self.key(method) + ":model"
+        baskets = self._model.setdefault(k, {})
+        start = int(seen // self.BASKET * self.BASKET)
+        baskets[start] = baskets.get(start, 0.0) + seconds
+        for old in [b for b in baskets if b + self.BASKET <= seen - self.WINDOW]:
+            del baskets[old]
+
+    def _model_sum(self, method: str, now: float) -> tuple[float, float]:
+        """(modelled operating seconds, when the oldest basket leaves the window)."""
+        baskets = self._model.get(self.key(method) + ":model") or {}
+        live = {b: v for b, v in baskets.items() if b + self.BASKET > now - self.WINDOW}
+        if not live:
+            return 0.0, 0.0
+        return sum(live.values()), min(live) + self.WINDOW
 
     async def park(self, method: str, until: float) -> None:
         def fn(old: dict[str, Any] | None) -> tuple[dict[str, Any], None]:
@@ -161,19 +195,21 @@ class OperatingBudget:
         return v
 
     async def decide(self, method: str) -> BudgetDecision:
-        st = await self.snapshot(method)
-        if not st:
-            return BudgetDecision()
+        st = await self.snapshot(method) or {}
         now = self.clock()
         blocked = float(st.get("blocked_until", 0.0))
         if blocked > now:
-            return BudgetDecision(park_until=blocked)
-        op = float(st.get("operating", 0.0))
-        reset_at = float(st.get("reset_at", 0.0))
-        if reset_at and now >= reset_at:
-            # the oldest basket has left the window; the stored figure is an upper bound — let calls through and
-            # learn the new value from their responses
-            op = min(op, self.slow_at)
+            return BudgetDecision(park_until=blocked)  # the portal refused (429): wait for its reset
+        reported = st.get("operating") is not None and now - float(st.get("seen", 0.0)) < self.WINDOW
+        if reported:
+            op = float(st.get("operating", 0.0))
+            reset_at = float(st.get("reset_at", 0.0))
+            if reset_at and now >= reset_at:
+                # the oldest basket has left the window; the reported figure is an upper bound — let calls through
+                # and learn the new value from their answers
+                op = min(op, self.slow_at)
+        else:
+            op, reset_at = self._model_sum(method, now)  # fallback: the portal reports nothing for this method
         if op >= self.park_at and reset_at > now:
             return BudgetDecision(park_until=reset_at)
         if op > self.slow_at:

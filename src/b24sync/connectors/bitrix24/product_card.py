@@ -83,8 +83,6 @@ class ProductCard:
         self._loaded_at: dict[str, float] = {}
         self._lock = asyncio.Lock()
         self._section_lock = asyncio.Lock()
-        self._xml_wait: dict[str, list[asyncio.Future]] = {}
-        self._xml_flush: asyncio.TimerHandle | None = None
 
     # ---- reference tables ------------------------------------------------------------------------------------
     async def _load(self, what: str, *, force: bool = False) -> None:
@@ -282,52 +280,12 @@ class ProductCard:
         return await self._record(row) if row else None
 
     # Lookups by XML_ID (the link field, before every create) of concurrent jobs are coalesced into one
-    # ``crm.product.list`` page filtered ``@XML_ID: [...]`` (sheet §5 filter prefixes): one command and one list
-    # page of operating time (sheet §3.3) for up to 50 lookups instead of 50 — the per-method operating budget,
-    # not the request rate, is what bounds one-by-one lookups on a large initial load.
-    XML_BATCH = 50
+    # ``crm.product.list`` page filtered ``@XML_ID: [...]`` by the client's KeyLookup (connectors/bitrix24/lookup.py):
+    # one command and one list page of operating time (sheet §3.3) for up to 50 lookups instead of 50.
 
     async def _find_xml(self, xml_id: str) -> list[dict[str, Any]]:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future = loop.create_future()
-        self._xml_wait.setdefault(xml_id, []).append(fut)
-        if len(self._xml_wait) >= self.XML_BATCH:
-            self._flush_xml()
-        elif self._xml_flush is None:
-            self._xml_flush = loop.call_later(0.005, self._flush_xml)
-        return await fut
-
-    def _flush_xml(self) -> None:
-        if self._xml_flush is not None:
-            self._xml_flush.cancel()
-            self._xml_flush = None
-        if self._xml_wait:
-            waiting, self._xml_wait = self._xml_wait, {}
-            asyncio.get_running_loop().create_task(self._run_xml(waiting))
-
-    async def _run_xml(self, waiting: dict[str, list[asyncio.Future]]) -> None:
-        try:
-            ids = list(waiting)
-            rows = await self.client.call("crm.product.list", {"filter": {"@XML_ID": ids}, "select": _SELECT,
-                                                               "order": {"ID": "ASC"}, "start": -1})
-            rows = list(rows or [])
-            if len(rows) >= 50:  # a full page: there may be more (duplicates); read the rest
-                last = max(int(r["ID"]) for r in rows)
-                async for more in self.client.list_all("crm.product.list", {
-                        "filter": {"@XML_ID": ids, ">ID": last}, "select": _SELECT}, id_field="ID", count=False):
-                    rows.extend(more)
-            by: dict[str, list[dict[str, Any]]] = {}
-            for r in rows:
-                by.setdefault(str(r.get("XML_ID")), []).append(r)
-            for xml_id, futs in waiting.items():
-                for f in futs:
-                    if not f.done():
-                        f.set_result(by.get(xml_id, []))
-        except BaseException as e:  # noqa: BLE001 - every waiter gets the failure
-            for futs in waiting.values():
-                for f in futs:
-                    if not f.done():
-                        f.set_exception(e)
+        rows = await self.client.lookup.rows("crm.product.list", "XML_ID", xml_id, params={"select": _SELECT})
+        return [r for r in rows if str(r.get("XML_ID")) == xml_id]  # XML_ID is a code: compared exactly
 
     async def find(self, obj: ObjectRef, criteria: dict[str, Any]) -> list[Record]:
         if set(criteria) == {"XML_ID"} and not obj.options.get("filter") and criteria["XML_ID"] not in (None, ""):
