@@ -189,3 +189,31 @@ def test_a_poll_completes_at_10_percent_read_faults(base_with_accounts) -> None:
         sb.faults.read_fail_rate = 0.0
     assert {r: seen[r]["НомерСчета"] for r, _, _ in made if r in seen} == {r: a for r, a, _ in made}
     assert any(code >= 500 for _, _, code in sb.service.request_log), "no fault was injected"
+
+
+def test_an_exchange_package_read_is_retried_whole_after_a_fault() -> None:
+    sb = OneCSandbox()
+    sb.faults.retry_after_s = 0
+    sb.start()
+    try:
+        node = sb.add_exchange_node("B24-retry", "retry")
+        refs = [r["Ref_Key"] for r in sb.find(CATALOG)[:5]]
+        for ref in refs:
+            sb.edit(CATALOG, ref, Комментарий="changed")
+        sb.inject_fault("SelectChanges", "503", times=1)
+        sb.inject_fault("SelectChanges", "reset", times=1)  # headers, half a body, then the connection drops
+
+        async def go():
+            a = from_config("onec", {"url": sb.odata_url, "username": "odata", "password": "secret",
+                                     "exchange_plan": "ОбменСB24", "nodes": {"counterparties": node}})
+            a.client.retry = FAST
+            try:
+                page = await a.read_changes(ObjectRef("counterparties"), ChangeCursor(), overlap_seconds=0, limit=100)
+                return page, a.client.stats.retries
+            finally:
+                await a.aclose()
+
+        page, retries = run(go())
+        assert set(refs) <= {r.id for r in page.records} and retries == 2
+    finally:
+        sb.stop()

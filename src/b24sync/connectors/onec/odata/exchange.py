@@ -19,15 +19,17 @@ What the 1C administrator sets up is in docs/connector-onec.md ("Exchange plan")
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 
 from b24sync.connectors.onec.odata.client import ODataClient, encode_query
-from b24sync.engine.errors import PermanentError
+from b24sync.engine.errors import PermanentError, RetryableError
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +143,24 @@ class ExchangePlanReader:
         if self.fmt == "json" and self.client.dialect.format_param:
             qs += "&" + quote(self.client.dialect.format_param, safe="$=")
         url = f"{self.client.base_url}SelectChanges?{qs}"
-        pkg = ChangePackage(n)
-        async for row in self.client.stream_rows("POST", url, context=f"SelectChanges {self.entity_set} #{n}",
-                                                 max_bytes=self.max_bytes):
-            pkg.changes.append(row)
+        started, tries = time.monotonic(), 0
+        while True:
+            # SelectChanges with the same MessageNo returns the same package again (registrations stay until
+            # NotifyChangesReceived), so a package whose read failed midway is read again whole, with the client's
+            # read backoff (connectors/delivery.py) — a transient 5xx does not fail the poll.
+            tries += 1
+            pkg = ChangePackage(n)
+            try:
+                async for row in self.client.stream_rows("POST", url, context=f"SelectChanges {self.entity_set} #{n}",
+                                                         max_bytes=self.max_bytes):
+                    pkg.changes.append(row)
+                break
+            except RetryableError as err:
+                wait = self.client.retry.next_delay(tries, started, err.retry_after)
+                if wait is None:
+                    raise
+                self.client.stats.retries += 1
+                await asyncio.sleep(wait)
         log.info("1C exchange package %s #%s: %s", self.entity_set, n, pkg.types())
         return pkg
 
