@@ -22,4 +22,11 @@ if ! up 5672; then
   (service rabbitmq-server start) 2>&1 || true
   for _ in $(seq 1 60); do up 5672 && break; sleep 1; done
 fi
+# The console's browser test drives Debian's chromium (never a downloaded browser).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "chromium is missing; installing Debian's package"
+  (export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q chromium >/dev/null 2>&1 \
+    || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) || true
+  command -v chromium >/dev/null 2>&1 && chromium --version || echo "chromium could not be installed"
+fi
 exit 0

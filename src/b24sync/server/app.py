@@ -46,4 +46,7 @@ def create_app(rt: Runtime, routers: list[Any] | None = None) -> FastAPI:
 
     for router in routers or []:
         app.include_router(router)
+    from b24sync.server.console.app import mount_console
+
+    mount_console(app, rt)  # answers only when a console token is set
     return app

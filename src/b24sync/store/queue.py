@@ -239,8 +239,9 @@ def discard(engine: Engine, dead_letter_id: int, *, why: str) -> bool:
         ).rowcount == 1
 
 
-def replay(engine: Engine, *, dead_letter_id: int | None = None, entity: str | None = None, kind: str | None = None) -> int:
-    """Put open dead letters back on the queue (one, all of an entity, or all). Returns how many."""
+def replay(engine: Engine, *, dead_letter_id: int | None = None, entity: str | None = None, kind: str | None = None,
+           reason_key: str | None = None) -> int:
+    """Put open dead letters back on the queue (one, all of an entity or of one reason, or all). Returns how many."""
     with engine.begin() as conn:
         q = select(DeadLetter).where(DeadLetter.resolved_at.is_(None))
         if dead_letter_id is not None:
@@ -249,6 +250,8 @@ def replay(engine: Engine, *, dead_letter_id: int | None = None, entity: str | N
             q = q.where(DeadLetter.entity == entity)
         if kind is not None:
             q = q.where(DeadLetter.kind == kind)
+        if reason_key is not None:
+            q = q.where(or_(DeadLetter.reason_key == reason_key, DeadLetter.error_type == reason_key))
         letters = conn.execute(q.order_by(DeadLetter.id)).all()
         for dl in letters:
             enqueue(conn, kind=dl.job_kind, entity=dl.entity, lane=dl.lane, payload=replay_payload(dl.payload),

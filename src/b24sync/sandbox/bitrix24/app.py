@@ -203,8 +203,11 @@ class RestApp:
                 meth = meth[:-5]
             sub = self.substitute(parse_query(qs), res)
             t0, perf0 = self.portal.now(), time.perf_counter()
+            inner_fault = self.sb.take_fault(f"batch:{meth}")  # sandbox.force("batch:<method>", "500"): one command fails
             if meth == "batch":
                 errs[key] = {"error": "ERROR_BATCH_METHOD_NOT_ALLOWED", "error_description": "Method is not allowed for batch usage"}
+            elif inner_fault is not None:
+                errs[key] = {"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}
             else:
                 sctx = Ctx(principal=ctx.principal, user_id=ctx.user_id, app_id=ctx.app_id, auth_type=ctx.auth_type,
                            connector=sub.pop("auth_connector", None) or ctx.connector, in_batch=True, scopes=ctx.scopes)

@@ -105,7 +105,8 @@ class Bitrix24Sandbox:
 
     # ---- fault injection ------------------------------------------------------------------------------------------
     def force(self, method: str, kind: str = "503", times: int = 1) -> None:
-        """Next ``times`` calls of ``method`` answer ``kind``: "503" (HTML gateway page), "500" or "timeout"."""
+        """Next ``times`` calls of ``method`` answer ``kind``: "503" (HTML gateway page), "500" or "timeout";
+        ``batch:<method>`` makes that command fail inside a batch (a per-command INTERNAL_SERVER_ERROR)."""
         with self._lock:
             self._faults.setdefault(method.lower(), []).extend([kind] * times)
 
