@@ -4,7 +4,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from b24sync.connectors.onec.http import inbound_router, sign
+from b24sync.connectors.onec.http import inbound_router, signed_headers
 
 SECRET = "s3cr3t-значение"
 
@@ -43,10 +43,10 @@ def event(delivery="d-1", ev="payment.posted"):
 def test_hmac_ok_then_duplicate_not_reprocessed():
     client, got, _ = app_with()
     body = event()
-    r = client.post("/hooks/onec/events", content=body, headers={"X-1C-Signature": sign(SECRET, body)})
+    r = client.post("/hooks/onec/events", content=body, headers=signed_headers(SECRET, body, "d-1"))
     assert r.status_code == 200 and r.json()["status"] == "accepted"
     assert len(got) == 1 and got[0].event == "payment.posted" and got[0].data == {"СуммаДокумента": 1500.5}
-    r = client.post("/hooks/onec/events", content=body, headers={"X-1C-Signature": sign(SECRET, body)})
+    r = client.post("/hooks/onec/events", content=body, headers=signed_headers(SECRET, body, "d-1"))
     assert r.status_code == 200 and r.json()["status"] == "duplicate"
     assert len(got) == 1
 
@@ -54,15 +54,15 @@ def test_hmac_ok_then_duplicate_not_reprocessed():
 def test_hmac_bad_or_tampered():
     client, got, _ = app_with()
     body = event()
-    sig = sign(SECRET, body)
-    assert client.post("/hooks/onec/events", content=body, headers={"X-1C-Signature": sign("other", body)}).status_code == 401
+    h = signed_headers(SECRET, body, "d-1")
+    assert client.post("/hooks/onec/events", content=body, headers=signed_headers("other", body, "d-1")).status_code == 401
     tampered = body.replace(b"1500.5", b"9999.9")
-    assert client.post("/hooks/onec/events", content=tampered, headers={"X-1C-Signature": sig}).status_code == 401
+    assert client.post("/hooks/onec/events", content=tampered, headers=h).status_code == 401
     assert client.post("/hooks/onec/events", content=body).status_code == 401
     assert got == []
     # bare hex digest accepted too
     assert client.post("/hooks/onec/events", content=body,
-                       headers={"X-1C-Signature": sig.removeprefix("sha256=")}).status_code == 200
+                       headers={**h, "X-1C-Signature": h["X-1C-Signature"].removeprefix("sha256=")}).status_code == 200
 
 
 def test_shared_secret_mode():
@@ -76,20 +76,20 @@ def test_shared_secret_mode():
     assert r.status_code == 200 and len(got) == 1
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[1,2]", json.dumps({"event": "x"}).encode(),
+@pytest.mark.parametrize("body", [b"not json", b"[1,2]", json.dumps({"event": "x", "object": {"ref": 5}}).encode(),
                                   json.dumps({"delivery_id": "d", "event": "", "object": {}}).encode(),
                                   json.dumps({"delivery_id": "d", "event": "x", "data": [1]}).encode(),
                                   "\xff\xfe".encode("latin-1")])
 def test_malformed_is_400(body):
     client, got, _ = app_with()
-    r = client.post("/hooks/onec/events", content=body, headers={"X-1C-Signature": sign(SECRET, body)})
+    r = client.post("/hooks/onec/events", content=body, headers=signed_headers(SECRET, body, "d-1"))
     assert r.status_code == 400 and got == []
 
 
 def test_delivery_id_from_header_and_handler_failure_allows_retry():
     client, got, forgotten = app_with(fail=True)
     body = json.dumps({"event": "shipment.posted", "object": {"type": "Document_РеализацияТоваровУслуг"}}).encode()
-    h = {"X-1C-Signature": sign(SECRET, body), "X-1C-Delivery-Id": "hdr-7"}
+    h = signed_headers(SECRET, body, "hdr-7")
     assert client.post("/hooks/onec/events", content=body, headers=h).status_code == 500
     assert forgotten == ["hdr-7"]
     # the retry is not treated as a duplicate

@@ -367,10 +367,9 @@ def test_inbound_events_from_sandbox(sb):
         import httpx
 
         body = json.dumps(ev.raw, ensure_ascii=False).encode()
-        from b24sync.connectors.onec.http import sign
+        from b24sync.connectors.onec.http import signed_headers
 
-        r = httpx.post(url, content=body, headers={"X-1C-Signature": sign("hook-secret", body),
-                                                   "X-1C-Delivery-Id": ev.delivery_id})
+        r = httpx.post(url, content=body, headers=signed_headers("hook-secret", body, ev.delivery_id))
         assert r.status_code == 200 and r.json()["status"] == "duplicate" and len(got) == n
     finally:
         sb.configure_events(None)

@@ -56,7 +56,8 @@ def test_events_pushed_with_hmac(fresh):
         kinds = [h["x-1c-event"] for h, _ in got]
         assert kinds == ["order.status_changed", "payment.posted"]
         for headers, body in got:
-            expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+            signed = f"{headers['x-1c-delivery-id']}.{headers['x-1c-timestamp']}.".encode() + body
+            expected = hmac.new(b"s3cret", signed, hashlib.sha256).hexdigest()
             assert headers["x-1c-signature"] == "sha256=" + expected
             assert json.loads(body)["id"] == headers["x-1c-delivery-id"]
         d = fresh.push_event(url + "/hook", "shipment.posted", {"n": 1}, secret="k", mode="shared")

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from b24sync.compose import build
-from b24sync.connectors.onec.http.inbound import sign
+from b24sync.connectors.onec.http.inbound import signed_headers
 from b24sync.server.app import create_app
 from b24sync.server.mount import routers_for
 from b24sync.spec.loader import load_spec
@@ -43,8 +43,9 @@ def test_signed_1c_event_becomes_one_job(tmp_path: Path) -> None:
                        "object": {"type": "Document_ЗаказКлиента", "ref": "5f1c0c43-0000-0000-0000-000000000001"}}).encode()
     url = "/onec/onec/events"
     assert client.post(url, content=body, headers={"X-1C-Signature": "sha256=00"}).status_code == 401
-    assert client.post(url, content=body, headers={"X-1C-Signature": sign("s3cret", body)}).json()["status"] == "accepted"
-    assert client.post(url, content=body, headers={"X-1C-Signature": sign("s3cret", body)}).json()["status"] == "duplicate"
+    r = client.post(url, content=body, headers=signed_headers("s3cret", body, "d-1"))
+    assert r.json().get("status") == "accepted", r.text
+    assert client.post(url, content=body, headers=signed_headers("s3cret", body, "d-1")).json()["status"] == "duplicate"
     with rt.db.connect() as c:
         jobs = c.execute(select(Job.entity, Job.payload)).all()
     assert [(e, p["side"], p["id"]) for e, p in jobs] == [("order", "erp", "5f1c0c43-0000-0000-0000-000000000001")]

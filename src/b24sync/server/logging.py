@@ -20,7 +20,16 @@ _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
 _PHONE = re.compile(r"\+?\d[\d\s()-]{8,}\d")
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
+
+
+def escape_control(text: str) -> str:
+    """Control characters as escapes: a logged value never starts a new (forged) log line."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text) if _CONTROL.search(text) else text
+
+
 def redact_text(text: str) -> str:
+    text = escape_control(text)
     text = _WEBHOOK.sub(r"\1***", text)
     text = _QUERY_SECRET.sub(r"\1***", text)
     text = _EMAIL.sub(r"\1***@\2", text)
@@ -49,6 +58,11 @@ def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
 
 def configure(level: int = logging.INFO, *, json: bool = False) -> None:
     logging.basicConfig(level=level, format="%(message)s")
+    from b24sync.connectors.bitrix24.auth import MaskingFilter
+
+    for handler in logging.getLogger().handlers:  # every record that reaches a root handler: escaped and masked
+        if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+            handler.addFilter(MaskingFilter())
     for noisy in ("httpx", "httpcore", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Alembic's "Context impl SQLiteImpl / Will assume non-transactional DDL" on every open: only with -v (DEBUG).

@@ -38,7 +38,8 @@ def _onec_events(rt: Runtime, system_name: str, config: dict[str, Any]) -> Any:
         return None
     from sqlalchemy import delete
 
-    from b24sync.connectors.onec.http.inbound import InboundEvent, inbound_router
+    from b24sync.connectors.onec.http.inbound import (CODE_RE, DEFAULT_MAX_BODY, DEFAULT_TOLERANCE_S, GUID_RE,
+                                                      InboundEvent, inbound_router)
     from b24sync.server.intake import accept_event, seen_before
     from b24sync.store.models import InboxEntry
 
@@ -58,7 +59,11 @@ def _onec_events(rt: Runtime, system_name: str, config: dict[str, Any]) -> Any:
 
     return inbound_router(on_event=on_event, seen=seen, forget=forget, mode=config.get("events_auth", "hmac"),
                           secret=config.get("events_secret"), secret_env=config.get("events_secret_env"),
-                          path=f"/onec/{system_name}/events")
+                          path=f"/onec/{system_name}/events",
+                          max_body=int(config.get("events_max_body") or DEFAULT_MAX_BODY),
+                          tolerance=int(config.get("events_tolerance_s") or DEFAULT_TOLERANCE_S),
+                          # OData objects are keyed by Ref_Key GUIDs; an HTTP service's own codes are free text
+                          ref_pattern=GUID_RE if rt.spec.systems[system_name].type == "1c-odata" else CODE_RE)
 
 
 def _commerceml_exchange(rt: Runtime, system_name: str, config: dict[str, Any]) -> Any:

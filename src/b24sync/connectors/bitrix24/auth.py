@@ -33,7 +33,12 @@ log = logging.getLogger("b24sync.bitrix24")
 
 # ---------------------------------------------------------------------------------------------- masking
 
-_SECRETS: set[str] = set()
+# Verified secrets only (configured tokens, webhook codes, tokens of an event that passed verification): an
+# unverified request must not be able to make an arbitrary string vanish from the logs. Bounded; the oldest go first
+# (rotated access tokens are expired by then).
+_SECRETS: dict[str, None] = {}
+MAX_SECRETS = 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 _WEBHOOK_RE = re.compile(r"(/rest/\d+/)([^/?#\s]+)")
 _PARAM_RE = re.compile(
     r"((?:^|[?&\s\"'{,])(?:auth|access_token|refresh_token|client_secret|application_token|code)"
@@ -43,8 +48,19 @@ _PARAM_RE = re.compile(
 
 
 def register_secret(value: str | None) -> None:
-    if value and len(value) >= 6:
-        _SECRETS.add(value)
+    if isinstance(value, str) and 6 <= len(value) <= 4096:
+        _SECRETS.pop(value, None)
+        _SECRETS[value] = None
+        while len(_SECRETS) > MAX_SECRETS:
+            del _SECRETS[next(iter(_SECRETS))]
+
+
+def escape_control(value: object) -> object:
+    """A string with its control characters written as escapes (``\\n``, ``\\x1b``): a value from outside can
+    never start a forged log line. Other types pass through."""
+    if not isinstance(value, str) or not _CONTROL.search(value):
+        return value
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], value)
 
 
 def mask(text: str) -> str:
@@ -63,6 +79,10 @@ class MaskingFilter(logging.Filter):
     """Rewrites records on the way out so that no handler ever sees a secret."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(escape_control(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: escape_control(v) for k, v in record.args.items()}
         try:
             msg = record.getMessage()
         except Exception:  # pragma: no cover - a broken format string is not ours to fix

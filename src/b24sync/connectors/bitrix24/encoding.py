@@ -58,14 +58,19 @@ def build_query(params: dict[str, Any]) -> str:
     return "&".join(out)
 
 
-def parse_php_form(body: str | bytes) -> dict[str, Any]:
-    """Parse ``a[b][c]=1&a[b][d]=2&x[]=1`` into nested dicts/lists, the way PHP fills ``$_POST``."""
+def parse_php_form(body: str | bytes, *, max_fields: int | None = None, max_depth: int | None = None) -> dict[str, Any]:
+    """Parse ``a[b][c]=1&a[b][d]=2&x[]=1`` into nested dicts/lists, the way PHP fills ``$_POST``.
+
+    ``max_fields``/``max_depth`` bound what a sender can make us build (PHP's ``max_input_vars`` 1000 and
+    ``max_input_nesting_level`` 64 play that role on a PHP receiver); past them ``ValueError``."""
     if isinstance(body, bytes):
         body = body.decode("utf-8", errors="replace")
     root: dict[str, Any] = {}
-    for raw_key, value in parse_qsl(body, keep_blank_values=True):
+    for raw_key, value in parse_qsl(body, keep_blank_values=True, max_num_fields=max_fields):
         if "[" in raw_key and raw_key.endswith("]"):
             head, _, rest = raw_key.partition("[")
+            if max_depth is not None and rest.count("[") >= max_depth:
+                raise ValueError(f"form key nested deeper than {max_depth}")
             parts = [head] + rest[:-1].split("][")
         else:
             parts = [raw_key]

@@ -12,6 +12,7 @@ import hmac
 import json
 import queue
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,7 +125,8 @@ class Delivery:
 @dataclass
 class EventPusher:
     """POSTs events as JSON: ``X-1C-Event``, ``X-1C-Delivery-Id`` and either ``X-1C-Secret`` (shared secret)
-    or ``X-1C-Signature: sha256=<hex HMAC-SHA256 of the raw body>``."""
+    or ``X-1C-Timestamp`` + ``X-1C-Signature: sha256=<hex HMAC-SHA256 of "<delivery id>.<timestamp>." + body>``
+    (Standard Webhooks' signed content, research anchors.md §4.3)."""
 
     base: str
     url: str | None = None
@@ -147,7 +149,10 @@ class EventPusher:
             if mode == "shared":
                 headers["X-1C-Secret"] = secret
             else:
-                headers["X-1C-Signature"] = "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+                ts = str(int(time.time()))
+                signed = f"{delivery_id}.{ts}.".encode() + body
+                headers["X-1C-Timestamp"] = ts
+                headers["X-1C-Signature"] = "sha256=" + hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
         return delivery_id, body, headers
 
     def push(self, url: str, kind: str, payload: dict, *, secret: str | None = None, mode: str | None = None,
