@@ -30,6 +30,14 @@ from b24sync.spec.models import (
 )
 
 
+class UnresolvedRef(RetryableError):
+    """A ``ref`` field points to a record of another entity that is not linked yet (a deal's company)."""
+
+    def __init__(self, message: str, *, ref: str, side: Side, value: str, field: str, hold: str | None) -> None:
+        super().__init__(message, retry_after=30.0)
+        self.ref, self.side, self.value, self.field, self.hold = ref, side, value, field, hold
+
+
 def other(side: Side) -> Side:
     return "erp" if side == "crm" else "crm"
 
@@ -63,6 +71,8 @@ def project(spec: Spec, entity: Entity, side: Side, values: dict[str, Any]) -> d
     # the fields stage triggers watch: a stage move is a change even when no mapped field moved
     names += [t.stage_change.field for t in entity.triggers
               if t.stage_change is not None and (t.side or "crm") == side]
+    if entity.rows is not None and flows_from(spec, entity, side):
+        names.append(entity.rows.crm if side == "crm" else entity.rows.erp)  # a row edit is a change
     return {n: values.get(n) for n in dict.fromkeys(names)}
 
 
@@ -104,8 +114,9 @@ def _apply(spec: Spec, f: FieldMapping, t: Transform, value: Any, *, to_crm: boo
             raise AssertionError("ref transform without a resolver")
         other_id = resolve(t.ref, src_side, str(value))
         if other_id is None:
-            raise RetryableError(f"`{f.erp if to_crm else f.crm}` refers to {t.ref} {value}, which is not synced yet — "
-                                 f"waiting for it", retry_after=30.0)
+            raise UnresolvedRef(f"`{f.erp if to_crm else f.crm}` refers to {t.ref} {value}, which is not synced yet — "
+                                f"waiting for it", ref=t.ref, side=src_side, value=str(value),
+                                field=f.erp if to_crm else f.crm, hold=t.message)
         return other_id
     if isinstance(t, NormalizeTransform):
         return normalize(t.normalize, value, field=f.crm if to_crm else f.erp)

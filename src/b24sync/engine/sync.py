@@ -19,12 +19,13 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from b24sync.engine import stages
+from b24sync.engine import header, rows, stages
 from b24sync.messages import label as message_label
 from b24sync.messages import t
 from b24sync.engine.errors import ConflictError, HoldError, PermanentError, RetryableError, ValidationError
 from b24sync.engine.dedupe import check_before_create
-from b24sync.engine.mapper import edited_owned_fields, flows_from, map_record, match_criteria, other, project
+from b24sync.engine.mapper import (UnresolvedRef, edited_owned_fields, flows_from, map_record, match_criteria, other,
+                                   project)
 from b24sync.engine.normalize import normalize
 from b24sync.engine.ports import ObjectRef, Record
 from b24sync.engine.runtime import Outcome, Runtime
@@ -103,6 +104,7 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
     if not flows_from(rt.spec, entity, src):
         return await _guard_read_only(rt, entity, job, record, binding, seen_src)
 
+    record = await rows.with_rows(rt, entity, src, record)  # rows kept apart from the record (Bitrix24)
     proj = project(rt.spec, entity, src, record.values)
     h = fingerprint(proj)
     if not force and seen_src and binding and binding.id_on(tgt):
@@ -152,7 +154,7 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
             raise ValidationError(why)
         await _check_holds(rt, entity, src, src_id, record, creating=True)
         await check_before_create(entity, src, src_id, record, tgt, target, obj)  # spec `dedupe.before_create`
-        values = map_record(rt.spec, entity, src, record.values, for_create=True, resolve=_resolver(rt))
+        values = await _target_values(rt, job.entity, entity, src, record, for_create=True)
         for crit, _ in criteria:  # a new record carries its match keys, so it can be found again later
             for name, value in crit.items():
                 values.setdefault(name, value)
@@ -162,6 +164,9 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
         intent_id = _declare_intent(rt, job, entity_name=job.entity, side=tgt, natural_key=f"{src}:{src_id}")
         t0 = time.monotonic()
         new_id = await target.create(obj, values)
+        if entity.write_back:
+            created = await target.get(obj, str(new_id))
+            await header.write_back(rt, entity, src, src_id, record.values, created.values if created else values)
         return _committed(rt, job, entity, src, src_id, tgt, str(new_id), record, h, values, values, None,
                           "created", match_key, intent_id, int((time.monotonic() - t0) * 1000), seen_src)
 
@@ -180,7 +185,7 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
     if link_field:
         values[link_field] = src_id
     conflicts = _resolve_conflicts(rt, entity, tgt, current, seen_tgt, values)
-    diff = {k: v for k, v in values.items() if canonical(current.values.get(k)) != canonical(v)}
+    diff = {k: v for k, v in values.items() if not rows.same_value(current.values.get(k), v)}
     version = current.version
     if diff:
         try:
@@ -189,6 +194,8 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
             # Changed between our read and our write (the small race window): read again shortly.
             raise RetryableError(f"{e.reason} — will re-read and retry", retry_after=1.0) from e
     merged = {**current.values, **diff}
+    if entity.write_back:
+        await header.write_back(rt, entity, src, src_id, record.values, merged)
     return _committed(rt, job, entity, src, src_id, tgt, target_id, record, h, values, merged, version,
                       action if diff or action != "updated" else "unchanged", match_key, None, 0, seen_src,
                       conflicts=conflicts, diff=diff)
@@ -199,6 +206,50 @@ async def _read_source(rt: Runtime, entity: Entity, src: Side, src_id: str, payl
     if snap is not None and not payload.get("force"):
         return Record(src_id, snap["values"], version=snap.get("version"))
     return await rt.adapter(entity, src).get(rt.objref(entity, src), src_id)
+
+
+async def _target_values(rt: Runtime, name: str, entity: Entity, src: Side, record: Record, *,
+                         for_create: bool) -> dict[str, Any]:
+    """The target record's values: mapped fields, then header constants and lookups, then the rows and their
+    total (``rows`` are sent whole, or not at all once the record sits in a ``frozen_at`` stage)."""
+    tgt = other(src)
+    try:
+        values = map_record(rt.spec, entity, src, record.values, for_create=for_create, resolve=_resolver(rt))
+    except UnresolvedRef as e:
+        _push_or_hold(rt, name, e)
+    await header.apply(rt, entity, tgt, record.values, values, for_create=for_create)
+    if src == "crm":
+        await rows.apply(rt, entity, record.values, values, _resolver(rt), for_create=for_create)
+    return values
+
+
+def _push_or_hold(rt: Runtime, name: str, e: UnresolvedRef) -> None:
+    """A referenced record (the deal's company) is not linked: push it first through an entity that syncs it from
+    this side, when there is one, and wait; if that entity holds it (its guards), hold this record with its reason;
+    with no such entity, hold with the spec's message."""
+    from b24sync.store.models import DeadLetter
+    from sqlalchemy import select
+
+    ref_scope = rt.spec.scope(e.ref)
+    pushers = [n for n, en in rt.spec.entities.items() if rt.spec.scope(n) == ref_scope and flows_from(rt.spec, en, e.side)]
+    what = f"{e.ref} {e.value}"
+    if not pushers:
+        raise HoldError(e.hold or f"Компания (ID {e.value}) не связана с контрагентом 1С, а передавать компании из "
+                        "Bitrix24 в 1С спецификация не разрешает — свяжите её с контрагентом 1С (заполните ИНН, "
+                        "чтобы она нашлась при загрузке из 1С), затем повторите.",
+                        detail={"ref": e.ref, "id": e.value, "field": e.field})
+    with rt.db.begin() as conn:
+        held = conn.execute(select(DeadLetter.reason).where(
+            DeadLetter.entity.in_(pushers), DeadLetter.resolved_at.is_(None),
+            DeadLetter.record_key.in_([jobs.record_key(p, "", {"side": e.side, "id": e.value}) for p in pushers]))
+        ).scalars().first()
+        if held is None:
+            enqueue_sync(conn, pushers[0], e.side, e.value, scope=ref_scope, reason=f"needed by {name}")
+    if held is not None:
+        raise HoldError(f"{e.hold + ' ' if e.hold else ''}Компания (ID {e.value}) не передана в 1С: {held}",
+                        detail={"ref": e.ref, "id": e.value, "field": e.field, "held": held})
+    raise RetryableError(f"{e.field} refers to {what}, not linked yet — pushed it first through {pushers[0]}; "
+                         "waiting for it", retry_after=5.0)
 
 
 def _resolver(rt: Runtime):  # type: ignore[no-untyped-def]

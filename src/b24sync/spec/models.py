@@ -106,6 +106,8 @@ class RefTransform(Strict):
     through that entity's identity map to the id on the other side. Unsynced references wait and retry."""
 
     ref: str = Field(description="The entity whose links translate the id, e.g. company")
+    message: str | None = Field(None, description="Hold text when the referenced record is not linked and no entity "
+                                                  "can push it first (default: a Russian sentence naming it)")
 
 
 _TRANSFORM_KEYS = {"map": "map", "table": "table", "scale": "scale", "normalize": "normalize", "type": "type",
@@ -222,6 +224,99 @@ class Trigger(Strict):
         return next(k for k in ("poll", "webhook", "event", "stage_change") if getattr(self, k) is not None)
 
 
+# ---- documents: header values, rows, write-back -----------------------------------------------------------------
+
+
+class Lookup(Strict):
+    """Find one record on the target side and take a field of it: ``{object: Catalog_Организации, where: {ИНН:
+    "7701234567"}, take: Ref_Key}``. ``where`` values may name values already mapped for the target record
+    (``"{target:Контрагент_Key}"``) or fields of the source record (``"{field:COMPANY_ID}"``)."""
+
+    object: str
+    where: dict[str, Any] = Field(min_length=1)
+    take: str = "Ref_Key"
+
+
+class HeaderValue(Strict):
+    """A value the target record gets that no source field carries: a constant (``value``) or a lookup. Resolved in
+    the order written, so a later lookup can use an earlier value (Партнёр from the counterparty)."""
+
+    crm: str | None = None
+    erp: str | None = None
+    value: Any = None
+    lookup: Lookup | None = None
+    on: Literal["always", "create"] = "create"
+    message: str | None = Field(None, description="Hold text when the lookup finds nothing")
+
+    @model_validator(mode="after")
+    def _one(self) -> HeaderValue:
+        if (self.crm is None) == (self.erp is None):
+            raise ValueError("a header value names exactly one target field: crm or erp")
+        if (self.value is None) == (self.lookup is None):
+            raise ValueError("a header value is either a constant (value) or a lookup")
+        return self
+
+
+class RowField(Strict):
+    crm: str
+    erp: str
+
+
+class ServiceItem(Strict):
+    """Free-text rows (no catalogue product) become this ERP item, with the row's name as its text."""
+
+    erp_id: str | None = Field(None, description="The ERP item's id")
+    lookup: Lookup | None = None
+    text: str | None = Field("Содержание", description="ERP row field that gets the row's name")
+
+
+class RowMoney(Strict):
+    """Money of one row, computed in Decimal and rounded to kopecks per row (VAT per line). CRM rows state a unit
+    price and whether it includes VAT per row (Bitrix24 ``PRICE``, ``TAX_RATE``, ``TAX_INCLUDED``); the ERP states
+    whether its prices include VAT once per document."""
+
+    quantity: RowField = Field(default_factory=lambda: RowField(crm="QUANTITY", erp="Количество"))
+    price: RowField = Field(default_factory=lambda: RowField(crm="PRICE", erp="Цена"))
+    vat_rate: RowField = Field(default_factory=lambda: RowField(crm="TAX_RATE", erp="СтавкаНДС"))
+    vat_included: str = Field("TAX_INCLUDED", description="CRM row field: Y = the price includes VAT")
+    vat_rates: dict[str, str] = Field(default_factory=lambda: {"22": "НДС22", "20": "НДС20", "10": "НДС10",
+                                                               "0": "НДС0", "": "БезНДС"},
+                                      description="CRM rate (percent; empty = no VAT) -> ERP rate value")
+    sum: str | None = Field("Сумма", description="ERP row field: the row amount")
+    vat_sum: str | None = Field("СуммаНДС", description="ERP row field: the row's VAT")
+    total: str | None = Field("СуммаСНДС", description="ERP row field: the row amount with VAT")
+    erp_prices_include_vat: bool = Field(True, description="ERP row prices and Сумма include VAT")
+    header_flag: str | None = Field("ЦенаВключаетНДС", description="ERP header field stating erp_prices_include_vat")
+
+
+class Rows(Strict):
+    """Line items mapped row by row, replace-all on both sides: the target's rows are always the whole, freshly
+    mapped set (never patched one by one)."""
+
+    crm: str = Field("productRows", description="Where the CRM record's rows are (Bitrix24 product rows)")
+    erp: str = Field("Товары", description="The ERP document's tabular section")
+    product: RowField = Field(default_factory=lambda: RowField(crm="PRODUCT_ID", erp="Номенклатура_Key"))
+    product_entity: str = Field("product", description="The entity whose links translate product ids")
+    fields: list[RowField] = Field(default_factory=list, description="Further row fields copied as they are")
+    money: RowMoney = Field(default_factory=RowMoney)
+    free_text: Literal["hold"] | ServiceItem = Field(
+        "hold", description="Rows without a catalogue product (productId 0): hold the record with a message, or "
+                            "send them as a service item")
+    line_number: str | None = Field("LineNumber", description="ERP row number field (1C needs LineNumber)")
+    document_total: str | None = Field("СуммаДокумента", description="ERP header field: the document total")
+    frozen_at: list[str] = Field(default_factory=list, description="CRM stages from which row edits are no longer "
+                                                                   "sent (the ERP document is being fulfilled)")
+    stage_field: str = "STAGE_ID"
+    required: bool = Field(True, description="A record without rows is held")
+
+
+class WriteBack(Strict):
+    """After the target record is written, copy its field back to the source (the ERP's number and id)."""
+
+    crm: str
+    erp: str
+
+
 class SkipIf(Strict):
     """Do-not-sync flag: a record whose field holds one of the values is skipped (and the skip is logged)."""
 
@@ -331,6 +426,10 @@ class Entity(Strict):
     fields: list[FieldMapping] = Field(default_factory=list)
     triggers: list[Trigger] = Field(default_factory=list)
     guards: list[Guard] = Field(default_factory=list)
+    header: list[HeaderValue] = Field(default_factory=list, description="Constants and lookups the target gets")
+    rows: Rows | None = Field(None, description="Line items (deal product rows ⇄ the order's Товары)")
+    write_back: list[WriteBack] = Field(default_factory=list, description="Target fields copied back to the source "
+                                                                          "after each write (the ERP number and id)")
     flow: str | None = Field(None, description="A named business flow that handles this entity instead of the generic sync")
     create: bool = Field(True, description="false: only update records that already exist on the target (found by link "
                                            "or match keys), e.g. receivables written into existing companies")

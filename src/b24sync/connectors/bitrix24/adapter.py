@@ -243,6 +243,20 @@ class Bitrix24Adapter:
         else:
             await self.client.call(spec.update, {"id": int(record_id), "fields": fields})
 
+    async def read_rows(self, obj: ObjectRef, record_id: str, name: str) -> list[dict[str, Any]]:
+        """A deal's product rows (``crm.deal.productrows.get``, UPPER_CASE row fields) or a universal item's
+        (``crm.item.productrow.list`` filtered by owner type and id, camelCase) — document-flows.md A.5."""
+        if obj.object == "crm.deal":
+            return list(await self.client.call("crm.deal.productrows.get", {"id": int(record_id)}) or [])
+        if obj.object.startswith("crm.item:"):
+            code = {31: "SI", 7: "Q"}.get(obj_spec(obj.object).entity_type_id or 0)
+            if code is None:
+                code = f"T{(obj_spec(obj.object).entity_type_id or 0):x}"
+            res = await self.client.call("crm.item.productrow.list", {
+                "filter": {"=ownerType": code, "=ownerId": int(record_id)}})
+            return list((res or {}).get("productRows", []) if isinstance(res, dict) else res or [])
+        raise ValidationError(f"Bitrix24 {obj.object} has no product rows")
+
     async def stage_history(self, obj: ObjectRef, record_id: str, *, after_id: str | None = None
                             ) -> list[tuple[str, str]] | None:
         """The record's stage moves after history row ``after_id``, oldest first, as (row id, stage id), from

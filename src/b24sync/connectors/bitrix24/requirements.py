@@ -19,6 +19,7 @@ def requirements_from_spec(spec: Spec, *, handler_url: str | None = None) -> Req
         names = [f.crm for f in e.fields] + [k.crm for r in e.match for k in r.keys]
         names += [e.link.crm] if e.link.crm else []
         names += [g.skip_if.field for g in e.guards if g.skip_if and g.skip_if.side == "crm"]
+        names += [w.crm for w in e.write_back]
         for n in names:
             if n.upper().startswith("UF_CRM_"):
                 title = next((f.title for f in e.fields if f.crm == n and f.title), None)

@@ -315,6 +315,25 @@ class Store:
                 "old_status": before.get("Статус"), "status": rec.get("Статус"),
                 "counterparty": rec.get("Контрагент_Key"), "sum": rec.get("СуммаДокумента")})
 
+    # Always checked: a client and a catalogue item on every row (B.1 "An order therefore needs ..."). The rest of
+    # B.1's ShowError list depends on functional options; ``full_fill_checks`` switches it on.
+    FILL_CHECKS = {"Document_ЗаказКлиента": (["Партнер_Key", "Контрагент_Key"], ["Номенклатура_Key", "Количество"])}
+    FULL_FILL_CHECKS = {"Document_ЗаказКлиента": (["Организация_Key", "Партнер_Key", "Контрагент_Key",
+                                                   "Соглашение_Key", "Валюта_Key", "Статус", "ХозяйственнаяОперация"],
+                                                  ["Номенклатура_Key", "Количество"])}
+    full_fill_checks = False
+
+    def _fill_check(self, name: str, rec: dict) -> list[str]:
+        table = self.FULL_FILL_CHECKS if self.full_fill_checks else self.FILL_CHECKS
+        header, rows = table.get(name, ([], []))
+        out = [f.removesuffix("_Key") for f in header if rec.get(f) in (None, "", EMPTY_REF)]
+        for r in rec.get("Товары") or []:
+            out += [f'{f.removesuffix("_Key")} в строке {r.get("LineNumber")} списка "Товары"' for f in rows
+                    if r.get(f) in (None, "", 0, EMPTY_REF)]
+        if name in self.FILL_CHECKS and not rec.get("Товары"):
+            out.append('Товары (табличная часть не заполнена)')
+        return out
+
     # ------------------------------------------------------------------ posting (§1.9)
     def post(self, name: str, ref: str, operational: bool = False) -> dict:
         with self.lock:
@@ -326,6 +345,12 @@ class Store:
                 # §1.9 [L]: posting a deletion-marked document fails
                 raise internal("Ошибка при выполнении обработчика - 'ОбработкаПроведения'\n"
                                "Помеченный на удаление документ не может быть проведен!")
+            missing = self._fill_check(name, rec)
+            if missing:
+                # document-flows.md B.1 "Metadata fill checks (ShowError)": 1C refuses to post, the handler's text
+                # names each unfilled field (sandbox wording after the platform's «Поле "…" не заполнено»)
+                raise internal("Ошибка при выполнении обработчика - 'ОбработкаПроверкиЗаполнения'\n"
+                               + "\n".join(f'Поле "{m}" не заполнено' for m in missing))
             if name in self.posting_failures:
                 raise internal(f"Ошибка при выполнении обработчика - 'ОбработкаПроведения'\n"
                                f"{self.posting_failures[name]}")
