@@ -4,6 +4,7 @@ Bitrix24 and 1C sandboxes (1C with the full fill checks of document-flows.md B.1
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +202,38 @@ def test_order_holds_without_agreement_and_goes_after_the_fix(tmp_path: Path) ->
         assert len(orders(onec)) == 1, held_reasons(rt)
 
     scenario(steps, tmp_path, entities())
+
+
+def test_order_pushes_the_company_first_when_an_entity_may_and_holds_with_its_reason(tmp_path: Path) -> None:
+    ents = entities()
+    ents["company_to_erp"] = {
+        "master": "bitrix24", "direction": "crm_to_erp", "crm": {"object": "crm.company"},
+        "erp": {"object": "Catalog_Контрагенты"}, "match": [{"crm": "UF_CRM_INN", "erp": "ИНН"}],
+        "link": {"crm": "UF_CRM_ERP_ID"},
+        "fields": [{"crm": "TITLE", "erp": "Description"}, {"crm": "UF_CRM_INN", "erp": "ИНН"}],
+        "guards": [{"require_fields": {"side": "crm", "fields": ["UF_CRM_INN"],
+                                       "message": "Заполните ИНН компании"}}]}
+
+    async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
+        s = await seed(rt, onec, client)
+        row = [{"PRODUCT_ID": s["products"][0], "PRICE": 10, "QUANTITY": 1}]
+        new = str(await client.call("crm.company.add", {"fields": {"TITLE": "Новый клиент"}}))
+        d = await deal(client, s, row)
+        await client.call("crm.deal.update", {"id": int(d), "fields": {"COMPANY_ID": new}})
+        await move(rt, client, d, "FINAL_INVOICE")
+        await cycle(rt)  # the company is pushed first (its job is parked: no INN), the deal waits ...
+        await asyncio.sleep(5.2)
+        await cycle(rt)  # ... then is held with the company's reason
+        assert orders(onec) == []
+        assert any(f"Компания (ID {new}) не передана в 1С: " in r and "UF_CRM_INN" in r for r in held_reasons(rt))
+        await client.call("crm.company.update", {"id": int(new), "fields": {"UF_CRM_INN": "7736207543"}})
+        from b24sync.store import queue
+
+        queue.replay(rt.db)
+        await cycle(rt)  # the company goes to 1C first ...
+        await asyncio.sleep(5.2)
+        await cycle(rt)  # ... the deal follows it as far as 1C's data allows: the new client has no agreement yet
+        assert [c["Description"] for c in onec.find("Catalog_Контрагенты", ИНН="7736207543")] == ["Новый клиент"]
+        assert orders(onec) == [] and any("нет соглашения" in r for r in held_reasons(rt)), held_reasons(rt)
+
+    scenario(steps, tmp_path, ents)

@@ -713,7 +713,7 @@ class ODataService:
                             flag = str(json.loads(raw).get("PostingModeOperational", "false"))
                         except (ValueError, AttributeError):
                             raise internal()
-                self.store.post(d.name, rec["Ref_Key"], str(flag).lower() == "true")
+                self.store.post(d.name, rec["Ref_Key"], str(flag).lower() == "true", fill_checks=True)
             else:
                 self.store.unpost(d.name, rec["Ref_Key"])
             return Response(b"", status_code=200)

@@ -335,7 +335,9 @@ class Store:
         return out
 
     # ------------------------------------------------------------------ posting (§1.9)
-    def post(self, name: str, ref: str, operational: bool = False) -> dict:
+    def post(self, name: str, ref: str, operational: bool = False, *, fill_checks: bool = False) -> dict:
+        """Post a document. ``fill_checks``: run the fill checks (the OData ``Post`` action does; the sandbox's own
+        scripted documents — site orders, HTTP-service orders — are posted as 1C's own code would, unchecked)."""
         with self.lock:
             d = self.d(name)
             if d.kind != "Document":
@@ -345,7 +347,7 @@ class Store:
                 # §1.9 [L]: posting a deletion-marked document fails
                 raise internal("Ошибка при выполнении обработчика - 'ОбработкаПроведения'\n"
                                "Помеченный на удаление документ не может быть проведен!")
-            missing = self._fill_check(name, rec)
+            missing = self._fill_check(name, rec) if fill_checks else []
             if missing:
                 # document-flows.md B.1 "Metadata fill checks (ShowError)": 1C refuses to post, the handler's text
                 # names each unfilled field (sandbox wording after the platform's «Поле "…" не заполнено»)
