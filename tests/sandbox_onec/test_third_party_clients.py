@@ -27,7 +27,10 @@ def test_python_1c_odata(sb):
             edited = await cps.edit(created["Ref_Key"], {"Комментарий": "из Битрикс24"})
             assert edited["DataVersion"] != created["DataVersion"]
             docs = Document(ib, "ЗаказКлиента")
+            # an order needs a client (Партнер + Контрагент) to post — document-flows.md B.1 fill checks
+            partner = await Catalog(ib, "Партнеры").create({"Description": "Клиент B24", "Клиент": True})
             order = await docs.create({"Date": "2026-03-02T10:00:00", "Контрагент_Key": created["Ref_Key"],
+                                       "Партнер_Key": partner["Ref_Key"],
                                        "Товары": [{"LineNumber": 1, "Номенклатура_Key": sb.ids["products"][0],
                                                    "Количество": 1, "Цена": 10, "Сумма": 10}]})
             await docs.post(order["Ref_Key"], PostingMode.POST)
