@@ -176,7 +176,7 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
     completing = action == "linked" and _create_in_doubt(rt, job.entity, tgt, f"{src}:{src_id}")
     await _check_holds(rt, entity, src, src_id, record, creating=completing)
     assert current is not None
-    values = map_record(rt.spec, entity, src, record.values, for_create=completing, resolve=_resolver(rt))
+    values = await _target_values(rt, job.entity, entity, src, record, for_create=completing)
     if completing:
         for crit, _ in criteria:
             for name, value in crit.items():

@@ -53,11 +53,13 @@ class Faults:
     _last: float | None = None
     _rng: random.Random = field(default_factory=random.Random)
 
-    def take_forced(self, target: str) -> str | None:
+    def take_forced(self, target: str, method: str = "GET") -> str | None:
         for key in (target, "*"):
             queue = self.forced.get(key)
             if queue:
                 kind, remaining = queue[0]
+                if kind == "lost" and method == "GET":
+                    continue  # only a write can lose its answer after being applied
                 if remaining is not None:
                     queue[0][1] -= 1
                     if queue[0][1] <= 0:
@@ -177,7 +179,7 @@ class ODataService:
             rest = path[len(odata_prefix):].lstrip("/")
             target = split_top(rest, "/")[0].split("(")[0] or "$service"
         await self._delays()
-        kind = self.faults.take_forced(target)
+        kind = self.faults.take_forced(target, request.method)
         if kind is None and self.faults.fail_rate and self.faults._rng.random() < self.faults.fail_rate:
             kind = self.faults._rng.choice(["500", "503"])
         if (kind is None and self.faults.read_fail_rate and request.method == "GET"
@@ -202,6 +204,7 @@ class ODataService:
         fmt_json = self._wants_json(request)
         if kind in ("500", "503"):
             resp = self._fault_response(int(kind), fmt_json)
+
         else:
             try:
                 if path.startswith(odata_prefix):
@@ -217,6 +220,10 @@ class ODataService:
             except ODataFault as fault:
                 resp = self.error(fault, fmt_json)
         self.request_log.append((request.method, path, resp.status_code))
+        if kind == "lost":
+            # the write is applied, the answer never arrives (a proxy died on the UTF-8 Location header,
+            # document-flows.md E.8 [GATE-M2]): the connection closes before any byte of the response
+            raise ConnectionResetError("injected: answer lost after the write was applied")
         await resp(scope, receive, send)
 
     async def _delays(self) -> None:

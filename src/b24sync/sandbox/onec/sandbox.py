@@ -114,7 +114,8 @@ class OneCSandbox:
         self.service._metadata_cache = None
 
     def inject_fault(self, target: str, kind: str, times: int | None = 1) -> None:
-        """target: entity set name, "$metadata", "SelectChanges" or "*"; kind: 500, 503, timeout, reset."""
+        """target: entity set name, "$metadata", "SelectChanges" or "*"; kind: 500, 503, timeout, reset, lost
+        (a write is applied and its answer is lost; reads pass)."""
         self.faults.forced.setdefault(target, []).append([str(kind), times])
 
     def clear_faults(self) -> None:
