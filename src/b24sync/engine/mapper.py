@@ -69,7 +69,8 @@ def project(spec: Spec, entity: Entity, side: Side, values: dict[str, Any]) -> d
         names += [k.crm if side == "crm" else k.erp for k in rule.keys]
     names += [g.skip_if.field for g in entity.guards if g.skip_if and g.skip_if.side == side]
     # the fields stage triggers watch: a stage move is a change even when no mapped field moved
-    names += [t.stage_change.field for t in entity.triggers
+    obj = (entity.crm if side == "crm" else entity.erp).object
+    names += [t.stage_change.field_for(obj) for t in entity.triggers
               if t.stage_change is not None and (t.side or "crm") == side]
     if entity.rows is not None and flows_from(spec, entity, side):
         names.append(entity.rows.crm if side == "crm" else entity.rows.erp)  # a row edit is a change

@@ -38,7 +38,8 @@ def triggers(entity: Entity, side: Side) -> list[StageChange]:
 
 
 def watched_fields(entity: Entity, side: Side) -> list[str]:
-    return list(dict.fromkeys(sc.field for sc in triggers(entity, side)))
+    obj = (entity.crm if side == "crm" else entity.erp).object
+    return list(dict.fromkeys(sc.field_for(obj) for sc in triggers(entity, side)))
 
 
 def memory_key(spec: Spec, entity: Entity, side: Side) -> str:
@@ -148,14 +149,16 @@ async def creation_gate(rt: Runtime, entity: Entity, side: Side, record: Record,
     adapter = rt.adapter(entity, side)
     history_of = getattr(adapter, "stage_history", None)
     reasons = []
+    obj = (entity.crm if side == "crm" else entity.erp).object
     for sc in scs:
+        field = sc.field_for(obj)
         cat = record.values.get("CATEGORY_ID", record.values.get("categoryId"))
         if sc.category is not None and str(cat) != str(sc.category):
             reasons.append(f"pipeline {cat} is not {sc.category}")
             continue
-        current = _val(record.values.get(sc.field))
-        hist_key = sc.field + HISTORY_SUFFIX
-        remembered = sc.field in known
+        current = _val(record.values.get(field))
+        hist_key = field + HISTORY_SUFFIX
+        remembered = field in known
         history: list[tuple[str, str]] | None = None
         marker = known.get(hist_key) or ""
         own = marker.startswith(OWN)
@@ -168,9 +171,9 @@ async def creation_gate(rt: Runtime, entity: Entity, side: Side, record: Record,
             if history and remembered and (own or not marker):
                 # the remembered stage is our own write, or was remembered without reading the history: skip up to
                 # the last row with that stage — what came before it is already known (or our own move)
-                last = max((i for i, (_, st) in enumerate(history) if st == known.get(sc.field)), default=None)
+                last = max((i for i, (_, st) in enumerate(history) if st == known.get(field)), default=None)
                 history = history[last + 1:] if last is not None else history
-        chain: list[str | None] = [known.get(sc.field)] if remembered else [None]
+        chain: list[str | None] = [known.get(field)] if remembered else [None]
         chain += [stage for _, stage in history or []]
         chain.append(current)
         pairs = [(a, b) for a, b in zip(chain, chain[1:]) if a != b]

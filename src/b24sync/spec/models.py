@@ -193,8 +193,11 @@ class StageChange(Strict):
     to: list[str] = Field(min_length=1, description="Stages (STAGE_ID) whose entry fires the trigger")
     from_: list[str] = Field(default_factory=list, alias="from",
                              description="Only moves from these stages fire; empty = from any stage (or created there)")
-    field: str = Field("STAGE_ID", description="The record's stage field")
-    category: int | None = Field(None, description="Only records of this pipeline (CATEGORY_ID)")
+    field: str | None = Field(None, description="The record's stage field (default STAGE_ID; stageId for crm.item)")
+    category: int | None = Field(None, description="Only records of this pipeline (CATEGORY_ID / categoryId)")
+
+    def field_for(self, obj: str) -> str:
+        return self.field or ("stageId" if obj.startswith("crm.item") else "STAGE_ID")
 
     @field_validator("to", "from_", mode="before")
     @classmethod

@@ -246,6 +246,11 @@ def item_update(portal, ctx, params):
         raise ApiError(400, "NOT_FOUND", "Element not found")
     before = dict(row)
     old_stage = row.get("stageId")
+    if etid == 31 and not getattr(portal, "invoice_number_writable", False):
+        # accountNumber is not in the documented writable fields of crm.item.update (document-flows.md A.1 ⚠,
+        # unverified on a live portal): by default the sandbox keeps the portal's number and ignores the write;
+        # `portal.invoice_number_writable = True` plays the other reading
+        fields = {k: v for k, v in fields.items() if k != "accountNumber"}
     dyn_write(portal, ctx, etid, row, fields, False)
     if row == before:
         return {"item": dyn_out(row, None)}  # nothing changed → nothing saved [EN:crm-item-update.md]

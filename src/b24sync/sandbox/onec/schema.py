@@ -271,7 +271,9 @@ def build_configuration(exchange_plan: str = "ОбменСB24", *, document_pref
                           _ref("Договор_Key", "Catalog_ДоговорыКонтрагентов"),
                           _ref("ДокументОснование_Key", "Document_ЗаказКлиента"),
                           _ref("Валюта_Key", "Catalog_Валюты"), _d("СуммаДокумента"), _dt("СрокОплаты"),
-                          _s("Комментарий", 0)],
+                          _s("Комментарий", 0), _b("Аннулирован"), _b("ЧастичнаяОплата"), _s("НазначениеПлатежа", 210),
+                          # ИдентификаторCRM: an attribute a configuration extension adds for the integration
+                          _s("ИдентификаторCRM", 50)],
                   tabular=[_goods_rows()]),
         EntityDef("Document_ПоступлениеБезналичныхДенежныхСредств", "Document", number_prefix=document_prefix,
                   fields=[_ref("Организация_Key", org), _ref("Контрагент_Key", "Catalog_Контрагенты"),
