@@ -157,6 +157,22 @@ def _render(spec: Spec) -> str:
             if e.link.erp:
                 links.append(t("doc.link.erp", field=e.link.erp))
             out.append(t("doc.link", links="; ".join(links)))
+        for hv in e.header:  # document rules (docs/flow-orders.md); Russian, as the rendered spec is
+            name = hv.erp or hv.crm
+            src = (f"`{hv.value}`" if hv.lookup is None else
+                   f"`{hv.lookup.take}` записи `{hv.lookup.object}`, где "
+                   + ", ".join(f"{k} = {v}" for k, v in hv.lookup.where.items()))
+            out.append(f"- Реквизит `{name}` ({'при создании' if hv.on == 'create' else 'всегда'}): {src}")
+        if e.rows is not None:
+            r = e.rows
+            free = "запись задерживается" if r.free_text == "hold" else "передаются услугой"
+            frozen = f"; со стадии {', '.join(r.frozen_at)} строки не передаются" if r.frozen_at else ""
+            out.append(f"- Строки: `{r.crm}` → `{r.erp}` построчно (товар по связям `{r.product_entity}`, НДС по "
+                       f"строке, цены в учётной системе {'с' if r.money.erp_prices_include_vat else 'без'} НДС, "
+                       f"итог в `{r.document_total}`), при изменении передаются целиком{frozen}; строки без товара "
+                       f"из каталога: {free}")
+        for wb in e.write_back:
+            out.append(f"- Возвращается в CRM: `{wb.erp}` → `{wb.crm}`")
         for g in e.guards:
             if g.skip_if:
                 out.append(t("doc.skip_if", field=g.skip_if.field, side=g.skip_if.side))
