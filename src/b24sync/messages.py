@@ -313,6 +313,8 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
     "doc.link": {"ru": "- Связь: {links}", "en": "- Link: {links}"},
     "doc.link.crm": {"ru": "id ERP хранится в поле CRM `{field}`", "en": "ERP id stored in CRM field `{field}`"},
     "doc.link.erp": {"ru": "id CRM хранится в поле ERP `{field}`", "en": "CRM id stored in ERP field `{field}`"},
+    "doc.only_if": {"ru": "- Только записи, где `{field}` ({side}) — одно из: {values}",
+                    "en": "- Only records whose `{field}` ({side}) is one of: {values}"},
     "doc.skip_if": {"ru": "- Не синхронизируется, пока заполнено `{field}` ({side})",
                     "en": "- Not synced while `{field}` ({side}) is set"},
     "doc.require_fields": {"ru": "- Ждёт, пока не заполнены {fields} ({side})",

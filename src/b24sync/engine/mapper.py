@@ -68,6 +68,7 @@ def project(spec: Spec, entity: Entity, side: Side, values: dict[str, Any]) -> d
     for rule in entity.match:
         names += [k.crm if side == "crm" else k.erp for k in rule.keys]
     names += [g.skip_if.field for g in entity.guards if g.skip_if and g.skip_if.side == side]
+    names += [g.only_if.field for g in entity.guards if g.only_if and g.only_if.side == side]
     # the fields stage triggers watch: a stage move is a change even when no mapped field moved
     obj = (entity.crm if side == "crm" else entity.erp).object
     names += [t.stage_change.field_for(obj) for t in entity.triggers

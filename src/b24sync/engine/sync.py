@@ -86,6 +86,11 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
             h = fingerprint(project(rt.spec, entity, src, record.values))
             return Outcome("skipped", detail={"why": f"do-not-sync flag {g.skip_if.field} is set"},
                            effects=lambda c: fingerprints.mark_read(c, job.entity, src, src_id, h, record.version))
+        if g.only_if and g.only_if.side == src and not _flag_set(record.values.get(g.only_if.field), g.only_if.values):
+            h = fingerprint(project(rt.spec, entity, src, record.values))
+            return Outcome("skipped", detail={"why": f"routed elsewhere: {g.only_if.field} = "
+                                                     f"{record.values.get(g.only_if.field)!r}"},
+                           effects=lambda c: fingerprints.mark_read(c, job.entity, src, src_id, h, record.version))
 
     scope = rt.spec.scope(job.entity)
     memo.saw(rt.spec, entity, src, record)

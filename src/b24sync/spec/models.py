@@ -380,8 +380,19 @@ class RequireActiveParty(Strict):
         "hold", description="An INN the register does not know: hold (default — usually a typo) or let it through")
 
 
+class OnlyIf(Strict):
+    """Routing: the entity handles a record only while its field holds one of the values (e.g. the legal entity a
+    deal belongs to picks the ERP base: one entity per base, each with its ``only_if``). Other records are skipped
+    as "routed elsewhere" — whatever trigger brought them."""
+
+    side: Side
+    field: str
+    values: list[Any] = Field(min_length=1)
+
+
 class Guard(Strict):
     skip_if: SkipIf | None = None
+    only_if: OnlyIf | None = None
     require_related: RequireRelated | None = None
     require_fields: RequireFields | None = None
     require_valid: RequireValid | None = None
@@ -389,10 +400,10 @@ class Guard(Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Guard:
-        if sum(x is not None for x in (self.skip_if, self.require_related, self.require_fields,
+        if sum(x is not None for x in (self.skip_if, self.only_if, self.require_related, self.require_fields,
                                        self.require_valid, self.require_active_party)) != 1:
-            raise ValueError("a guard is exactly one of skip_if, require_related, require_fields, require_valid "
-                             "or require_active_party")
+            raise ValueError("a guard is exactly one of skip_if, only_if, require_related, require_fields, "
+                             "require_valid or require_active_party")
         return self
 
 

@@ -176,6 +176,9 @@ def _render(spec: Spec) -> str:
         for g in e.guards:
             if g.skip_if:
                 out.append(t("doc.skip_if", field=g.skip_if.field, side=g.skip_if.side))
+            if g.only_if:
+                out.append(t("doc.only_if", field=g.only_if.field, side=g.only_if.side,
+                             values=", ".join(f"`{v}`" for v in g.only_if.values)))
             if g.require_fields:
                 rf = g.require_fields
                 out.append(t("doc.require_fields", fields=", ".join(f"`{x}`" for x in rf.fields), side=rf.side)

@@ -20,6 +20,7 @@ def requirements_from_spec(spec: Spec, *, handler_url: str | None = None) -> Req
         names += [e.link.crm] if e.link.crm else []
         names += [g.skip_if.field for g in e.guards if g.skip_if and g.skip_if.side == "crm"]
         names += [w.crm for w in e.write_back]
+        names += [g.only_if.field for g in e.guards if g.only_if and g.only_if.side == "crm"]
         for n in names:
             if n.upper().startswith("UF_CRM_"):
                 title = next((f.title for f in e.fields if f.crm == n and f.title), None)
