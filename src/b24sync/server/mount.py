@@ -73,6 +73,7 @@ def _commerceml_exchange(rt: Runtime, system_name: str, config: dict[str, Any]) 
     (its numbers, statuses) become changes of the ``orders`` object."""
     if not (config.get("exchange_user") and config.get("exchange_password")):
         return None
+    from dataclasses import fields
     from pathlib import Path
 
     from b24sync.connectors.commerceml.exchange import ExchangeHandlers, ExchangeSettings, create_exchange_router
@@ -84,7 +85,10 @@ def _commerceml_exchange(rt: Runtime, system_name: str, config: dict[str, Any]) 
     work = Path(config.get("work_dir") or f".b24sync/commerceml/{system_name}") / "exchange"
     work.mkdir(parents=True, exist_ok=True)
     settings = ExchangeSettings(username=config["exchange_user"], password=config["exchange_password"], work_dir=work,
-                                file_limit=int(config.get("file_limit") or 8 * 1024 * 1024))
+                                file_limit=int(config.get("file_limit") or 8 * 1024 * 1024),
+                                **{f.name: (float if f.name == "max_zip_ratio" else int)(config[f.name])
+                                   for f in fields(ExchangeSettings) if f.name in _EXCHANGE_LIMITS
+                                   and config.get(f.name)})
     try:
         catalog: Any = commerceml_catalog(rt, system_name)
     except PermanentError:
@@ -109,6 +113,9 @@ def _commerceml_exchange(rt: Runtime, system_name: str, config: dict[str, Any]) 
                                 on_orders_exported=system.orders_exported if system is not None else None)
     return create_exchange_router(settings, handlers, path=f"/1c_exchange/{system_name}")
 
+
+# limits of the CommerceML exchange a system's config may set (docs/security.md)
+_EXCHANGE_LIMITS = ("max_file_bytes", "max_session_bytes", "max_unzipped_bytes", "max_zip_ratio", "max_zip_members")
 
 ROUTERS["1c-odata"] = _onec_events
 ROUTERS["1c-http"] = _onec_events

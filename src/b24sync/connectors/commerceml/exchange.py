@@ -98,7 +98,10 @@ class ExchangeSettings:
     file_limit: int = 8 * 1024 * 1024  # advertised in init: 1C splits larger files into chunks of this size
     max_file_bytes: int = 4 * 1024**3
     max_session_bytes: int = 8 * 1024**3
-    max_unzipped_bytes: int = 8 * 1024**3
+    # Zip bombs (issue 11): what one session's archives may expand to, and how far one archive may expand relative to
+    # its own size. CommerceML XML deflates 5-20x, pictures barely; 1 MiB turning into 1 GiB (1000x) is a bomb.
+    max_unzipped_bytes: int = 2 * 1024**3
+    max_zip_ratio: float = 100.0
     max_zip_members: int = 200_000
     step_seconds: float = 10.0  # time budget of one mode=import call before answering "progress"
     batch_size: int = 1000
@@ -125,6 +128,7 @@ class _Session:
     version: str | None = None
     sessid: str = ""
     bytes_received: int = 0
+    bytes_unzipped: int = 0
     seen_files: set[str] = field(default_factory=set)
     pending_zips: set[str] = field(default_factory=set)  # uploaded archives not unpacked yet
     jobs: dict[str, _Job] = field(default_factory=dict)
@@ -312,18 +316,27 @@ class ExchangeServer:
 
     def _unpack_zips(self, sess: _Session) -> None:
         """Unpack every archive uploaded in this session (first chunk starting with the zip signature), safely,
-        then delete the archives."""
+        then delete the archives. Refused (and everything this archive had written deleted): more members than
+        ``max_zip_members``, a symlink or an unsafe name, more than ``max_unzipped_bytes`` in the session (declared
+        sizes checked before a byte is written, actual bytes counted while writing since headers can lie), or an
+        expansion beyond ``max_zip_ratio`` times the archive's size."""
         for rel_zip in sorted(sess.pending_zips):
             sess.pending_zips.discard(rel_zip)
             archive = _inside(sess.directory, rel_zip)
             if not archive.is_file():
                 continue
+            written: list[tuple[str, Path]] = []
+            budget = min(self.settings.max_unzipped_bytes - sess.bytes_unzipped,
+                         int(self.settings.max_zip_ratio * max(archive.stat().st_size, 1)) + (1 << 16))
             total = 0
             try:
                 with zipfile.ZipFile(archive) as zf:
                     infos = zf.infolist()
                     if len(infos) > self.settings.max_zip_members:
                         raise ExchangeError(f"в архиве слишком много файлов ({len(infos)})")
+                    if sum(i.file_size for i in infos) > budget:
+                        raise ExchangeError(f"архив {archive.name} распаковывается в слишком большой объём "
+                                            f"(больше {budget} байт)")
                     for info in infos:
                         if stat.S_ISLNK(info.external_attr >> 16):
                             raise ExchangeError(f"архив содержит символическую ссылку: {info.filename}")
@@ -332,15 +345,25 @@ class ExchangeServer:
                             continue
                         dest = _inside(sess.directory, rel)
                         dest.parent.mkdir(parents=True, exist_ok=True)
+                        written.append((rel, dest))
                         with zf.open(info) as src, open(dest, "wb") as out:
                             while block := src.read(1 << 20):
                                 total += len(block)
-                                if total > self.settings.max_unzipped_bytes:
-                                    raise ExchangeError("архив распаковывается в слишком большой объём")
+                                if total > budget:
+                                    raise ExchangeError(f"архив {archive.name} распаковывается в слишком большой "
+                                                        f"объём (больше {budget} байт)")
                                 out.write(block)
                         sess.seen_files.add(rel)
-            except zipfile.BadZipFile as exc:
-                raise ExchangeError(f"повреждённый архив {archive.name}: {exc}") from None
+                sess.bytes_unzipped += total
+            except BaseException as exc:
+                for rel, dest in written:  # no partial output stays on disk
+                    dest.unlink(missing_ok=True)
+                    sess.seen_files.discard(rel)
+                if isinstance(exc, zipfile.BadZipFile):
+                    raise ExchangeError(f"повреждённый архив {archive.name}: {exc}") from None
+                if isinstance(exc, (zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError)):
+                    raise ExchangeError(f"архив {archive.name} не читается: {exc}") from None
+                raise
             finally:
                 archive.unlink(missing_ok=True)
                 sess.seen_files.discard(archive.relative_to(sess.directory).as_posix())
