@@ -67,7 +67,7 @@ def test_invalid_inn_is_parked_with_reason_and_replays_after_fix(tmp_path: Path,
     assert s.actions == {"created": 1} and s.dead == 1
     with rt.db.connect() as c:
         (dl,) = c.execute(select(DeadLetter)).all()
-    assert dl.kind == "dead" and f"ИНН {bad}" in dl.reason and "должна быть" in dl.reason
+    assert dl.kind == "dead" and f"ИНН {bad}" in dl.reason and "контрольная цифра не сходится" in dl.reason
     sql(tmp_path / "erp.db", "update counterparty set inn = :inn where id = 2", inn=inn(2))
     assert jobs.replay(rt.db, entity="company") == 1
     assert once(rt).actions == {"created": 1}

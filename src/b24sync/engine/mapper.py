@@ -13,7 +13,8 @@ from typing import Any
 from collections.abc import Callable
 
 from b24sync.engine.errors import RetryableError, ValidationError
-from b24sync.engine.normalize import normalize
+from b24sync.engine.normalize import checked_inn, normalize
+from b24sync.matching.fields import is_inn_part
 from b24sync.store.fingerprints import canonical
 from b24sync.spec.models import (
     Entity,
@@ -213,7 +214,10 @@ def match_criteria(entity: Entity, side: Side, values: dict[str, Any], source: S
             if raw is None or raw == "":
                 criteria = {}
                 break
-            value = normalize(part.normalize, raw, field=src_field) if part.normalize else str(raw).strip()
+            if is_inn_part(part):  # RQ_INN / ИНН / inn: check-digit validated whatever `normalize` says
+                value = checked_inn(raw, field=src_field)
+            else:
+                value = normalize(part.normalize, raw, field=src_field) if part.normalize else str(raw).strip()
             criteria[dst_field] = value
             key_parts.append(f"{part.crm}={value}")
         if criteria:

@@ -45,3 +45,26 @@ def normalize(kind: str | None, value: Any, *, field: str = "") -> Any:
         s = _LEGAL_FORMS.sub(" ", s)
         return _SPACES.sub(" ", s).strip().casefold()
     raise ValidationError(f"unknown normalisation {kind!r} for `{field}`")
+
+
+def checked_inn(value: Any, *, field: str = "") -> str:
+    """An INN key: digits only, check digit(s) valid — whatever ``normalize`` the spec gives the field (``digits``
+    or none), so an invalid INN never becomes a key, a lookup or a create. The reason never invites a fake fix."""
+    from b24sync.matching.cards import inn_status
+
+    digits = _NON_DIGIT.sub("", str(value))
+    status, _ = inn_status(digits)
+    if status != "valid":
+        raise ValidationError(inn_reason(digits, status), detail={"field": field, "value": digits})
+    return digits
+
+
+def inn_reason(digits: str, status: str) -> str:
+    """Never a fake fix: a placeholder is not "a typo", and a wrong check digit is not fixed by changing it."""
+    from b24sync.messages import t
+
+    if status == "placeholder":
+        return t("il.inn_placeholder", inn=digits)
+    if status in ("malformed", "absent"):
+        return t("il.inn_malformed", inn=digits, n=len(digits))
+    return t("il.inn_mistyped", inn=digits)

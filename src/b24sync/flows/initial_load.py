@@ -38,11 +38,11 @@ from sqlalchemy import select
 
 from b24sync.engine.errors import ValidationError
 from b24sync.engine.mapper import flows_from, other
-from b24sync.engine.normalize import normalize
+from b24sync.engine.normalize import checked_inn, normalize
 from b24sync.engine.ports import ChangeCursor, Record
 from b24sync.engine.runtime import Runtime
 from b24sync.matching import Card, Policy, cluster, compare, make_card
-from b24sync.matching.cards import inn_near, inn_status
+from b24sync.matching.cards import inn_near
 from b24sync.matching.fields import evidence_fields, is_inn_part, name_fields
 from b24sync.spec.models import Entity, MatchRule, Side, Spec
 from b24sync.store import cursors, identity
@@ -193,7 +193,7 @@ def make_item(entity: Entity, side: Side, record: Record, name_field: str | None
                 break
             try:
                 if is_inn_part(p):  # an INN is checked whatever `normalize` says (`inn`, `digits`, none)
-                    value = _checked_inn(raw, fld)
+                    value = checked_inn(raw, field=fld)
                 else:
                     value = normalize(p.normalize, raw, field=fld) if p.normalize else str(raw).strip()
             except ValidationError as e:
@@ -211,25 +211,6 @@ def make_item(entity: Entity, side: Side, record: Record, name_field: str | None
                      phones=_first(v, ev["phones"]), emails=_first(v, ev["emails"]),
                      address=_first(v, ev["address"]))
     return Item(side, record.id, record, name, keys, invalid, card)
-
-
-def _checked_inn(value: Any, fld: str) -> str:
-    digits = "".join(c for c in str(value) if c.isdigit())
-    status, problem = inn_status(digits)
-    if status != "valid":
-        raise ValidationError(_inn_reason(digits, status), detail={"field": fld, "value": digits})
-    return digits
-
-
-def _inn_reason(digits: str, status: str) -> str:
-    """Never a fake fix: a placeholder is not "a typo", and a wrong check digit is not fixed by changing it."""
-    from b24sync.messages import t
-
-    if status == "placeholder":
-        return t("il.inn_placeholder", inn=digits)
-    if status == "malformed":
-        return t("il.inn_malformed", inn=digits, n=len(digits))
-    return t("il.inn_mistyped", inn=digits)
 
 
 # ---- the matcher (pure: no I/O) ------------------------------------------------------------------------------
