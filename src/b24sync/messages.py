@@ -154,6 +154,8 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
                         "en": "INN {inn}: the check digit does not match, so a digit was mistyped somewhere — compare "
                               "it with the counterparty's documents (changing the last digit would only give someone "
                               "else's valid INN)"},
+    "il.inn_near": {"ru": "; он отличается одной цифрой от ИНН {who} — вероятно, это та же компания",
+                    "en": "; it is one digit away from {who} — probably the same company"},
     # ---------------------------------------------------------------- guards (engine/sync.py)
     "hold.fill_in": {"ru": "заполните {fields} — и запись синхронизируется",
                      "en": "fill in {fields} and the record will sync"},

@@ -256,3 +256,16 @@ def test_reviewer_accepts_one_cluster_and_rejects_another(pair, tmp_path: Path) 
     assert sql(d / "crm.db", "select count(*) from company where erp_id = '2'") == [(1,)]
     assert ("crm", "3") in {(s.side, s.id) for s in report.plan.skipped}
     assert sum(report.totals.values()) == sum(report.read.values())
+
+
+def test_mistyped_inn_points_to_the_card_with_the_near_valid_inn(pair) -> None:  # type: ignore[no-untyped-def]
+    rt, d = pair()
+    good = inn10(31)
+    typo = good[:3] + str((int(good[3]) + 1) % 10) + good[4:]
+    insert_rows(d / "erp.db", "counterparty", [{"id": 1, "name": "ООО «Ромашка»", "inn": good},
+                                               {"id": 2, "name": "ООО Ромашка", "inn": typo},
+                                               {"id": 3, "name": "ООО Гранит", "inn": "1234567890"}])
+    report = load(rt, dry_run=True)
+    reasons = {r.id: r.reason for r in report.plan.rejected}
+    assert good in reasons["2"] and "ERP 1" in reasons["2"]  # names the card it probably is
+    assert "заглушка" in reasons["3"] and "контрольная цифра не сходится" not in reasons["3"]  # not "a typo"

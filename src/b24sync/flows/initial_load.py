@@ -477,8 +477,10 @@ def _point_rejections_at_near_inns(p: Plan, items: dict[str, Item]) -> None:
             continue
         near = [inn for inn in by_len.get(len(it.card.inn), []) if inn_near(inn, it.card.inn)]
         if near:
-            who = ", ".join(f"{o.side.upper()} {o.id} «{o.name}» (INN {inn})" for inn in near[:3] for o in valid[inn][:2])
-            r.reason += f"; it is one digit away from {who} — probably the same company"
+            from b24sync.messages import t
+
+            who = ", ".join(f"{inn} ({o.side.upper()} {o.id} «{o.name}»)" for inn in near[:3] for o in valid[inn][:2])
+            r.reason += t("il.inn_near", who=who)
 
 
 def _ref_sort(ref: str) -> tuple[str, tuple[int, int | str]]:
