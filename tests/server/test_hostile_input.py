@@ -436,3 +436,42 @@ def test_healthz_answers_while_hostile_bodies_are_sent(stand):
     assert p95 < max(50 * idle_med, 0.2), (idle_med, p95)
     assert worst < 1.0, worst  # before: one such body blocked /healthz for ~4 s
     assert jobs(rt) == [("company", "crm", "99")]
+
+
+# ------------------------------------------------------------------------------------------ CommerceML via the server
+
+
+def test_example_commerceml_spec_serves_the_exchange_and_refuses_a_bomb(tmp_path, monkeypatch):
+    """`b24sync run --spec examples/1c-commerceml.yaml` mounts /1c_exchange/onec; a 1000x zip through it is refused
+    with the server's default caps and nothing stays on disk."""
+    import base64
+    import io
+    import zipfile
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("B24_WEBHOOK_URL", "http://127.0.0.1:9/rest/1/abcdef123/")
+    monkeypatch.setenv("CML_EXCHANGE_USER", "site")
+    monkeypatch.setenv("CML_EXCHANGE_PASSWORD", "pw-123456")
+    monkeypatch.setenv("CML_DROP_FOLDER", str(tmp_path / "drop"))
+    spec = Path(__file__).resolve().parents[2] / "examples" / "1c-commerceml.yaml"
+    rt = build(load_spec(spec), database_url=f"sqlite:///{tmp_path}/s.db")
+    client = TestClient(create_app(rt, routers_for(rt)), raise_server_exceptions=False)
+    url = "/1c_exchange/onec"
+    auth = {"Authorization": "Basic " + base64.b64encode(b"site:pw-123456").decode()}
+    assert client.get(url, params={"type": "catalog", "mode": "checkauth"},
+                      headers={"Authorization": "Basic " + base64.b64encode(b"site:wrong").decode()}
+                      ).text.startswith("failure")
+    lines = client.get(url, params={"type": "catalog", "mode": "checkauth"}, headers=auth).text.split("\n")
+    assert lines[0] == "success"
+    client.cookies.clear()
+    hdr = {"Cookie": f"{lines[1]}={lines[2]}"}
+    client.get(url, params={"type": "catalog", "mode": "init"}, headers=hdr)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr("import.xml", b"\0" * (48 * 1024 * 1024))
+    assert client.post(url, params={"type": "catalog", "mode": "file", "filename": "p.zip"}, content=buf.getvalue(),
+                       headers=hdr).text == "success"
+    r = client.get(url, params={"type": "catalog", "mode": "import", "filename": "import.xml"}, headers=hdr)
+    assert r.status_code == 200 and r.text.startswith("failure\n"), r.text
+    left = [p for p in (tmp_path / ".b24sync").rglob("*") if p.is_file() and "exchange" in p.parts]
+    assert left == [], left

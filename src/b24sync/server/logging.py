@@ -17,7 +17,17 @@ _PERSONAL_KEYS = re.compile(r"(phone|email|e_mail|fio|full_name|last_name|first_
 _WEBHOOK = re.compile(r"(/rest/\d+/)([A-Za-z0-9]{4,})")
 _QUERY_SECRET = re.compile(r"((?:auth|access_token|refresh_token|token|key|password)=)[^&\s]+", re.I)
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
-_PHONE = re.compile(r"\+?\d[\d\s()-]{8,}\d")
+# Phones by shape (issue 11: a loose "digits and dashes" rule ate timestamps, GUIDs and INNs): a "+" international
+# number, a Russian number with 7/8 and separators or brackets, a bracketed area code, or 11 bare digits from 7/8.
+# Never inside a longer token of letters, digits, dashes or dots; a bare 10/12-digit run (an INN) is not a phone.
+_PHONE = re.compile(
+    r"(?<![\w+./:-])(?:"
+    r"\+\d{1,3}[\s(-]*\d{2,4}[\s)-]*\d{2,4}[\s-]*\d{2,4}(?:[\s-]*\d{2,4})?"
+    r"|[78][\s-]*\(\d{3,5}\)[\s-]*\d{1,3}[\s-]?\d{2}[\s-]?\d{2}"
+    r"|[78][\s-]\d{3}[\s-]\d{3}[\s-]?\d{2}[\s-]?\d{2}"
+    r"|\(\d{3,5}\)[\s-]*\d{1,3}[\s-]?\d{2}[\s-]?\d{2}"
+    r"|[78]\d{10}"
+    r")(?![\w-])")
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")

@@ -1,0 +1,39 @@
+"""Log redaction masks phones and e-mails by shape and leaves ids and times alone (issue 11: the old rule turned
+timestamps, GUIDs and INNs into ``***02T06:10``, ``…cd***20``, ``INN ***94``); control characters are escaped."""
+
+from __future__ import annotations
+
+import pytest
+
+from b24sync.server.logging import escape_control, redact_text, redact_value
+
+KEPT = ["2026-02-02T06:10:00.123Z", "2026-12-02 06:10:11", "5f1c0c43-0000-0000-0000-000000000020",
+        "8b9660f6-1c2d-11ee-9f6a-0242ac120002", "INN 7707083893", "INN 770708389312", "KPP 770701001",
+        "OGRN 1027700132195", "ts 1700000000", "id 12345678901234", "deal 78912345678901", "v 1.2.3-45-67",
+        "ref 000000001-12-34", "2026-12-02T06:10+03:00", "cursor 1700000000.123456", "BIK 044525225",
+        "account 40702810900000012345"]
+MASKED = [("+7 (916) 123-45-67", "***67"), ("8 916 123 45 67", "***67"), ("89161234567", "***67"),
+          ("+79161234567", "***67"), ("8-916-123-45-67", "***67"), ("(495) 123-45-67", "***67"),
+          ("+44 20 7946 0958", "***58"), ("8 (3852) 12-34-56", "***56")]
+
+
+@pytest.mark.parametrize("text", KEPT)
+def test_ids_and_times_are_kept(text):
+    assert redact_text(text) == text
+
+
+@pytest.mark.parametrize("text,expected", MASKED)
+def test_phones_are_masked(text, expected):
+    assert redact_text(f"call {text} now") == f"call {expected} now"
+
+
+def test_emails_masked_and_personal_keys_hinted():
+    assert redact_text("to ivan.petrov@mail.ru at 2026-12-02T06:10:00") == "to i***@mail.ru at 2026-12-02T06:10:00"
+    assert redact_value("PHONE", "+79161234567") == "***67"
+
+
+@pytest.mark.parametrize("raw", ["a\nb", "a\r\nb", "a\x1b[2Jb", "a\x00b", "a\u2028b", "a\x7fb", "a\tb"])
+def test_control_characters_escaped(raw):
+    out = escape_control(raw)
+    assert all(ord(ch) >= 32 and ch not in "\x7f\u2028\u2029\x85" for ch in out), out
+    assert redact_text(raw) == out
