@@ -51,6 +51,9 @@ def run_cmd(
         from b24sync.ops.retention import run_retention
 
         extra += [run_alerts(rt), run_retention(rt)]
+        from b24sync.server.bitrix24_offline import tasks as offline_tasks
+
+        extra += offline_tasks(rt)  # Bitrix24 offline event queues (systems with offline_events: true)
     stats = asyncio.run(_main(rt, RunOptions(once=once, workers=workers, extra_tasks=extra), progress=once,
                               spec_file=spec_file))
     console.print(f"done: {stats.done} jobs ({', '.join(f'{k} {v}' for k, v in sorted(stats.actions.items())) or 'nothing to do'}), "
