@@ -113,7 +113,7 @@ def _inn(i: int) -> str:
 
 class World:
     def __init__(self, tmp: Path, *, counterparties: int, products: int, lose_rate: float, seed: int,
-                 workers: int = 32) -> None:
+                 workers: int = 32, even: bool = True) -> None:
         self.tmp = tmp
         self.rng = random.Random(seed)
         self.b24 = Bitrix24Sandbox(rate=None, operating_limit=None)
@@ -121,6 +121,7 @@ class World:
         self.n_cp, self.n_products = counterparties, products
         self.lose_rate, self.seed, self.workers = lose_rate, seed, workers
         self.proxies: list[FaultProxy] = []
+        self.even = even
 
     def __enter__(self) -> World:
         hook = self.b24.start()
@@ -130,8 +131,8 @@ class World:
         self._prepare_portal(hook)
         b24_origin = hook.split("/rest/")[0]
         onec_origin = onec_url.split("/" + self.onec.base + "/")[0]
-        px_b24 = FaultProxy(b24_origin, lose_rate=self.lose_rate, seed=self.seed)
-        px_1c = FaultProxy(onec_origin, lose_rate=self.lose_rate, seed=self.seed + 1)
+        px_b24 = FaultProxy(b24_origin, lose_rate=self.lose_rate, seed=self.seed, even=self.even)
+        px_1c = FaultProxy(onec_origin, lose_rate=self.lose_rate, seed=self.seed + 1, even=self.even)
         for p in (px_b24, px_1c):
             p.start()
             self.proxies.append(p)

@@ -39,3 +39,19 @@ def test_the_proxy_applies_a_write_then_loses_its_answer(kind: str) -> None:
     finally:
         proxy.stop()
         sb.stop()
+
+
+def test_an_even_proxy_loses_exactly_the_share_asked() -> None:
+    sb = OneCSandbox(seed=None)
+    url = sb.start()
+    proxy = FaultProxy(url.split("/trade/")[0], lose_rate=0.07, kinds=("504",), seed=4, even=True)
+    proxy.start()
+    try:
+        with httpx.Client(auth=("odata", "secret"), timeout=10) as http:
+            target = proxy.url_for(url) + "Catalog_Контрагенты?$format=json"
+            codes = [http.post(target, json={"Description": f"n{i}"}).status_code for i in range(100)]
+        assert codes.count(504) == 7 and proxy.stats.lost == {"504": 7}
+        assert len(sb.find("Catalog_Контрагенты")) == 100  # every write applied, lost answers included
+    finally:
+        proxy.stop()
+        sb.stop()

@@ -14,11 +14,12 @@ def serve(
     lose_rate: float = typer.Option(0.05, help="Share of writes whose answer is lost after the upstream applied them."),
     kind: List[str] = typer.Option(list(("close", "reset", "partial", "504")), help="Ways to lose an answer."),
     seed: int = typer.Option(1, help="Random seed (the same seed repeats the same decisions)."),
+    even: bool = typer.Option(False, help="Lose exactly that share (evenly spread) instead of at random."),
 ) -> None:
     """Serve the fault proxy until Ctrl-C; prints its address and, on exit, what it injected."""
     from b24sync.sandbox.faultproxy import FaultProxy
 
-    proxy = FaultProxy(upstream, lose_rate=lose_rate, kinds=tuple(kind), seed=seed)
+    proxy = FaultProxy(upstream, lose_rate=lose_rate, kinds=tuple(kind), seed=seed, even=even)
     typer.echo(f"fault proxy: {proxy.start(port=port)} -> {upstream} (lose {lose_rate:.0%} of write answers)")
     try:
         while True:

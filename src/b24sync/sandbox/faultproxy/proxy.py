@@ -76,7 +76,9 @@ class ProxyStats:
 
 class FaultProxy:
     def __init__(self, upstream: str, *, lose_rate: float = 0.0, kinds: tuple[str, ...] = LOSS_KINDS,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, even: bool = False) -> None:
+        """``even``: lose exactly ``lose_rate`` of the writes (every 1/rate-th, from a random phase) instead of
+        each write independently with that probability — a test that needs "≥ 5 % lost" cannot then be unlucky."""
         bad = [k for k in kinds if k not in LOSS_KINDS]
         if bad:
             raise ValueError(f"unknown loss kinds {bad}; known: {', '.join(LOSS_KINDS)}")
@@ -84,6 +86,8 @@ class FaultProxy:
         self.lose_rate = lose_rate
         self.kinds = tuple(kinds)
         self.rng = random.Random(seed)
+        self.even = even
+        self._acc = self.rng.random()
         self.stats = ProxyStats()
         self.port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -177,8 +181,15 @@ class FaultProxy:
         with self._lock:
             self.stats.requests += 1
             self.stats.writes += write
-            loss = self.rng.choice(self.kinds) if write and self.kinds and self.rng.random() < self.lose_rate \
-                else None
+            loss = None
+            if write and self.kinds and self.lose_rate > 0:
+                if self.even:
+                    self._acc += self.lose_rate
+                    hit = self._acc >= 1.0
+                    self._acc -= 1.0 if hit else 0.0
+                else:
+                    hit = self.rng.random() < self.lose_rate
+                loss = self.rng.choice(self.kinds) if hit else None
             if loss:
                 self.stats.lost[loss] = self.stats.lost.get(loss, 0) + 1
         fwd = [(k.strip(), v.strip()) for k, v in headers if k.strip().lower() not in _HOP]
