@@ -52,6 +52,7 @@ app.add_typer(_group("portal"), name="portal")
 app.add_typer(_group("onec"), name="onec")
 app.command("rehearse")(_cmd("rehearse", "rehearse_cmd"))
 app.command("initial-load")(_cmd("initial_load", "initial_load_cmd"))
+app.command("resync")(_cmd("resync", "resync_cmd"))
 
 
 def main() -> None:  # pragma: no cover - console entry point

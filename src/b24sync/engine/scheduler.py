@@ -5,6 +5,10 @@ nothing), skips records whose fingerprint shows nothing changed (the boundary ro
 here), enqueues one sync job per changed record carrying its snapshot, and stores the advanced cursor in the same
 transaction as those jobs — the cursor only moves once the slice's work is committed. Sources with an exchange
 package (1C exchange plans) are acknowledged only after that commit.
+
+Several processes on one store poll each entity and side one at a time: a poll runs only under the named lease
+``poll:ENTITY:SIDE`` (``store/leases.py``), which its holder keeps while it lives (the worker heartbeat renews it)
+and which another process takes over when the holder dies; each page commits only while the lease is still held.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from b24sync.engine.ports import ChangeCursor, ChangePage
 from b24sync.engine.runtime import Runtime
 from b24sync.engine.sync import enqueue_sync
 from b24sync.spec.models import Side, parse_duration
-from b24sync.store import cursors, fingerprints
+from b24sync.store import cursors, fingerprints, leases
 from b24sync.store.fingerprints import fingerprint
 
 log = structlog.get_logger("b24sync.scheduler")
@@ -32,6 +36,10 @@ class PollTask:
     entity: str
     side: Side
     interval: float
+
+
+class PollLeaseLost(Exception):
+    """Another process took this entity's poll over (ours stalled past the lease): stop, commit nothing more."""
 
 
 @dataclass
@@ -62,12 +70,16 @@ def cursor_name(entity: str, side: str) -> str:
     return f"poll:{entity}:{side}"
 
 
-async def poll_once(rt: Runtime, entity_name: str, side: Side, *, max_pages: int | None = None) -> PollResult:
-    """Read and enqueue the changes since the cursor; the outcome is recorded for health (engine/health.py)."""
+async def poll_once(rt: Runtime, entity_name: str, side: Side, *, max_pages: int | None = None,
+                    owner: str | None = None) -> PollResult:
+    """Read and enqueue the changes since the cursor; the outcome is recorded for health (engine/health.py). With
+    ``owner``, every page commits only while ``owner`` still holds the poll lease (raises ``PollLeaseLost``)."""
     from b24sync.engine.health import record_poll
 
     try:
-        result = await _poll_pages(rt, entity_name, side, max_pages=max_pages)
+        result = await _poll_pages(rt, entity_name, side, max_pages=max_pages, owner=owner)
+    except PollLeaseLost:
+        raise  # not a failure of the poll: another process polls this entity now
     except Exception as e:
         await asyncio.to_thread(record_poll, rt, entity_name, side, error=e)
         raise
@@ -75,7 +87,8 @@ async def poll_once(rt: Runtime, entity_name: str, side: Side, *, max_pages: int
     return result
 
 
-async def _poll_pages(rt: Runtime, entity_name: str, side: Side, *, max_pages: int | None) -> PollResult:
+async def _poll_pages(rt: Runtime, entity_name: str, side: Side, *, max_pages: int | None,
+                      owner: str | None = None) -> PollResult:
     entity = rt.entity(entity_name)
     adapter = rt.adapter(entity, side)
     obj = rt.objref(entity, side)
@@ -92,7 +105,7 @@ async def _poll_pages(rt: Runtime, entity_name: str, side: Side, *, max_pages: i
         result.pages += 1
         result.read += len(page.records)
         POLLED.labels(entity_name, side).inc(len(page.records))
-        result.enqueued += await asyncio.to_thread(_commit_page, rt, entity_name, side, name, page)
+        result.enqueued += await asyncio.to_thread(_commit_page, rt, entity_name, side, name, page, owner)
         await adapter.acknowledge(obj, page)
         cursor = page.cursor
         if not page.more:
@@ -100,10 +113,13 @@ async def _poll_pages(rt: Runtime, entity_name: str, side: Side, *, max_pages: i
     return result
 
 
-def _commit_page(rt: Runtime, entity_name: str, side: Side, name: str, page: ChangePage) -> int:
+def _commit_page(rt: Runtime, entity_name: str, side: Side, name: str, page: ChangePage,
+                 owner: str | None = None) -> int:
     entity = rt.spec.entities[entity_name]
     n = 0
     with rt.db.begin() as conn:
+        if owner is not None and not leases.holds(conn, name, owner):
+            raise PollLeaseLost(f"{name}: another process holds the poll lease now")
         seen = fingerprints.get_many(conn, entity_name, side, [r.id for r in page.records])
         flowing = flows_from(rt.spec, entity, side)
         for r in page.records:
@@ -126,8 +142,12 @@ def _commit_page(rt: Runtime, entity_name: str, side: Side, name: str, page: Cha
 
 
 class Scheduler:
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, *, owner: str | None = None, lease_seconds: float = 15.0) -> None:
+        """``owner`` (the worker identity) makes polls coordinated across processes by poll leases held for
+        ``lease_seconds`` and renewed by that worker's heartbeat; without it every poll runs (one process)."""
         self.rt = rt
+        self.owner = owner
+        self.lease_seconds = lease_seconds
         self.plan = poll_plan(rt)
         self._stopping = asyncio.Event()
         self.last_ok: dict[tuple[str, str], float] = {}
@@ -142,15 +162,34 @@ class Scheduler:
             for t in self.plan:
                 key = (t.entity, t.side)
                 if next_due[key] <= now:
-                    try:
-                        res = await poll_once(self.rt, t.entity, t.side)
-                        self.last_ok[key] = time.time()
-                        log.info("polled", entity=t.entity, side=t.side, read=res.read, enqueued=res.enqueued)
-                    except Exception as e:  # noqa: BLE001 - a failing poll is retried at the next interval
-                        log.warning("poll failed", entity=t.entity, side=t.side, error=str(e))
+                    if not await self.poll(t):
+                        # Another live process polls this one; look again soon to take over if it dies.
+                        next_due[key] = time.monotonic() + min(t.interval, max(0.5, self.lease_seconds / 3))
+                        continue
                     next_due[key] = time.monotonic() + t.interval
             wait = max(0.05, min(next_due.values()) - time.monotonic())
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=wait)
             except TimeoutError:
                 pass
+
+    async def poll(self, t: PollTask, *, raise_errors: bool = False) -> bool:
+        """Poll ``t`` if this process holds (or can take) its lease. False when another process holds it. A failing
+        poll is logged and retried at the next interval (``raise_errors``: raised to the caller instead)."""
+        name = cursor_name(t.entity, t.side)
+        if self.owner is not None and not await asyncio.to_thread(
+                leases.acquire, self.rt.db, name, self.owner, seconds=self.lease_seconds):
+            return False
+        started = time.time()  # epoch seconds (a float: log redaction leaves numbers alone)
+        try:
+            res = await poll_once(self.rt, t.entity, t.side, owner=self.owner)
+            self.last_ok[(t.entity, t.side)] = time.time()
+            log.info("polled", entity=t.entity, side=t.side, read=res.read, enqueued=res.enqueued, owner=self.owner,
+                     started=round(started, 3), ended=round(time.time(), 3))
+        except PollLeaseLost as e:
+            log.warning("poll taken over by another process", entity=t.entity, side=t.side, error=str(e))
+        except Exception as e:  # noqa: BLE001 - a failing poll is retried at the next interval
+            if raise_errors:
+                raise
+            log.warning("poll failed", entity=t.entity, side=t.side, error=str(e))
+        return True

@@ -70,15 +70,16 @@ class RunOptions:
 async def run(rt: Runtime, opts: RunOptions) -> WorkerStats:
     """Scheduler + workers until SIGTERM/SIGINT (drains in-flight jobs), or one full pass with ``once``."""
     worker = Worker(rt, concurrency=opts.workers)
-    scheduler = Scheduler(rt)
+    # Polls are coordinated with every other process on the store through poll leases in this worker's name.
+    scheduler = Scheduler(rt, owner=worker.owner, lease_seconds=worker.stale_seconds)
+    await asyncio.to_thread(worker.announce)  # frees what a dead predecessor held before anything is polled
+    worker.start_heartbeat()
     if opts.once:
-        from b24sync.engine.scheduler import poll_once
-
         failed: list[tuple[str, str, BaseException]] = []
         if opts.poll:
             for t in scheduler.plan:
                 try:
-                    await poll_once(rt, t.entity, t.side)
+                    await scheduler.poll(t, raise_errors=True)  # skipped while another live process polls it
                 except Exception as e:  # noqa: BLE001 - one broken entity (a wrong name, a system down) must not stop the others
                     log.warning("poll failed", entity=t.entity, side=t.side, error=str(e))
                     failed.append((t.entity, t.side, e))

@@ -48,7 +48,8 @@ def lane_for(entity: str, side: str, record_id: str, binding: identity.Binding |
 def enqueue_sync(conn: Connection, entity: str, side: str, record_id: str, *, record: Record | None = None,
                  force: bool = False, reason: str = "", scope: str | None = None) -> int:
     """Enqueue a sync of one record. ``scope`` is the entity's identity scope (``Spec.scope``), which names its
-    links and lanes; it defaults to the entity itself."""
+    links and lanes; it defaults to the entity itself. ``force`` bypasses the fingerprints (a resync, a revert); with
+    ``record`` too, that record was just read in full and is used as it is (not read again)."""
     scope = scope or entity
     binding = identity.find(conn, scope, side, record_id)
     lane = lane_for(scope, side, record_id, binding)
@@ -57,6 +58,8 @@ def enqueue_sync(conn: Connection, entity: str, side: str, record_id: str, *, re
     if record is not None:
         payload["snapshot"] = {"values": record.values, "version": record.version,
                                "modified": record.modified.isoformat() if record.modified else None}
+        if force:
+            payload["fresh"] = True
     return jobs.enqueue(conn, kind="sync", entity=entity, lane=lane, payload=payload,
                         dedup_key=f"sync:{entity}:{side}:{record_id}")
 
@@ -172,8 +175,9 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
         if entity.write_back:
             created = await target.get(obj, str(new_id))
             await header.write_back(rt, entity, src, src_id, record.values, created.values if created else values)
+        # A partner deleted on the target is brought back: "recreated" lets the link move to the new record.
         return _committed(rt, job, entity, src, src_id, tgt, str(new_id), record, h, values, values, None,
-                          "created", match_key, intent_id, int((time.monotonic() - t0) * 1000), seen_src)
+                          "recreated" if action == "recreated" else "created", match_key, intent_id, int((time.monotonic() - t0) * 1000), seen_src)
 
     # A create of ours whose outcome was unknown (answer lost, process killed) and whose record is now found: the
     # create is completed, not merely linked — a composite card cut mid-way gets its missing pieces, with the
@@ -208,7 +212,7 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
 
 async def _read_source(rt: Runtime, entity: Entity, src: Side, src_id: str, payload: dict[str, Any]) -> Record | None:
     snap = payload.get("snapshot")
-    if snap is not None and not payload.get("force"):
+    if snap is not None and (not payload.get("force") or payload.get("fresh")):
         return Record(src_id, snap["values"], version=snap.get("version"))
     return await rt.adapter(entity, src).get(rt.objref(entity, src), src_id)
 

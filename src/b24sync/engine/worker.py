@@ -6,15 +6,15 @@
 - PermanentError: straight to the dead letters with its human-readable reason;
 - HoldError: parked as ``held`` with the message for the manager;
 - ConflictError: recorded as a conflict and parked for review.
-A SIGTERM stops claiming and drains the jobs in flight; a killed worker's leases expire and the jobs return.
+A SIGTERM stops claiming and drains the jobs in flight. Each worker registers itself (``store/workers.py``) and beats
+a heartbeat; a worker that starts, and every heartbeat after, frees the jobs and leases of dead workers (same host and
+pid gone, or heartbeat stale), so a killed worker's jobs resume within seconds; a lease that is never freed expires.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import socket
 import time
 import traceback
 import uuid
@@ -28,6 +28,7 @@ from b24sync.engine.metrics import JOB_DURATION, JOBS_DONE, observe_lag
 from b24sync.engine.runtime import Outcome, Runtime
 from b24sync.store import outbox
 from b24sync.store import queue as jobs
+from b24sync.store import workers as presence
 from b24sync.store.db import utcnow
 from b24sync.store.models import Conflict
 from b24sync.store.queue import Backoff, ClaimedJob
@@ -56,7 +57,17 @@ class Worker:
         self.rt = rt
         self.concurrency = concurrency or rt.spec.defaults.workers
         self.idle_sleep = idle_sleep
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.me = presence.Identity.here(uuid.uuid4().hex[:8])
+        self.owner = self.me.owner
+        lease = rt.lease_seconds
+        # Heartbeat cadence and the age after which a silent worker (on any host) counts as dead. Named leases
+        # (poll leases) are held for ``stale_seconds`` and renewed by the heartbeat.
+        self.beat_seconds = min(5.0, max(1.0, lease / 6))
+        # Not tied to a short job lease: a store busy for a few seconds (SQLite under load) must not make live
+        # workers look dead; a worker on this host that died is recognised by its pid at once anyway.
+        self.stale_seconds = max(3 * self.beat_seconds, 15.0)
+        self._announced = False
+        self._heartbeat_task: asyncio.Task[None] | None = None
         r = rt.spec.defaults.retry
         self.backoff = Backoff(r.base_seconds, r.max_seconds)
         self.max_attempts = r.max_attempts
@@ -66,6 +77,20 @@ class Worker:
         self._inflight: dict[int, ClaimedJob] = {}
         self._parked: list[tuple[ClaimedJob, str, str, dict]] = []
 
+    def announce(self) -> presence.Freed:
+        """Register this worker and free what dead predecessors held (their jobs resume now, not at lease expiry)."""
+        presence.register(self.rt.db, self.me)
+        self._announced = True
+        freed = presence.free_dead(self.rt.db, self.me, stale_seconds=self.stale_seconds)
+        if freed.workers:
+            log.info("freed the work of dead workers", workers=freed.workers, jobs=freed.jobs, leases=freed.leases)
+        return freed
+
+    def start_heartbeat(self) -> None:
+        """Beat from now on (also while the scheduler polls before ``run``: poll leases are renewed by it)."""
+        if self._heartbeat_task is None or self._heartbeat_task.done():
+            self._heartbeat_task = asyncio.create_task(self._heartbeat())
+
     def stop(self) -> None:
         """Stop claiming; jobs in flight finish (drain)."""
         self._stopping.set()
@@ -73,7 +98,9 @@ class Worker:
     async def run(self, *, until_idle: bool = False) -> WorkerStats:
         """Run until ``stop()``; with ``until_idle`` return once the queue has nothing due."""
         tasks: set[asyncio.Task[None]] = set()
-        heartbeat = asyncio.create_task(self._heartbeat())
+        if not self._announced:
+            await asyncio.to_thread(self.announce)
+        self.start_heartbeat()
         try:
             while not self._stopping.is_set():
                 free = self.concurrency - len(tasks)
@@ -99,7 +126,10 @@ class Worker:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)  # drain
         finally:
-            heartbeat.cancel()
+            if self._heartbeat_task is not None:
+                self._heartbeat_task.cancel()
+            await asyncio.to_thread(presence.unregister, self.rt.db, self.me)
+            self._announced = False
         return self.stats
 
     def _anything_due(self) -> bool:
@@ -112,11 +142,32 @@ class Worker:
             return bool(n)
 
     async def _heartbeat(self) -> None:
+        """Extend the leases of jobs in flight every third of the job lease; beat (and free dead peers) every
+        ``beat_seconds``."""
         lease = self.rt.lease_seconds
+        extend_every = max(0.25, lease / 3)
+        tick = min(self.beat_seconds, extend_every)
+        last_extend = last_beat = time.monotonic()
         while True:
-            await asyncio.sleep(max(0.5, lease / 3))
-            if self._inflight:
-                await asyncio.to_thread(jobs.extend_lease, self.rt.db, list(self._inflight.values()), lease)
+            await asyncio.sleep(tick)
+            try:
+                now = time.monotonic()
+                if self._inflight and now - last_extend >= extend_every - tick / 2:
+                    await asyncio.to_thread(jobs.extend_lease, self.rt.db, list(self._inflight.values()), lease)
+                    last_extend = now
+                if now - last_beat >= self.beat_seconds - tick / 2:
+                    await asyncio.to_thread(self._beat)
+                    last_beat = now
+            except Exception as e:  # noqa: BLE001 - a store hiccup must not end the heartbeat
+                log.warning("heartbeat failed", error=str(e))
+
+    def _beat(self) -> None:
+        if not presence.beat(self.rt.db, self.me, lease_seconds=self.stale_seconds):
+            log.warning("this worker was taken for dead (heartbeat too late); registering again", owner=self.owner)
+            presence.register(self.rt.db, self.me)
+        freed = presence.free_dead(self.rt.db, self.me, stale_seconds=self.stale_seconds)
+        if freed.workers:
+            log.info("freed the work of dead workers", workers=freed.workers, jobs=freed.jobs, leases=freed.leases)
 
     async def _run_one(self, job: ClaimedJob) -> None:
         t0 = time.monotonic()
