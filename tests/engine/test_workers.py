@@ -121,7 +121,7 @@ def _count(store_url: str, *where) -> int:  # type: ignore[no-untyped-def]
 
 @pytest.mark.slow
 def test_jobs_of_a_killed_worker_resume_within_seconds_not_after_the_lease(tmp_path: Path, store_url: str) -> None:
-    spec = write_spec(tmp_path, lease="60s", page=100, workers=16)
+    spec = write_spec(tmp_path, lease="120s", page=100, workers=16)
     seed_erp(tmp_path, 600)
     _store(store_url).dispose()
     p = _run(spec, store_url, once=True)
@@ -142,7 +142,7 @@ def test_jobs_of_a_killed_worker_resume_within_seconds_not_after_the_lease(tmp_p
     t0 = time.monotonic()
     q = _run(spec, store_url, once=True)
     freed_after = done_after = None
-    while time.monotonic() - t0 < 50 and q.poll() is None:
+    while time.monotonic() - t0 < 70 and q.poll() is None:
         if freed_after is None and not (_owners(store_url, held) & dead_owner):
             freed_after = time.monotonic() - t0  # back on the queue (or already taken by the new worker)
         if _count(store_url, Job.id.in_(held)) == 0:  # every job the dead worker held is done
@@ -151,12 +151,12 @@ def test_jobs_of_a_killed_worker_resume_within_seconds_not_after_the_lease(tmp_p
         time.sleep(0.1)
     _, err = q.communicate(timeout=120)
     assert q.returncode == 0, err.decode()[-2000:]
-    # The dead worker's leases still had most of their 60 s to run; the restart did not wait for them: it freed
+    # The dead worker's leases still had most of their 120 s to run (≥ 80 s); the restart did not wait for them: it freed
     # them as it started, and they ran right after its first poll.
     until = until if until.tzinfo else until.replace(tzinfo=UTC)
-    assert (until - killed_at).total_seconds() > 40
-    assert freed_after is not None and freed_after < 5, f"freed only after {freed_after}s"
-    assert done_after is not None and done_after < 30, f"the held jobs were done only after {done_after}s"
+    assert (until - killed_at).total_seconds() > 75
+    assert freed_after is not None and freed_after < 25, f"freed only after {freed_after}s"
+    assert done_after is not None and done_after < 45, f"the held jobs were done only after {done_after}s"
     assert _count(store_url) == 0
     crm = create_engine(f"sqlite:///{tmp_path / 'crm.db'}")
     with crm.connect() as c:
