@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+# the four starters (examples/1c-odata.yaml, … are the files `init` writes) are rehearsed by the quick-start walk in
+# tests/cli/test_quickstart.py; the other examples here
+STARTERS = {"1c-odata", "1c-commerceml", "kontur", "odoo"}
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if p.stem not in STARTERS)
 NOT_RUNNABLE: set[str] = set()  # an example whose types cannot run must be refused with exit 2, never a false "clean"
 
 

@@ -99,7 +99,9 @@ def scenario(fn, tmp_path: Path) -> Any:  # type: ignore[no-untyped-def]
                 try:
                     client = rt.adapters["bitrix24"].client  # type: ignore[attr-defined]
                     await prepare_portal(client, requirements_from_spec(rt.spec))
-                    await client.call("crm.type.add", {"fields": {"title": "Договоры", "entityTypeId": CONTRACTS}})
+                    types = (await client.call("crm.type.list", {})).get("types", [])  # prepare creates it now
+                    if not any(int(t["entityTypeId"]) == CONTRACTS for t in types):
+                        await client.call("crm.type.add", {"fields": {"title": "Договоры", "entityTypeId": CONTRACTS}})
                     return await fn(rt, b24, onec, client, app, dd_url)
                 finally:
                     await aclose_clients()

@@ -68,7 +68,9 @@ def scenario(fn, tmp_path: Path) -> Any:  # type: ignore[no-untyped-def]
 
                 client = rt.adapters["bitrix24"].client  # type: ignore[attr-defined]
                 await prepare_portal(client, requirements_from_spec(rt.spec))
-                await client.call("crm.type.add", {"fields": {"title": "Договоры", "entityTypeId": CONTRACTS}})
+                types = (await client.call("crm.type.list", {})).get("types", [])  # prepare creates it now
+                if not any(int(t["entityTypeId"]) == CONTRACTS for t in types):
+                    await client.call("crm.type.add", {"fields": {"title": "Договоры", "entityTypeId": CONTRACTS}})
                 return await fn(rt, b24, onec, client)
             finally:
                 await rt.aclose()

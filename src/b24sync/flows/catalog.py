@@ -514,13 +514,34 @@ def install(rt: Runtime) -> None:
         _wrap_sync(rt, stock_entities)
 
 
+_KNOWN_PROPERTIES = {"STOCK": {"NAME": "Остаток", "PROPERTY_TYPE": "N"},
+                     "NONCATALOG": {"NAME": "Не из каталога 1С", "PROPERTY_TYPE": "S"}}
+
+
+def spec_properties(spec: Any) -> tuple[dict[str, Any], ...]:
+    """The product properties the spec's product-card entities write or filter on (``PROPERTY_<CODE>``)."""
+    codes: list[str] = []
+    for ent in spec.entities.values():
+        if ent.crm.object != "crm.product.card":
+            continue
+        names = [f.crm for f in ent.fields] + list((ent.crm.options.get("where") or {}).keys())
+        codes += [n[len("PROPERTY_"):] for n in names if n.startswith("PROPERTY_")]
+    out = []
+    for code in dict.fromkeys(codes):
+        known = _KNOWN_PROPERTIES.get(code, {"NAME": code.replace("_", " ").capitalize(), "PROPERTY_TYPE": "S"})
+        out.append({"CODE": code, **known})
+    return tuple(out)
+
+
 async def prepare_portal(rt: Runtime, *, vat_rates: tuple[float, ...] = (22, 10, 0),
-                         properties: tuple[dict[str, Any], ...] = (
-                             {"CODE": "STOCK", "NAME": "Остаток", "PROPERTY_TYPE": "N"},
-                             {"CODE": "NONCATALOG", "NAME": "Не из каталога 1С", "PROPERTY_TYPE": "S"})) -> list[str]:
+                         properties: tuple[dict[str, Any], ...] | None = None, dry_run: bool = False) -> list[str]:
     """One-off portal preparation for the catalogue: the VAT rates, the units of measure 1C uses (its OKEI
-    classifier, erp-side §10.2) and the product properties the spec writes. Idempotent; returns what was added."""
+    classifier, erp-side §10.2) and the product properties the spec writes (``PROPERTY_<CODE>``). Idempotent;
+    returns what was added (``dry_run``: what is missing)."""
     from b24sync.connectors.bitrix24.product_card import prepare_catalog
+
+    if properties is None:
+        properties = spec_properties(rt.spec)
 
     b24 = next(n for n, s in rt.spec.systems.items() if s.type == "bitrix24")
     measures = []
@@ -544,7 +565,7 @@ async def prepare_portal(rt: Runtime, *, vat_rates: tuple[float, ...] = (22, 10,
                     measures.append({"CODE": int(u.code), "SYMBOL_RUS": u.short_name or u.full_name,
                                      "MEASURE_TITLE": u.full_name or u.short_name})
     return await prepare_catalog(rt.adapters[b24].client, vat_rates=vat_rates,  # type: ignore[attr-defined]
-                                 properties=properties, measures=measures)
+                                 properties=properties, measures=measures, dry_run=dry_run)
 
 
 # ---- demo ----------------------------------------------------------------------------------------------------

@@ -142,6 +142,11 @@ class FieldMapping(Strict):
     on: Literal["always", "create"] = Field("always", description="create: written only when the record is created")
     required: bool = Field(False, description="A record without a value here is held with a message, not sent")
     title: str | None = Field(None, description="What the field means, for the rendered document")
+    crm_type: Literal["string", "integer", "double", "money", "boolean", "date", "datetime", "enumeration", "url",
+                      "address", "file", "employee", "crm"] | None = Field(
+        None, description="Bitrix24 user-field type of a UF_CRM_ field: `portal prepare` creates it with this type "
+        "and `portal check` reports another type (default: from the transform's `type:` — decimal → double, "
+        "int → integer, bool → boolean, date, datetime — else string)")
 
     @field_validator("transform", mode="before")
     @classmethod

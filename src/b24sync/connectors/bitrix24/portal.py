@@ -44,6 +44,7 @@ class UserFieldReq(BaseModel):
 class SmartProcessReq(BaseModel):
     title: str
     code: str | None = None
+    entity_type_id: int | None = None  # crm.item:N in a spec: matched (and created) by its entityTypeId
     categories: bool = True
     stages: bool = True
 
@@ -125,19 +126,25 @@ async def _user_field(c: Bitrix24Client, req: UserFieldReq, create: bool) -> Fin
 
 
 async def _smart_process(c: Bitrix24Client, types: list[dict], req: SmartProcessReq, create: bool) -> Finding:
-    hit = next((t for t in types if (req.code and t.get("code") == req.code) or t.get("title") == req.title), None)
+    if req.entity_type_id is not None:
+        hit = next((t for t in types if int(t.get("entityTypeId") or 0) == req.entity_type_id), None)
+    else:
+        hit = next((t for t in types if (req.code and t.get("code") == req.code) or t.get("title") == req.title), None)
+    label = f"crm.item:{req.entity_type_id}" if req.entity_type_id is not None else req.title
     if hit:
-        return Finding("smart_process", req.title, "ok", f"entityTypeId={hit.get('entityTypeId')}")
+        return Finding("smart_process", label, "ok", f"entityTypeId={hit.get('entityTypeId')} {hit.get('title') or ''}")
     if not create:
-        return Finding("smart_process", req.title, "missing")
+        return Finding("smart_process", label, "missing")
     f: dict[str, Any] = {"title": req.title, "isCategoriesEnabled": "Y" if req.categories else "N",
                          "isStagesEnabled": "Y" if req.stages else "N"}
+    if req.entity_type_id is not None:
+        f["entityTypeId"] = req.entity_type_id  # crm.type.add accepts it (b24restdocs crm-type-add.md)
     if req.code:
         f["code"] = req.code
     res = await c.call("crm.type.add", {"fields": f}, batch=False)
     et = ((res or {}).get("type") or {}).get("entityTypeId")
     types.append({"title": req.title, "code": req.code, "entityTypeId": et})
-    return Finding("smart_process", req.title, "created", f"entityTypeId={et}")
+    return Finding("smart_process", label, "created", f"entityTypeId={et}")
 
 
 async def _stage(c: Bitrix24Client, req: StageReq, create: bool) -> Finding:

@@ -22,7 +22,7 @@ record field           on the portal
 Everything else passes through (``NAME``, ``XML_ID``, ``PRICE``, ``CURRENCY_ID``, ``VAT_INCLUDED``, ...).
 Reference tables are read once (one command each, micro-batched) and re-read at most once a minute when a value is
 missing; a VAT rate or measure the portal lacks is a ``ValidationError`` that says what to add. A property code the
-portal lacks likewise (create it with :func:`prepare_catalog`).
+portal lacks likewise (``b24sync portal prepare SPEC`` creates it through :func:`prepare_catalog`).
 
 ``ObjectRef.options``: ``where: {FIELD: value}`` — only records with these (translated) values are read by
 ``read_changes`` (e.g. a "not from the catalogue" marker property); ``filter`` as for ``crm.product``.
@@ -157,7 +157,7 @@ class ProductCard:
             await self._load("props", force=True)
         if code not in (self._props or {}):
             raise ValidationError(f"Bitrix24 has no product property with code {code} (crm.product.property.list) "
-                                  f"— create it (b24sync prepares it with prepare_catalog), then replay")
+                                  f"— create it with `b24sync portal prepare SPEC`, then `b24sync replay`")
         return self._props[code]  # type: ignore[index]
 
     async def _section_id(self, path: Any) -> int | None:
@@ -325,32 +325,37 @@ class ProductCard:
 
 async def prepare_catalog(client: Bitrix24Client, *, vat_rates: list[float] | tuple[float, ...] = (),
                           properties: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
-                          measures: list[dict[str, Any]] | tuple[dict[str, Any], ...] = ()) -> list[str]:
+                          measures: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
+                          dry_run: bool = False) -> list[str]:
     """Make sure the portal has the VAT rates, units of measure and product properties a catalogue sync writes
     (idempotent). ``properties``: ``[{"CODE": "STOCK", "NAME": "Остаток", "PROPERTY_TYPE": "N"}]``;
     ``measures``: ``[{"CODE": 715, "MEASURE_TITLE": "Пара", "SYMBOL_RUS": "пар"}]`` (crm.measure.add: CODE and
-    MEASURE_TITLE required, b24restdocs crm-measure-add.md). Returns what was added."""
+    MEASURE_TITLE required, b24restdocs crm-measure-add.md). Returns what was added (with ``dry_run``: what is
+    missing, nothing is created — ``portal check``)."""
     added: list[str] = []
     if measures:
         rows = await client.call("crm.measure.list", {})
         have_m = {_num_key(r.get("CODE")) for r in rows or []}
         for m in measures:
             if _num_key(m["CODE"]) not in have_m:
-                await client.call("crm.measure.add", {"fields": {**m, "CODE": int(m["CODE"])}})
+                if not dry_run:
+                    await client.call("crm.measure.add", {"fields": {**m, "CODE": int(m["CODE"])}})
                 have_m.add(_num_key(m["CODE"]))
                 added.append(f"measure {m['CODE']}")
     rows = await client.call("crm.vat.list", {})
     have = {_num_key(r.get("RATE")) for r in rows or [] if str(r.get("ACTIVE") or "Y") == "Y"}
     for rate in vat_rates:
         if _num_key(rate) not in have:
-            await client.call("crm.vat.add", {"fields": {"NAME": f"НДС {_num_key(rate)}%", "RATE": rate,
-                                                         "ACTIVE": "Y"}})
+            if not dry_run:
+                await client.call("crm.vat.add", {"fields": {"NAME": f"НДС {_num_key(rate)}%", "RATE": rate,
+                                                             "ACTIVE": "Y"}})
             added.append(f"VAT {_num_key(rate)}%")
     props = await client.call("crm.product.property.list", {})
     codes = {str(r.get("CODE")) for r in props or []}
     for prop in properties:
         if prop["CODE"] not in codes:
-            await client.call("crm.product.property.add", {"fields": {"ACTIVE": "Y", **prop}})
+            if not dry_run:
+                await client.call("crm.product.property.add", {"fields": {"ACTIVE": "Y", **prop}})
             added.append(f"property {prop['CODE']}")
     return added
 

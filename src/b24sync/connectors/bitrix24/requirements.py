@@ -3,8 +3,23 @@ webhook triggers rely on. Feeds ``portal check`` / ``portal prepare``."""
 
 from __future__ import annotations
 
-from b24sync.connectors.bitrix24.portal import EventHandlerReq, Requirements, UserFieldReq
-from b24sync.spec.models import Spec
+import re
+
+from b24sync.connectors.bitrix24.portal import EventHandlerReq, Requirements, SmartProcessReq, UserFieldReq
+from b24sync.spec.models import FieldMapping, Spec, TypeTransform
+
+_SMART = re.compile(r"^crm\.item:(\d+)$")
+_BY_TRANSFORM = {"decimal": "double", "int": "integer", "bool": "boolean", "date": "date", "datetime": "datetime"}
+
+
+def user_field_type(f: FieldMapping | None) -> str:
+    """The UF type a mapped field needs: its ``crm_type``, else what its ``type:`` transform says, else string."""
+    if f is None:
+        return "string"
+    if f.crm_type:
+        return f.crm_type
+    t = next((t.type for t in f.transform if isinstance(t, TypeTransform)), None)
+    return _BY_TRANSFORM.get(t or "", "string")
 
 _LEGACY = {"crm.company": "company", "crm.contact": "contact", "crm.deal": "deal", "crm.lead": "lead"}
 
@@ -23,11 +38,22 @@ def requirements_from_spec(spec: Spec, *, handler_url: str | None = None) -> Req
         names += [g.only_if.field for g in e.guards if g.only_if and g.only_if.side == "crm"]
         for n in names:
             if n.upper().startswith("UF_CRM_"):
-                title = next((f.title for f in e.fields if f.crm == n and f.title), None)
+                mapping = next((f for f in e.fields if f.crm == n), None)
+                title = mapping.title if mapping else None
                 label = title or ("ERP id" if n == e.link.crm else n[7:].replace("_", " ").title())
-                fields.setdefault((ent, n.upper()), UserFieldReq(entity=ent, field_name=n.upper(), label=label))
+                fields.setdefault((ent, n.upper()), UserFieldReq(entity=ent, field_name=n.upper(), label=label,
+                                                                 user_type_id=user_field_type(mapping)))
         if handler_url:
             for t in e.triggers:
                 if t.webhook:
                     handlers.setdefault(t.webhook.upper(), EventHandlerReq(event=t.webhook.upper(), handler=handler_url))
-    return Requirements(user_fields=list(fields.values()), event_handlers=list(handlers.values()))
+    smart: dict[int, SmartProcessReq] = {}
+    for e in spec.entities.values():
+        objs = [e.crm.object] + [r.object for g in e.guards if g.require_related for r in g.require_related.any]
+        for obj in objs:
+            m = _SMART.match(obj)
+            if m and int(m.group(1)) >= 1030:  # 31 (smart invoices) and the other system types always exist
+                et = int(m.group(1))
+                smart.setdefault(et, SmartProcessReq(title=f"Смарт-процесс {et}", entity_type_id=et))
+    return Requirements(user_fields=list(fields.values()), event_handlers=list(handlers.values()),
+                        smart_processes=list(smart.values()))

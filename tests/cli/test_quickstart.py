@@ -1,0 +1,54 @@
+"""The README's quick start, walked literally in a fresh directory for every ERP kind (issue 12.2):
+`init` → `spec validate` without credentials (exit 0) → `spec validate --env` (exit 2, FILE:LINE) → `rehearse --once`
+(exit 0, clean, nothing left behind but the spec)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+KINDS = ["1c-odata", "1c-commerceml", "kontur", "odoo"]
+
+
+def _b24sync(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("B24_", "ONEC_", "KONTUR_", "ODOO_", "CML_",
+                                                                     "DADATA_", "B24SYNC_"))}
+    return subprocess.run([sys.executable, "-m", "b24sync.cli.main", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, env={**env, "COLUMNS": "200"})
+
+
+def test_readme_names_the_quick_start_steps() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("## Quick start")
+    block = text[start:text.index("```", text.index("```sh", start) + 5)]
+    order = ["b24sync init --erp", "b24sync spec validate b24sync.yaml", "b24sync rehearse b24sync.yaml --once",
+             "b24sync spec validate --env b24sync.yaml", "b24sync portal check", "b24sync run"]
+    at = [block.index(step) for step in order]
+    assert at == sorted(at), "the test below walks these steps in this order"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_quick_start_walks_clean(kind: str, tmp_path: Path) -> None:
+    init = _b24sync(tmp_path, "init", "--erp", kind)
+    assert init.returncode == 0 and (tmp_path / "b24sync.yaml").exists(), init.stdout + init.stderr
+
+    plain = _b24sync(tmp_path, "spec", "validate", "b24sync.yaml")
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert "ok" in plain.stdout and re.search(r"^b24sync\.yaml:\d+: warning: \$\{\w+\} is not set", plain.stderr, re.M)
+
+    strict = _b24sync(tmp_path, "spec", "validate", "--env", "b24sync.yaml")
+    assert strict.returncode == 2
+    errors = [ln for ln in strict.stderr.splitlines() if ln.strip()]
+    assert errors and all(re.match(r"^b24sync\.yaml:\d+: \$\{\w+\} is not set in the environment — export ", ln)
+                          for ln in errors), strict.stderr
+
+    rehearsal = _b24sync(tmp_path, "rehearse", "b24sync.yaml", "--once")
+    assert rehearsal.returncode == 0, rehearsal.stdout[-4000:] + rehearsal.stderr[-3000:]
+    assert "clean" in rehearsal.stdout and "✗" not in rehearsal.stdout  # no unknown names
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b24sync.yaml"]
