@@ -104,6 +104,7 @@ async def main_async(args: argparse.Namespace) -> dict:
         await prepare_portal(adapter.client, requirements_from_spec(spec))  # type: ignore[attr-defined]
         charged.clear()
         r0, q0, c0 = b24.requests_served, b24.query_limit_exceeded, sum(b24.method_calls.values())
+        m0 = Counter(b24.method_calls)
         t0 = time.monotonic()
         report = await initial_load(rt, "counterparty", Options())
         sec = time.monotonic() - t0
@@ -118,6 +119,7 @@ async def main_async(args: argparse.Namespace) -> dict:
                "commands": cmds, "requests_floor_seconds": round(rf, 1), "operating_floor_seconds": round(of, 1),
                "query_limit_exceeded": b24.query_limit_exceeded - q0,
                "operating_seconds": {m: round(s, 1) for m, s in charged.most_common(8)},
+               "calls": dict((Counter(b24.method_calls) - m0).most_common(8)),
                "engine": report.engine, "workers": rt.spec.defaults.workers,
                "requisites": b24.count("requisite"), "bank_details": b24.count("bankdetail"),
                "addresses": b24.count("address")}

@@ -97,10 +97,9 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
 
     scope = rt.spec.scope(job.entity)
     memo.saw(rt.spec, entity, src, record)
-    with rt.db.connect() as conn:
-        binding = identity.find(conn, scope, src, src_id)
-        seen_src = fingerprints.get(conn, job.entity, src, src_id)
-        seen_tgt = fingerprints.get(conn, job.entity, tgt, binding.id_on(tgt)) if binding and binding.id_on(tgt) else None
+    # store reads and writes run in a thread: hundreds of jobs share one event loop, and a blocked loop starves the
+    # connectors' batchers (one SQLite commit is milliseconds)
+    binding, seen_src, seen_tgt = await asyncio.to_thread(_memory, rt, scope, job.entity, src, tgt, src_id)
 
     if "snapshot" in p and seen_src is not None and seen_src.written_hash is not None and flows_from(rt.spec, entity, src):
         # We have written to this record: a poll snapshot may predate our write (the job was enqueued before the
@@ -169,7 +168,8 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
         link_field = entity.link.crm if tgt == "crm" else entity.link.erp
         if link_field:
             values[link_field] = src_id
-        intent_id = _declare_intent(rt, job, entity_name=job.entity, side=tgt, natural_key=f"{src}:{src_id}")
+        intent_id = await asyncio.to_thread(_declare_intent, rt, job, entity_name=job.entity, side=tgt,
+                                            natural_key=f"{src}:{src_id}")
         t0 = time.monotonic()
         new_id = await target.create(obj, values)
         if entity.write_back:
@@ -182,7 +182,8 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
     # A create of ours whose outcome was unknown (answer lost, process killed) and whose record is now found: the
     # create is completed, not merely linked — a composite card cut mid-way gets its missing pieces, with the
     # create-only fields too (the retry writes what the lost create would have written, never a second record).
-    completing = action == "linked" and _create_in_doubt(rt, job.entity, tgt, f"{src}:{src_id}")
+    completing = action == "linked" and await asyncio.to_thread(_create_in_doubt, rt, job.entity, tgt,
+                                                                f"{src}:{src_id}")
     await _check_holds(rt, entity, src, src_id, record, creating=completing)
     assert current is not None
     values = await _target_values(rt, job.entity, entity, src, record, for_create=completing)
@@ -444,6 +445,17 @@ def _resolve_conflicts(rt: Runtime, entity: Entity, tgt: Side, current: Record, 
             if master == tgt:
                 values.pop(name)  # the target is master for this entity: keep its edit
     return found
+
+
+def _memory(rt: Runtime, scope: str, entity_name: str, src: Side, tgt: Side, src_id: str
+            ) -> tuple[identity.Binding | None, fingerprints.Seen | None, fingerprints.Seen | None]:
+    """What the store remembers of a record: its binding and both sides' fingerprints."""
+    with rt.db.connect() as conn:
+        binding = identity.find(conn, scope, src, src_id)
+        seen_src = fingerprints.get(conn, entity_name, src, src_id)
+        tgt_id = binding.id_on(tgt) if binding else None
+        seen_tgt = fingerprints.get(conn, entity_name, tgt, tgt_id) if tgt_id else None
+    return binding, seen_src, seen_tgt
 
 
 def _create_in_doubt(rt: Runtime, entity_name: str, side: str, natural_key: str) -> bool:

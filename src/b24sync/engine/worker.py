@@ -109,6 +109,10 @@ class Worker:
                     claimed = await asyncio.to_thread(jobs.claim, self.rt.db, self.owner, limit=free,
                                                       lease_seconds=self.rt.lease_seconds)
                 for job in claimed:
+                    if job.id in self._inflight:
+                        # our own lease ran out while the job was still running (a stalled heartbeat) and we claimed it
+                        # again: it is already running here — a second run beside it could create a duplicate
+                        continue
                     self._inflight[job.id] = job
                     t = asyncio.create_task(self._run_one(job))
                     tasks.add(t)

@@ -37,14 +37,17 @@ class _Pending:
     waiters: dict[str, list[asyncio.Future]] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
     timer: asyncio.TimerHandle | None = None
+    since: float = 0.0  # when the first value was asked
+    seen: int = 0  # values when the timer was last armed
 
 
 class KeyLookup:
     """Rows of ``method`` whose ``field`` equals a value, for many concurrent callers in one call per 50 values."""
 
-    def __init__(self, client: Bitrix24Client, *, linger: float = 0.01) -> None:
+    def __init__(self, client: Bitrix24Client, *, linger: float = 0.03, max_linger: float = 0.25) -> None:
         self.client = client
-        self.linger = linger
+        self.linger = linger  # wait this long for more values; again while more keep coming, up to max_linger
+        self.max_linger = max_linger
         self._pending: dict[str, _Pending] = {}
         self.calls = 0  # list calls made (tests and benches read it)
 
@@ -62,15 +65,22 @@ class KeyLookup:
         pend.waiters.setdefault(k, []).append(fut)
         pend.values.setdefault(k, value)
         if len(pend.values) >= MAX_VALUES:
-            self._flush(group)
+            self._flush(group, force=True)
         elif pend.timer is None:
+            pend.since, pend.seen = loop.time(), len(pend.values)
             pend.timer = loop.call_later(self.linger, self._flush, group)
         return await fut
 
-    def _flush(self, group: str) -> None:
-        pend = self._pending.pop(group, None)
+    def _flush(self, group: str, force: bool = False) -> None:
+        pend = self._pending.get(group)
         if pend is None:
             return
+        loop = asyncio.get_running_loop()
+        if not force and len(pend.values) > pend.seen and loop.time() - pend.since + self.linger <= self.max_linger:
+            pend.seen = len(pend.values)  # values keep coming (jobs of one claim start a few ms apart): wait on
+            pend.timer = loop.call_later(self.linger, self._flush, group)
+            return
+        del self._pending[group]
         if pend.timer is not None:
             pend.timer.cancel()
         t = asyncio.get_running_loop().create_task(self._run(pend))
