@@ -23,7 +23,7 @@ DEMO = ROOT / "examples" / "demo.yaml"
 
 def _typo_spec(tmp_path: Path) -> Path:
     text = DEMO.read_text(encoding="utf-8")
-    text = text.replace("- {crm: UF_CRM_DEBT, erp: Долг, title: Debt (1C)}", "- {crm: UF_CRM_DEBT, erp: Долгг, title: Debt (1C)}")
+    text = text.replace("{crm: UF_CRM_DEBT, erp: Долг,", "{crm: UF_CRM_DEBT, erp: Долгг,")
     text = text.replace("      - {crm: RQ_KPP, erp: КПП, title: KPP}", "      - {crm: RQ_KPPP, erp: КПП, title: KPP}")
     text = text.replace("erp: {object: Catalog_Номенклатура}", "erp: {object: Catalog_Номенклатураа}")
     f = tmp_path / "typo.yaml"
