@@ -181,6 +181,12 @@ def check_spec(path: str | Path, env: Mapping[str, str] | None = None, *,
         return None, [SpecProblem(file, 1, f"cannot read the file ({e.strerror})", "check the path")]
     except UnicodeDecodeError:
         return None, [SpecProblem(file, 1, "the file is not UTF-8", "save it as UTF-8")]
+    from b24sync.spec.guard import GuardProblem, check_text
+
+    try:
+        check_text(text)
+    except GuardProblem as g:
+        return None, [SpecProblem(file, g.line, g.message, g.hint)]
     yaml = YAML(typ="rt")
     try:
         doc = yaml.load(text)
