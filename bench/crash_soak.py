@@ -35,20 +35,21 @@ def main() -> None:
     ap.add_argument("--window", type=float, nargs=2, default=(1.0, 4.0), help="seconds a run lives before SIGKILL")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="crash-soak-"))
+    admin_url = a.store.replace("postgresql://", "postgresql+psycopg://", 1)  # the driver b24sync installs
     schema = None
     if a.store == "sqlite":
         url = f"sqlite:///{tmp}/state.db"
     else:
         schema = f"soak_{uuid.uuid4().hex[:10]}"
-        with create_engine(a.store).begin() as c:
+        with create_engine(admin_url).begin() as c:
             c.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = f"{a.store}{'&' if '?' in a.store else '?'}options=-csearch_path%3D{schema}"
+        url = f"{admin_url}{'&' if '?' in admin_url else '?'}options=-csearch_path%3D{schema}"
     try:
         rep = run_world(tmp, url, counterparties=a.counterparties, products=a.products, kills=a.kills,
                         lose_rate=a.lose, seed=a.seed, window=tuple(a.window), drain_timeout=900.0)
     finally:
         if schema:
-            with create_engine(a.store).begin() as c:
+            with create_engine(admin_url).begin() as c:
                 c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     print(json.dumps({"records": rep.records, "kills": rep.kills, "lost_answers": rep.lost_answers,
                       "writes": rep.writes, "lost_by_kind": rep.lost_by_kind, "by_direction": rep.by_direction, "duplicates": rep.duplicates,
