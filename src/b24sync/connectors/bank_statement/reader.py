@@ -128,7 +128,7 @@ def detect_encoding(raw: bytes) -> str:
 # ---------------------------------------------------------------- parsing
 
 _DATE = re.compile(r"^\d{2}\.\d{2}\.\d{4}$")
-_AMOUNT = re.compile(r"^-?\d+([.,]\d{1,2})?$")
+_AMOUNT = re.compile(r"^-?\d{1,15}([.,]\d{1,2})?$")  # the format's Сумма: at most 15 integer digits, 2 decimals
 _KEYWORDS = {HEADER, "СекцияРасчСчет", "КонецРасчСчет", "КонецДокумента", "КонецФайла"}
 
 
@@ -256,8 +256,14 @@ def parse_text(text: str, *, source: str = "statement", encoding: str = "") -> S
     declared = ENCODINGS.get(header.get("Кодировка", "").strip().lower())
     if encoding and declared and encoding.replace("-sig", "") not in (declared, "utf-8"):
         warnings.append(f"the file declares Кодировка={header.get('Кодировка')} but is written in {encoding}")
+    first: dict[str, Payment] = {}
+    for p in payments:  # the same document twice: identical is a repeat, a different amount is a conflict
+        seen = first.setdefault(p.payment_key(), p)
+        if seen is not p and seen.amount != p.amount:
+            problems.append((p.line, f"document №{p.number} of {p.date:%d.%m.%Y} from INN {p.payer.inn or '-'} "
+                                     f"appears again with Сумма {p.amount} (line {seen.line} has {seen.amount})"))
     if problems:
-        raise StatementError(source, problems)
+        raise StatementError(source, sorted(problems))
     return Statement(source, encoding, header, accounts, payments, warnings)
 
 
@@ -289,6 +295,8 @@ def _payment(kind: str, cur: dict[str, tuple[int, str]], start: int,
     doc_date = _date(d, "Дата", n_d, problems, required=True)
     n_s, s = cur.get("Сумма", (start, ""))
     amount = _amount(s, "Сумма", n_s, problems, required=True)
+    if amount is not None and amount <= 0:
+        problems.append((n_s, f"Сумма={s.strip()!r}: a payment amount must be positive"))
     n_db, db = cur.get("ДатаСписано", (start, ""))
     debited = _date(db, "ДатаСписано", n_db, problems, required=False)
     n_rc, rc = cur.get("ДатаПоступило", (start, ""))
