@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from collections.abc import Iterator
 
 import pytest
@@ -29,20 +30,29 @@ if os.environ.get("CI") and not PG_OK:
     raise RuntimeError(f"PostgreSQL is not reachable at {PG_URL}; the store tests must run on it in CI")
 
 
+@contextmanager
+def pg_schema(prefix: str = "t") -> Iterator[str]:
+    """A private schema in the local PostgreSQL (a URL whose search_path points at it), dropped afterwards."""
+    if not PG_OK:
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as c:
+        c.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as c:
+            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """A fresh, empty store database: a SQLite file, or a private schema in the local PostgreSQL."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/state.db"
         return
-    if not PG_OK:
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as c:
-        c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as c:
-        c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with pg_schema() as url:
+        yield url

@@ -14,6 +14,8 @@ import time
 import uuid
 from pathlib import Path
 
+from tests.sqltables import valid_inn
+
 import pytest
 from sqlalchemy import func, select
 
@@ -168,15 +170,9 @@ async def _publish(queue: str, events: list[CloudEvent], junk: int) -> None:
 
 
 def test_a_consumer_killed_between_receiving_and_committing_applies_each_event_once(tmp_path: Path) -> None:
-    from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, create_engine
+    from tests.sqltables import crm_and_erp
 
-    for name, cols in (("crm", ("title", "inn", "erp_id")), ("erp", ("name", "inn"))):
-        eng = create_engine(f"sqlite:///{tmp_path / name}.db")
-        md = MetaData()
-        Table("company" if name == "crm" else "cp", md, Column("id", Integer, primary_key=True),
-              *[Column(c, String) for c in cols], Column("m", DateTime))
-        md.create_all(eng)
-        eng.dispose()
+    crm_and_erp(tmp_path)
     queue = f"t.c.{uuid.uuid4().hex[:8]}"
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC.format(crm=tmp_path / "crm.db", erp=tmp_path / "erp.db", amqp=AMQP, queue=queue),
@@ -191,10 +187,19 @@ def test_a_consumer_killed_between_receiving_and_committing_applies_each_event_o
     asyncio.run(_publish(queue, events + dupes, junk=3))
     rng = random.Random(11)
     cmd = [sys.executable, "-m", "b24sync.bus.consumer", str(spec), store]
-    kills, deadline = 0, time.monotonic() + 90
+    kills, deadline = 0, time.monotonic() + 240
+
+    def applied() -> int:
+        with db.connect() as c:
+            return int(c.execute(select(func.count()).select_from(InboxEntry)).scalar_one())
+
     while asyncio.run(_count(queue)) and time.monotonic() < deadline:
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.0, 2.5))
+        seen = applied()
+        started = time.monotonic()
+        while applied() == seen and time.monotonic() - started < 60 and asyncio.run(_count(queue)):
+            time.sleep(0.05)  # wait for the consumer to be mid-stream (start-up time varies with the machine)
+        time.sleep(rng.uniform(0.0, 0.4) if kills < 6 else 5.0)
         p.send_signal(signal.SIGKILL)
         p.wait()
         kills += 1
@@ -211,24 +216,22 @@ def test_a_consumer_killed_between_receiving_and_committing_applies_each_event_o
 def test_every_committed_change_of_a_sync_is_published_as_a_cloudevent(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, create_engine, insert
+    from sqlalchemy import MetaData, Table, create_engine, insert
 
     from b24sync.bus.relay import flush
     from b24sync.compose import build
     from b24sync.engine.service import RunOptions, run
     from b24sync.spec.loader import load_spec
 
-    for name, cols in (("crm", ("title", "inn", "erp_id")), ("erp", ("name", "inn"))):
-        eng = create_engine(f"sqlite:///{tmp_path / name}.db")
-        md = MetaData()
-        t = Table("company" if name == "crm" else "cp", md, Column("id", Integer, primary_key=True),
-                  *[Column(c, String) for c in cols], Column("m", DateTime(timezone=True)))
-        md.create_all(eng)
-        if name == "erp":
-            with eng.begin() as c:
-                for i in range(30):
-                    c.execute(insert(t).values(name=f"ООО «Шина {i}»", inn=f"77{i:08d}", m=datetime.now(UTC)))
-        eng.dispose()
+    from tests.sqltables import crm_and_erp
+
+    _, erp = crm_and_erp(tmp_path, timezone=True)
+    eng = create_engine(f"sqlite:///{erp}")
+    with eng.begin() as c:
+        t = Table("cp", MetaData(), autoload_with=c)
+        for i in range(30):
+            c.execute(insert(t).values(name=f"ООО «Шина {i}»", inn=valid_inn(i), m=datetime.now(UTC)))
+    eng.dispose()
     exchange, queue = f"t.{uuid.uuid4().hex[:8]}", f"t.q.{uuid.uuid4().hex[:8]}"
     asyncio.run(_declare(exchange, queue))
     text = SPEC.format(crm=tmp_path / "crm.db", erp=tmp_path / "erp.db", amqp=AMQP, queue=queue)

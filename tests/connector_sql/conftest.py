@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import PG_OK, PG_URL
+from tests.conftest import pg_schema
 
 MARIADB_URL = os.environ.get("B24SYNC_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
 
@@ -33,19 +33,11 @@ if os.environ.get("CI") and not MARIADB_OK:
 
 @pytest.fixture(params=["postgres", "mariadb"])
 def exchange_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    name = f"x_{uuid.uuid4().hex[:12]}"
     if request.param == "postgres":
-        if not PG_OK:
-            pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
-        admin = create_engine(PG_URL)
-        with admin.begin() as c:
-            c.execute(text(f'CREATE SCHEMA "{name}"'))
-        sep = "&" if "?" in PG_URL else "?"
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{name}"
-        with admin.begin() as c:
-            c.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-        admin.dispose()
+        with pg_schema("x") as url:
+            yield url
         return
+    name = f"x_{uuid.uuid4().hex[:12]}"
     if not MARIADB_OK:
         pytest.skip(f"MariaDB not reachable at {MARIADB_URL}")
     admin = create_engine(MARIADB_URL)

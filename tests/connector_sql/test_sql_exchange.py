@@ -8,6 +8,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tests.sqltables import valid_inn
+
 import pytest
 from sqlalchemy import (
     Column, DateTime, Integer, MetaData, Numeric, String, Table, UniqueConstraint, create_engine, insert, select, text,
@@ -49,7 +51,7 @@ def rows(url: str, n: int, at: datetime, start: int = 0) -> list[int]:
     eng = create_engine(url)
     with eng.begin() as c:
         ids = [c.execute(insert(Table("exch_counterparties", MetaData(), autoload_with=c))
-                         .values(name=f"ООО «Ёлка-{i}»", inn=f"77{i:08d}", kpp="770101001", changed_at=at, version=1))
+                         .values(name=f"ООО «Ёлка-{i}»", inn=valid_inn(i), kpp="770101001", changed_at=at, version=1))
                .inserted_primary_key[0] for i in range(start, start + n)]
     eng.dispose()
     return ids

@@ -8,13 +8,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, create_engine, insert
+from sqlalchemy import insert
 
 from b24sync.compose import build
 from b24sync.server.console.app import ConsoleAuth, mount_console
 from b24sync.spec.loader import load_spec
 from b24sync.store.db import utcnow
 from b24sync.store.models import DeadLetter
+from tests.sqltables import crm_and_erp
 
 SPEC = """
 version: 1
@@ -40,13 +41,7 @@ entities:
 
 
 def _rt(tmp_path: Path):  # type: ignore[no-untyped-def]
-    for name, cols in (("crm", ("title", "inn", "erp_id")), ("erp", ("name", "inn"))):
-        eng = create_engine(f"sqlite:///{tmp_path / name}.db")
-        md = MetaData()
-        Table("company" if name == "crm" else "cp", md, Column("id", Integer, primary_key=True),
-              *[Column(c, String) for c in cols], Column("m", DateTime))
-        md.create_all(eng)
-        eng.dispose()
+    crm_and_erp(tmp_path)
     f = tmp_path / "spec.yaml"
     f.write_text(SPEC.format(crm=tmp_path / "crm.db", erp=tmp_path / "erp.db"), encoding="utf-8")
     rt = build(load_spec(f, {}), database_url=f"sqlite:///{tmp_path / 'state.db'}")

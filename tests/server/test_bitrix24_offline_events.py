@@ -50,12 +50,9 @@ def _app_client(sb: Bitrix24Sandbox) -> Bitrix24Client:
 
 
 def test_events_lost_while_down_are_delivered_once_after_restart_even_after_a_crash_mid_batch(tmp_path: Path) -> None:
-    from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, create_engine
+    from tests.sqltables import make_table
 
-    eng = create_engine(f"sqlite:///{tmp_path / 'erp.db'}")
-    Table("cp", MetaData(), Column("id", Integer, primary_key=True), Column("name", String), Column("crm_id", String),
-          Column("m", DateTime)).create(eng)
-    eng.dispose()
+    make_table(tmp_path / "erp.db", "cp", ("name", "crm_id"))
     sb = Bitrix24Sandbox(rate=None, client_id="local.app.7", client_secret="secret-7")
     sb.start()
     f = tmp_path / "spec.yaml"

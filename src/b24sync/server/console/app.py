@@ -113,6 +113,13 @@ def console_router(rt: Runtime, auth: ConsoleAuth | None = None) -> APIRouter:
             return RedirectResponse(f"/console/login?next={request.url.path}", 303)
         return s
 
+    def view(request: Request, template: str, context: Any) -> Response:
+        """A page behind the login: ``context()`` is read only for a valid session."""
+        s = gate(request)
+        if isinstance(s, Response):
+            return s
+        return page(request, template, role=s[0], csrf=auth.csrf(s[1]), **context())
+
     def act(request: Request, csrf: str) -> tuple[str, str] | Response:
         """An action: operator only, same origin, with the session's CSRF token."""
         s = gate(request)
@@ -155,18 +162,12 @@ def console_router(rt: Runtime, auth: ConsoleAuth | None = None) -> APIRouter:
 
     @router.get("/", response_class=HTMLResponse)
     def overview(request: Request) -> Response:
-        s = gate(request)
-        if isinstance(s, Response):
-            return s
-        return page(request, "overview.html", role=s[0], csrf=auth.csrf(s[1]), o=data.overview(rt))
+        return view(request, "overview.html", lambda: dict(o=data.overview(rt)))
 
     @router.get("/queue", response_class=HTMLResponse)
     def queue(request: Request) -> Response:
-        s = gate(request)
-        if isinstance(s, Response):
-            return s
-        return page(request, "queue.html", role=s[0], csrf=auth.csrf(s[1]), groups=data.parked_groups(rt),
-                    notice=request.query_params.get("done"))
+        return view(request, "queue.html", lambda: dict(groups=data.parked_groups(rt),
+                    notice=request.query_params.get("done")))
 
     @router.post("/replay")
     def replay(request: Request, csrf: str = Form(""), id: int | None = Form(None),  # noqa: A002
@@ -219,36 +220,24 @@ def console_router(rt: Runtime, auth: ConsoleAuth | None = None) -> APIRouter:
 
     @router.get("/history", response_class=HTMLResponse)
     def history(request: Request, q: str = "") -> Response:
-        s = gate(request)
-        if isinstance(s, Response):
-            return s
-        return page(request, "history.html", role=s[0], csrf=auth.csrf(s[1]), q=q, rows=data.history(rt, q))
+        return view(request, "history.html", lambda: dict(q=q, rows=data.history(rt, q)))
 
     @router.get("/review", response_class=HTMLResponse)
     def review(request: Request) -> Response:
-        s = gate(request)
-        if isinstance(s, Response):
-            return s
-        return page(request, "review.html", role=s[0], csrf=auth.csrf(s[1]), r=data.review(rt))
+        return view(request, "review.html", lambda: dict(r=data.review(rt)))
 
     @router.get("/audit", response_class=HTMLResponse)
     def audit(request: Request) -> Response:
-        s = gate(request)
-        if isinstance(s, Response):
-            return s
-        return page(request, "audit.html", role=s[0], csrf=auth.csrf(s[1]), entries=data.audit(rt))
+        return view(request, "audit.html", lambda: dict(entries=data.audit(rt)))
 
     @router.get("/spec", response_class=HTMLResponse)
     def spec(request: Request) -> Response:
-        s = gate(request)
-        if isinstance(s, Response):
-            return s
         from markdown_it import MarkdownIt
 
         from b24sync.spec.render import render_markdown
 
-        html = MarkdownIt("commonmark", {"html": False}).enable("table").render(render_markdown(rt.spec))
-        return page(request, "spec.html", role=s[0], csrf=auth.csrf(s[1]), body=html)
+        return view(request, "spec.html", lambda: dict(body=MarkdownIt("commonmark", {"html": False})
+                                                       .enable("table").render(render_markdown(rt.spec))))
 
     return router
 
