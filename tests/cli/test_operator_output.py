@@ -251,3 +251,53 @@ def test_tables_keep_every_line_at_160_columns(tmp_path: Path, monkeypatch: pyte
         flat = " ".join(out.split())
         for word in ("слово0", "слово30", "слово59", "ПОСЛЕДНЕЕ"):
             assert word in flat, (word, out)
+
+
+def test_outcome_counts_are_words_not_dicts() -> None:
+    from b24sync.engine.report import actions_text, explained
+
+    assert actions_text({"updated": 31, "not_found": 30, "created": 0}) == (
+        "updated 31, not_found 30 (INN not in the state register, nothing filled)")
+    assert actions_text({}) == "no writes"
+    assert [k for k, _, m in explained({"linked": 2, "created": 5}) if m] == ["created", "linked"]
+
+
+def test_progress_is_quiet_when_not_a_terminal_or_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    from b24sync import progress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("B24SYNC_NO_PROGRESS", raising=False)
+    assert progress.progress_wanted()
+    monkeypatch.setenv("CI", "true")
+    assert not progress.progress_wanted()
+    with progress.Progress() as p:  # disabled: every tick is a no-op
+        assert not p.enabled
+        p.task("x", total=3)(1)
+
+
+def test_progress_bar_shows_counts_rate_and_eta(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio as aio
+
+    from b24sync import progress
+
+    monkeypatch.setattr(progress, "progress_wanted", lambda: True)
+    with progress.Progress() as p:
+        assert p.enabled
+        tick = p.task("loading", total=10)
+        seen = [10, 7, 4, 0]
+
+        def depth() -> int:  # the queue drains 10 → 0, then stays empty
+            return seen.pop(0) if len(seen) > 1 else seen[0]
+
+        async def go() -> None:
+            w = aio.ensure_future(progress.watch_queue(depth, tick, every=0.01))
+            await aio.sleep(0.1)
+            w.cancel()
+            await aio.gather(w, return_exceptions=True)
+
+        aio.run(go())
+        (task,) = p.p.tasks
+        assert task.completed == 10 and task.total == 10
+        cols = [type(c).__name__ for c in p.p.columns]
+        assert "MofNCompleteColumn" in cols and "TimeRemainingColumn" in cols and "rate" in str(task.fields)

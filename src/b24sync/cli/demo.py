@@ -29,8 +29,10 @@ def demo_cmd(
     once: bool = typer.Option(False, help="Run the demo and exit 0 (CI and scripts)"),
     port: int = typer.Option(8400, help="Port of b24sync's own server (event intake, /status, /metrics)"),
     companies: int = typer.Option(0, help="Extra generated counterparties in 1C, for a bigger run"),
+    keep: bool = typer.Option(False, "--keep", help="Keep the demo's store (its temporary directory) after it ends"),
 ) -> None:
-    """Start the sandboxes, sync, print a summary; keep serving until Ctrl-C (or exit with --once)."""
+    """Start the sandboxes, sync, print a summary and the commands to poke at it; keep serving until Ctrl-C (or exit
+    with --once). Its temporary store is removed at the end unless --keep."""
     from b24sync.sandbox.bitrix24.sandbox import Bitrix24Sandbox
     from b24sync.sandbox.onec.sandbox import OneCSandbox
 
@@ -56,18 +58,57 @@ def demo_cmd(
         fail(str(e))
     console.print(f"[bold]Bitrix24 sandbox[/bold] {_masked(b24.webhook_url)}   [bold]1C sandbox[/bold] {onec_url}   "
                   f"[bold]DaData sandbox[/bold] {dadata.url}")
-    rt = build(spec, database_url=f"sqlite:///{workdir / 'state.db'}")
+    store = f"sqlite:///{workdir / 'state.db'}"
+    console.print(f"store: {workdir / 'state.db'} (temporary{', kept after the demo' if keep else ', removed at the end; --keep keeps it'})",
+                  highlight=False, markup=False, soft_wrap=True)
+    rt = build(spec, database_url=store)
+    poke = _poke_commands(store, b24.webhook_url, onec_url, "odata", "secret", dadata.url, "demo-token", port,
+                          serving=not once, keep=keep)
     try:
-        ok = asyncio.run(_demo(rt, spec, b24, onec, dadata.app, once=once, port=port))
+        ok = asyncio.run(_demo(rt, spec, b24, onec, dadata.app, once=once, port=port, poke=poke))
     finally:
         b24.stop()
         onec.stop()
         dadata.stop()
+        if not keep:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
     if not ok:
         raise typer.Exit(1)
 
 
-async def _demo(rt: Runtime, spec: Spec, b24, onec, dadata, *, once: bool, port: int) -> bool:  # type: ignore[no-untyped-def]
+def _poke_commands(store: str, webhook: str, onec_url: str, user: str, password: str, dadata_url: str, token: str,
+                   port: int, *, serving: bool, keep: bool) -> list[str]:
+    """The exact commands to look at what the demo did: its store, the sandboxes' APIs with their (demo)
+    credentials. The sandboxes live only while the demo serves; the store only while it runs, or after with --keep."""
+    lines = []
+    if serving or keep:
+        lines += [f"export B24SYNC_DATABASE_URL={store}", "b24sync status", "b24sync dead",
+                  "b24sync dead --json"]
+    if serving:
+        lines += [f"curl -s '{webhook}crm.company.list.json?select[]=ID&select[]=TITLE'",
+                  f"curl -s -u {user}:{password} '{onec_url}Catalog_Контрагенты?$format=json&$top=3&$select=Ref_Key,Description,ИНН'",
+                  f"curl -s -X POST '{dadata_url}/suggestions/api/4_1/rs/findById/party' -H 'Authorization: Token {token}' "
+                  "-H 'Content-Type: application/json' -d '{\"query\": \"7736207543\"}'",
+                  f"curl -s http://127.0.0.1:{port}/status"]
+    return lines
+
+
+def _print_poke(lines: list[str], *, serving: bool, keep: bool) -> None:
+    if not lines:
+        console.print("\nThe sandboxes and the temporary store end with the demo: run `b24sync demo` (without --once) to "
+                      "keep them serving, or add --keep to keep the store for `b24sync status` / `b24sync dead`.",
+                      highlight=False, markup=False)
+        return
+    what = "while the demo serves (Ctrl-C stops it)" if serving else "after the demo (the store was kept)"
+    console.print(f"\n[bold]Poke at it[/bold] {what} — in another terminal:", highlight=False)
+    for line in lines:
+        console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+
+
+async def _demo(rt: Runtime, spec: Spec, b24, onec, dadata, *, once: bool, port: int,  # type: ignore[no-untyped-def]
+                poke: list[str] | None = None) -> bool:
     """Everything on one event loop: the connectors' HTTP clients belong to the loop that opened them."""
     try:
         await _prepare_portal(rt, spec)
@@ -87,11 +128,13 @@ async def _demo(rt: Runtime, spec: Spec, b24, onec, dadata, *, once: bool, port:
             for line in await step():
                 console.print(f"  • {line}", markup=False, highlight=False)
         idle = await run(rt, RunOptions(once=True))
-        console.print(f"\nA cycle with nothing changed: {idle.done} job(s), "
-                      f"{', '.join(f'{k} {v}' for k, v in sorted(idle.actions.items())) or 'no writes'}.")
+        from b24sync.engine.report import actions_text
+
+        console.print(f"\nA cycle with nothing changed: {idle.done} job(s), {actions_text(idle.actions)}.")
         ok = not full.dead and not any(a in idle.actions for a in ("created", "updated", "linked", "reverted"))
         console.print(f"Bitrix24: {b24.requests_served} HTTP requests in all, {b24.query_limit_exceeded} "
-                      f"QUERY_LIMIT_EXCEEDED. `b24sync status` and `b24sync dead` tell the rest.")
+                      f"QUERY_LIMIT_EXCEEDED.")
+        _print_poke(poke or [], serving=not once, keep=bool(poke) and once)
         if once:
             return ok
         console.print(f"\nServing: b24sync on http://127.0.0.1:{port} (/status, /metrics). Edit data in the "
@@ -131,13 +174,15 @@ def _masked(url: str) -> str:
 
 
 def _summary_full(b24, s: WorkerStats, seconds: float) -> None:  # type: ignore[no-untyped-def]
-    t = Table(title="Full sync")
-    for col in ("jobs", "created", "updated", "linked", "skipped", "unchanged/echo", "dead", "held", "seconds"):
-        t.add_column(col, justify="right")
-    a = s.actions
-    t.add_row(str(s.done), str(a.get("created", 0)), str(a.get("updated", 0)), str(a.get("linked", 0)),
-              str(a.get("skipped", 0)), str(a.get("unchanged", 0) + a.get("echo", 0)), str(s.dead), str(s.held),
-              f"{seconds:.1f}")
+    from b24sync.engine.report import explained
+
+    t = Table(title=f"Full sync: {s.done} jobs in {seconds:.1f} s")
+    t.add_column("outcome")
+    t.add_column("records", justify="right")
+    t.add_column("what it means", overflow="fold")
+    extra = {"dead": s.dead, "held": s.held, "retried": s.retried}
+    for name, n, meaning in explained({**s.actions, **extra}):
+        t.add_row(name, str(n), meaning)
     console.print(t)
     console.print(f"Bitrix24 holds {b24.count('company')} companies, {b24.count('contact')} contacts and "
                   f"{b24.count('product')} products.")

@@ -108,7 +108,17 @@ async def _rehearse(spec: Spec, stand: Any, store: str, *, once: bool, port: int
             sides = {"erp_to_crm": ("erp",), "crm_to_erp": ("crm",)}.get(ent.direction, ("erp", "crm"))
             for side in sides:
                 await poll_once(rt, name, side)  # type: ignore[arg-type]
-        stats = await run(rt, RunOptions(once=True, poll=False))
+        from b24sync.progress import Progress, watch_queue
+        from b24sync.store import queue as jobs
+
+        with Progress() as prog:  # counts, rate and ETA on a terminal; nothing in CI or a pipe
+            total = await asyncio.to_thread(jobs.depth, rt.db)
+            watcher = asyncio.ensure_future(watch_queue(lambda: jobs.depth(rt.db), prog.task("rehearsing", total=total)))
+            try:
+                stats = await run(rt, RunOptions(once=True, poll=False))
+            finally:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
         clean = _report(rt, spec, stats) and not names.broken
         if once:
             return clean

@@ -354,7 +354,9 @@ async def demo_step(rt: Runtime, b24: Any, onec: Any, dadata: Any = None) -> lis
         lines.append(f"Bitrix24: no contract smart process ({type(e).__name__}) — the 1C guard is not reached")
     await asyncio.sleep(1.1)  # DATE_MODIFY has one-second resolution
     stats = await run(rt, RunOptions(once=True))
-    lines.append(f"sync: {stats.done} job(s) {dict(stats.actions)}, {stats.held} held, {stats.dead} dead")
+    from b24sync.engine.report import actions_text
+
+    lines.append(f"sync: {stats.done} job(s): {actions_text(stats.actions)}; {stats.held} held, {stats.dead} dead")
     for inn, cid in made.items():
         rq = await client.call("crm.requisite.list", {"filter": {"ENTITY_TYPE_ID": 4, "ENTITY_ID": cid}})
         rq0 = (rq or [{}])[0]

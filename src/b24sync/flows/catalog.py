@@ -581,11 +581,13 @@ async def demo_step(rt: Runtime, b24: Any, onec: Any) -> list[str]:
     added = await prepare_portal(rt)
     if added:
         lines.append("portal prepared: " + ", ".join(added))
+    from b24sync.engine.report import actions_text
+
     w0 = b24.write_calls()
     stats = await run(rt, RunOptions(once=True))
     w = b24.write_calls() - w0
     lines.append(f"catalogue: {b24.count('product')} products in {b24.count('productsection')} section(s) with "
-                 f"OKEI measures, VAT, price and stock; " + (f"{stats.actions}, {w} write calls" if w else
+                 f"OKEI measures, VAT, price and stock; " + (f"{actions_text(stats.actions)}, {w} write calls" if w else
                                                             "already in sync (0 write calls)"))
     item = next(p for p in onec.find("Catalog_Номенклатура", IsFolder=False) if p.get("ТипНоменклатуры") == "Товар")
     cat = next(e for e in rt.spec.entities.values() if e.erp.object == PRODUCTS)
@@ -597,7 +599,7 @@ async def demo_step(rt: Runtime, b24: Any, onec: Any) -> list[str]:
     w0 = b24.write_calls()
     stats = await run(rt, RunOptions(once=True))
     lines.append(f"price of «{item['Description']}» set to 777 in 1C → {b24.write_calls() - w0} write call(s) "
-                 f"{stats.actions}")
+                 f"({actions_text(stats.actions)})")
     w0 = b24.write_calls()
     await run(rt, RunOptions(once=True))
     lines.append(f"idle cycle: {b24.write_calls() - w0} write calls")

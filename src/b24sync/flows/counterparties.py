@@ -325,7 +325,9 @@ async def demo_step(rt: Runtime, b24: Any, onec: Any) -> list[str]:
     lines.append(f"1C: {cp['Description']} got OGRN and a settlement account at ПАО СБЕРБАНК")
     await asyncio.sleep(1.1)
     stats = await run(rt, RunOptions(once=True))
-    lines.append(f"sync: {stats.done} job(s) {dict(stats.actions)}, {stats.held} held, {stats.dead} dead")
+    from b24sync.engine.report import actions_text
+
+    lines.append(f"sync: {stats.done} job(s): {actions_text(stats.actions)}; {stats.held} held, {stats.dead} dead")
     company = b24.portal.t("company") if hasattr(b24, "portal") else None
     if company is not None:
         from b24sync.store import identity

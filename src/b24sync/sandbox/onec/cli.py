@@ -17,12 +17,21 @@ def serve(
     read_fail_rate: float = typer.Option(0.0, help="Fraction of GET requests (reads) answered 500/503."),
     latency: int = typer.Option(0, help="Extra latency per request, ms."),
     cold_start: int = typer.Option(0, help="Extra delay of the first request after start, ms."),
-    state_file: str = typer.Option("", help="Optional SQLite file to load/save the state."),
+    state_file: str = typer.Option("", help="Optional SQLite file to load/save the state (saved on Ctrl-C and SIGTERM)."),
+    empty: bool = typer.Option(False, "--empty", help="Start with an empty base (no demo seed)."),
 ) -> None:
-    """Serve an emulated 1C base (OData + HTTP services) until Ctrl-C."""
+    """Serve an emulated 1C base (OData + HTTP services) until Ctrl-C or SIGTERM; with --state-file the base is saved
+    on either and loaded at the next start (the same Ref_Keys)."""
+    import signal
+
     from b24sync.sandbox.onec import OneCSandbox
 
-    sb = OneCSandbox(user=user, password=password, base=base, seed_counterparties=seed_counterparties,
+    def _terminate(_sig: int, _frame: object) -> None:  # `docker stop`, systemd, kill: save like Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    sb = OneCSandbox(user=user, password=password, base=base, seed=None if empty else "demo",
+                     seed_counterparties=seed_counterparties,
                      fail_rate=fail_rate, read_fail_rate=read_fail_rate, latency_ms=latency, cold_start_ms=cold_start, state_file=state_file or None)
     url = sb.start(port=port)
     typer.echo(url)
