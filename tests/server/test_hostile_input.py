@@ -475,3 +475,18 @@ def test_example_commerceml_spec_serves_the_exchange_and_refuses_a_bomb(tmp_path
     assert r.status_code == 200 and r.text.startswith("failure\n"), r.text
     left = [p for p in (tmp_path / ".b24sync").rglob("*") if p.is_file() and "exchange" in p.parts]
     assert left == [], left
+
+
+def test_status_surfaces_need_the_bearer_token_once_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("B24SYNC_STATUS_TOKEN", "status-tok-123")
+    f = tmp_path / "spec.yaml"
+    f.write_text(SPEC, encoding="utf-8")
+    rt = build(load_spec(f), database_url=f"sqlite:///{tmp_path}/s.db")
+    client = TestClient(create_app(rt, routers_for(rt)))
+    for path in ("/status", "/metrics", "/docs", "/openapi.json"):
+        assert client.get(path).status_code == 401, path
+        assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401, path
+        assert client.get(path, headers={"Authorization": "Bearer status-tok-123"}).status_code == 200, path
+    assert client.get("/healthz").status_code == 200  # probes stay open
+    r = client.post(B24, content=b24_form("8"), headers=FORM)  # intake has its own authentication
+    assert r.status_code == 200

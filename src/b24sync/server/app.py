@@ -5,9 +5,11 @@ Connector routers are mounted here when the spec uses that connector; each hands
 
 from __future__ import annotations
 
+import hmac
+import os
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -21,6 +23,20 @@ def create_app(rt: Runtime, routers: list[Any] | None = None) -> FastAPI:
     from b24sync.engine.metrics import STORE
 
     STORE.db = rt.db  # the queue gauges are read from this store at scrape time
+
+    # /status, /metrics, /docs, /openapi.json are open by default (fine on 127.0.0.1); once the port is reachable
+    # from elsewhere set B24SYNC_STATUS_TOKEN and they need `Authorization: Bearer <token>` (docs/security.md).
+    status_token = os.environ.get("B24SYNC_STATUS_TOKEN", "").strip()
+    guarded = ("/status", "/metrics", "/docs", "/openapi.json", "/redoc")
+
+    @app.middleware("http")
+    async def status_auth(request: Request, call_next: Any) -> Response:
+        if status_token and request.url.path.rstrip("/") in guarded:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {status_token}".encode()):
+                return JSONResponse({"error": "unauthorized"}, status_code=401,
+                                    headers={"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
