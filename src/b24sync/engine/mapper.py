@@ -92,6 +92,10 @@ def map_record(spec: Spec, entity: Entity, source: Side, values: dict[str, Any],
         if f.on == "create" and not for_create:
             continue
         src_name, dst_name = (f.crm, f.erp) if source == "crm" else (f.erp, f.crm)
+        if src_name not in values and not f.required:
+            # Absent is not empty: a field the record does not carry (renamed or removed in the source system, a
+            # partial record) is left alone on the target — never overwritten with None.
+            continue
         value = values.get(src_name)
         if f.required and (value is None or value == ""):
             raise ValidationError(f"{entity.title or 'record'}: `{src_name}` is empty but required — fill it in "
