@@ -131,7 +131,7 @@ entities:
     link: {crm: UF_CRM_ERP_ID}
     fields:
       - {crm: TITLE, erp: Description}
-    triggers: [{schedule: 5m}]
+    triggers: [{poll: 5m}]
 """
 
 
@@ -139,6 +139,8 @@ def test_fuzz_1000_mutations(tmp_path):
     """ruamel costs ~10 ms a small file, so the fuzz mutates a compact spec (and the smallest example); the named
     attacks above run against the real loader path too."""
     rng = random.Random(11)
+    spec, problems = _check(tmp_path, SMALL)
+    assert spec is not None and not problems, [str(p) for p in problems]
     bases = [SMALL, min(EXAMPLES, key=lambda p: p.stat().st_size).read_text(encoding="utf-8")]
     counts = {"accepted": 0, "problems": 0}
     for n in range(1000):
