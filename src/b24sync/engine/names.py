@@ -113,5 +113,44 @@ async def check_names(rt: Runtime, entities: list[str] | None = None) -> NameRep
                     fix = f"create it with `b24sync portal prepare SPEC`, or {fix}"
                 probs.append(NameProblem(
                     ename, side, use.path, f"{where} has no field `{use.name}` (entity {ename}, {use.what})", fix))
+        probs += await _check_stages(rt, ename, entity)
         rep.problems[ename] = probs
     return rep
+
+
+async def _check_stages(rt: Runtime, ename: str, entity: Any) -> list[NameProblem]:
+    """Stages the spec names (``stage_change`` to/from, ``rows.frozen_at``, the CRM side of a value table mapped
+    onto the stage field) must exist in the portal's stage catalogue (document-flows.md E.6): a stage of another
+    pipeline or a typo never fires and never matches."""
+    from b24sync.spec.models import TableTransform
+
+    named: list[tuple[tuple[str | int, ...], str]] = []
+    base: tuple[str | int, ...] = ("entities", ename)
+    for i, tr in enumerate(entity.triggers):
+        sc = tr.stage_change
+        if sc is not None and (tr.side or "crm") == "crm":
+            named += [(base + ("triggers", i, "stage_change", "to", j), s) for j, s in enumerate(sc.to)]
+            named += [(base + ("triggers", i, "stage_change", "from", j), s) for j, s in enumerate(sc.from_)]
+    if entity.rows is not None:
+        named += [(base + ("rows", "frozen_at", j), s) for j, s in enumerate(entity.rows.frozen_at)]
+    for i, f in enumerate(entity.fields):
+        if f.crm in ("STAGE_ID", "stageId"):
+            for t in f.transform:
+                if isinstance(t, TableTransform):
+                    named += [(("value_maps", t.table, k), str(v)) for k, v in rt.spec.value_maps.get(t.table, {}).items()]
+    if not named:
+        return []
+    adapter: Any = rt.adapter(entity, "crm")
+    lister = getattr(adapter, "stage_ids", None)
+    if lister is None:
+        return []
+    try:
+        known = await lister(rt.objref(entity, "crm"))
+    except Exception as exc:  # noqa: BLE001 - reported, not fatal
+        return [NameProblem(ename, "crm", base + ("crm", "object"), f"cannot read the stages: {exc}",
+                            "check the portal's URL and credentials", fatal=False)]
+    if known is None:
+        return []
+    return [NameProblem(ename, "crm", path, f"the portal has no stage `{stage}` for {entity.crm.object} "
+                        f"(entity {ename})", _fix(stage, known, "crm.status.list"))
+            for path, stage in named if stage not in known]

@@ -289,6 +289,30 @@ class Bitrix24Adapter:
                 return None
             raise
 
+    async def stage_ids(self, obj: ObjectRef) -> set[str] | None:
+        """Every stage id of every pipeline of a deal / smart invoice / smart process (``crm.category.list`` +
+        ``crm.status.list`` per ``*_STAGE_{cat}`` entity, document-flows.md A.2, E.6), for the start-up check of the
+        stages a spec names. None for objects without stages."""
+        etid = 2 if obj.object == "crm.deal" else (obj_spec(obj.object).entity_type_id
+                                                    if obj.object.startswith("crm.item:") else None)
+        if etid is None:
+            return None
+        res = await self.client.call("crm.category.list", {"entityTypeId": etid})
+        cats = [int(c.get("id", c.get("ID", 0))) for c in (res or {}).get("categories", [])] or [0]
+        if etid == 2 and 0 not in cats:
+            cats.append(0)
+        out: set[str] = set()
+        for cat in cats:
+            if etid == 2:
+                ent = "DEAL_STAGE" if cat == 0 else f"DEAL_STAGE_{cat}"
+            elif etid == 31:
+                ent = f"SMART_INVOICE_STAGE_{cat}"
+            else:
+                ent = f"DYNAMIC_{etid}_STAGE_{cat}"
+            rows = await self.client.call("crm.status.list", {"filter": {"ENTITY_ID": ent}})
+            out |= {str(r["STATUS_ID"]) for r in rows or []}
+        return out
+
     async def describe(self, obj: ObjectRef) -> ObjectSchema | None:
         """The object's fields as the portal lists them (``crm.{entity}.fields`` with the user fields and their
         ``USER_TYPE_ID``; ``crm.item.fields`` for smart processes — sheet §6.1, §6.6), for ``portal check``."""
