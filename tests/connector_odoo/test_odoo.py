@@ -223,7 +223,7 @@ def test_the_odoo_example_syncs_customers_products_orders_and_invoice_payment_st
         assert sorted(i["accountNumber"] for i in invoices) == sorted(m["name"] for m in posted)
         stage = {i["accountNumber"]: i["stageId"] for i in invoices}
         for m in posted:
-            assert stage[m["name"]] == ("DT31_1:P" if m["payment_state"] == "paid" else "DT31_1:S")
+            assert stage[m["name"]] == ("DT31_2:P" if m["payment_state"] == "paid" else "DT31_2:S")
             assert any(i["companyId"] for i in invoices if i["accountNumber"] == m["name"])
         deals = await c.call("crm.deal.list", {"select": ["ID", "TITLE", "STAGE_ID", "COMPANY_ID", "OPPORTUNITY"]})
         assert len(deals) == len(db.tables["sale.order"]) and all(d["COMPANY_ID"] not in (None, "0") for d in deals)
@@ -234,7 +234,7 @@ def test_the_odoo_example_syncs_customers_products_orders_and_invoice_payment_st
         db.call_method("sale.order", "action_confirm", [draft["id"]], 2, db.tx_time())
         await cycle()
         invoices = (await c.call("crm.item.list", {"entityTypeId": 31, "select": ["*"]}))["items"]
-        assert {i["accountNumber"]: i["stageId"] for i in invoices}[partial["name"]] == "DT31_1:P"
+        assert {i["accountNumber"]: i["stageId"] for i in invoices}[partial["name"]] == "DT31_2:P"
         deals = await c.call("crm.deal.list", {"select": ["ID", "TITLE", "STAGE_ID"]})
         assert {d["TITLE"]: d["STAGE_ID"] for d in deals}[draft["name"]] == "EXECUTING"
         await rt.aclose()

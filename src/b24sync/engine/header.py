@@ -6,6 +6,7 @@ with the spec's message (in Russian by default)."""
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from b24sync.engine.errors import HoldError
@@ -36,10 +37,36 @@ async def apply(rt: Runtime, entity: Entity, tgt: Side, source: dict[str, Any], 
         values[name] = await lookup_value(adapter, h.lookup, name, source, values, h.message, cache)
 
 
+# Constant lookups (no {target:…}/{field:…} in `where`: the organisation, the currency, the warehouse) are the same
+# for every record: answered from memory for CONSTANT_TTL seconds instead of once per job. Lookups that depend on
+# the record are always asked.
+CONSTANT_TTL = 120.0
+_constant: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[float, Any]]] = weakref.WeakKeyDictionary()
+
+
+def _is_constant(lookup: Lookup) -> bool:
+    return not any(isinstance(v, str) and v.startswith(("{target:", "{field:")) for v in lookup.where.values())
+
+
 async def lookup_value(adapter: Any, lookup: Lookup, name: str, source: dict[str, Any], target: dict[str, Any],
                        message: str | None, cache: dict[tuple[str, str], Any] | None = None) -> Any:
     """One lookup on the target system; exactly one live record must match, else the record is held."""
+    import time
+
     where = {k: _subst(v, target, source) for k, v in lookup.where.items()}
+    ckey = (lookup.object, repr(sorted(where.items())))
+    memo = _constant.setdefault(adapter, {})
+    hit = memo.get(ckey) if _is_constant(lookup) else None
+    if hit is not None and time.monotonic() - hit[0] < CONSTANT_TTL:
+        return hit[1]
+    value = await _lookup(adapter, lookup, name, where, message, cache)
+    if _is_constant(lookup):
+        memo[ckey] = (time.monotonic(), value)
+    return value
+
+
+async def _lookup(adapter: Any, lookup: Lookup, name: str, where: dict[str, Any], message: str | None,
+                  cache: dict[tuple[str, str], Any] | None) -> Any:
     empty = [k for k, v in where.items() if v in (None, "", "00000000-0000-0000-0000-000000000000")]
     if empty:
         raise HoldError(message or f"Не заполнено {', '.join(empty)} — по нему ищется {name} в {lookup.object}; "
