@@ -17,7 +17,7 @@ from tests.engine.sqlpair import write_spec
 def test_health_status_metrics(tmp_path: Path) -> None:
     rt = build_runtime(load_spec(write_spec(tmp_path)), build_adapter, database_url=f"sqlite:///{tmp_path}/s.db")
     client = TestClient(create_app(rt))
-    assert client.get("/healthz").json() == {"status": "ok", "queue_depth": 0}
+    assert client.get("/healthz").json() == {"status": "ok"}  # alive; readiness is /readyz
     assert client.get("/status").json() == {"entities": []}
     body = client.get("/metrics").text
     assert "b24sync_jobs_total" in body and "b24sync_job_duration_seconds" in body

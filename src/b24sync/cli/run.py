@@ -44,9 +44,10 @@ def run_cmd(
     if serve and not once:
         extra.append(_serve(rt, host, port))
     if not once:
-        from b24sync.bus.consumer import tasks as bus_tasks
+        if rt.spec.bus is not None:
+            from b24sync.bus.consumer import tasks as bus_tasks
 
-        extra += bus_tasks(rt)  # the outbox relay and the bus consumers of the spec's `bus:`
+            extra += bus_tasks(rt)  # the outbox relay and the bus consumers of the spec's `bus:`
         from b24sync.ops.alerts import run_alerts
         from b24sync.ops.retention import run_retention
 

@@ -101,9 +101,21 @@ async def run(rt: Runtime, opts: RunOptions) -> WorkerStats:
     tasks = [asyncio.create_task(worker.run())]
     if opts.poll:
         tasks.append(asyncio.create_task(scheduler.run()))
-    tasks += [asyncio.create_task(t) for t in opts.extra_tasks]
+    # Beside them: the server, the bus relay and consumers, alerts, retention, offline events. They run until the
+    # workers have drained (SIGTERM), then they are cancelled — none of them may keep the process alive.
+    extras = [asyncio.create_task(t) for t in opts.extra_tasks]
+    for t in extras:
+        t.add_done_callback(_report_extra)
     try:
         await asyncio.gather(*tasks)
     finally:
         _stop()
+        for t in extras:
+            t.cancel()
+        await asyncio.gather(*extras, return_exceptions=True)
     return worker.stats
+
+
+def _report_extra(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("a service task stopped", task=task.get_name(), error=repr(task.exception()))
