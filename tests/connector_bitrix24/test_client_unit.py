@@ -219,6 +219,7 @@ async def test_refresh_failure_surfaces_as_auth_error_and_releases_the_lease():
 
 async def test_secrets_never_reach_logs_or_reprs(caplog):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # other tests configure httpx to WARNING
     handler, _ = _seq([httpx.Response(503, json={"error": "QUERY_LIMIT_EXCEEDED"}),
                        httpx.Response(200, json={"result": 1})])
     async with client(httpx.MockTransport(handler)) as c:
