@@ -44,8 +44,7 @@ def blocks(lang: tuple[str, ...]) -> list[tuple[str, int, str, str]]:
 YAML_BLOCKS = blocks(("yaml", "yml"))
 # Blocks this test found stale and that are not fixed yet (strict: fixing one makes its xfail fail, so the entry is
 # removed with the fix). Issue 12.12 follow-up.
-KNOWN_STALE = {"docs/connector-http-json.md:12", "docs/connector-sql.md:7", "docs/party-lookup.md:98",
-               "docs/several-systems.md:6", "docs/spec.md:23"}
+KNOWN_STALE = {"docs/connector-http-json.md:12", "docs/party-lookup.md:98"}
 SH_BLOCKS = blocks(("sh", "bash", "shell", "console"))
 
 
