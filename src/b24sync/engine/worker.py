@@ -108,6 +108,7 @@ class Worker:
                 if free > 0:
                     claimed = await asyncio.to_thread(jobs.claim, self.rt.db, self.owner, limit=free,
                                                       lease_seconds=self.rt.lease_seconds)
+                started = 0
                 for job in claimed:
                     if job.id in self._inflight:
                         # our own lease ran out while the job was still running (a stalled heartbeat) and we claimed it
@@ -117,7 +118,8 @@ class Worker:
                     t = asyncio.create_task(self._run_one(job))
                     tasks.add(t)
                     t.add_done_callback(tasks.discard)
-                if claimed:
+                    started += 1
+                if started:
                     continue
                 if until_idle and not tasks and not await asyncio.to_thread(self._anything_due):
                     break
