@@ -1,6 +1,8 @@
 # b24sync — the two commands a fresh machine needs: `make demo` and `make test`.
 # Both create .venv and install the pinned dependencies themselves.
 PY ?= python3
+# Tests run in 4 processes (most wait on sandboxes and services, not on the 2 cores); a file stays in one process.
+PYTEST_ARGS ?= -n 4 --dist loadfile
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
