@@ -13,9 +13,10 @@ from sqlalchemy import create_engine, text
 PG_URL = os.environ.get("B24SYNC_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-def _pg_available() -> bool:
+def reachable(url: str) -> bool:
+    """Whether a database answers ``select 1`` within 3 s."""
     try:
-        eng = create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        eng = create_engine(url, connect_args={"connect_timeout": 3})
         with eng.connect() as c:
             c.execute(text("select 1"))
         eng.dispose()
@@ -24,7 +25,7 @@ def _pg_available() -> bool:
         return False
 
 
-PG_OK = _pg_available()
+PG_OK = reachable(PG_URL)
 # CI must not silently skip the PostgreSQL half: there, a missing server is a failure.
 if os.environ.get("CI") and not PG_OK:
     raise RuntimeError(f"PostgreSQL is not reachable at {PG_URL}; the store tests must run on it in CI")

@@ -10,23 +10,12 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import pg_schema
+from tests.conftest import pg_schema, reachable
 
 MARIADB_URL = os.environ.get("B24SYNC_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
 
 
-def _mariadb_ok() -> bool:
-    try:
-        eng = create_engine(MARIADB_URL, connect_args={"connect_timeout": 3})
-        with eng.connect() as c:
-            c.execute(text("select 1"))
-        eng.dispose()
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-
-
-MARIADB_OK = _mariadb_ok()
+MARIADB_OK = reachable(MARIADB_URL)
 if os.environ.get("CI") and not MARIADB_OK:
     raise RuntimeError(f"MariaDB is not reachable at {MARIADB_URL}; the SQL connector must be tested on it in CI")
 
