@@ -52,7 +52,10 @@ def run_cmd(
         from b24sync.ops.retention import run_retention
 
         extra += [run_alerts(rt), run_retention(rt)]
+        from b24sync.engine.drift import watch as watch_names
         from b24sync.server.bitrix24_offline import tasks as offline_tasks
+
+        extra.append(watch_names(rt))  # a name that disappears while running pauses its entity
 
         extra += offline_tasks(rt)  # Bitrix24 offline event queues (systems with offline_events: true)
     stats = asyncio.run(_main(rt, RunOptions(once=once, workers=workers, extra_tasks=extra), progress=once,
