@@ -15,10 +15,10 @@ import uuid
 import structlog
 from sqlalchemy import Engine
 
-from b24sync.bus import leases, rabbitmq
+from b24sync.bus import rabbitmq
 from b24sync.bus.envelope import from_outbox
 from b24sync.spec.models import Bus
-from b24sync.store import outbox
+from b24sync.store import leases, outbox
 
 log = structlog.get_logger("b24sync.bus")
 LEASE = "bus-relay"
@@ -65,7 +65,7 @@ async def run_relay(db: Engine, bus: Bus, *, stop: asyncio.Event | None = None, 
     stop = stop or asyncio.Event()
     backoff = 1.0
     while not stop.is_set():
-        if not await asyncio.to_thread(leases.hold, db, LEASE, owner, lease_seconds):
+        if not await asyncio.to_thread(leases.acquire, db, LEASE, owner, seconds=lease_seconds):
             await _sleep(stop, lease_seconds / 3)
             continue
         try:
@@ -74,7 +74,7 @@ async def run_relay(db: Engine, bus: Bus, *, stop: asyncio.Event | None = None, 
                 _, ex = await rabbitmq.publisher(conn, bus.exchange)
                 backoff = 1.0
                 while not stop.is_set():
-                    if not await asyncio.to_thread(leases.hold, db, LEASE, owner, lease_seconds):
+                    if not await asyncio.to_thread(leases.acquire, db, LEASE, owner, seconds=lease_seconds):
                         break  # someone else took over (we were too slow to renew): stop publishing
                     n = await publish_pending(db, bus, ex)
                     if n:
@@ -89,7 +89,7 @@ async def run_relay(db: Engine, bus: Bus, *, stop: asyncio.Event | None = None, 
             log.warning("bus relay error; retrying", error=f"{type(e).__name__}: {e}", retry_in=backoff)
             await _sleep(stop, backoff)
             backoff = min(backoff * 2, 60.0)
-    await asyncio.to_thread(leases.release, db, LEASE, owner)
+    await asyncio.to_thread(leases.release, db, owner, LEASE)
 
 
 async def flush(db: Engine, bus: Bus) -> int:

@@ -18,3 +18,26 @@ def json_default(v: Any) -> Any:
 
 def dumps(body: Any) -> bytes:
     return json.dumps(body, ensure_ascii=False, default=json_default).encode("utf-8")
+
+
+def depth_ok(text: str, limit: int) -> bool:
+    """Bracket nesting of a JSON text stays within ``limit`` (strings skipped) — checked before ``json.loads``, so a
+    hostile 100k-deep document is refused without recursing into it."""
+    depth, in_str, esc = 0, False, False
+    for ch in text:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return False
+        elif ch in "]}":
+            depth -= 1
+    return True

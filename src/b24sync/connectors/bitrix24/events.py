@@ -29,6 +29,7 @@ from b24sync.connectors.bitrix24.auth import OAuthAuth, register_secret
 from b24sync.connectors.bitrix24.client import Bitrix24Client
 from b24sync.connectors.bitrix24.encoding import parse_php_form
 from b24sync.connectors.bitrix24.limits import run_state
+from b24sync.connectors.jsonwire import depth_ok
 from b24sync.store.kv import SharedState
 
 log = logging.getLogger("b24sync.bitrix24")
@@ -51,27 +52,6 @@ def _text(v: Any, limit: int = 255) -> str | None:
     return v if isinstance(v, str) and len(v) <= limit else None
 
 
-def _json_depth_ok(text: str, limit: int) -> bool:
-    depth, in_str, esc = 0, False, False
-    for ch in text:
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch in "[{":
-            depth += 1
-            if depth > limit:
-                return False
-        elif ch in "]}":
-            depth -= 1
-    return True
-
-
 def decode_event_body(body: bytes, content_type: str) -> dict[str, Any]:
     """The event body as a dict (form with PHP bracket keys, or JSON), bounded; ``BadEvent`` otherwise."""
     if "json" in content_type:
@@ -79,7 +59,7 @@ def decode_event_body(body: bytes, content_type: str) -> dict[str, Any]:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             raise BadEvent("body is not UTF-8") from None
-        if not _json_depth_ok(text, MAX_DEPTH):
+        if not depth_ok(text, MAX_DEPTH):
             raise BadEvent(f"body nested deeper than {MAX_DEPTH}")
         try:
             raw = json.loads(text or "{}")

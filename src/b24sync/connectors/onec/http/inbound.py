@@ -51,6 +51,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from b24sync.connectors.jsonwire import depth_ok
+
 KNOWN_EVENTS = ("order.status_changed", "payment.posted", "shipment.posted", "invoice.posted", "document.posted",
                 "document.unposted", "object.changed", "object.deleted")
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -88,28 +90,6 @@ def signed_headers(secret: str | bytes, body: bytes, delivery_id: str, timestamp
     ts = int(time.time()) if timestamp is None else int(timestamp)
     return {"X-1C-Delivery-Id": delivery_id, "X-1C-Timestamp": str(ts),
             "X-1C-Signature": sign(secret, body, delivery_id=delivery_id, timestamp=ts)}
-
-
-def _depth_ok(text: str, limit: int) -> bool:
-    """Bracket nesting of a JSON text stays within ``limit`` (strings skipped) — checked before ``json.loads``."""
-    depth, in_str, esc = 0, False, False
-    for ch in text:
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch in "[{":
-            depth += 1
-            if depth > limit:
-                return False
-        elif ch in "]}":
-            depth -= 1
-    return True
 
 
 async def _maybe_await(v: Any) -> Any:
@@ -164,7 +144,7 @@ def inbound_router(
     def body_delivery_id(text: str) -> str | None:
         """The delivery id in the body, read only when no header carries it (then it is covered by the body MAC)."""
         try:
-            p = json.loads(text) if _depth_ok(text, max_depth) else None
+            p = json.loads(text) if depth_ok(text, max_depth) else None
         except ValueError:
             return None
         v = (p.get("delivery_id") or p.get("id")) if isinstance(p, dict) else None
@@ -191,7 +171,7 @@ def inbound_router(
                 return JSONResponse({"error": "unauthorized"}, status_code=401)
         try:
             text = raw.decode("utf-8-sig")  # UTF-8, tolerate a BOM (1C writers may add one, §2)
-            if not _depth_ok(text, max_depth):
+            if not depth_ok(text, max_depth):
                 return JSONResponse({"error": f"body nested deeper than {max_depth}"}, status_code=400)
             payload = json.loads(text)
         except (UnicodeDecodeError, ValueError, RecursionError):
