@@ -35,9 +35,14 @@ HandlerOpt = typer.Option(None, "--handler-url", help="Public HTTPS URL of the e
 
 
 def _is_spec(path: Path) -> bool:
-    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError
 
-    data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
+    from b24sync.spec.loader import load_plain
+
+    try:
+        data = load_plain(path.read_text(encoding="utf-8")) or {}
+    except MarkedYAMLError:
+        return True  # the spec loader reports the syntax error with its FILE:LINE
     return isinstance(data, dict) and "entities" in data and "systems" in data
 
 

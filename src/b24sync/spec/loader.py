@@ -1,5 +1,9 @@
 """Loading a spec file: YAML with line numbers, ``${ENV_VAR}`` interpolation, then the models and the checks.
 
+``${...}`` is substituted inside the parsed strings, never into the raw text: the text is parsed with each
+``${...}`` standing as a plain token (``EnvText``), so ``{url: ${URL}}`` in flow style parses, and a value from
+the environment (a password with ``: `` or ``}``) cannot change the document's structure.
+
 Every problem is reported as ``FILE:LINE: what is wrong — how to fix``, with the line taken from the YAML,
 so a person can jump straight to it. All problems are collected; loading never stops at the first one.
 """
@@ -71,11 +75,60 @@ class LineMap:
         return self.lines[best]
 
 
-def _plain(node: Any) -> Any:
+# A ``${NAME}`` / ``${NAME:-default}`` as it may stand in the raw text (one line: a default never spans lines).
+_ENV_RAW = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}\n]*)?\}")
+
+
+class EnvText:
+    """The raw text with every ``${...}`` replaced by a token that is a plain YAML word, so flow style
+    (``{url: ${URL}}`` — ``{`` and ``}`` are flow indicators) parses like block style; ``restore`` puts the
+    ``${...}`` back into the parsed strings, where ``interpolate`` substitutes them. The environment is never
+    pasted into the text: a value with ``: ``, ``#`` or ``}`` cannot change the document's structure, and lines
+    stay where they were (a token replaces text within its line)."""
+
+    def __init__(self, text: str) -> None:
+        import secrets
+
+        nonce = secrets.token_hex(4)
+        while nonce in text:
+            nonce = secrets.token_hex(4)
+        self._found: list[str] = []
+        self._prefix = f"b24syncenv{nonce}n"
+        self._token = re.compile(re.escape(self._prefix) + r"(\d+)z")
+
+        def keep(m: re.Match[str]) -> str:
+            self._found.append(m.group(0))
+            return f"{self._prefix}{len(self._found) - 1}z"
+
+        self.text = _ENV_RAW.sub(keep, text)
+
+    def restore(self, value: str) -> str:
+        if not self._found or self._prefix not in value:
+            return value
+        return self._token.sub(lambda m: self._found[int(m.group(1))], value)
+
+
+def parse_yaml(text: str) -> tuple[Any, EnvText]:
+    """Round-trip parse of a spec's text with its ``${...}`` kept as text (see ``EnvText``); MarkedYAMLError
+    propagates. The parsed strings still hold tokens: pass them through ``_plain(doc, env_text.restore)``."""
+    env_text = EnvText(text)
+    return YAML(typ="rt").load(env_text.text), env_text
+
+
+def load_plain(text: str) -> Any:
+    """A spec's text as plain dicts, lists and scalars, ``${...}`` left unsubstituted (for a quick look at its
+    shape, e.g. "is this a spec or a requirements file")."""
+    doc, env_text = parse_yaml(text)
+    return _plain(doc, env_text.restore)
+
+
+def _plain(node: Any, restore: Any = None) -> Any:
     if isinstance(node, Mapping):
-        return {str(k): _plain(v) for k, v in node.items()}
+        return {(restore(str(k)) if restore else str(k)): _plain(v, restore) for k, v in node.items()}
     if isinstance(node, list):
-        return [_plain(v) for v in node]
+        return [_plain(v, restore) for v in node]
+    if restore is not None and isinstance(node, str):
+        return restore(str(node))
     return node
 
 
@@ -154,7 +207,7 @@ def line_map(path: str | Path) -> LineMap:
     """Spec path -> line for a file that loads (used to point live-system checks at their line)."""
     lines = LineMap()
     try:
-        doc = YAML(typ="rt").load(Path(path).read_text(encoding="utf-8"))
+        doc, _ = parse_yaml(Path(path).read_text(encoding="utf-8"))
     except (OSError, MarkedYAMLError, UnicodeDecodeError):
         return lines
     lines.record(doc)
@@ -183,13 +236,13 @@ def check_spec(path: str | Path, env: Mapping[str, str] | None = None, *,
         return None, [SpecProblem(file, 1, "the file is not UTF-8", "save it as UTF-8")]
     from b24sync.spec.guard import GuardProblem, check_text
 
+    env_text = EnvText(text)
     try:
-        check_text(text)
+        check_text(env_text.text)
     except GuardProblem as g:
         return None, [SpecProblem(file, g.line, g.message, g.hint)]
-    yaml = YAML(typ="rt")
     try:
-        doc = yaml.load(text)
+        doc = YAML(typ="rt").load(env_text.text)
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 1
@@ -201,7 +254,7 @@ def check_spec(path: str | Path, env: Mapping[str, str] | None = None, *,
     lines = LineMap()
     lines.record(doc)
     problems: list[SpecProblem] = []
-    data = interpolate(_plain(doc), env, lines, file, problems, unset=unset)
+    data = interpolate(_plain(doc, env_text.restore), env, lines, file, problems, unset=unset)
     try:
         spec = Spec.model_validate(data)
     except PydanticValidationError as e:

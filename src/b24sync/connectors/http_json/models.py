@@ -1,18 +1,17 @@
 """Declarative configuration of a generic HTTP/JSON system (pydantic models the spec embeds).
 
-    type: http-json
-    config:
-      base_url: https://erp.example/api
-      auth: {type: header, header: X-Api-Key, value_env: ERP_API_KEY}
-      objects:
-        orders:
-          get:    {method: GET, path: "/orders/{id}", record: "data"}
-          find:   {method: GET, path: "/orders", query: {number: "{criteria.number}"}, items: "data.items"}
-          create: {method: POST, path: "/orders", body: {"order": "{values}"}, id: "data.id"}
-          update: {method: PATCH, path: "/orders/{id}", body_fields: {"order.status": "values.status"},
-                   version_guard: if-match}
-          changes: {method: GET, path: "/orders", query: {since: "{since}", limit: "{limit}", page: "{token}"},
-                    items: "data.items", modified: "updated_at", paging: {type: page}}
+    type: http-json           # the keys below are flat under the system (no `config:`)
+    base_url: https://erp.example/api
+    auth: {type: header, header: X-Api-Key, value_env: ERP_API_KEY}
+    objects:
+      orders:
+        get:    {method: GET, path: "/orders/{id}", record: "data"}
+        find:   {method: GET, path: "/orders", query: {number: "{criteria.number}"}, items: "data.items"}
+        create: {method: POST, path: "/orders", body: {"order": "{values}"}, id: "data.id"}
+        update: {method: PATCH, path: "/orders/{id}", body_fields: {"order.status": "values.status"},
+                 version_guard: if-match}
+        changes: {method: GET, path: "/orders", query: {since: "{since}", limit: "{limit}", page: "{token}"},
+                  items: "data.items", modified: "updated_at", paging: {type: page}}
 
 Template context: ``id``, ``values`` (create/update), ``criteria`` (find/exists), ``expected_version``,
 ``since`` (cursor time minus overlap, ISO), ``token`` (cursor token), ``limit``, ``ack`` (acknowledge),
