@@ -22,6 +22,15 @@ if ! up 5672; then
   (service rabbitmq-server start) 2>&1 || true
   for _ in $(seq 1 60); do up 5672 && break; sleep 1; done
 fi
+if ! up 4222; then
+  echo "NATS is down; starting it (JetStream on)"
+  command -v nats-server >/dev/null 2>&1 || (export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q nats-server \
+    >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q nats-server >/dev/null 2>&1)) || true
+  mkdir -p /var/lib/nats-server
+  (setsid nats-server -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log \
+    </dev/null >/dev/null 2>&1 &) || true
+  for _ in $(seq 1 30); do up 4222 && break; sleep 1; done
+fi
 # The console's browser test drives Debian's chromium (never a downloaded browser).
 if ! command -v chromium >/dev/null 2>&1; then
   echo "chromium is missing; installing Debian's package"

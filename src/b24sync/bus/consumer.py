@@ -1,8 +1,9 @@
 """Change events from the bus as triggers (an Idempotent Consumer): each CloudEvent becomes sync jobs for the
 entities whose ``event:`` trigger names its ``type``, in one store transaction with its event id recorded in the
-inbox; the message is acknowledged only after that commit. A crash before the commit → RabbitMQ redelivers; a
-crash after the commit but before the ack → redelivered and dropped as a duplicate. A message that is not a
-CloudEvent, or names no record, is rejected without requeue (dead-lettered when the queue has a DLX) and logged."""
+inbox; the message is acknowledged only after that commit. A crash before the commit → the broker redelivers
+(RabbitMQ at once, NATS after ``ack_wait``); a crash after the commit but before the ack → redelivered and dropped
+as a duplicate. A message that is not a CloudEvent, or names no record, is refused for good (RabbitMQ: rejected
+without requeue, dead-lettered when the queue has a DLX; NATS: ``+TERM``) and logged."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import asyncio
 
 import structlog
 
-from b24sync.bus import rabbitmq
+from b24sync.bus import broker as brokers
 from b24sync.bus.envelope import CloudEvent, EnvelopeError, parse
 from b24sync.engine.runtime import Runtime
 from b24sync.spec.models import Bus, BusConsume
@@ -43,32 +44,29 @@ async def run_consumer(rt: Runtime, bus: Bus, c: BusConsume, *, stop: asyncio.Ev
     backoff = 1.0
     while not stop.is_set():
         try:
-            conn = await rabbitmq.connect(bus.url)
+            broker = await brokers.connect(bus)
             try:
-                _, q = await rabbitmq.queue(conn, c.queue, c.prefetch)
                 backoff = 1.0
-                async with q.iterator() as it:
-                    async for message in it:
-                        try:
-                            ev = parse(rabbitmq.headers_of(message), message.body, message.content_type)
-                            n = await asyncio.to_thread(apply, rt, c, ev)
-                        except EnvelopeError as e:
-                            log.warning("bus message refused", queue=c.queue, reason=str(e),
-                                        message_id=message.message_id)
-                            await message.reject(requeue=False)
-                            continue
-                        except Exception as e:  # noqa: BLE001 - the store failed: let the broker redeliver
-                            log.warning("bus message not applied; redelivering", queue=c.queue,
-                                        error=f"{type(e).__name__}: {e}")
-                            await message.nack(requeue=True)
-                            await asyncio.sleep(1.0)
-                            continue
-                        await message.ack()
-                        log.debug("bus event", queue=c.queue, type=ev.type, id=ev.id, enqueued=n)
-                        if stop.is_set():
-                            break
+                async for d in broker.deliveries(c):
+                    try:
+                        ev = parse(d.headers, d.body, d.content_type)
+                        n = await asyncio.to_thread(apply, rt, c, ev)
+                    except EnvelopeError as e:
+                        log.warning("bus message refused", queue=c.queue, reason=str(e), message_id=d.message_id)
+                        await d.drop()
+                        continue
+                    except Exception as e:  # noqa: BLE001 - the store failed: let the broker redeliver
+                        log.warning("bus message not applied; redelivering", queue=c.queue,
+                                    error=f"{type(e).__name__}: {e}")
+                        await d.retry()
+                        await asyncio.sleep(1.0)
+                        continue
+                    await d.ack()
+                    log.debug("bus event", queue=c.queue, type=ev.type, id=ev.id, enqueued=n)
+                    if stop.is_set():
+                        break
             finally:
-                await conn.close()
+                await broker.close()
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - broker down: reconnect with backoff

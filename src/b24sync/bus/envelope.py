@@ -1,6 +1,7 @@
-"""CloudEvents 1.0 in binary mode over AMQP 0-9-1 (fact sheet other-erps-and-bus.md §4.6): the attributes go into
-message headers prefixed ``cloudEvents_`` (the AMQP binding's prefix, the usual convention on RabbitMQ), the data
-is the JSON body. A structured-mode body (``application/cloudevents+json``) is read too."""
+"""CloudEvents 1.0 in binary mode (fact sheet other-erps-and-bus.md §4.6): the attributes go into message headers
+prefixed ``cloudEvents_`` over AMQP 0-9-1 (the AMQP binding's prefix, the usual convention on RabbitMQ) and ``ce-``
+over NATS (the CloudEvents NATS binding); the data is the JSON body. A structured-mode body
+(``application/cloudevents+json``) is read too."""
 
 from __future__ import annotations
 
@@ -23,14 +24,15 @@ class CloudEvent:
     extensions: dict[str, str] = field(default_factory=dict)
     specversion: str = "1.0"
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, prefix: str = PREFIX) -> dict[str, str]:
+        """Binary-mode attributes: ``cloudEvents_`` for AMQP, ``ce-`` for NATS (the NATS binding, like HTTP's)."""
         h = {"specversion": self.specversion, "id": self.id, "source": self.source, "type": self.type,
              "datacontenttype": "application/json", **self.extensions}
         if self.subject:
             h["subject"] = self.subject
         if self.time:
             h["time"] = self.time
-        return {f"{PREFIX}{k}": v for k, v in h.items()}
+        return {f"{prefix}{k}": v for k, v in h.items()}
 
     def body(self) -> bytes:
         return json.dumps(self.data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

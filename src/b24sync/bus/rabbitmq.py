@@ -4,12 +4,15 @@ durable topic exchange; consumers on durable quorum queues with per-consumer pre
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue, AbstractRobustConnection
+from aio_pika.abc import (AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractQueue,
+                          AbstractRobustConnection)
 
 from b24sync.bus.envelope import CloudEvent
+from b24sync.spec.models import Bus, BusConsume
 
 
 async def connect(url: str) -> AbstractRobustConnection:
@@ -45,3 +48,45 @@ async def queue(conn: AbstractRobustConnection, name: str, prefetch: int) -> tup
 
 def headers_of(message: Any) -> dict[str, Any]:
     return dict(message.headers or {})
+
+
+class _RabbitDelivery:
+    def __init__(self, m: AbstractIncomingMessage) -> None:
+        self.m = m
+        self.headers = headers_of(m)
+        self.body = m.body
+        self.content_type = m.content_type
+        self.message_id = m.message_id
+
+    async def ack(self) -> None:
+        await self.m.ack()
+
+    async def retry(self) -> None:
+        await self.m.nack(requeue=True)
+
+    async def drop(self) -> None:
+        await self.m.reject(requeue=False)  # dead-lettered when the queue has a DLX
+
+
+class RabbitBroker:
+    def __init__(self, bus: Bus, conn: AbstractRobustConnection) -> None:
+        self.bus, self.conn = bus, conn
+        self._ex: AbstractExchange | None = None
+
+    @classmethod
+    async def connect(cls, bus: Bus) -> RabbitBroker:
+        return cls(bus, await connect(bus.url))
+
+    async def publish(self, event: CloudEvent) -> None:
+        if self._ex is None:
+            _, self._ex = await publisher(self.conn, self.bus.exchange)
+        await publish(self._ex, event, routing_key=event.subject or event.type)
+
+    async def deliveries(self, c: BusConsume) -> AsyncIterator[_RabbitDelivery]:
+        _, q = await queue(self.conn, c.queue, c.prefetch)
+        async with q.iterator() as it:
+            async for message in it:
+                yield _RabbitDelivery(message)
+
+    async def close(self) -> None:
+        await self.conn.close()

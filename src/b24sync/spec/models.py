@@ -481,23 +481,53 @@ class BusConsume(Strict):
     is matched against the entities' ``event:`` triggers of ``side``, its ``subject`` (or ``data.id``) is the record
     id. Acknowledged only after the store committed the job (at-least-once; duplicates dropped by event id)."""
 
-    queue: str = Field(description="The queue to consume (declared durable quorum queue if absent)")
+    queue: str = Field(description="RabbitMQ: the queue to consume (declared durable quorum queue if absent); "
+                                   "NATS: the durable pull consumer's name on `stream` (created if absent)")
     side: Side = Field("erp", description="Which side's records the events name")
     system: str | None = Field(None, description="The spec system the events come from (several ERPs)")
     prefetch: int = Field(50, ge=1, le=1000, description="Unacknowledged deliveries in flight")
+    stream: str | None = Field(None, description="NATS: the JetStream stream the events are in (needed for NATS)")
+    subject: str | None = Field(None, description="NATS: the consumer's filter subject, e.g. erp.changes.> (when "
+                                                  "the consumer or the stream has to be created)")
+    ack_wait: str = Field("30s", description="NATS: an unacknowledged delivery is redelivered after this long")
+    max_deliver: int = Field(20, ge=1, description="NATS: deliveries of one message before the server gives up "
+                                                   "(RabbitMQ quorum queues: the queue's delivery-limit)")
+
+    @field_validator("ack_wait")
+    @classmethod
+    def _ack_wait(cls, v: str) -> str:
+        if parse_duration(v) < 1:
+            raise ValueError("ack_wait must be at least 1s")
+        return v
 
 
 class Bus(Strict):
     """The message bus: every committed change published as a CloudEvents 1.0 message through a transactional
-    outbox (RabbitMQ), and change events consumed as triggers. See docs/bus.md."""
+    outbox (RabbitMQ or NATS JetStream), and change events consumed as triggers. See docs/bus.md."""
 
-    kind: Literal["rabbitmq"] = Field("rabbitmq", description="The broker (RabbitMQ, AMQP 0-9-1)")
-    url: str = Field(description="amqp://user:password@host:5672/vhost — from the environment")
+    kind: Literal["rabbitmq", "nats"] = Field("rabbitmq", description="The broker: RabbitMQ (AMQP 0-9-1) or NATS "
+                                                                      "JetStream")
+    url: str = Field(description="amqp://user:password@host:5672/vhost or nats://user:password@host:4222 — from "
+                                 "the environment")
     publish: bool = Field(True, description="Publish every committed change")
-    exchange: str = Field("b24sync.changes", description="Topic exchange the relay publishes to (routing key = "
-                                                         "subject)")
+    exchange: str = Field("b24sync.changes", description="RabbitMQ: the topic exchange the relay publishes to "
+                                                         "(routing key = subject); NATS: the subject prefix "
+                                                         "(<exchange>.<entity>.<side>.<id>)")
+    stream: str = Field("B24SYNC_CHANGES", description="NATS: the JetStream stream our events are stored in "
+                                                       "(created if absent, capturing <exchange>.>)")
+    duplicate_window: str = Field("2m", description="NATS: the stream's Nats-Msg-Id dedupe window when we create it")
     source: str = Field("b24sync://b24sync", description="CloudEvents `source` of our events (one per install)")
     consume: list[BusConsume] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _nats_needs_streams(self) -> Bus:
+        if self.kind == "nats":
+            for c in self.consume:
+                if not c.stream:
+                    raise ValueError(f"bus.consume {c.queue!r}: a NATS consumer needs `stream:` (the JetStream "
+                                     "stream the events are in)")
+        parse_duration(self.duplicate_window)
+        return self
 
 
 class EmailAlerts(Strict):
