@@ -68,6 +68,7 @@ class Bitrix24Adapter:
     def __init__(self, name: str, client: Bitrix24Client, *, select: list[str] | None = None) -> None:
         self.name = name
         self.client = client
+        self.client.system = name
         self.select = select
         self._composites: dict[str, Any] = {}
 

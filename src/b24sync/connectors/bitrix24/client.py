@@ -40,6 +40,7 @@ from b24sync.connectors.bitrix24.errors import (
 )
 from b24sync.connectors.bitrix24.lookup import KeyLookup
 from b24sync.connectors.bitrix24.limits import PLANS, LeakyBucket, OperatingBudget
+from b24sync.engine import metrics
 from b24sync.engine.errors import RetryableError
 from b24sync.store.kv import MemoryState, SharedState
 
@@ -260,6 +261,8 @@ class Bitrix24Client:
         self._sem = asyncio.Semaphore(max_inflight)
         self._waiting_senders = 0
         self._tasks: set[asyncio.Task] = set()
+        self.system = "bitrix24"  # the spec's system name (the adapter sets it): the label of the API metrics
+        metrics.LIMITERS.register(self)
 
     def __repr__(self) -> str:
         return f"Bitrix24Client({self.auth!r})"
@@ -280,6 +283,11 @@ class Bitrix24Client:
 
     # ------------------------------------------------------------------------------------------ operating gate
 
+    def limiter_usage(self) -> dict[str, float]:
+        """The portal's limiters as this client sees them in the shared state (0–1): the leaky bucket's fill now
+        and the operating-time budget of the busiest method in the current ten-minute window (sheet §3.2, §3.3)."""
+        return {"bucket": self.bucket.fill(), "operating_budget": self.budget.used_ratio()}
+
     def _wait_limit(self, wait: bool | float | None) -> float:
         if wait is None:
             return self.max_park_wait
@@ -297,9 +305,11 @@ class Bitrix24Client:
                 left = d.park_until - time.time()
                 if left > max_wait:
                     raise self._op_limit(method, d.park_until, "parked by the client before the portal refuses")
+                metrics.limiter_wait(self.system, "operating_budget", max(0.0, left) + 0.05)
                 await asyncio.sleep(max(0.0, left) + 0.05)
                 continue
             if d.delay > 0:
+                metrics.limiter_wait(self.system, "operating_budget", d.delay)
                 await asyncio.sleep(d.delay)
             return
 
@@ -345,20 +355,25 @@ class Bitrix24Client:
         been applied, and only the engine's lookup (link field, match keys) can tell."""
         if idempotent is None:
             idempotent = is_read(method)
+        group = "batch" if method == "batch" else ("read" if is_read(method) else "write")
         attempt = 0
         refreshed = False
         while True:
             target = await self.auth.target(method)
             if not prepaid:
-                await self.bucket.acquire()
+                metrics.limiter_wait(self.system, "bucket", await self.bucket.acquire())
             prepaid = False
             self.stats.http_requests += 1
             err: Exception
             try:
                 resp = await self.http.post(target.url, params=target.params or None, json=body)
             except _NOT_SENT as e:
+                metrics.api_request(self.system, group, "transport")
+                metrics.api_error(self.system, group, "transport")
                 err = Bitrix24TransportError(f"Bitrix24 {method}: cannot connect ({type(e).__name__})")
             except (httpx.TimeoutException, httpx.TransportError) as e:
+                metrics.api_request(self.system, group, "transport")
+                metrics.api_error(self.system, group, "transport")
                 if not idempotent:
                     self.stats.unknown_outcomes += 1
                     raise Bitrix24OutcomeUnknown(
@@ -366,6 +381,7 @@ class Bitrix24Client:
                         "applied; the record is looked up before anything is written again") from None
                 err = Bitrix24TransportError(f"Bitrix24 {method}: connection lost ({type(e).__name__})")
             else:
+                metrics.api_request(self.system, group, resp.status_code)
                 data: Any
                 try:
                     data = resp.json()
@@ -373,12 +389,14 @@ class Bitrix24Client:
                     data = None
                 if isinstance(data, dict) and "error" in data and "result" not in data:
                     err = classify(method, resp.status_code, data.get("error"), data.get("error_description"))
+                    metrics.api_error(self.system, group, err)
                     if not idempotent and isinstance(err, Bitrix24ServerError):
                         self.stats.unknown_outcomes += 1
                         raise Bitrix24OutcomeUnknown(f"{err.reason} — the write may have been applied",
                                                      detail=err.detail) from None
                 elif resp.status_code >= 300 or not isinstance(data, dict):
                     # non-JSON gateway pages under load, redirects after a domain change (sheet §2.3, §1.5)
+                    metrics.api_error(self.system, group, "server" if resp.status_code >= 500 else "other")
                     detail = {"status": resp.status_code, "location": mask(resp.headers.get("location", ""))}
                     if not idempotent and (resp.status_code >= 500 or resp.status_code < 300 and not isinstance(data, dict)):
                         self.stats.unknown_outcomes += 1

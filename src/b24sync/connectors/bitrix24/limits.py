@@ -74,6 +74,13 @@ class LeakyBucket:
         level = max(0.0, level - max(0.0, now - ts) * self.rate)
         return {"level": max(level, self.capacity + self.rate), "ts": now}, None
 
+    def fill(self) -> float:
+        """How full the portal's bucket is now, as the shared counter says (0 empty … 1 at our capacity)."""
+        v = self.state.get(self.key) or {}
+        now = self.clock()
+        level = max(0.0, float(v.get("level", 0.0)) - max(0.0, now - float(v.get("ts", now))) * self.rate)
+        return min(1.0, level / self.capacity)
+
     async def acquire(self) -> float:
         wait = await run_state(self.state, self.state.update, self.key, self._reserve)
         if wait > 0:
@@ -115,6 +122,7 @@ class OperatingBudget:
         self.clock = clock
         self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._model: dict[str, dict[int, float]] = {}  # fallback: method -> basket start -> seconds (this process)
+        self._methods: set[str] = set()  # methods this process has seen answers of (for used_ratio)
 
     def key(self, method: str) -> str:
         return f"{self.prefix}:{method.lower()}"
@@ -125,6 +133,7 @@ class OperatingBudget:
     async def observe(self, method: str, t: dict[str, Any] | None) -> None:
         if not t:
             return
+        self._methods.add(method)
         seen = float(t.get("finish") or self.clock())
         if t.get("operating") is None:
             # no report (self-hosted portals and some methods omit the keys, sheet §2.2, §3.3): the fallback model
@@ -169,6 +178,7 @@ class OperatingBudget:
         return sum(live.values()), min(live) + self.WINDOW
 
     async def park(self, method: str, until: float) -> None:
+        self._methods.add(method)
         def fn(old: dict[str, Any] | None) -> tuple[dict[str, Any], None]:
             new = dict(old or {})
             new["blocked_until"] = max(float(new.get("blocked_until", 0.0)), until)
@@ -193,6 +203,22 @@ class OperatingBudget:
         v = await run_state(self.state, self.state.get, k)
         self._cache[k] = (now, v)
         return v
+
+    def used_ratio(self) -> float:
+        """The busiest method's share of its operating-time limit now (1.0 while a method is parked): what the
+        portal reported for it within the window, else the fallback model's sum."""
+        now = self.clock()
+        worst = 0.0
+        for method in list(self._methods):
+            st = self.state.get(self.key(method)) or {}
+            if float(st.get("blocked_until", 0.0)) > now:
+                return 1.0
+            if st.get("operating") is not None and now - float(st.get("seen", 0.0)) < self.WINDOW:
+                op = float(st["operating"])
+            else:
+                op = self._model_sum(method, now)[0]
+            worst = max(worst, op / self.limit)
+        return min(1.0, worst)
 
     async def decide(self, method: str) -> BudgetDecision:
         st = await self.snapshot(method) or {}

@@ -22,6 +22,7 @@ from b24sync.connectors.party import (
     PartyStatus,
     PersonName,
 )
+from b24sync.engine import metrics
 from b24sync.engine.errors import AuthError, DeferError, PermanentError, RetryableError
 from b24sync.requisites import check_inn, check_kpp, check_ogrn, check_ogrnip
 from b24sync.store.kv import MemoryState, SharedState
@@ -138,6 +139,7 @@ class DadataLookup:
         state: SharedState | None = None,
         timeout: float = 3.0,  # the official client's default (erp-side.md §7.1)
         count: int = 20,  # SaaS caps suggestion counts at 20 (§7.2)
+        daily_quota: int = 10_000,  # the free plan: 10 000 suggestion requests a day, Moscow time (§7.3)
     ) -> None:
         if not token:
             raise AuthError("DaData API key is not set (B24SYNC_DADATA_TOKEN)")
@@ -147,6 +149,26 @@ class DadataLookup:
         self.timeout = timeout
         self.count = count
         self._quota_key = "dadata:quota:" + hashlib.sha256(token.encode()).hexdigest()[:16]
+        self._used_key = "dadata:used:" + hashlib.sha256(token.encode()).hexdigest()[:16]
+        self.daily_quota = max(1, int(daily_quota))
+        self.system = "dadata"
+        metrics.LIMITERS.register(self)
+
+    def used_today(self) -> int:
+        """Requests sent today (the Moscow day, as DaData counts it), by every worker sharing the state."""
+        v = self.state.get(self._used_key) or {}
+        return int(v.get("n", 0)) if v.get("day") == datetime.now(MSK).date().isoformat() else 0
+
+    def _count_request(self) -> None:
+        day = datetime.now(MSK).date().isoformat()
+        self.state.update(self._used_key, lambda old: (
+            {"day": day, "n": (int(old.get("n", 0)) if old and old.get("day") == day else 0) + 1}, None))
+
+    def limiter_usage(self) -> dict[str, float]:
+        """The daily quota used (0–1); 1 once DaData said it is spent (403) until the reset."""
+        if self.quota_exhausted_until() is not None:
+            return {"daily_quota": 1.0}
+        return {"daily_quota": min(1.0, self.used_today() / self.daily_quota)}
 
     # ---- quota bookkeeping in SharedState
 
@@ -169,12 +191,20 @@ class DadataLookup:
             raise DeferError(f"DaData daily request quota is used up; lookups resume at {until:%Y-%m-%d %H:%M} UTC",
                              until=until, detail={"provider": "dadata"})
         client = _suggest_client(self.base_url, self._token, self.timeout)
+        self._count_request()
         try:
-            return await client.find_by_id("party", query, count=self.count, **params)
+            found = await client.find_by_id("party", query, count=self.count, **params)
         except httpx.HTTPStatusError as e:
-            raise self._map_status(e.response) from None
+            metrics.api_request(self.system, "read", e.response.status_code)
+            err = self._map_status(e.response)
+            metrics.api_error(self.system, "read", err)
+            raise err from None
         except (httpx.TransportError, ValueError) as e:  # ValueError: a non-JSON body (proxy error page)
+            metrics.api_request(self.system, "read", "transport" if isinstance(e, httpx.TransportError) else 200)
+            metrics.api_error(self.system, "read", "transport" if isinstance(e, httpx.TransportError) else "server")
             raise RetryableError(f"DaData is unreachable or answered garbage: {type(e).__name__}") from None
+        metrics.api_request(self.system, "read", 200)
+        return found
 
     def _map_status(self, r: httpx.Response) -> Exception:
         try:
@@ -224,9 +254,12 @@ class DadataLookup:
 
 def from_config(config: dict[str, Any] | None = None, state: SharedState | None = None) -> CachedPartyLookup:
     """Build the cached DaData lookup. Config keys: ``token`` (default env ``B24SYNC_DADATA_TOKEN``),
-    ``base_url`` (default the real API; point it at ``b24sync sandbox dadata``), ``ttl`` seconds, ``timeout``."""
+    ``base_url`` (default the real API; point it at ``b24sync sandbox dadata``), ``ttl`` seconds, ``timeout``,
+    ``daily_quota`` (requests a day the plan allows, default 10 000: the console and ``b24sync_limiter_usage_ratio``
+    show the share used)."""
     config = config or {}
     token = config.get("token") or os.environ.get("B24SYNC_DADATA_TOKEN", "")
     inner = DadataLookup(token, base_url=config.get("base_url") or os.environ.get("B24SYNC_DADATA_URL")
-                         or DEFAULT_BASE_URL, state=state, timeout=float(config.get("timeout", 3.0)))
+                         or DEFAULT_BASE_URL, state=state, timeout=float(config.get("timeout", 3.0)),
+                         daily_quota=int(config.get("daily_quota", 10_000)))
     return CachedPartyLookup(inner, state, ttl=float(config.get("ttl", 24 * 3600)))

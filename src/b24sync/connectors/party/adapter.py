@@ -70,7 +70,9 @@ def dadata_adapter(name: str, config: dict[str, Any]) -> PartyAdapter:
     from b24sync.connectors import dadata
 
     cfg = dict(config)
-    return PartyAdapter(name, dadata.from_config(cfg, cfg.pop("state", None)))
+    lookup = dadata.from_config(cfg, cfg.pop("state", None))
+    lookup.inner.system = name  # type: ignore[attr-defined]  # the label of the API and quota metrics
+    return PartyAdapter(name, lookup)
 
 
 def focus_adapter(name: str, config: dict[str, Any]) -> PartyAdapter:

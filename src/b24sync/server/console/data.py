@@ -64,14 +64,30 @@ def overview(rt: Runtime) -> dict[str, Any]:
 
 
 def limits(rt: Runtime) -> list[dict[str, Any]]:
-    """Limiter usage per system, where the connector exposes it (Bitrix24: requests and batch commands)."""
+    """Per system of this spec: API requests (by method class), errors and seconds waited in limiters since the
+    process started, and the limiters' usage now (Bitrix24 bucket and operating budget, DaData daily quota) — the
+    same figures as ``b24sync_api_*`` and ``b24sync_limiter_usage_ratio`` on /metrics."""
+    from b24sync.engine.metrics import api_totals
+
+    totals = api_totals()
     out = []
     for name, a in rt.adapters.items():
-        stats = getattr(getattr(a, "client", None), "stats", None)
-        if stats is None:
+        usage: dict[str, float] = {}
+        for c in (getattr(a, "client", None), getattr(getattr(a, "lookup", None), "inner", None)):
+            fn = getattr(c, "limiter_usage", None)
+            if fn is not None:
+                try:
+                    usage.update(fn())
+                except Exception:  # noqa: BLE001 - the state store is down: readiness says so
+                    pass
+        t = totals.get(name, {})
+        if not usage and not t:
             continue
-        fields = {k: v for k, v in vars(stats).items() if isinstance(v, (int, float))}
-        out.append({"system": name, "stats": fields})
+        out.append({"system": name, "type": rt.spec.systems[name].type if name in rt.spec.systems else "",
+                    "requests": int(t.get("requests", 0)), "errors": int(t.get("errors", 0)),
+                    "reads": int(t.get("requests_read", 0)), "writes": int(t.get("requests_write", 0)),
+                    "batches": int(t.get("requests_batch", 0)), "wait_s": round(t.get("wait_seconds", 0.0), 1),
+                    "usage": {k: round(v * 100) for k, v in sorted(usage.items())}})
     return out
 
 

@@ -20,7 +20,11 @@ TEXTS = {
            "nothing": "Нет.", "role": "Роль", "viewer_cannot": "Наблюдатель не может выполнять действия",
            "why_required": "Укажите, почему запись отклоняется", "done": "Готово", "kind_dead": "ошибка",
            "kind_held": "удержана", "who": "Кто", "count": "Сколько", "chart": "по часам: зелёный — успешно, "
-           "красный — ошибки", "lang": "English"},
+           "красный — ошибки", "lang": "English", "system": "Система", "requests": "Запросов", "api_errors": "Ошибок API",
+           "limiter_wait": "Ожидание лимитов", "limiter_usage": "Загрузка лимитов", "reads": "чтение",
+           "writes": "запись", "lim_bucket": "корзина запросов", "lim_operating_budget": "время выполнения методов",
+           "lim_daily_quota": "суточная квота", "limits_note": "Счётчики запросов — с запуска процесса; загрузка "
+           "лимитов — сейчас, общая для всех процессов."},
     "en": {"title": "b24sync — console", "overview": "Overview", "queue": "Queue", "review": "Review",
            "history": "Record history", "spec": "Spec", "audit": "Audit log", "logout": "Log out",
            "login": "Log in", "token": "Access token", "enter": "Log in", "bad_token": "Wrong token",
@@ -40,5 +44,9 @@ TEXTS = {
            "nothing": "None.", "role": "Role", "viewer_cannot": "A viewer cannot act",
            "why_required": "Say why the record is discarded", "done": "Done", "kind_dead": "dead",
            "kind_held": "held", "who": "Who", "count": "Count", "chart": "by hour: green ok, red errors",
-           "lang": "Русский"},
+           "lang": "Русский", "system": "System", "requests": "Requests", "api_errors": "API errors",
+           "limiter_wait": "Limiter waits", "limiter_usage": "Limiter usage", "reads": "read", "writes": "write",
+           "lim_bucket": "request bucket", "lim_operating_budget": "method operating time",
+           "lim_daily_quota": "daily quota", "limits_note": "Request counters since the process started; limiter "
+           "usage now, shared by every process."},
 }

@@ -78,6 +78,7 @@ class ODataAdapter:
         changes_format: str = "atom",
     ) -> None:
         self.name = name
+        client.system = name
         self.changes_format = changes_format
         self.client = client
         self.preset = preset or Preset("none")

@@ -33,6 +33,7 @@ from b24sync.connectors.onec.odata.errors import (
     error_from_transport,
     outcome_unknown,
 )
+from b24sync.engine import metrics
 from b24sync.engine.errors import RetryableError
 from b24sync.connectors.onec.odata.metadata import Metadata, parse_metadata
 from b24sync.connectors.onec.odata.streaming import stream_for, too_large_message
@@ -118,6 +119,7 @@ class ODataClient:
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport, headers=h, follow_redirects=False)
         self._csrf: str | None = None
         self._metadata: Metadata | None = None
+        self.system = "1c"  # the spec's system name (the adapter sets it): the label of the API metrics
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -236,12 +238,17 @@ class ODataClient:
         if timeout is not None:
             kw["timeout"] = timeout
         self.stats.requests += 1
+        group = "write" if write else "read"
         try:
             resp = await self._http.request(method, url, content=content, headers=h, **kw)
         except httpx.HTTPError as exc:
+            metrics.api_request(self.system, group, "transport")
+            metrics.api_error(self.system, group, "transport")
             raise error_from_transport(exc, context=context, write=write) from exc
+        metrics.api_request(self.system, group, resp.status_code)
         if resp.status_code >= 400:
             err = error_from_response(resp.status_code, resp.headers, resp.content, context=context)
+            metrics.api_error(self.system, group, err)
             if (write and isinstance(err, RetryableError) and not err.detail.get("csrf_required")
                     and resp.status_code not in REFUSED_STATUSES):
                 raise outcome_unknown(err, context=context)
