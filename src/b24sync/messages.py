@@ -338,3 +338,47 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
     "doc.value_tables": {"ru": "Таблицы значений", "en": "Value tables"},
     "doc.value_head": {"ru": "| Значение ERP | Значение CRM |", "en": "| ERP value | CRM value |"},
 }
+
+
+# ---- sums over related documents: payments and shipments (engine/aggregate.py, docs/flow-payments.md) ------------
+CATALOGUE.update({
+    "agg.note.payment": {"ru": "Оплата {amount} получена {date} (документ № {number})",
+                         "en": "Payment of {amount} received on {date} (document no. {number})"},
+    "agg.note.payment.reversed": {"ru": "Оплата {amount} от {date} (документ № {number}) отменена в учётной системе — "
+                                        "оплаченная сумма уменьшена",
+                                  "en": "Payment of {amount} of {date} (document no. {number}) was cancelled in the "
+                                        "accounting system — the paid amount is reduced"},
+    "agg.note.shipment": {"ru": "Отгрузка на {amount} от {date} (документ № {number})",
+                          "en": "Shipment of {amount} on {date} (document no. {number})"},
+    "agg.note.shipment.reversed": {"ru": "Отгрузка на {amount} от {date} (документ № {number}) отменена в учётной "
+                                         "системе — отгруженная сумма уменьшена",
+                                   "en": "Shipment of {amount} of {date} (document no. {number}) was cancelled in the "
+                                         "accounting system — the shipped amount is reduced"},
+    "agg.hold.no_target": {"ru": "Не понятно, к какой сделке относится документ № {number} от {date}: в нём нет "
+                                 "ссылки на заказ или счёт, связанный со сделкой, а в назначении платежа «{purpose}» "
+                                 "нет номера известного счёта. Укажите в учётной системе, что оплачено (расшифровка "
+                                 "платежа), затем повторите.",
+                           "en": "Which deal document no. {number} of {date} belongs to is unclear: it links no order "
+                                 "or invoice linked to a deal, and its purpose «{purpose}» names no known invoice "
+                                 "number. Say in the accounting system what it pays (payment breakdown), then replay."},
+    "agg.hold.ambiguous": {"ru": "Назначение платежа «{purpose}» документа № {number} от {date} подходит к нескольким "
+                                 "записям ({candidates}) — b24sync не угадывает. Укажите в учётной системе, что "
+                                 "оплачено, затем повторите.",
+                           "en": "The purpose «{purpose}» of document no. {number} of {date} fits several records "
+                                 "({candidates}) — b24sync does not guess. Say in the accounting system what it pays, "
+                                 "then replay."},
+    "agg.conflict.amount": {"ru": "Платёж № {number} от {date} этого плательщика уже учтён на {before} (документ "
+                                  "{other}), а документ {this} с теми же номером, датой и плательщиком — на {amount}. "
+                                  "Проверьте, какой из них верный (лишний пометьте на удаление), затем повторите; "
+                                  "ничего не записано.",
+                            "en": "Payment no. {number} of {date} of this payer is already counted as {before} "
+                                  "(document {other}), and document {this} with the same number, date and payer says "
+                                  "{amount}. Check which one is right (mark the other for deletion), then replay; "
+                                  "nothing was written."},
+    "agg.bad_amount": {"ru": "Документ {this}: сумма «{value}» в поле {field} — не число; документ не учтён.",
+                       "en": "Document {this}: the amount «{value}» in {field} is not a number; not counted."},
+    "agg.revert": {"ru": "b24sync: по этой записи уже есть оплата, поэтому {fields} ведутся в {erp}. Ручное изменение "
+                         "отменено — попросите бухгалтерию внести его в {erp}.",
+                   "en": "b24sync: this record has been paid, so {fields} are kept in {erp}. The manual change was "
+                         "reverted — ask accounting to make it in {erp}."},
+})

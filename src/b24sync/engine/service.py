@@ -55,7 +55,9 @@ def build_runtime(spec: Spec, build_adapter: AdapterBuilder, *, db: Engine | Non
         if name in used:
             # Rate budgets, tokens and version stores are shared by every worker of the installation.
             adapters[name] = build_adapter(name, system.type, {**system.config(), "state": state})
-    handlers: dict[str, Handler] = {"sync": sync_record, **FLOW_HANDLERS}
+    from b24sync.engine import aggregate
+
+    handlers: dict[str, Handler] = {"sync": sync_record, aggregate.KIND: aggregate.handle, **FLOW_HANDLERS}
     return Runtime(spec=spec, db=db, adapters=adapters, handlers=handlers)
 
 

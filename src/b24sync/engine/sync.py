@@ -65,6 +65,10 @@ def enqueue_sync(conn: Connection, entity: str, side: str, record_id: str, *, re
 
 
 async def sync_record(rt: Runtime, job: ClaimedJob) -> Outcome:
+    if rt.entity(job.entity).aggregate is not None:  # a sum over related documents (engine/aggregate.py)
+        from b24sync.engine import aggregate
+
+        return await aggregate.handle(rt, job)
     memo = stages.Memo()  # the watched stage fields this job saw, remembered with its outcome
     return memo.attach(await _sync(rt, job, memo))
 

@@ -49,7 +49,9 @@ def check_semantics(spec: Spec, file: str, lines: LineMap) -> list:
         if entity.master not in names_ok:
             add(base + ("master",), f"entity `{ename}` names master `{entity.master}`, which is not one of its systems",
                 f"use one of {', '.join(sorted(n for n in names_ok if n))}")
-        if not entity.match:
+        if entity.aggregate is not None:
+            _check_aggregate(spec, ename, entity, add)
+        if not entity.match and entity.aggregate is None:
             add(base + ("match",), f"entity `{ename}` has no match keys",
                 "add `match: [{crm: RQ_INN, erp: ИНН}]` so records are found before anything is created")
         seen_crm: dict[str, int] = {}
@@ -89,6 +91,38 @@ def check_semantics(spec: Spec, file: str, lines: LineMap) -> list:
                 add(base + ("triggers", i), "an event trigger is pushed by the ERP, so its side is erp",
                     "remove `side:` or use `webhook:` for Bitrix24 events")
     return problems
+
+
+def _check_aggregate(spec: Spec, ename: str, entity: Entity, add) -> None:  # type: ignore[no-untyped-def]
+    agg = entity.aggregate
+    assert agg is not None
+    base = ("entities", ename, "aggregate")
+    if entity.direction != "erp_to_crm":
+        add(("entities", ename, "direction"), f"`{ename}` sums ERP documents onto CRM records, so it flows erp_to_crm",
+            "set `direction: erp_to_crm`")
+    vias = set()
+    for i, r in enumerate(agg.targets):
+        vias.add(r.via)
+        if r.via not in spec.entities:
+            add(base + ("targets", i, "via"), f"`via: {r.via}` names no entity",
+                f"use the entity whose links translate the ERP id: one of {', '.join(spec.entities)}")
+        if r.follow and not r.type:
+            add(base + ("targets", i, "follow"), "`follow` reads the referenced document, so its object is needed",
+                "add `type:` (e.g. Document_СчетНаОплатуКлиенту)")
+        needs_total = r.reach or any(x.value == "balance" for x in r.set)
+        if needs_total and not r.total:
+            add(base + ("targets", i), "`reach` and a `balance` compare the sum with the target's amount due",
+                "add `total: OPPORTUNITY` (deal) or `total: opportunity` (smart invoice)")
+        if agg.rows:
+            for j, path in enumerate(r.ref):
+                if "." not in path:
+                    continue
+                if path.split(".", 1)[0] != agg.rows and not path.startswith(agg.rows + "."):
+                    add(base + ("targets", i, "ref", j), f"`{path}` walks another tabular section than `rows: "
+                        f"{agg.rows}`", f"write `{agg.rows}.<field>` or a header field")
+    if agg.purpose is not None and agg.purpose.via not in vias:
+        add(base + ("purpose", "via"), f"`purpose.via: {agg.purpose.via}` is none of the target rules",
+            f"use one of {', '.join(sorted(vias))}")
 
 
 def _check_sides(spec: Spec, ename: str, entity: Entity, add) -> None:  # type: ignore[no-untyped-def]

@@ -434,6 +434,98 @@ class Dedupe(Strict):
         None, description="A flag field a manager sets (Y/1/true) to say \"not a duplicate, create it\"")
 
 
+# ---- sums over related documents (payments, shipments): engine/aggregate.py ---------------------------------------
+
+
+class AggregateSet(Strict):
+    """A CRM field of the target record that shows a figure of the sum: ``sum`` (Σ of the counted documents' parts),
+    ``balance`` (the target's total − sum, never below 0), ``last_date`` (the latest counted document's date),
+    ``count`` (how many counted documents)."""
+
+    crm: str
+    value: Literal["sum", "balance", "last_date", "count"]
+    currency: str | None = Field(None, description="Write a Bitrix24 money value \"amount|RUB\" (A.11); without "
+                                                   "it the bare number (or the date as YYYY-MM-DD)")
+
+
+class AggregateReach(Strict):
+    """The threshold rule: once the sum reaches the target's total (``at: full``), the CRM field (the stage) is
+    set — once, when the sum crosses the total; partial sums never move it, and a later edit by a person is left
+    alone. A reversal below the total arms it again."""
+
+    at: Literal["full"] = "full"
+    crm: str = Field(description="The CRM field to set, e.g. STAGE_ID (deal) or stageId (smart invoice)")
+    value: str = Field(description="The value, e.g. WON or a stage id such as C1:UC_READY")
+    unless: list[str] = Field(default_factory=list, description="Values of that field that are left as they are "
+                                                                "(final stages: a lost deal is not reopened)")
+
+
+class AggregateTarget(Strict):
+    """How a part of a source document (a payment row) reaches the CRM record it counts for: the ERP id at ``ref``
+    (paths tried in order, the first non-empty wins) is translated through the identity links of the entity
+    ``via`` (order: 1C order → deal). With ``type``, only a reference whose ``<ref>_Type`` names that ERP object (a
+    composite reference such as ``ОснованиеПлатежа``) — a plain ``_Key`` reference has no type and always passes.
+    With ``follow``, the referenced ERP document is read first and its field followed (1C invoice →
+    ``ДокументОснование_Key`` → its order). Every target rule that resolves counts (a row may pay the invoice and
+    its deal)."""
+
+    via: str = Field(description="The entity whose links translate the ERP id (order, invoice)")
+    ref: list[str] = Field(default_factory=list, description="Paths of the reference, e.g. "
+                           "РасшифровкаПлатежа.ОснованиеПлатежа (none: the record is only found by `purpose`)")
+    type: str | None = Field(None, description="Only references of this ERP object (composite reference _Type)")
+    follow: str | None = Field(None, description="Read the referenced document (object `type`) and follow this field")
+    total: str | None = Field(None, description="CRM field of the target's amount due (OPPORTUNITY, opportunity); "
+                                                "needed by balance and reach")
+    set: list[AggregateSet] = Field(default_factory=list)
+    reach: list[AggregateReach] = Field(default_factory=list)
+    note: bool = Field(True, description="One timeline entry per counted document on this target")
+    lock: list[str] = Field(default_factory=list, description="CRM fields that become ERP-owned once something "
+                            "counted: a later edit in Bitrix24 is put back with a timeline note (A.9: no REST lock)")
+
+    @field_validator("ref", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class AggregatePurpose(Strict):
+    """When no target rule resolves (a bank statement has no document links): find the document number in the
+    payment purpose («Оплата по счету № 00УТ-000012 от 10.03.2026») and look it up in a CRM field of the entity
+    ``via``'s CRM object. Exactly one record found → it counts there; none or several → the document is held for a
+    person with the candidates (never guessed)."""
+
+    field: str = Field("НазначениеПлатежа", description="Path of the purpose text")
+    via: str = Field(description="The target rule (by its via) the found record counts under")
+    number: str = Field(description="CRM field holding the ERP document number (UF_CRM_ERP_ORDER_NUMBER)")
+
+
+class Aggregate(Strict):
+    """A sum over related documents: each source document (a payment, a shipment) is split into parts (its rows at
+    ``rows``, or the whole document), each part reaches its CRM target records (``targets``), and each target gets
+    the sum of the parts of the documents that count now — never overwritten by the last document. Documents that
+    stop counting (unposted, marked for deletion, deleted, a storno or correction) take their parts back."""
+
+    ledger: str | None = Field(None, description="Name of the sum; entities naming the same ledger (bank and cash "
+                                                 "receipts) add into one sum and one dedupe (default: the entity)")
+    rows: str | None = Field(None, description="Tabular section whose rows are the parts (РасшифровкаПлатежа, Товары)")
+    amount: str = Field(description="Path of a part's amount (РасшифровкаПлатежа.Сумма, Товары.СуммаСНДС, Сумма)")
+    date: str = Field("Date", description="Path of the document's date (ДатаВходящегоДокумента)")
+    number: str = Field("Number", description="Path of the document's number (for the timeline entry)")
+    key: list[str] = Field(default_factory=list, description="Dedupe key paths (НомерВходящегоДокумента, "
+                           "ДатаВходящегоДокумента, Контрагент_Key): a second counted document with the same key is "
+                           "a duplicate; with another amount it is a conflict held for a person")
+    counts_if: dict[str, list[Any]] = Field(
+        default_factory=lambda: {"Posted": [True], "DeletionMark": [False]},
+        description="The document counts only while each field holds one of the values (Статус: [Отгружено])")
+    storno: str | None = Field("СторнируемыйДокумент_Key", description="Field naming the document a storno reverses")
+    corrects: str | None = Field("ИсправляемыйДокумент_Key", description="Field naming the document a correction "
+                                                                         "replaces")
+    targets: list[AggregateTarget] = Field(min_length=1)
+    purpose: AggregatePurpose | None = None
+    note: str = Field("payment", description="Timeline text: payment («Оплата 150 000 ₽ получена 12.03.2026»), "
+                      "shipment («Отгрузка … от …»), or your own with {amount}, {date}, {number}")
+
+
 class Entity(Strict):
     title: str | None = None
     master: str = Field(description="The authoritative system (a name from `systems`, or crm / erp)")
@@ -449,6 +541,8 @@ class Entity(Strict):
     rows: Rows | None = Field(None, description="Line items (deal product rows ⇄ the order's Товары)")
     write_back: list[WriteBack] = Field(default_factory=list, description="Target fields copied back to the source "
                                                                           "after each write (the ERP number and id)")
+    aggregate: Aggregate | None = Field(None, description="A sum over related documents (payments, shipments) "
+                                        "onto CRM records instead of a record-to-record sync (docs/flow-payments.md)")
     flow: str | None = Field(None, description="A named business flow that handles this entity instead of the generic sync")
     create: bool = Field(True, description="false: only update records that already exist on the target (found by link "
                                            "or match keys), e.g. receivables written into existing companies")

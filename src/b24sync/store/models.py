@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
@@ -278,3 +279,57 @@ class OutboxEvent(Base):
     created_at: Mapped[datetime]
     published_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AggSource(Base):
+    """One source document of a sum over related documents (a payment, a shipment) in a ledger
+    (engine/aggregate.py): whether it counts now (posted, not marked for deletion, not a duplicate), its dedupe
+    key (the payer's incoming number + date + payer) and the document it corrects, if any."""
+
+    __tablename__ = "agg_sources"
+    __table_args__ = (
+        # one counted document per dedupe key: a second one with the same key is a duplicate (or, with another
+        # amount, a conflict for a person) — the index is the backstop when two arrive at the same moment
+        Index("uq_agg_sources_counted_key", "ledger", "dedup_key", unique=True,
+              sqlite_where=text("counted = 1 AND dedup_key IS NOT NULL"),
+              postgresql_where=text("counted = 1 AND dedup_key IS NOT NULL")),
+    )
+
+    ledger: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(200), primary_key=True)
+    dedup_key: Mapped[str | None] = mapped_column(String(512))
+    amount: Mapped[str] = mapped_column(String(40))
+    counted: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(24))
+    replaces: Mapped[str | None] = mapped_column(String(200))
+    number: Mapped[str | None] = mapped_column(String(80))
+    doc_date: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime]
+
+
+class AggPart(Base):
+    """What one source document contributes to one target record (a payment row for one deal)."""
+
+    __tablename__ = "agg_parts"
+    __table_args__ = (Index("ix_agg_parts_target", "ledger", "target"), Index("ix_agg_parts_source", "ledger", "source"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ledger: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(200))
+    target: Mapped[str] = mapped_column(String(200))
+    amount: Mapped[str] = mapped_column(String(40))
+
+
+class Effect(Base):
+    """The effects ledger: a remote side effect that must happen once (a timeline entry per payment, a stage move
+    at the threshold). ``pending`` is committed before the remote call, ``done`` with the remote id after it; a
+    pending effect found later (a crash in between) is looked up on the remote before it is tried again."""
+
+    __tablename__ = "effects"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    remote_id: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]

@@ -76,9 +76,16 @@ class BankStatementSystem:
             with self._lock:
                 for p in st.payments:
                     incoming = p.recipient.account in ours
+                    rid = _record_id(p)
+                    known = self._db.execute("SELECT doc FROM payments WHERE id = ?", (rid,)).fetchone()
+                    if known is not None and json.loads(known[0]).get("Сумма") != str(p.amount):
+                        # The same payment (number, date, payer) in a later statement with another amount: kept
+                        # beside the first as its own record, so a flow sees two documents with one key and a
+                        # person decides (engine/aggregate.py parks it as a conflict) — never silently dropped.
+                        rid = f"{rid}-{hashlib.sha1(str(p.amount).encode()).hexdigest()[:6]}"
                     cur = self._db.execute("INSERT OR IGNORE INTO payments (id, direction, doc, seen_at) "
                                            "VALUES (?, ?, ?, ?)",
-                                           (_record_id(p), "incoming" if incoming else "outgoing",
+                                           (rid, "incoming" if incoming else "outgoing",
                                             json.dumps(_values(p, st, incoming), ensure_ascii=False), stamp))
                     new += cur.rowcount
             self._move(f, self.archive)

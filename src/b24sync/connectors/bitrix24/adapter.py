@@ -314,6 +314,36 @@ class Bitrix24Adapter:
             out |= {str(r["STATUS_ID"]) for r in rows or []}
         return out
 
+    # ---- the optional port verbs of timeline entries (engine/aggregate.py, engine/effects.py)
+    @staticmethod
+    def timeline_type(obj: ObjectRef) -> str:
+        """``crm.deal`` → deal; ``crm.item:31`` → dynamic_31. ⚠ document-flows.md A.6: the docs' rule gives
+        ``smart_invoice`` for invoices, public payment code posts with ``dynamic_31``; this assumes dynamic_31."""
+        base = obj.object.split("+", 1)[0]
+        legacy = {"crm.company": "company", "crm.contact": "contact", "crm.deal": "deal", "crm.lead": "lead"}
+        if base in legacy:
+            return legacy[base]
+        if base.startswith("crm.item:"):
+            et = int(base.split(":", 1)[1])
+            return {1: "lead", 2: "deal", 3: "contact", 4: "company"}.get(et, f"dynamic_{et}")
+        raise ValidationError(f"Bitrix24 {obj.object} has no timeline")
+
+    async def add_note(self, obj: ObjectRef, record_id: str, text: str) -> str:
+        """A timeline comment (``crm.timeline.comment.add``, lowercase ``fields`` only — A.6)."""
+        f = {"ENTITY_ID": int(record_id), "ENTITY_TYPE": self.timeline_type(obj), "COMMENT": text}
+        return str(await self.client.call("crm.timeline.comment.add", {"fields": f}))
+
+    async def find_note(self, obj: ObjectRef, record_id: str, text: str) -> str | None:
+        """The id of a timeline comment of the record with exactly this text (``crm.timeline.comment.list``: the
+        filter needs ENTITY_ID and ENTITY_TYPE), newest pages first is not offered, so all pages are read."""
+        flt = {"ENTITY_ID": int(record_id), "ENTITY_TYPE": self.timeline_type(obj)}
+        async for page in self.client.list_all("crm.timeline.comment.list",
+                                               {"filter": flt, "select": ["ID", "COMMENT"]}, count=False):
+            for row in page:
+                if str(row.get("COMMENT") or "").strip() == text.strip():
+                    return str(row.get("ID"))
+        return None
+
     async def describe(self, obj: ObjectRef) -> ObjectSchema | None:
         """The object's fields as the portal lists them (``crm.{entity}.fields`` with the user fields and their
         ``USER_TYPE_ID``; ``crm.item.fields`` for smart processes — sheet §6.1, §6.6), for ``portal check``."""

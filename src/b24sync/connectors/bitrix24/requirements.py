@@ -47,6 +47,16 @@ def requirements_from_spec(spec: Spec, *, handler_url: str | None = None) -> Req
             for t in e.triggers:
                 if t.webhook:
                     handlers.setdefault(t.webhook.upper(), EventHandlerReq(event=t.webhook.upper(), handler=handler_url))
+    for e in spec.entities.values():  # the figures a sum over documents writes (engine/aggregate.py)
+        for r in (e.aggregate.targets if e.aggregate else []):
+            via = spec.entities.get(r.via)
+            ent = _LEGACY.get(via.crm.object.split("+", 1)[0]) if via else None
+            for x in r.set if ent else []:
+                if x.crm.upper().startswith("UF_CRM_"):
+                    kind = {"last_date": "date", "count": "integer"}.get(x.value, "money" if x.currency else "double")
+                    fields.setdefault((ent, x.crm.upper()), UserFieldReq(
+                        entity=ent, field_name=x.crm.upper(), label=x.crm[7:].replace("_", " ").title(),
+                        user_type_id=kind))
     smart: dict[int, SmartProcessReq] = {}
     for e in spec.entities.values():
         objs = [e.crm.object] + [r.object for g in e.guards if g.require_related for r in g.require_related.any]

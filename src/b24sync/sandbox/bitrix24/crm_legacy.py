@@ -991,6 +991,51 @@ def timeline_comment_get(portal, ctx, params):
                       for fd in r["FILES"]} or []}
 
 
+_COMMENT_TYPES = {"ID": "integer", "ENTITY_ID": "integer", "ENTITY_TYPE": "string", "AUTHOR_ID": "integer",
+                  "COMMENT": "string", "CREATED": "datetime"}
+
+
+def _comment_out(portal, r: dict, select: list[str] | None) -> dict:
+    o = {"ID": str(r["ID"]), "CREATED": r["CREATED"], "ENTITY_ID": str(r["ENTITY_ID"]),
+         "ENTITY_TYPE": r["ENTITY_TYPE"], "AUTHOR_ID": str(r["AUTHOR_ID"]), "COMMENT": r["COMMENT"],
+         "FILES": {str(fd["id"]): {"id": fd["id"], "name": portal.files[fd["id"]]["name"],
+                                   "size": portal.files[fd["id"]]["size"], "urlDownload": fd["downloadUrl"]}
+                   for fd in r["FILES"]} or []}
+    if select and "*" not in select:
+        o = {k: v for k, v in o.items() if k in {s.upper() for s in select}}
+    return o
+
+
+@method("crm.timeline.comment.list")
+def timeline_comment_list(portal, ctx, params):
+    """The comments of one CRM record: ENTITY_ID and ENTITY_TYPE are required in the filter (RU:rest_help/crm/
+    timeline/comment/crm_timeline_comment_list.php "При фильтрации обязательные поля — ENTITY_ID и ENTITY_TYPE");
+    the usual list paging (50, ``start``, ``next``, ``>ID``). A filter on CREATED is ignored, as forum reports say
+    of live portals (dev.1c-bitrix.ru forum48 topic137144)."""
+    flt = {str(k).upper(): v for k, v in (p(params, "filter", {}) or {}).items()} if isinstance(
+        p(params, "filter", {}), dict) else {}
+    etype = str(flt.get("ENTITY_TYPE") or flt.get("=ENTITY_TYPE") or "").lower()
+    eid = flt.get("ENTITY_ID", flt.get("=ENTITY_ID"))
+    if not etype or eid in (None, ""):
+        raise ApiError(400, "INVALID_ARG_VALUE", "ENTITY_ID and ENTITY_TYPE are required in the filter")
+    flt = {k: v for k, v in flt.items() if split_created(k)}
+    flt["=ENTITY_TYPE"] = etype
+    flt.pop("ENTITY_TYPE", None)
+    tbl = portal.t("timeline_comment")
+    resolve = lambda n: n.upper() if n.upper() in _COMMENT_TYPES else None  # noqa: E731
+    start = query.parse_start(p(params, "start", 0))
+    conds = query.build_conditions(flt, _COMMENT_TYPES, False, resolve)
+    order = query.parse_order(p(params, "order", {}) or {}, resolve)
+    rows, nxt, total = query.page(tbl, conds, order, start, "ID", lambda r, f: r.get(f), _COMMENT_TYPES)
+    list_cost(ctx, len(tbl), start)
+    select = [str(x) for x in list_param(p(params, "select", []))]
+    return Page([_comment_out(portal, r, select or None) for r in rows], total, nxt)
+
+
+def split_created(key: str) -> bool:
+    return query.split_key(key)[1] != "CREATED"
+
+
 # ---- duplicates [fact sheet §6.11, §9.11, EN:crm-duplicate-find-by-comm.md] --------------------------------------
 @method("crm.duplicate.findbycomm")
 def duplicate_findbycomm(portal, ctx, params):

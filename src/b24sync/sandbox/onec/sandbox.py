@@ -162,15 +162,27 @@ class OneCSandbox:
     def set_order_status(self, ref: str, status: str) -> dict:
         return self.edit("Document_ЗаказКлиента", ref, Статус=status)
 
-    def register_payment(self, order_ref: str, amount: float | None = None) -> dict:
-        """Create and post a bank receipt for an order (fires payment.posted)."""
-        order = self.get("Document_ЗаказКлиента", order_ref)
-        amount = order["СуммаДокумента"] if amount is None else amount
-        doc = self.create("Document_ПоступлениеБезналичныхДенежныхСредств", Контрагент_Key=order["Контрагент_Key"],
-                          Партнер_Key=order["Партнер_Key"], СуммаДокумента=amount,
-                          НазначениеПлатежа=f"Оплата по заказу {order['Number']}",
-                          РасшифровкаПлатежа=[{"LineNumber": 1, "Заказ_Key": order_ref, "Сумма": amount}])
-        return self.post("Document_ПоступлениеБезналичныхДенежныхСредств", doc["Ref_Key"])
+    def register_payment(self, order_ref: str, amount: float | None = None, *, incoming_number: str | None = None,
+                         incoming_date: str | None = None, basis_type: str = "Document_ЗаказКлиента",
+                         post: bool = True, cash: bool = False, **header: Any) -> dict:
+        """A bank receipt (cash receipt with ``cash``) paying an order — or, with ``basis_type``, another document
+        (an invoice) — in its РасшифровкаПлатежа (document-flows.md B.4); posted unless ``post`` is false (fires
+        payment.posted)."""
+        name = "Document_ПриходныйКассовыйОрдер" if cash else "Document_ПоступлениеБезналичныхДенежныхСредств"
+        basis = self.get(basis_type, order_ref)
+        amount = basis["СуммаДокумента"] if amount is None else amount
+        data: dict[str, Any] = dict(
+            Контрагент_Key=basis["Контрагент_Key"], Партнер_Key=basis.get("Партнер_Key"), СуммаДокумента=amount,
+            РасшифровкаПлатежа=[{"LineNumber": 1, "ОснованиеПлатежа": order_ref,
+                                 "ОснованиеПлатежа_Type": f"StandardODATA.{basis_type}", "Сумма": amount}])
+        if not cash:
+            data.update(НазначениеПлатежа=f"Оплата по счету № {basis['Number']}", ПроведеноБанком=True)
+            if incoming_number is not None:
+                data.update(НомерВходящегоДокумента=incoming_number,
+                            ДатаВходящегоДокумента=incoming_date or "2026-03-12T00:00:00")
+        data.update(header)
+        doc = self.create(name, **data)
+        return self.post(name, doc["Ref_Key"]) if post else doc
 
     def ship_order(self, order_ref: str) -> dict:
         """Create and post a shipment for an order (fires shipment.posted)."""
@@ -180,6 +192,22 @@ class OneCSandbox:
                           СуммаДокумента=order["СуммаДокумента"], ЦенаВключаетНДС=True,
                           Товары=[dict(r, ЗаказКлиента_Key=order_ref) for r in order["Товары"]])
         return self.post("Document_РеализацияТоваровУслуг", doc["Ref_Key"])
+
+    def ship(self, lines: list[tuple[str, float]], *, status: str = "Отгружено", post: bool = True) -> dict:
+        """A shipment of several orders («по нескольким заказам», B.6): one goods row per (order, amount with VAT),
+        the header order left empty when the rows name more than one order."""
+        orders = [self.get("Document_ЗаказКлиента", ref) for ref, _ in lines]
+        first = orders[0]
+        rows = []
+        for n, ((ref, amount), order) in enumerate(zip(lines, orders, strict=True), 1):
+            item = (order.get("Товары") or [{}])[0].get("Номенклатура_Key", EMPTY_REF)
+            rows.append({"LineNumber": n, "Номенклатура_Key": item, "Количество": 1, "Цена": amount,
+                         "Сумма": amount, "СуммаСНДС": amount, "ЗаказКлиента_Key": ref})
+        head = first["Ref_Key"] if len({ref for ref, _ in lines}) == 1 else EMPTY_REF
+        doc = self.create("Document_РеализацияТоваровУслуг", Контрагент_Key=first["Контрагент_Key"],
+                          Партнер_Key=first["Партнер_Key"], Склад_Key=first["Склад_Key"], ЗаказКлиента_Key=head,
+                          СуммаДокумента=sum(a for _, a in lines), ЦенаВключаетНДС=True, Статус=status, Товары=rows)
+        return self.post("Document_РеализацияТоваровУслуг", doc["Ref_Key"]) if post else doc
 
     # ------------------------------------------------------------------ events (HTTP-service style webhooks)
     def configure_events(self, url: str | None, *, secret: str | None = None, mode: str = "hmac",

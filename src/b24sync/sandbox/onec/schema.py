@@ -22,6 +22,7 @@ ENUMS: dict[str, list[str]] = {
     "ВидыДоговоровСКлиентами": ["СПокупателем", "СПоставщиком", "Прочее"],
     "ТипыКонтактнойИнформации": ["Адрес", "Телефон", "АдресЭлектроннойПочты", "ВебСтраница"],
     "ВидыДвиженийНакопления": ["Receipt", "Expense"],
+    "СтатусыРеализацийТоваровУслуг": ["КПредоплате", "ВПути", "Отгружено"],  # document-flows.md B.6
 }
 
 
@@ -166,6 +167,17 @@ CONTACT_INFO = TabularSection("КонтактнаяИнформация", [
 ])
 
 
+def _payment_rows(extra: list[Field] | None = None) -> TabularSection:
+    """``РасшифровкаПлатежа`` of УТ 11.5 receipts (document-flows.md B.4)."""
+    return TabularSection("РасшифровкаПлатежа", [
+        Field("LineNumber", "Int64"), _ref("Партнер_Key", "Catalog_Партнеры"),
+        _s("ОснованиеПлатежа", 36, default=EMPTY_REF), _s("ОснованиеПлатежа_Type", 100),
+        _ref("ОбъектРасчетов_Key", "Catalog_ОбъектыРасчетов"), _ref("Договор_Key", "Catalog_ДоговорыКонтрагентов"),
+        _d("Сумма"), _ref("ВалютаВзаиморасчетов_Key", "Catalog_Валюты"), _d("СуммаВзаиморасчетов"),
+        _s("СтавкаНДС", enum="СтавкиНДС", default="НДС22"), _d("СуммаНДС"), _dt("ДатаПогашения"),
+        _s("ИдентификаторСтроки", 36), *(extra or [])])
+
+
 def _goods_rows(extra: list[Field] | None = None) -> TabularSection:
     return TabularSection("Товары", [
         Field("LineNumber", "Int64"), _ref("Номенклатура_Key", "Catalog_Номенклатура"),
@@ -261,6 +273,9 @@ def build_configuration(exchange_plan: str = "ОбменСB24", *, document_pref
                           _ref("Договор_Key", "Catalog_ДоговорыКонтрагентов"), _ref("Склад_Key", "Catalog_Склады"),
                           _ref("Валюта_Key", "Catalog_Валюты"), _ref("ЗаказКлиента_Key", "Document_ЗаказКлиента"),
                           _s("ХозяйственнаяОперация", 100, default="РеализацияКлиенту"),
+                          # B.6: Статус (Enum_СтатусыРеализацийТоваровУслуг), several orders in one shipment
+                          _s("Статус", enum="СтатусыРеализацийТоваровУслуг", default="Отгружено"),
+                          _b("РеализацияПоЗаказам"),
                           _d("СуммаДокумента"), _b("ЦенаВключаетНДС"), _s("Комментарий", 0)],
                   tabular=[_goods_rows([_ref("ЗаказКлиента_Key", "Document_ЗаказКлиента")])],
                   posts_to=["AccumulationRegister_ТоварыНаСкладах", "AccumulationRegister_РасчетыСКлиентами",
@@ -275,17 +290,39 @@ def build_configuration(exchange_plan: str = "ОбменСB24", *, document_pref
                           # ИдентификаторCRM: an attribute a configuration extension adds for the integration
                           _s("ИдентификаторCRM", 50)],
                   tabular=[_goods_rows()]),
+        # document-flows.md B.4 (УТ 11.5 / ERP 2.5): the payer's incoming number and date (the dedupe key), bank
+        # posting, storno and correction; rows РасшифровкаПлатежа name what they pay in the composite
+        # ОснованиеПлатежа (+ _Type: an order, an invoice, a shipment) and ОбъектРасчетов_Key. 11.4's row field
+        # Заказ is gone (B.4 ⚠), so it is not published.
         EntityDef("Document_ПоступлениеБезналичныхДенежныхСредств", "Document", number_prefix=document_prefix,
                   fields=[_ref("Организация_Key", org), _ref("Контрагент_Key", "Catalog_Контрагенты"),
                           _ref("Партнер_Key", "Catalog_Партнеры"), _ref("Валюта_Key", "Catalog_Валюты"),
                           _s("ХозяйственнаяОперация", 100, default="ПоступлениеОплатыОтКлиента"),
                           _d("СуммаДокумента"), _s("НазначениеПлатежа", 210), _s("НомерВходящегоДокумента", 30),
-                          _dt("ДатаВходящегоДокумента")],
-                  tabular=[TabularSection("РасшифровкаПлатежа", [
-                      Field("LineNumber", "Int64"), _ref("Партнер_Key", "Catalog_Партнеры"),
-                      _ref("Заказ_Key", "Document_ЗаказКлиента"), _ref("Договор_Key", "Catalog_ДоговорыКонтрагентов"),
-                      _d("Сумма"), _s("СтавкаНДС", enum="СтавкиНДС", default="НДС22"), _d("СуммаНДС")])],
+                          _dt("ДатаВходящегоДокумента"), _b("ПроведеноБанком"), _dt("ДатаПроведенияБанком"),
+                          _s("ДокументОснование", 36, default=EMPTY_REF), _s("ДокументОснование_Type", 100),
+                          _ref("ОбъектРасчетов_Key", "Catalog_ОбъектыРасчетов"), _b("Исправление"),
+                          _ref("СторнируемыйДокумент_Key", "Document_ПоступлениеБезналичныхДенежныхСредств"),
+                          _ref("ИсправляемыйДокумент_Key", "Document_ПоступлениеБезналичныхДенежныхСредств"),
+                          _s("ДанныеВыписки", 0), _dt("ДатаЗагрузки")],
+                  tabular=[_payment_rows()],
                   posts_to=["AccumulationRegister_РасчетыСКлиентами"]),
+        # B.5: a cash receipt has no incoming number; rows as in B.4 plus the unused 11.4 field УдалитьЗаказ
+        EntityDef("Document_ПриходныйКассовыйОрдер", "Document", number_prefix=document_prefix,
+                  fields=[_ref("Организация_Key", org), _ref("Контрагент_Key", "Catalog_Контрагенты"),
+                          _ref("Партнер_Key", "Catalog_Партнеры"), _ref("Валюта_Key", "Catalog_Валюты"),
+                          _s("ХозяйственнаяОперация", 100, default="ПоступлениеОплатыОтКлиента"),
+                          _d("СуммаДокумента"), _s("ПринятоОт", 200), _s("Основание", 200),
+                          _s("ДокументОснование", 36, default=EMPTY_REF), _s("ДокументОснование_Type", 100),
+                          _ref("ОбъектРасчетов_Key", "Catalog_ОбъектыРасчетов"), _b("Исправление"),
+                          _ref("СторнируемыйДокумент_Key", "Document_ПриходныйКассовыйОрдер")],
+                  tabular=[_payment_rows([_s("УдалитьЗаказ", 36, default=EMPTY_REF)])],
+                  posts_to=["AccumulationRegister_РасчетыСКлиентами"]),
+        # B.4: the settlement objects of УТ 11.5 (one per order when settlements are "by orders")
+        EntityDef("Catalog_ОбъектыРасчетов", "Catalog", has_code=False, exchange=False,
+                  fields=[_s("Объект", 36, default=EMPTY_REF), _s("Объект_Type", 100),
+                          _s("ТипОбъектаРасчетов", 50, default="Заказ"), _s("Номер", 50), _dt("Дата"),
+                          _d("Сумма"), _ref("Партнер_Key", "Catalog_Партнеры")]),
         EntityDef("Document_ПриобретениеТоваровУслуг", "Document", number_prefix=document_prefix,
                   fields=[_ref("Организация_Key", org), _ref("Контрагент_Key", "Catalog_Контрагенты"),
                           _ref("Склад_Key", "Catalog_Склады"), _d("СуммаДокумента")],
@@ -302,7 +339,8 @@ def build_configuration(exchange_plan: str = "ОбменСB24", *, document_pref
                   fields=[_ref("Номенклатура_Key", "Catalog_Номенклатура"), _ref("Склад_Key", "Catalog_Склады"),
                           _d("ВНаличии"), _d("КОтгрузке")]),
         EntityDef("AccumulationRegister_РасчетыСКлиентами", "AccumulationRegister", balance=True,
-                  recorder_types=["Document_РеализацияТоваровУслуг", "Document_ПоступлениеБезналичныхДенежныхСредств"],
+                  recorder_types=["Document_РеализацияТоваровУслуг", "Document_ПоступлениеБезналичныхДенежныхСредств",
+                                  "Document_ПриходныйКассовыйОрдер"],
                   dimensions=["Контрагент_Key", "ЗаказКлиента_Key"], resources=["Сумма"],
                   fields=[_ref("Контрагент_Key", "Catalog_Контрагенты"),
                           _ref("ЗаказКлиента_Key", "Document_ЗаказКлиента"), _d("Сумма")]),

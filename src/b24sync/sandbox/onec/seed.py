@@ -160,7 +160,9 @@ def seed_demo(store: Store, *, counterparties: int = 30, seed: int = 1) -> dict:
                 "Date": "2026-02-06T09:30:00", "Организация_Key": org["Ref_Key"], "Контрагент_Key": cp["Ref_Key"],
                 "Валюта_Key": rub["Ref_Key"], "СуммаДокумента": total,
                 "НазначениеПлатежа": f"Оплата по заказу {order['Number']}, в т.ч. НДС",
-                "РасшифровкаПлатежа": [{"LineNumber": 1, "Заказ_Key": order["Ref_Key"], "Сумма": total}]})
+                "РасшифровкаПлатежа": [{"LineNumber": 1, "ОснованиеПлатежа": order["Ref_Key"],
+                                        "ОснованиеПлатежа_Type": "StandardODATA.Document_ЗаказКлиента",
+                                        "Сумма": total}]})
             _post_quiet(store, "Document_ПоступлениеБезналичныхДенежныхСредств", pay["Ref_Key"])
         ids.setdefault("orders", []).append(order["Ref_Key"])
     return ids

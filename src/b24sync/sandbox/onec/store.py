@@ -250,6 +250,7 @@ class Store:
             if d.kind == "Document":
                 rec["Date"] = now_1c()
             self._apply(d, rec, data, creating=True, strict=strict)
+            self._on_write(d, rec)
             ref = rec.get("Ref_Key")
             if not ref or ref == EMPTY_REF or ref in self.objects[name]:
                 ref = str(uuid.uuid4())
@@ -268,6 +269,28 @@ class Store:
                 self.register(name, ref)
             return rec
 
+    @staticmethod
+    def _on_write(d: EntityDef, rec: dict) -> None:
+        """What 1C's object module does on write. A shipment with a header order fills the rows' empty orders
+        from it; one without (several orders) is "по нескольким заказам" (document-flows.md B.6, UT
+        РеализацияТоваровУслуг/ObjectModule.bsl ≈ 403–404, 828–834)."""
+        if d.name == "Document_РеализацияТоваровУслуг":
+            head = rec.get("ЗаказКлиента_Key") or EMPTY_REF
+            if head != EMPTY_REF:
+                for r in rec.get("Товары") or []:
+                    if (r.get("ЗаказКлиента_Key") or EMPTY_REF) == EMPTY_REF:
+                        r["ЗаказКлиента_Key"] = head
+                rec["РеализацияПоЗаказам"] = False
+            else:
+                rec["РеализацияПоЗаказам"] = any((r.get("ЗаказКлиента_Key") or EMPTY_REF) != EMPTY_REF
+                                                 for r in rec.get("Товары") or [])
+
+    @staticmethod
+    def paid_orders(rec: dict) -> list[str]:
+        return [r["ОснованиеПлатежа"] for r in rec.get("РасшифровкаПлатежа", [])
+                if str(r.get("ОснованиеПлатежа_Type") or "").endswith("Document_ЗаказКлиента")
+                and r.get("ОснованиеПлатежа") not in (None, "", EMPTY_REF)]
+
     def get(self, name: str, ref: str) -> dict:
         with self.lock:
             rec = self.objects.get(name, {}).get(ref)
@@ -283,6 +306,7 @@ class Store:
                 raise internal(f"Ошибка при выполнении обработчика - 'ПередЗаписью'\n{self.write_failures[name]}")
             before = copy.deepcopy(rec)
             self._apply(d, rec, data, creating=False, strict=strict)
+            self._on_write(d, rec)
             if d.kind == "Document" and rec.get("DeletionMark") and rec.get("Posted"):
                 # 1C clears posting when a document is marked for deletion
                 self._unpost(d, rec)
@@ -359,12 +383,10 @@ class Store:
             self._write_movements(d, rec)
             rec["Posted"] = True
             self.touch(name, rec)
-            if name == "Document_ПоступлениеБезналичныхДенежныхСредств":
+            if name in ("Document_ПоступлениеБезналичныхДенежныхСредств", "Document_ПриходныйКассовыйОрдер"):
                 self.emit("payment.posted", {
                     "ref": ref, "number": rec["Number"], "date": rec["Date"], "sum": rec["СуммаДокумента"],
-                    "counterparty": rec.get("Контрагент_Key"),
-                    "orders": [r.get("Заказ_Key") for r in rec.get("РасшифровкаПлатежа", [])
-                               if r.get("Заказ_Key") != EMPTY_REF]})
+                    "counterparty": rec.get("Контрагент_Key"), "orders": self.paid_orders(rec)})
             elif name == "Document_РеализацияТоваровУслуг":
                 self.emit("shipment.posted", {
                     "ref": ref, "number": rec["Number"], "date": rec["Date"], "sum": rec["СуммаДокумента"],
@@ -416,12 +438,14 @@ class Store:
             moves["AccumulationRegister_РасчетыСКлиентами"].append({
                 "RecordType": "Receipt", "Контрагент_Key": rec["Контрагент_Key"],
                 "ЗаказКлиента_Key": rec.get("ЗаказКлиента_Key", EMPTY_REF), "Сумма": rec["СуммаДокумента"]})
-        elif d.name == "Document_ПоступлениеБезналичныхДенежныхСредств":
-            parts = rec.get("РасшифровкаПлатежа") or [{"Заказ_Key": EMPTY_REF, "Сумма": rec["СуммаДокумента"]}]
+        elif d.name in ("Document_ПоступлениеБезналичныхДенежныхСредств", "Document_ПриходныйКассовыйОрдер"):
+            parts = rec.get("РасшифровкаПлатежа") or [{"Сумма": rec["СуммаДокумента"]}]
             for r in parts:
+                order = r.get("ОснованиеПлатежа") if str(r.get("ОснованиеПлатежа_Type") or "").endswith(
+                    "Document_ЗаказКлиента") else EMPTY_REF
                 moves["AccumulationRegister_РасчетыСКлиентами"].append({
                     "RecordType": "Expense", "Контрагент_Key": rec["Контрагент_Key"],
-                    "ЗаказКлиента_Key": r.get("Заказ_Key", EMPTY_REF), "Сумма": r.get("Сумма", 0)})
+                    "ЗаказКлиента_Key": order or EMPTY_REF, "Сумма": r.get("Сумма", 0)})
         for reg, records in moves.items():
             rd = self.defs[reg]
             full = []
