@@ -6,6 +6,7 @@ with the spec's message (in Russian by default)."""
 
 from __future__ import annotations
 
+import re
 import weakref
 from typing import Any
 
@@ -16,11 +17,25 @@ from b24sync.spec.models import Entity, Lookup, Side
 
 
 def _subst(v: Any, target: dict[str, Any], source: dict[str, Any]) -> Any:
-    if isinstance(v, str) and v.startswith("{target:") and v.endswith("}"):
+    if isinstance(v, str) and v.startswith("{target:") and v.endswith("}") and v.count("{") == 1:
         return target.get(v[8:-1])
-    if isinstance(v, str) and v.startswith("{field:") and v.endswith("}"):
+    if isinstance(v, str) and v.startswith("{field:") and v.endswith("}") and v.count("{") == 1:
         return source.get(v[7:-1])
     return v
+
+
+_PLACE = re.compile(r"\{(field|target):([^{}]+)\}")
+
+
+def _text(v: Any, target: dict[str, Any], source: dict[str, Any]) -> Any:
+    """A constant with ``{field:NAME}`` / ``{target:NAME}`` inside (``"Заказ 1С {field:Number}"``): the names'
+    values written in; a constant that is one placeholder alone takes the value as it is (its type kept)."""
+    if not isinstance(v, str) or "{" not in v:
+        return v
+    whole = _subst(v, target, source)
+    if whole is not v:
+        return whole
+    return _PLACE.sub(lambda m: str((source if m.group(1) == "field" else target).get(m.group(2)) or ""), v)
 
 
 async def apply(rt: Runtime, entity: Entity, tgt: Side, source: dict[str, Any], values: dict[str, Any], *,
@@ -32,7 +47,7 @@ async def apply(rt: Runtime, entity: Entity, tgt: Side, source: dict[str, Any], 
         if name is None or (h.on == "create" and not for_create):
             continue
         if h.lookup is None:
-            values[name] = h.value
+            values[name] = _text(h.value, values, source)
             continue
         values[name] = await lookup_value(adapter, h.lookup, name, source, values, h.message, cache)
 

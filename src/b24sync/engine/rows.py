@@ -66,10 +66,43 @@ def frozen(spec_rows: Rows, values: dict[str, Any]) -> bool:
     return bool(spec_rows.frozen_at) and str(values.get(spec_rows.stage_field)) in spec_rows.frozen_at
 
 
-def to_erp(spec_rows: Rows, rows: list[dict[str, Any]], resolve_product: Any, service_item: str | None
-           ) -> tuple[list[dict[str, Any]], Decimal]:
-    """The ERP rows for CRM rows and the document total. Raises HoldError naming every row that cannot go."""
+def okei(v: Any) -> str | None:
+    """An OKEI unit code as 1C's classifier writes it: three digits at least (Bitrix24 sends 6 for metre, 1C's
+    ``Code`` is "006"); the spec's table may write it either way."""
+    if v in (None, "", 0, "0"):
+        return None
+    s = str(v).strip()
+    return s.zfill(3) if s.isdigit() else s
+
+
+def _unit_key(table: dict[str, str], code: str) -> str | None:
+    for k in (code, code.lstrip("0") or "0"):
+        if k in table:
+            return table[k]
+    return None
+
+
+def _discount_net(m: Any, r: dict[str, Any], net_after: Decimal, name: str) -> tuple[Decimal, Decimal | None]:
+    """The CRM row's discount per unit before tax and its percent (None for an absolute discount). Bitrix24 states
+    ``DISCOUNT_SUM`` per unit on the net price; for a percent discount it is derived from ``DISCOUNT_RATE`` when
+    the portal left it out (100 % needs the sum: the portal refuses it without one, bitrix24-rest.md §9.12)."""
+    d = m.discount
+    kind = str(r.get(d.crm_type) or "2")
+    dsum = _dec(r.get(d.crm_sum), f"скидка в строке «{name}»")
+    if kind == "1":
+        return max(dsum, Decimal(0)), None
+    rate = _dec(r.get(d.crm_rate), f"процент скидки в строке «{name}»")
+    if dsum <= 0 and 0 < rate < 100:
+        dsum = net_after * rate / (100 - rate)
+    return max(dsum, Decimal(0)), rate
+
+
+def to_erp(spec_rows: Rows, rows: list[dict[str, Any]], resolve_product: Any, service_item: str | None,
+           units: dict[str, str | None] | None = None) -> tuple[list[dict[str, Any]], Decimal]:
+    """The ERP rows for CRM rows and the document total. Raises HoldError naming every row that cannot go.
+    ``units``: OKEI code → ERP unit id (None: not found), resolved beforehand for ``rows.unit``."""
     m = spec_rows.money
+    u = spec_rows.unit
     out: list[dict[str, Any]] = []
     problems: list[str] = []
     total = Decimal(0)
@@ -104,6 +137,26 @@ def to_erp(spec_rows: Rows, rows: list[dict[str, Any]], resolve_product: Any, se
             unit = price / one if included else price
         unit = unit.quantize(KOP, ROUND_HALF_UP)
         amount = (unit * qty).quantize(KOP, ROUND_HALF_UP)
+        list_price, disc_sum, disc_pct = unit, Decimal(0), Decimal(0)
+        if m.discount is not None:
+            net_after = price / one if included else price
+            d_net, pct = _discount_net(m, r, net_after, name)
+            if d_net > 0:
+                d_erp = d_net * one if m.erp_prices_include_vat else d_net
+                list_price = (unit + d_erp).quantize(KOP, ROUND_HALF_UP)
+                disc_sum = (list_price * qty).quantize(KOP, ROUND_HALF_UP) - amount
+                gross = list_price * qty
+                disc_pct = (pct if pct is not None else disc_sum * 100 / gross if gross else Decimal(0))
+                disc_pct = disc_pct.quantize(KOP, ROUND_HALF_UP)
+        unit_id: str | None = None
+        if u is not None:
+            code = okei(r.get(u.crm))
+            unit_id = (units or {}).get(code) if code else None
+            if code and unit_id is None and u.unknown == "hold":
+                uname = str(r.get(u.crm_name) or "") if u.crm_name else ""
+                problems.append(f"«{name}» — единица измерения {code}{' (' + uname + ')' if uname else ''} не "
+                                "найдена в 1С (добавьте её в классификатор или в rows.unit.table спецификации)")
+                continue
         if m.erp_prices_include_vat:
             vat = (amount * rate / (100 + rate)).quantize(KOP, ROUND_HALF_UP)
             with_vat = amount
@@ -111,8 +164,17 @@ def to_erp(spec_rows: Rows, rows: list[dict[str, Any]], resolve_product: Any, se
             vat = (amount * rate / 100).quantize(KOP, ROUND_HALF_UP)
             with_vat = amount + vat
         total += with_vat
-        row: dict[str, Any] = {spec_rows.product.erp: item, m.quantity.erp: _num(qty), m.price.erp: _num(unit),
-                               m.vat_rate.erp: m.vat_rates[rate_key]}
+        row: dict[str, Any] = {spec_rows.product.erp: item, m.quantity.erp: _num(qty),
+                               m.price.erp: _num(list_price), m.vat_rate.erp: m.vat_rates[rate_key]}
+        if m.discount is not None:
+            if m.discount.percent:
+                row[m.discount.percent] = _num(disc_pct)
+            if m.discount.sum:
+                row[m.discount.sum] = _num(disc_sum)
+        if u is not None and unit_id is not None:
+            row[u.erp] = unit_id
+            if u.packages:
+                row[u.packages] = _num(qty)
         if spec_rows.line_number:
             row[spec_rows.line_number] = len(out) + 1
         for f, v in ((m.sum, amount), (m.vat_sum, vat), (m.total, with_vat)):
@@ -167,9 +229,283 @@ async def apply(rt: Runtime, entity: Entity, source: dict[str, Any], values: dic
             service_id = await header.lookup_value(
                 rt.adapter(entity, "erp"), spec_rows.free_text.lookup, "услуга для строк без товара", source, values,
                 "Не найдена услуга для строк без товара из каталога — проверьте спецификацию (rows.free_text).")
-    mapped, total = to_erp(spec_rows, list(source.get(spec_rows.crm) or []), resolve, service_id)
+    crm_rows = list(source.get(spec_rows.crm) or [])
+    units = await erp_units(rt, entity, spec_rows, crm_rows) if spec_rows.unit is not None else None
+    mapped, total = to_erp(spec_rows, crm_rows, resolve, service_id, units)
     values[spec_rows.erp] = mapped
     if spec_rows.document_total:
         values[spec_rows.document_total] = _num(total)
     if spec_rows.money.header_flag:
         values[spec_rows.money.header_flag] = spec_rows.money.erp_prices_include_vat
+
+
+# ---- units of measure (rows.unit): OKEI code ⇄ the ERP's unit reference ------------------------------------------
+_unit_memo: Any = None
+
+
+def _memo(adapter: Any) -> dict[Any, tuple[float, Any]]:
+    import weakref
+
+    global _unit_memo
+    if _unit_memo is None:
+        _unit_memo = weakref.WeakKeyDictionary()
+    return _unit_memo.setdefault(adapter, {})
+
+
+UNIT_TTL = 120.0  # the unit catalogue hardly changes: answered from memory like constant header lookups
+
+
+async def erp_units(rt: Runtime, entity: Entity, spec_rows: Rows, crm_rows: list[dict[str, Any]]
+                    ) -> dict[str, str | None]:
+    """OKEI code → ERP unit id for every code the rows use (None: not found): the spec's table first, then the
+    lookup in the ERP's unit catalogue (one request per code, remembered for two minutes)."""
+    import time
+
+    from b24sync.engine.ports import ObjectRef
+
+    u = spec_rows.unit
+    assert u is not None
+    adapter = rt.adapter(entity, "erp")
+    memo = _memo(adapter)
+    out: dict[str, str | None] = {}
+    for r in crm_rows:
+        code = okei(r.get(u.crm))
+        if code is None or code in out:
+            continue
+        found = _unit_key(u.table, code)
+        if found is None and u.lookup is not None:
+            hit = memo.get(("to_erp", code))
+            if hit is not None and time.monotonic() - hit[0] < UNIT_TTL:
+                found = hit[1]
+            else:
+                recs = [x for x in await adapter.find(ObjectRef(u.lookup.object), {u.lookup.code: code})
+                        if not x.deleted]
+                found = recs[0].id if len(recs) == 1 else None
+                if found is not None and u.lookup.via is not None:
+                    where = {k: (found if v == "{unit}" else v) for k, v in u.lookup.via.where.items()}
+                    recs = [x for x in await adapter.find(ObjectRef(u.lookup.via.object), where) if not x.deleted]
+                    found = (recs[0].values.get(u.lookup.via.take, recs[0].id) if u.lookup.via.take != "Ref_Key"
+                             else recs[0].id) if len(recs) == 1 else None
+                memo[("to_erp", code)] = (time.monotonic(), found)
+        out[code] = found
+    return out
+
+
+async def crm_units(rt: Runtime, entity: Entity, spec_rows: Rows, erp_rows: list[dict[str, Any]]
+                    ) -> dict[str, tuple[str, str | None] | None]:
+    """ERP unit id → (OKEI code, short name) for every unit the ERP rows use (None: not found)."""
+    import time
+
+    from b24sync.engine.ports import ObjectRef
+
+    u = spec_rows.unit
+    assert u is not None
+    adapter = rt.adapter(entity, "erp")
+    memo = _memo(adapter)
+    back = {v: k for k, v in u.table.items()}
+    out: dict[str, tuple[str, str | None] | None] = {}
+    for r in erp_rows:
+        uid = r.get(u.erp)
+        if uid in (None, "", "00000000-0000-0000-0000-000000000000") or uid in out:
+            continue
+        uid = str(uid)
+        if uid in back:
+            code = okei(back[uid]) or back[uid]
+            out[uid] = (code, u.names.get(code) or u.names.get(back[uid]))
+            continue
+        if u.lookup is None:
+            out[uid] = None
+            continue
+        hit = memo.get(("to_crm", uid))
+        if hit is not None and time.monotonic() - hit[0] < UNIT_TTL:
+            out[uid] = hit[1]
+            continue
+        ref = uid
+        if u.lookup.via is not None:  # УТ: the packaging unit points to its classifier entry
+            via = await adapter.get(ObjectRef(u.lookup.via.object), uid)
+            link = next((k for k, v in u.lookup.via.where.items() if v == "{unit}"), None)
+            ref = str(via.values.get(link) or "") if via is not None and link else ""
+        rec = await adapter.get(ObjectRef(u.lookup.object), ref) if ref else None
+        got: tuple[str, str | None] | None = None
+        if rec is not None and not rec.deleted and rec.values.get(u.lookup.code) not in (None, ""):
+            code = str(rec.values[u.lookup.code]).strip()
+            got = (code, u.names.get(code) or (str(rec.values.get(u.lookup.name) or "") if u.lookup.name else None))
+        memo[("to_crm", uid)] = (time.monotonic(), got)
+        out[uid] = got
+    return out
+
+
+def _split_exact(total: Decimal, qty: Decimal) -> list[tuple[Decimal, Decimal]]:
+    """(quantity, unit price) pairs whose rounded amounts add up to ``total`` exactly: one pair when the unit price
+    at kopecks gives the total back; else, for a whole quantity above 1, qty − 1 units at the lower kopeck price and
+    one unit carrying the rest (E.10: the 0.01 difference goes on one line)."""
+    unit = (total / qty).quantize(KOP, ROUND_HALF_UP) if qty else Decimal(0)
+    if (unit * qty).quantize(KOP, ROUND_HALF_UP) == total or qty <= 1 or qty != qty.to_integral_value():
+        return [(qty, unit)]
+    low = (total / qty).quantize(KOP, rounding="ROUND_DOWN")
+    return [(qty - 1, low), (Decimal(1), total - low * (qty - 1))]
+
+
+def to_crm(spec_rows: Rows, erp_rows: list[dict[str, Any]], resolve_product: Any, service_item: str | None,
+           units: dict[str, tuple[str, str | None] | None] | None = None
+           ) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """CRM product rows for an ERP document's rows — the reverse of ``to_erp``, row-exact: each CRM row's unit price
+    × quantity gives the ERP row's ``Сумма`` to the kopeck (a row whose sum does not divide is sent as two rows),
+    the discount per unit is the ERP's list price minus that price (before tax), the VAT rate comes back through
+    ``vat_rates``. Returns (rows, ERP items not linked to a CRM product yet, problems)."""
+    m = spec_rows.money
+    u = spec_rows.unit
+    rates_back = {v: k for k, v in m.vat_rates.items()}
+    out: list[dict[str, Any]] = []
+    missing: list[str] = []
+    problems: list[str] = []
+    for i, r in enumerate(erp_rows, 1):
+        item = r.get(spec_rows.product.erp)
+        text = ""
+        if isinstance(spec_rows.free_text, ServiceItem) and spec_rows.free_text.text:
+            text = str(r.get(spec_rows.free_text.text) or "").strip()
+        name = text or f"строка {r.get(spec_rows.line_number or 'LineNumber') or i}"
+        pid: Any = None
+        if item not in (None, "", "00000000-0000-0000-0000-000000000000"):
+            pid = resolve_product(spec_rows.product_entity, "erp", str(item))
+            if pid is None and service_item is not None and str(item) == service_item:
+                pid = 0  # the spec's service item: a free-text row with its text
+            elif pid is None:
+                missing.append(str(item))
+                continue
+        else:
+            pid = 0
+        qty = _dec(r.get(m.quantity.erp), f"количество в {name}")
+        if qty <= 0 or r.get("Отменено") is True:
+            continue  # 1C's cancelled (УТ `Отменено`) or empty rows carry nothing into the deal
+        erp_rate = r.get(m.vat_rate.erp)
+        if str(erp_rate or "") not in rates_back:
+            problems.append(f"{name}: ставки НДС {erp_rate!r} нет в таблице vat_rates спецификации")
+            continue
+        rate_key = rates_back[str(erp_rate or "")]
+        rate = _dec(rate_key or 0, "ставка НДС")
+        one = Decimal(1) + rate / 100
+        price = _dec(r.get(m.price.erp), f"цена в {name}")
+        disc = Decimal(0)
+        if m.discount is not None and m.discount.sum:
+            disc = _dec(r.get(m.discount.sum), f"скидка в {name}")
+        amount = (_dec(r.get(m.sum), f"сумма в {name}") if m.sum and r.get(m.sum) not in (None, "")
+                  else (price * qty).quantize(KOP, ROUND_HALF_UP) - disc)
+        pct = Decimal(0)
+        if m.discount is not None and m.discount.percent:
+            pct = _dec(r.get(m.discount.percent), f"процент скидки в {name}")
+        unit_info = None
+        if u is not None and r.get(u.erp) not in (None, "", "00000000-0000-0000-0000-000000000000"):
+            unit_info = (units or {}).get(str(r.get(u.erp)))
+            if unit_info is None and u.unknown == "hold":
+                problems.append(f"{name}: единица измерения {r.get(u.erp)} не найдена (добавьте её код ОКЕИ в "
+                                "rows.unit.table спецификации)")
+                continue
+        for part_qty, unit_price in _split_exact(amount, qty):
+            row: dict[str, Any] = {spec_rows.product.crm: int(pid) if str(pid).isdigit() else pid,
+                                   m.quantity.crm: _num(part_qty), m.price.crm: _num(unit_price),
+                                   m.vat_rate.crm: None if rate_key == "" else _num(rate),
+                                   m.vat_included: "Y" if m.erp_prices_include_vat else "N"}
+            if pid == 0:
+                row["PRODUCT_NAME"] = text or name
+            if m.discount is not None:
+                d = m.discount
+                per_unit = price - unit_price if disc > 0 or pct > 0 else Decimal(0)
+                d_net = (per_unit / one if m.erp_prices_include_vat else per_unit).quantize(KOP, ROUND_HALF_UP)
+                if d_net > 0 and pct > 0:
+                    row.update({d.crm_type: 2, d.crm_rate: _num(pct), d.crm_sum: _num(d_net)})
+                elif d_net > 0:
+                    row.update({d.crm_type: 1, d.crm_sum: _num(d_net)})
+                else:
+                    row.update({d.crm_type: 2, d.crm_rate: 0, d.crm_sum: 0})
+            if unit_info is not None and u is not None:
+                row[u.crm] = int(unit_info[0]) if unit_info[0].isdigit() else unit_info[0]
+                if u.crm_name and unit_info[1]:
+                    row[u.crm_name] = unit_info[1]
+            for f in spec_rows.fields:
+                if f.erp in r:
+                    row[f.crm] = r.get(f.erp)
+            out.append(row)
+    return out, missing, problems
+
+
+async def apply_to_crm(rt: Runtime, entity: Entity, name: str, source: dict[str, Any], values: dict[str, Any],
+                       resolve: Any, *, for_create: bool) -> None:
+    """ERP document → CRM record: the whole row set under ``rows.crm`` (written replace-all by the CRM adapter's
+    ``write_rows``), on create only with ``rows.on: create``. Items not linked to CRM products yet are pushed first
+    through the entity that brings the catalogue from the ERP, and the record waits; held ones hold it."""
+    from b24sync.engine import header
+
+    spec_rows = entity.rows
+    if spec_rows is None or (spec_rows.on == "create" and not for_create):
+        return
+    service_id: str | None = None
+    if isinstance(spec_rows.free_text, ServiceItem):
+        service_id = spec_rows.free_text.erp_id
+        if service_id is None and spec_rows.free_text.lookup is not None:
+            service_id = await header.lookup_value(
+                rt.adapter(entity, "erp"), spec_rows.free_text.lookup, "услуга для строк без товара", source, {},
+                "Не найдена услуга для строк без товара из каталога — проверьте спецификацию (rows.free_text).")
+    erp_rows = [r for r in list(source.get(spec_rows.erp) or []) if isinstance(r, dict)]
+    units = await crm_units(rt, entity, spec_rows, erp_rows) if spec_rows.unit is not None else None
+    mapped, missing, problems = to_crm(spec_rows, erp_rows, resolve, service_id, units)
+    if missing:
+        await _push_items(rt, name, spec_rows.product_entity, sorted(set(missing)))
+    if problems:
+        raise HoldError("Заказ 1С не перенесён в сделку — исправьте строки заказа: " + "; ".join(problems) + ".",
+                        detail={"rows": problems})
+    values[spec_rows.crm] = mapped
+
+
+async def _push_items(rt: Runtime, name: str, product_entity: str, items: list[str]) -> None:
+    """ERP items the rows need that have no CRM product yet: enqueue them through the catalogue entity and wait
+    (retry); an item that entity holds holds this record with its reason."""
+    import asyncio
+
+    from sqlalchemy import select
+
+    from b24sync.engine.errors import RetryableError
+    from b24sync.engine.mapper import flows_from
+    from b24sync.store import queue as jobs
+    from b24sync.store.models import DeadLetter
+
+    scope = rt.spec.scope(product_entity)
+    pushers = [n for n, en in rt.spec.entities.items() if rt.spec.scope(n) == scope and flows_from(rt.spec, en, "erp")]
+    if not pushers:
+        raise HoldError(f"Товары 1С ({', '.join(items[:5])}{'…' if len(items) > 5 else ''}) не связаны с товарами "
+                        "Bitrix24, а загружать каталог из 1С спецификация не разрешает — свяжите товары, затем "
+                        "повторите.", detail={"items": items})
+
+    def push() -> list[str]:
+        from b24sync.engine.sync import enqueue_sync
+
+        with rt.db.begin() as conn:
+            keys = {jobs.record_key(p, "", {"side": "erp", "id": i}): i for p in pushers for i in items}
+            held = list(conn.execute(select(DeadLetter.reason).where(
+                DeadLetter.entity.in_(pushers), DeadLetter.resolved_at.is_(None),
+                DeadLetter.record_key.in_(list(keys)))).scalars())
+            if not held:
+                for i in items:
+                    enqueue_sync(conn, pushers[0], "erp", i, scope=scope, reason=f"needed by {name}")
+            return held
+
+    held = await asyncio.to_thread(push)
+    if held:
+        raise HoldError(f"Товар заказа не загружен из 1С в Bitrix24: {held[0]}", detail={"items": items, "held": held})
+    raise RetryableError(f"{len(items)} item(s) of the rows are not linked to CRM products yet — pushed them "
+                         f"through {pushers[0]}; waiting", retry_after=5.0)
+
+
+def pop_apart(rt: Runtime, entity: Entity, side: Side, values: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Rows the target system keeps apart from the record (Bitrix24: its adapter has ``write_rows``) are taken out
+    of the values, to be written after the record in one replace-all call."""
+    name = rows_field(entity, side)
+    if name is None or name not in values or getattr(rt.adapter(entity, side), "write_rows", None) is None:
+        return None
+    return values.pop(name)
+
+
+async def write_apart(rt: Runtime, entity: Entity, side: Side, record_id: str, mapped: list[dict[str, Any]]) -> None:
+    name = rows_field(entity, side)
+    assert name is not None
+    await rt.adapter(entity, side).write_rows(rt.objref(entity, side), record_id, name, mapped)

@@ -21,7 +21,7 @@ import structlog
 
 from b24sync.engine.mapper import edited_owned_fields, flows_from, project
 from b24sync.engine.metrics import ENQUEUED, POLLED
-from b24sync.engine.ports import ChangeCursor, ChangePage
+from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef
 from b24sync.engine.runtime import Runtime
 from b24sync.engine.sync import enqueue_sync
 from b24sync.spec.models import Side, parse_duration
@@ -87,11 +87,24 @@ async def poll_once(rt: Runtime, entity_name: str, side: Side, *, max_pages: int
     return result
 
 
+def poll_ref(rt: Runtime, entity_name: str, side: Side) -> ObjectRef:
+    """The object a poll reads. A second entity polling the same object of the same system (orders → deals beside
+    order status → stage) names itself (option ``poller``), so a system that remembers what a poller has seen (the
+    1C DataVersion scan) keeps one memory per entity — else the first entity's poll would hide the changes from
+    the second."""
+    entity = rt.entity(entity_name)
+    obj = rt.objref(entity, side)
+    system = rt.spec.system_for(entity, side)
+    first = next((n for n, e in rt.spec.entities.items() if rt.spec.system_for(e, side) == system
+                  and (e.crm if side == "crm" else e.erp).object == obj.object), entity_name)
+    return obj if first == entity_name else ObjectRef(obj.object, {**obj.options, "poller": entity_name})
+
+
 async def _poll_pages(rt: Runtime, entity_name: str, side: Side, *, max_pages: int | None,
                       owner: str | None = None) -> PollResult:
     entity = rt.entity(entity_name)
     adapter = rt.adapter(entity, side)
-    obj = rt.objref(entity, side)
+    obj = poll_ref(rt, entity_name, side)
     overlap = parse_duration(rt.spec.defaults.poll_overlap)
     name = cursor_name(entity_name, side)
     with rt.db.connect() as conn:

@@ -175,7 +175,11 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
         intent_id = await asyncio.to_thread(_declare_intent, rt, job, entity_name=job.entity, side=tgt,
                                             natural_key=f"{src}:{src_id}")
         t0 = time.monotonic()
+        apart = rows.pop_apart(rt, entity, tgt, values)  # deal rows: one replace-all call after the deal
         new_id = await target.create(obj, values)
+        if apart is not None:
+            await rows.write_apart(rt, entity, tgt, str(new_id), apart)
+            values[entity.rows.crm if tgt == "crm" else entity.rows.erp] = apart  # type: ignore[union-attr]
         if entity.write_back:
             created = await target.get(obj, str(new_id))
             await header.write_back(rt, entity, src, src_id, record.values, created.values if created else values)
@@ -199,7 +203,10 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
     if link_field:
         values[link_field] = src_id
     conflicts = _resolve_conflicts(rt, entity, tgt, current, seen_tgt, values)
+    if rows.rows_field(entity, tgt) in values:
+        current = await rows.with_rows(rt, entity, tgt, current)  # rows kept apart are compared too
     diff = {k: v for k, v in values.items() if not rows.same_value(current.values.get(k), v)}
+    apart = rows.pop_apart(rt, entity, tgt, diff)
     version = current.version
     if diff:
         try:
@@ -207,6 +214,9 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
         except ConflictError as e:
             # Changed between our read and our write (the small race window): read again shortly.
             raise RetryableError(f"{e.reason} — will re-read and retry", retry_after=1.0) from e
+    if apart is not None:
+        await rows.write_apart(rt, entity, tgt, target_id, apart)
+        diff[rows.rows_field(entity, tgt)] = apart  # type: ignore[index]
     merged = {**current.values, **diff}
     if entity.write_back:
         await header.write_back(rt, entity, src, src_id, record.values, merged)
@@ -234,6 +244,8 @@ async def _target_values(rt: Runtime, name: str, entity: Entity, src: Side, reco
     await header.apply(rt, entity, tgt, record.values, values, for_create=for_create)
     if src == "crm":
         await rows.apply(rt, entity, record.values, values, _resolver(rt), for_create=for_create)
+    else:
+        await rows.apply_to_crm(rt, entity, name, record.values, values, _resolver(rt), for_create=for_create)
     return values
 
 
@@ -260,7 +272,9 @@ def _push_or_hold(rt: Runtime, name: str, e: UnresolvedRef) -> None:
         if held is None:
             enqueue_sync(conn, pushers[0], e.side, e.value, scope=ref_scope, reason=f"needed by {name}")
     if held is not None:
-        raise HoldError(f"{e.hold + ' ' if e.hold else ''}Компания (ID {e.value}) не передана в 1С: {held}",
+        whom = (f"Компания (ID {e.value}) не передана в 1С" if e.side == "crm"
+                else f"Контрагент 1С ({e.value}) не загружен в Bitrix24")
+        raise HoldError(f"{e.hold + ' ' if e.hold else ''}{whom}: {held}",
                         detail={"ref": e.ref, "id": e.value, "field": e.field, "held": held})
     raise RetryableError(f"{e.field} refers to {what}, not linked yet — pushed it first through {pushers[0]}; "
                          "waiting for it", retry_after=5.0)

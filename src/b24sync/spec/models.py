@@ -278,6 +278,55 @@ class ServiceItem(Strict):
     text: str | None = Field("Содержание", description="ERP row field that gets the row's name")
 
 
+class RowDiscount(Strict):
+    """The row's manual discount on the ERP side (УТ ``ПроцентРучнойСкидки`` / ``СуммаРучнойСкидки``). Declared, the
+    ERP's ``Цена`` is the price before the discount and the discount goes into these columns (``Сумма`` = ``Цена`` ×
+    quantity − discount sum, row-exact); not declared, the net price after the discount is sent (document-flows.md
+    E.11). CRM side: Bitrix24 ``DISCOUNT_TYPE_ID`` (1 absolute, 2 percent), ``DISCOUNT_RATE``, ``DISCOUNT_SUM`` (per
+    unit, before tax)."""
+
+    percent: str | None = Field("ПроцентРучнойСкидки", description="ERP row field: the discount in percent")
+    sum: str | None = Field("СуммаРучнойСкидки", description="ERP row field: the row's discount amount")
+    crm_type: str = "DISCOUNT_TYPE_ID"
+    crm_rate: str = "DISCOUNT_RATE"
+    crm_sum: str = "DISCOUNT_SUM"
+
+
+class UnitLookup(Strict):
+    """The ERP catalogue of units whose ``code`` field holds the OKEI code (``Catalog_КлассификаторЕдиницИзмерения``
+    ``Code`` = "796"); ``via`` optionally names a second catalogue whose field points to that entry (УТ's
+    ``Catalog_УпаковкиЕдиницыИзмерения`` ``ЕдиницаПоКлассификатору_Key``): the row then gets that record's id."""
+
+    object: str = "Catalog_КлассификаторЕдиницИзмерения"
+    code: str = "Code"
+    name: str | None = Field("Description", description="ERP field with the short name (→ MEASURE_NAME)")
+    via: Lookup | None = Field(None, description="{object: Catalog_УпаковкиЕдиницыИзмерения, "
+                                                 "where: {ЕдиницаПоКлассификатору_Key: \"{unit}\"}}")
+
+
+class RowUnit(Strict):
+    """Units of measure per row: the CRM's OKEI code (Bitrix24 ``MEASURE_CODE``, 796 = шт) ⇄ the ERP's unit reference,
+    through a table the spec declares (OKEI code → ERP id) or a lookup in the ERP's unit catalogue. A unit found in
+    neither holds the record naming the row (``unknown: hold``) or leaves the column out (``omit``: 1C takes the
+    item's own unit)."""
+
+    crm: str = "MEASURE_CODE"
+    crm_name: str | None = "MEASURE_NAME"
+    erp: str = "ЕдиницаИзмерения_Key"
+    table: dict[str, str] = Field(default_factory=dict, description="OKEI code -> ERP unit id")
+    names: dict[str, str] = Field(default_factory=dict, description="OKEI code -> CRM unit name (ERP → CRM)")
+    lookup: UnitLookup | None = None
+    unknown: Literal["hold", "omit"] = "hold"
+    packages: str | None = Field(None, description="ERP row field that gets the quantity in these units too "
+                                                   "(УТ ``КоличествоУпаковок``)")
+
+    @model_validator(mode="after")
+    def _source(self) -> RowUnit:
+        if not self.table and self.lookup is None:
+            raise ValueError("rows.unit needs a table (OKEI code -> ERP id) or a lookup")
+        return self
+
+
 class RowMoney(Strict):
     """Money of one row, computed in Decimal and rounded to kopecks per row (VAT per line). CRM rows state a unit
     price and whether it includes VAT per row (Bitrix24 ``PRICE``, ``TAX_RATE``, ``TAX_INCLUDED``); the ERP states
@@ -294,6 +343,7 @@ class RowMoney(Strict):
     vat_sum: str | None = Field("СуммаНДС", description="ERP row field: the row's VAT")
     total: str | None = Field("СуммаСНДС", description="ERP row field: the row amount with VAT")
     erp_prices_include_vat: bool = Field(True, description="ERP row prices and Сумма include VAT")
+    discount: RowDiscount | None = Field(None, description="The row discount into the ERP's manual-discount columns")
     header_flag: str | None = Field("ЦенаВключаетНДС", description="ERP header field stating erp_prices_include_vat")
 
 
@@ -316,6 +366,10 @@ class Rows(Strict):
                                                                    "sent (the ERP document is being fulfilled)")
     stage_field: str = "STAGE_ID"
     required: bool = Field(True, description="A record without rows is held")
+    unit: RowUnit | None = Field(None, description="Units of measure: OKEI code ⇄ the ERP's unit reference")
+    on: Literal["always", "create"] = Field(
+        "always", description="ERP → CRM: create writes the rows only when the record is created (later ERP edits "
+                              "leave the deal's rows alone); always rewrites them (replace-all) when they differ")
 
 
 class WriteBack(Strict):

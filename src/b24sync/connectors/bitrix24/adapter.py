@@ -258,6 +258,20 @@ class Bitrix24Adapter:
             return list((res or {}).get("productRows", []) if isinstance(res, dict) else res or [])
         raise ValidationError(f"Bitrix24 {obj.object} has no product rows")
 
+    async def write_rows(self, obj: ObjectRef, record_id: str, name: str, rows: list[dict[str, Any]]) -> None:
+        """Replace all product rows of a deal (``crm.deal.productrows.set``, rows not passed are removed) or of a
+        universal item (``crm.item.productrow.set``) in one call — document-flows.md A.5, bitrix24-rest.md §6.8."""
+        if obj.object == "crm.deal":
+            await self.client.call("crm.deal.productrows.set", {"id": int(record_id), "rows": rows})
+            return
+        if obj.object.startswith("crm.item:"):
+            et = obj_spec(obj.object).entity_type_id or 0
+            code = {31: "SI", 7: "Q"}.get(et) or f"T{et:x}"
+            await self.client.call("crm.item.productrow.set", {"ownerType": code, "ownerId": int(record_id),
+                                                               "productRows": rows})
+            return
+        raise ValidationError(f"Bitrix24 {obj.object} has no product rows")
+
     async def stage_history(self, obj: ObjectRef, record_id: str, *, after_id: str | None = None
                             ) -> list[tuple[str, str]] | None:
         """The record's stage moves after history row ``after_id``, oldest first, as (row id, stage id), from

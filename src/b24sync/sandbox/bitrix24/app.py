@@ -145,13 +145,23 @@ class RestApp:
             ctx.connector = params.pop("auth_connector", None) if name not in ("event.bind", "event.offline.get") \
                 else params.get("auth_connector")
             if name == "batch":
-                body = self.batch(ctx, params)
+                lost: list[str] = []
+                body = self.batch(ctx, params, lost)
                 body["time"] = self.time_block(t0, perf0)
+                if lost:
+                    return self.lost_answer()
                 return jresp(200, body)
             status, body = self.run_one(ctx, name, params, t0, perf0)
+            if fault == "lost":
+                return self.lost_answer()
             return jresp(status, body)
         except Http as h:
             return jresp(h.status, h.body)
+
+    def lost_answer(self) -> Response:
+        """``force(method, "lost")``: the call was applied and its answer is lost on the way (a gateway page)."""
+        self.sb.stats["injected_faults"] += 1
+        return Response("<html><body><h1>504 Gateway Time-out</h1></body></html>", 504, media_type="text/html")
 
     def run_one(self, ctx: Ctx, name: str, params: dict, t0: float, perf0: float) -> tuple[int, dict]:
         ledger = self.sb.ledger
@@ -180,7 +190,7 @@ class RestApp:
         return METHODS
 
     # ---- batch [§4, EN:settings/how-to-call-rest-api/batch.md] --------------------------------------------------------
-    def batch(self, ctx: Ctx, params: dict) -> dict:
+    def batch(self, ctx: Ctx, params: dict, lost: list[str] | None = None) -> dict:
         cmd = p(params, "cmd", {})
         halt = str(p(params, "halt", 0)).lower() in ("1", "true", "y")
         if isinstance(cmd, list):
@@ -204,6 +214,8 @@ class RestApp:
             sub = self.substitute(parse_query(qs), res)
             t0, perf0 = self.portal.now(), time.perf_counter()
             inner_fault = self.sb.take_fault(f"batch:{meth}")  # sandbox.force("batch:<method>", "500"): one command fails
+            if lost is not None and self.sb.take_lost(meth):
+                lost.append(meth)  # sandbox.force(method, "lost") inside a batch: applied, the whole answer lost
             if meth == "batch":
                 errs[key] = {"error": "ERROR_BATCH_METHOD_NOT_ALLOWED", "error_description": "Method is not allowed for batch usage"}
             elif inner_fault is not None:

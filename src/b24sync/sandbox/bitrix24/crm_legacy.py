@@ -903,6 +903,8 @@ def productrows_set(portal, ctx, params):
         incl = str(r.get("TAX_INCLUDED", "N")).upper() == "Y"
         excl = price / (1 + (tax or 0) / 100) if tax and incl else price
         netto = excl + dsum if dtype == 1 else (excl / (1 - rate / 100) if rate < 100 else excl + dsum)
+        if dtype == 2 and 0 < rate < 100 and not dsum:
+            dsum = round(netto - excl, 2)  # the portal states the per-unit sum of a percent discount too
         pid = as_int(r.get("PRODUCT_ID")) or 0
         name = r.get("PRODUCT_NAME")
         if pid and not name:

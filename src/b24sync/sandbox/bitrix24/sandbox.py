@@ -105,10 +105,20 @@ class Bitrix24Sandbox:
 
     # ---- fault injection ------------------------------------------------------------------------------------------
     def force(self, method: str, kind: str = "503", times: int = 1) -> None:
-        """Next ``times`` calls of ``method`` answer ``kind``: "503" (HTML gateway page), "500" or "timeout";
+        """Next ``times`` calls of ``method`` answer ``kind``: "503" (HTML gateway page), "500", "timeout" or "lost"
+        (applied, then the answer is lost as a 504 gateway page — alone or inside a batch);
         ``batch:<method>`` makes that command fail inside a batch (a per-command INTERNAL_SERVER_ERROR)."""
         with self._lock:
             self._faults.setdefault(method.lower(), []).extend([kind] * times)
+
+    def take_lost(self, method: str) -> bool:
+        """Whether the next fault queued for ``method`` is "lost" (taken if so)."""
+        with self._lock:
+            q = self._faults.get(method)
+            if q and q[0] == "lost":
+                q.pop(0)
+                return True
+            return False
 
     def take_fault(self, method: str) -> str | None:
         with self._lock:

@@ -265,7 +265,9 @@ def build_configuration(exchange_plan: str = "ОбменСB24", *, document_pref
                           _s("НомерПоДаннымКлиента", 50), _s("Комментарий", 0)],
                   tabular=[_goods_rows([_s("ВариантОбеспечения", 50, default="Отгрузить"),
                                         _ref("Склад_Key", "Catalog_Склады"), _s("Содержание", 1000),
-                                        _b("Отменено")])],
+                                        _b("Отменено"),
+                                        # document-flows.md B.1: the manual discount columns of УТ's Товары
+                                        _d("ПроцентРучнойСкидки"), _d("СуммаРучнойСкидки")])],
                   posts_to=["AccumulationRegister_ТоварыНаСкладах"]),
         EntityDef("Document_РеализацияТоваровУслуг", "Document", number_prefix=document_prefix,
                   fields=[_ref("Организация_Key", org), _ref("Партнер_Key", "Catalog_Партнеры"),

@@ -153,11 +153,12 @@ class ODataAdapter:
         if node and self.exchange_plan:
             self._claim_node(node, ent.entity_set)
             return await self._read_package(ent, node)
+        poller = str(obj.options.get("poller") or "")
         if self.exchange_plan and ent.entity_set not in self._warned:
             self._warned.add(ent.entity_set)
             log.warning("%s: exchange_plan is set but no node is configured for %s; falling back to the "
                         "DataVersion scan (set nodes: {%s: <node Ref_Key>})", self.name, ent.entity_set, obj.object)
-        return await self._read_scan(ent, cursor, limit)
+        return await self._read_scan(ent, cursor, limit, poller)
 
     async def _read_package(self, ent: EntityPreset, node: str) -> ChangePage:
         reader = self._reader(node)
@@ -184,7 +185,7 @@ class ODataAdapter:
             ack={"mode": "exchange", "node": node, "message_no": pkg.message_no, "entries": len(pkg.changes)},
         )
 
-    async def _read_scan(self, ent: EntityPreset, cursor: ChangeCursor, limit: int) -> ChangePage:
+    async def _read_scan(self, ent: EntityPreset, cursor: ChangeCursor, limit: int, poller: str = "") -> ChangePage:
         size = max(1, min(limit or self.page_size, self.page_size))
         token = cursor.token or ""
         offset = int(token.split(":", 1)[1]) if token.startswith("scan:") else 0
@@ -192,7 +193,9 @@ class ODataAdapter:
         page = await self.client.query(ent.entity_set, orderby=order, top=size, skip=offset)
         rows = page.rows
         recs = [self._record(ent, r) for r in rows]
-        vk = f"{ent.entity_set}/"  # one store for all objects: keys of different sets never collide
+        # one store for all objects: keys of different sets never collide; a second entity polling the same set
+        # (engine option `poller`) keeps its own versions, or the first one's scan would hide the changes from it
+        vk = f"{ent.entity_set}/" if not poller else f"{poller}|{ent.entity_set}/"
         known = self.versions.get_many([vk + r.id for r in recs if r.id])
         changed = [r for r in recs if r.id and (r.version is None or known.get(vk + r.id) != r.version)]
         done = len(rows) < size
