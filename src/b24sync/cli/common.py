@@ -112,7 +112,8 @@ def explain(exc: BaseException) -> str:
     from b24sync.server.logging import redact_text
 
     reason = redact_text(str(reason))
-    if isinstance(exc, httpx.RequestError) or "cannot connect" in reason or isinstance(exc, ConnectionError):
+    unreachable = ("cannot connect" in reason or "ConnectError" in reason or "ConnectTimeout" in reason)
+    if isinstance(exc, httpx.RequestError) or unreachable or isinstance(exc, ConnectionError):
         where = ""
         try:
             where = f" {redact_text(str(exc.request.url))}" if isinstance(exc, httpx.RequestError) else ""

@@ -10,7 +10,8 @@ What is compared (the spec's own needs, nothing else):
 * every object and field it names against the live systems (Bitrix24 ``crm.*.fields``, 1C ``$metadata``):
   an unknown name is ``FILE:LINE: … — did you mean …`` and exit 2 (engine/names.py).
 
-Exit codes: 0 nothing missing, 1 something ``prepare`` would create is missing, 2 a name does not exist.
+Exit codes: 0 nothing missing, 1 something ``prepare`` would create is missing, 2 a name does not exist or a
+system cannot be read (not reachable, a redirect, refused credentials: one line each with its fix).
 A requirements YAML (``Requirements``) is accepted too, for portals prepared without a spec.
 """
 
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
+
+from b24sync.cli.common import err_console
 
 app = typer.Typer(help="Check the portal and the ERP against an integration spec, or prepare the portal.",
                   no_args_is_help=True)
@@ -88,6 +91,15 @@ async def _spec_checks(path: Path, spec: Any, *, create: bool, skip: frozenset[s
                 except Exception as exc:  # noqa: BLE001 - the measures come from the ERP: say why, check the rest
                     findings.append(Finding("catalogue", "VAT rates, measures, properties", "error", explain(exc)))
             report, problems = await name_problems(path, rt, skip=skip)
+            if report.unreadable:
+                # the whole point of this command is the live systems: one it cannot read is an error, not a
+                # warning (at `run` start-up it stays a warning — the system may come up later)
+                from b24sync.cli.common import explain
+
+                for system, exc in report.unreadable.items():
+                    err_console.print(f"[red]error:[/red] system {system}: {explain(exc)}", highlight=False,
+                                      soft_wrap=True)
+                raise typer.Exit(2)
             return findings, problems, report.checked
         finally:
             await rt.aclose()

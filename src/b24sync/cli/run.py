@@ -118,7 +118,15 @@ async def _serve(rt, host: str, port: int) -> None:  # type: ignore[no-untyped-d
     from b24sync.server.app import create_app
 
     server = uvicorn.Server(uvicorn.Config(create_app(rt, routers_for(rt)), host=host, port=port, log_level="warning"))
-    await server.serve()
+    serving = asyncio.ensure_future(server.serve())
+    try:
+        await asyncio.shield(serving)
+    except asyncio.CancelledError:
+        # drained on SIGTERM: stop the server the way it stops itself (lifespan shutdown, connections closed) —
+        # cancelling it mid-lifespan printed a CancelledError traceback at every stop
+        server.should_exit = True
+        await serving
+        raise
 
 
 def utc_text(value: object) -> str:

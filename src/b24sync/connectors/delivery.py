@@ -74,4 +74,44 @@ class RetryPolicy:
         return d
 
 
-__all__ = ["NOT_SENT", "REFUSED_STATUSES", "SAFE_METHODS", "RetryPolicy", "not_sent", "retry_after_seconds"]
+# ---------------------------------------------------------------- first contact (issue 12, item e)
+# Until a system has answered once, a connection that cannot be opened is a wrong URL, port or host far more often
+# than a blip: a newcomer with a typo must hear it in a second, not after half a minute of backoff. So before the
+# first answer (any HTTP status) a refused connection is resent once after a short pause, and a connect timeout
+# not at all; after the first answer the normal bounded backoff applies (a portal restarting mid-run is a blip).
+# A read timeout is not a connection failure (1C's cold start answers after 11-30 s, erp-side.md §1.11) and keeps
+# its normal retries.
+FIRST_CONTACT_RETRIES = 1
+FIRST_CONTACT_DELAY = 0.3
+# Opening a TCP connection to a live server takes milliseconds; a black-holed address (a firewall that drops SYN)
+# would otherwise wait for the whole request timeout (65 s for Bitrix24, sheet §3.1).
+CONNECT_TIMEOUT = 5.0
+
+
+def timeout_with_connect(total: float) -> httpx.Timeout:
+    """The request timeout with connecting bounded by ``CONNECT_TIMEOUT``."""
+    return httpx.Timeout(total, connect=min(total, CONNECT_TIMEOUT))
+
+
+def first_contact_gives_up(reached: bool, exc: BaseException | None, retries_done: int) -> bool:
+    """Whether a not-sent failure before the first answer ends the retries now (see FIRST_CONTACT_RETRIES)."""
+    if reached:
+        return False
+    if isinstance(exc, httpx.ConnectTimeout):
+        return True
+    return retries_done >= FIRST_CONTACT_RETRIES
+
+
+def redirect_reason(system: str, what: str, status: int, location: str) -> str:
+    """A 3xx is never followed: a POST turned into a GET loses its body (bitrix24-rest.md "Domain change → 302 and lost POST bodies"),
+    and following it would send credentials to whatever host it names. Retrying cannot help either: it is an
+    address to fix in the spec."""
+    to = f" → {location}" if location else ""
+    return (f"{system} {what}: HTTP {status} redirect{to} — the address in the spec is not the API's: it moved "
+            "(a domain change) or is written wrong (http:// for https://, a missing path such as /rest/1/CODE/ or "
+            "/odata/standard.odata/); put the address the redirect names in the spec's environment variable")
+
+
+__all__ = ["CONNECT_TIMEOUT", "FIRST_CONTACT_DELAY", "FIRST_CONTACT_RETRIES", "NOT_SENT", "REFUSED_STATUSES",
+           "SAFE_METHODS", "RetryPolicy", "first_contact_gives_up", "not_sent", "redirect_reason",
+           "retry_after_seconds", "timeout_with_connect"]

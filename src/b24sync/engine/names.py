@@ -35,6 +35,7 @@ class NameReport:
     problems: dict[str, list[NameProblem]] = field(default_factory=dict)  # entity -> problems
     unchecked: list[tuple[str, str, str]] = field(default_factory=list)  # (entity, side, why)
     checked: int = 0
+    unreadable: dict[str, BaseException] = field(default_factory=dict)  # system -> why its names could not be read
 
     @property
     def broken(self) -> dict[str, str]:
@@ -89,6 +90,7 @@ async def check_names(rt: Runtime, entities: list[str] | None = None) -> NameRep
                 rep.unchecked.append((ename, side, f"{where}: the connector cannot list its fields"))
                 continue
             if isinstance(schema, BaseException):
+                rep.unreadable.setdefault(system, schema)
                 probs.append(NameProblem(ename, side, ("entities", ename, side, "object"),
                                          f"cannot read the fields of {where}: {schema}",
                                          "check the system's URL and credentials, then run the check again",

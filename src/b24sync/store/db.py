@@ -33,9 +33,20 @@ def database_url(explicit: str | None = None) -> str:
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             # psycopg 3 is the driver we ship; accept the libpq-style URL users copy from elsewhere.
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        _sqlite_parent(url)
         return url
     Path(DEFAULT_SQLITE_PATH).parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+def _sqlite_parent(url: str) -> None:
+    """A SQLite file's folder is made when the store is opened (``sqlite:///.b24sync/state.db`` in a fresh
+    directory: SQLite creates the file, never its folder)."""
+    if not url.startswith("sqlite") or ":///" not in url:
+        return
+    path = url.split(":///", 1)[1].split("?", 1)[0]
+    if path and path != ":memory:" and not path.startswith("file:"):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _json_default(o: object) -> object:

@@ -30,6 +30,7 @@ import httpx
 from b24sync.connectors.bitrix24.auth import OAuthAuth, WebhookAuth, mask
 from b24sync.connectors.bitrix24.encoding import Ref, build_query, query_safe
 from b24sync.connectors.bitrix24.errors import (
+    Bitrix24Moved,
     Bitrix24OperationLimit,
     Bitrix24OutcomeUnknown,
     Bitrix24RateLimited,
@@ -38,8 +39,10 @@ from b24sync.connectors.bitrix24.errors import (
     Bitrix24TransportError,
     classify,
 )
-from b24sync.connectors.bitrix24.lookup import KeyLookup
 from b24sync.connectors.bitrix24.limits import PLANS, LeakyBucket, OperatingBudget
+from b24sync.connectors.bitrix24.lookup import KeyLookup
+from b24sync.connectors.delivery import (FIRST_CONTACT_DELAY, first_contact_gives_up, redirect_reason,
+                                         timeout_with_connect)
 from b24sync.engine import metrics
 from b24sync.engine.errors import RetryableError
 from b24sync.store.kv import MemoryState, SharedState
@@ -238,13 +241,14 @@ class Bitrix24Client:
                                       limit_seconds=operating_limit_seconds)
         self.auth_connector = auth_connector
         self.http = httpx.AsyncClient(
-            transport=transport, timeout=timeout, verify=verify,
+            transport=transport, timeout=timeout_with_connect(timeout), verify=verify,
             headers={"User-Agent": user_agent, "Accept": "application/json"},  # sheet §2.1 headers
             follow_redirects=False,
         )
         if isinstance(auth, OAuthAuth):
             auth.bind_http(self.http)
         self.max_retries = max_retries
+        self.reached = False  # the portal answered once (any HTTP status): see delivery.FIRST_CONTACT_RETRIES
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.linger = batch_linger
@@ -365,12 +369,16 @@ class Bitrix24Client:
             prepaid = False
             self.stats.http_requests += 1
             err: Exception
+            unsent: BaseException | None = None
             try:
                 resp = await self.http.post(target.url, params=target.params or None, json=body)
             except _NOT_SENT as e:
                 metrics.api_request(self.system, group, "transport")
                 metrics.api_error(self.system, group, "transport")
-                err = Bitrix24TransportError(f"Bitrix24 {method}: cannot connect ({type(e).__name__})")
+                unsent = e
+                u = httpx.URL(target.url)
+                err = Bitrix24TransportError(f"Bitrix24 {method}: cannot connect to {u.scheme}://{u.host}"
+                                             f"{':' + str(u.port) if u.port else ''} ({type(e).__name__})")
             except (httpx.TimeoutException, httpx.TransportError) as e:
                 metrics.api_request(self.system, group, "transport")
                 metrics.api_error(self.system, group, "transport")
@@ -382,6 +390,14 @@ class Bitrix24Client:
                 err = Bitrix24TransportError(f"Bitrix24 {method}: connection lost ({type(e).__name__})")
             else:
                 metrics.api_request(self.system, group, resp.status_code)
+                self.reached = True
+                if 300 <= resp.status_code < 400:
+                    # never followed (a POST would lose its body, the webhook code would go to whatever host it
+                    # names) and never retried: the address in the spec is to be fixed (sheet: domain change → 302)
+                    raise Bitrix24Moved(redirect_reason("Bitrix24", method, resp.status_code,
+                                                        mask(resp.headers.get("location", ""))),
+                                        detail={"status": resp.status_code,
+                                                "location": mask(resp.headers.get("location", ""))})
                 data: Any
                 try:
                     data = resp.json()
@@ -423,8 +439,11 @@ class Bitrix24Client:
                     await asyncio.sleep(max(0.0, until - time.time()) + 0.05)
                     continue
                 raise self._op_limit(method, until, "portal answered 429") from None
+            if unsent is not None and first_contact_gives_up(self.reached, unsent, attempt):
+                raise err  # never answered yet: a wrong URL or port, said within a second (delivery.py)
             if isinstance(err, RetryableError) and attempt < self.max_retries:
-                delay = self._backoff(attempt, err.retry_after)
+                delay = self._backoff(attempt, err.retry_after) if self.reached or unsent is None else \
+                    FIRST_CONTACT_DELAY
                 attempt += 1
                 self.stats.retries += 1
                 log.warning("bitrix24 %s: %s; retry %d in %.2fs", method, err, attempt, delay)

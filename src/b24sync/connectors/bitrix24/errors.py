@@ -80,6 +80,11 @@ class Bitrix24NotFound(NotFoundError, Bitrix24Error):
     pass
 
 
+class Bitrix24Moved(PermanentError, Bitrix24Error):
+    """A 3xx answer: the portal's address moved (domain change, sheet "Domain change → 302") or the URL is wrong.
+    Not followed, not retried: the address in the spec is to be fixed."""
+
+
 class Bitrix24MethodNotFound(PermanentError, Bitrix24Error):
     """404 ERROR_METHOD_NOT_FOUND / "Method not found!" (sheet §2.3)."""
 

@@ -20,12 +20,14 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 
 from b24sync.connectors import jsonwire
-from b24sync.connectors.delivery import REFUSED_STATUSES, SAFE_METHODS, RetryPolicy
+from b24sync.connectors.delivery import (FIRST_CONTACT_DELAY, FIRST_CONTACT_RETRIES, REFUSED_STATUSES, SAFE_METHODS,
+                                         RetryPolicy, redirect_reason, timeout_with_connect)
 from b24sync.connectors.onec.odata import filters as flt
 from b24sync.connectors.onec.odata.dialect import ONEC, Dialect
 from b24sync.connectors.onec.odata.errors import (
     ODataConflictError,
     ODataFormatError,
+    ODataMovedError,
     ODataNotFoundError,
     ODataOutcomeUnknown,
     ResponseTooLargeError,
@@ -79,6 +81,17 @@ class Page:
     next_link: str | None = None
 
 
+def _strip_userinfo(url: str) -> str:
+    """A Location header without ``user:password@`` (it is printed)."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc += f":{parts.port}"
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
 class ODataClient:
     def __init__(
         self,
@@ -116,7 +129,9 @@ class ODataClient:
             h["OData-Version"] = "4.0"
             h["OData-MaxVersion"] = "4.0"
         h.update(headers or {})
-        self._http = httpx.AsyncClient(timeout=timeout, transport=transport, headers=h, follow_redirects=False)
+        self._http = httpx.AsyncClient(timeout=timeout_with_connect(timeout), transport=transport, headers=h,
+                                       follow_redirects=False)
+        self.reached = False  # the service answered once (any HTTP status): see delivery.FIRST_CONTACT_RETRIES
         self._csrf: str | None = None
         self._metadata: Metadata | None = None
         self.system = "1c"  # the spec's system name (the adapter sets it): the label of the API metrics
@@ -219,6 +234,12 @@ class ODataClient:
                     continue
                 resendable = idempotent or err.detail.get("not_sent") or err.detail.get("status") in REFUSED_STATUSES
                 wait = self.retry.next_delay(tries, started, err.retry_after) if resendable else None
+                if err.detail.get("not_sent") and not self.reached:
+                    # never answered yet: a wrong URL or port, said within a second (delivery.py)
+                    timed_out = err.detail.get("transport") == "ConnectTimeout"
+                    if timed_out or tries > FIRST_CONTACT_RETRIES:
+                        raise
+                    wait = FIRST_CONTACT_DELAY
                 if wait is None:
                     raise
                 self.stats.retries += 1
@@ -246,6 +267,13 @@ class ODataClient:
             metrics.api_error(self.system, group, "transport")
             raise error_from_transport(exc, context=context, write=write) from exc
         metrics.api_request(self.system, group, resp.status_code)
+        self.reached = True
+        if 300 <= resp.status_code < 400:
+            # never followed (a POST would lose its body, credentials would go to whatever host it names) and never
+            # retried: the address in the spec is to be fixed
+            raise ODataMovedError(redirect_reason("1C OData", context, resp.status_code,
+                                                  _strip_userinfo(resp.headers.get("location", ""))),
+                                  detail={"status": resp.status_code, "context": context})
         if resp.status_code >= 400:
             err = error_from_response(resp.status_code, resp.headers, resp.content, context=context)
             metrics.api_error(self.system, group, err)

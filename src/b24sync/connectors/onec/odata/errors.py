@@ -76,6 +76,11 @@ class ODataHandlerError(ODataPermanentError):
     write or the posting (§1.8, §1.9). Retrying the same data cannot help; a person must read the text."""
 
 
+class ODataMovedError(ODataPermanentError):
+    """A 3xx answer: the base URL in the spec is not the OData service's (moved, http:// for https://, a missing
+    /odata/standard.odata/). Not followed, not retried."""
+
+
 class ResponseTooLargeError(ODataPermanentError):
     """A change package (or any streamed body) exceeded the configured byte bound."""
 
@@ -171,7 +176,13 @@ def error_from_transport(exc: httpx.HTTPError, *, context: str, write: bool = Fa
         return ODataOutcomeUnknown(f"{context}: the answer was lost ({kind}) — the write may have been applied; the "
                                    "record is looked up before anything is written again",
                                    detail={"context": context, "transport": kind})
-    return ODataRetryableError(f"{context}: {kind} talking to the OData service",
+    where = ""
+    try:
+        u = exc.request.url
+        where = f" at {u.scheme}://{u.host}{':' + str(u.port) if u.port else ''}"
+    except (AttributeError, RuntimeError):
+        pass
+    return ODataRetryableError(f"{context}: {kind} talking to the OData service{where}",
                                detail={"context": context, "transport": kind, "not_sent": not_sent(exc)})
 
 
