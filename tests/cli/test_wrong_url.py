@@ -71,6 +71,16 @@ def _run(cwd: Path, env: dict[str, str], *args: str) -> tuple[subprocess.Complet
     return p, time.monotonic() - started
 
 
+def _few_short_retries(stderr: str, took: float, allowed: int = 2) -> None:
+    """The waits the clients chose (logged as `retry N in X s`): at most one short resend per system, where the
+    old backoff slept ~25 s. Wall time is only a sanity bound: the shared test machine may be loaded."""
+    import re
+
+    waits = [float(m.group(1)) for m in re.finditer(r"retry \d+ in ([\d.]+) ?s", stderr)]
+    assert len(waits) <= allowed and all(w <= 0.5 for w in waits), waits
+    assert took < 60, f"{took:.1f} s"
+
+
 def _spec(tmp_path: Path) -> Path:
     f = tmp_path / "b24sync.yaml"
     f.write_text(SPEC, encoding="utf-8")
@@ -83,7 +93,7 @@ def test_portal_check_closed_port_says_so_within_seconds(tmp_path: Path) -> None
            "H_WRONG_ONEC": f"http://127.0.0.1:{port}/ut/odata/standard.odata/"}
     p, took = _run(tmp_path, env, "portal", "check", str(_spec(tmp_path)))
     assert p.returncode == 2, p.stdout + p.stderr
-    assert took < 12, f"{took:.1f} s"  # interpreter start + two clients' first contact; was ~25 s of backoff
+    _few_short_retries(p.stderr, took)
     errors = sorted(ln for ln in p.stderr.splitlines() if ln.startswith("error:"))
     assert len(errors) == 2, p.stderr  # one line per system
     assert errors[0].startswith("error: system b24: ") and errors[1].startswith("error: system onec: ")
@@ -98,13 +108,12 @@ def test_portal_check_on_a_redirect_names_the_new_address_at_once(tmp_path: Path
            "H_WRONG_ONEC": f"{redirector}/ut/odata/standard.odata/"}
     p, took = _run(tmp_path, env, "portal", "check", str(_spec(tmp_path)))
     assert p.returncode == 2, p.stdout + p.stderr
-    assert took < 10, f"{took:.1f} s"  # was ~20 s of retries
+    _few_short_retries(p.stderr, took, allowed=0)
     errors = sorted(ln for ln in p.stderr.splitlines() if ln.startswith("error:"))
     assert len(errors) == 2, p.stderr
     assert "HTTP 302 redirect → https://moved.example/rest/1/" in errors[0], errors[0]
     assert "HTTP 302 redirect → https://moved.example/ut/odata/standard.odata/" in errors[1], errors[1]
     assert "wr0ngc0de9876" not in p.stderr + p.stdout and "Traceback" not in p.stderr + p.stdout
-    assert "retry" not in p.stderr
 
 
 def test_run_once_in_a_fresh_directory_reports_each_unreachable_side(tmp_path: Path) -> None:
@@ -113,7 +122,7 @@ def test_run_once_in_a_fresh_directory_reports_each_unreachable_side(tmp_path: P
            "H_WRONG_ONEC": f"http://127.0.0.1:{port}/ut/odata/standard.odata/"}
     p, took = _run(tmp_path, env, "run", "--spec", str(_spec(tmp_path)), "--once")
     assert p.returncode == 2, p.stdout + p.stderr
-    assert took < 15, f"{took:.1f} s"
+    _few_short_retries(p.stderr, took, allowed=4)  # one resend per entity side that polls
     assert (tmp_path / ".b24sync" / "state.db").exists(), "the store's folder is made, not an OperationalError"
     errors = [ln for ln in p.stderr.splitlines() if ln.startswith("error:")]
     assert any("erp side" in e and "not reachable from here" in e for e in errors), p.stderr

@@ -45,11 +45,11 @@ def _counting(*answers):  # type: ignore[no-untyped-def]
 async def test_bitrix24_never_answered_refused_gives_up_after_one_resend_fast() -> None:
     handler, calls = _counting(httpx.ConnectError("refused"))
     started = time.monotonic()
-    async with _b24(handler, backoff_base=5.0) as c:  # a slow normal backoff would show in the time
+    async with _b24(handler, backoff_base=20.0) as c:  # the normal backoff (10-20 s here) would show in the time
         with pytest.raises(Bitrix24TransportError) as ei:
             await c.call("crm.company.fields", {}, batch=False)
     assert len(calls) == 1 + FIRST_CONTACT_RETRIES
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 5.0
     assert "cannot connect to https://portal.example" in str(ei.value)
     assert "s3cr3tc0de123" not in str(ei.value)
 
@@ -99,7 +99,7 @@ async def test_bitrix24_redirect_is_permanent_at_once_and_masks_the_code(status:
         with pytest.raises(Bitrix24Moved) as ei:
             await c.call(method, {"id": 1} if method.endswith("get") else {"fields": {"TITLE": "x"}}, batch=False)
     assert len(calls) == 1, "a redirect is neither followed nor retried"
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5.0
     assert isinstance(ei.value, PermanentError)
     msg = str(ei.value)
     assert f"HTTP {status} redirect → https://new-portal.example/rest/7/" in msg and "s3cr3tc0de123" not in msg
@@ -134,7 +134,7 @@ async def test_odata_never_answered_refused_gives_up_after_one_resend() -> None:
         with pytest.raises(ODataRetryableError) as ei:
             await c.request_json("GET", c.url("Catalog_Контрагенты"), context="GET Catalog_Контрагенты")
     assert len(calls) == 1 + FIRST_CONTACT_RETRIES
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 5.0
     assert "at https://erp.example" in str(ei.value)
 
 
