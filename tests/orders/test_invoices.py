@@ -79,7 +79,10 @@ def test_invoice_exchanged_only_on_draft_to_issued_and_numbered_by_the_erp(tmp_p
         await _stage(rt, client, inv, "DT31_2:S")
         await cycle(rt)
         (doc,) = onec.find(INVOICES)
-        assert doc["ДокументОснование_Key"] == order["Ref_Key"] and doc["Контрагент_Key"] == s["cp"]["Ref_Key"]
+        # ДокументОснование is composite in УТ 11.5 (document-flows.md B.3): the spec's `ДокументОснование_Key` is
+        # resolved from $metadata and written as the value + its type
+        assert doc["ДокументОснование"] == order["Ref_Key"] and doc["Контрагент_Key"] == s["cp"]["Ref_Key"]
+        assert doc["ДокументОснование_Type"] == "StandardODATA.Document_ЗаказКлиента"
         assert doc["СуммаДокумента"] == 366 and doc["Number"].startswith("ЦБ00-")
         item = b24.portal.t("item_31").get(int(inv))
         assert item["ufCrmErpNumber"] == doc["Number"] and item["ufCrmErpId"] == doc["Ref_Key"]

@@ -105,12 +105,16 @@ async def check_names(rt: Runtime, entities: list[str] | None = None) -> NameRep
             if schema.open:
                 continue
             known = set(schema.fields) | _ENGINE_NAMES
+            rows_described = any("/" in f for f in schema.fields)  # `<section>/<field>`: the adapter lists rows
             seen: set[str] = set()
             for use in uses:
                 if use.side != side or use.name in known or use.name in seen:
                     continue
+                if use.what == "row field" and not rows_described:
+                    continue
                 seen.add(use.name)
-                fix = _fix(use.name, schema.fields, f"`{obj.object}` in {system}")
+                fix = (schema.detail.get("hints") or {}).get(use.name) or _fix(
+                    use.name, schema.fields, f"`{obj.object}` in {system}")
                 if use.name.upper().startswith("UF_CRM_"):
                     fix = f"create it with `b24sync portal prepare SPEC`, or {fix}"
                 probs.append(NameProblem(

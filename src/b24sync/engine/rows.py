@@ -97,10 +97,28 @@ def _discount_net(m: Any, r: dict[str, Any], net_after: Decimal, name: str) -> t
     return max(dsum, Decimal(0)), rate
 
 
+# (the document and where it goes, the record's rows, "no rows" text) per CRM object — the hold texts name what the
+# manager looks at: a deal's rows become an order, a smart invoice's rows an invoice
+_TEXTS = {"crm.deal": ("Заказ не передан в {erp}", "сделки", "В сделке нет товаров — добавьте товарные строки, "
+                       "и заказ уйдёт в {erp}."),
+          "crm.item:31": ("Счёт не передан в {erp}", "счёта", "В счёте нет товаров — добавьте товарные строки, "
+                          "и счёт уйдёт в {erp}.")}
+
+
+def texts(crm_object: str, erp: str = "1С") -> tuple[str, str, str]:
+    head, of, empty = _TEXTS.get(crm_object, ("Документ не передан в {erp}", "записи", "В записи нет товаров — "
+                                              "добавьте товарные строки, и документ уйдёт в {erp}."))
+    return head.format(erp=erp), of, empty.format(erp=erp)
+
+
 def to_erp(spec_rows: Rows, rows: list[dict[str, Any]], resolve_product: Any, service_item: str | None,
-           units: dict[str, str | None] | None = None) -> tuple[list[dict[str, Any]], Decimal]:
+           units: dict[str, str | None] | None = None, *,
+           words: tuple[str, str, str] | None = None) -> tuple[list[dict[str, Any]], Decimal]:
     """The ERP rows for CRM rows and the document total. Raises HoldError naming every row that cannot go.
-    ``units``: OKEI code → ERP unit id (None: not found), resolved beforehand for ``rows.unit``."""
+    ``units``: OKEI code → ERP unit id (None: not found), resolved beforehand for ``rows.unit``. ``words``: the hold
+    texts (``texts()``) for the record's kind."""
+    head, of, empty = words or texts("crm.deal")
+    erp_in = head.rsplit(" в ", 1)[-1] if " в " in head else "1С"
     m = spec_rows.money
     u = spec_rows.unit
     out: list[dict[str, Any]] = []
@@ -117,7 +135,7 @@ def to_erp(spec_rows: Rows, rows: list[dict[str, Any]], resolve_product: Any, se
         else:
             item = resolve_product(spec_rows.product_entity, "crm", str(pid))
             if item is None:
-                problems.append(f"«{name}» (товар {pid}) ещё не передан в 1С")
+                problems.append(f"«{name}» (товар {pid}) ещё не передан в {erp_in}")
                 continue
         qty = _dec(r.get(m.quantity.crm), f"количество в строке «{name}»")
         if qty <= 0:
@@ -186,11 +204,10 @@ def to_erp(spec_rows: Rows, rows: list[dict[str, Any]], resolve_product: Any, se
             row[f.erp] = r.get(f.crm)
         out.append(row)
     if problems:
-        raise HoldError("Заказ не передан в 1С — исправьте товарные строки сделки: " + "; ".join(problems) + ".",
+        raise HoldError(f"{head} — исправьте товарные строки {of}: " + "; ".join(problems) + ".",
                         detail={"rows": problems})
     if spec_rows.required and not out:
-        raise HoldError("В сделке нет товаров — добавьте товарные строки, и заказ уйдёт в 1С.",
-                        detail={"rows": []})
+        raise HoldError(empty, detail={"rows": []})
     return out, total
 
 
@@ -231,7 +248,9 @@ async def apply(rt: Runtime, entity: Entity, source: dict[str, Any], values: dic
                 "Не найдена услуга для строк без товара из каталога — проверьте спецификацию (rows.free_text).")
     crm_rows = list(source.get(spec_rows.crm) or [])
     units = await erp_units(rt, entity, spec_rows, crm_rows) if spec_rows.unit is not None else None
-    mapped, total = to_erp(spec_rows, crm_rows, resolve, service_id, units)
+    system = rt.spec.systems.get(rt.spec.system_for(entity, "erp"))
+    erp = {"kontur-buh": "Контур.Бухгалтерию"}.get(getattr(system, "type", ""), "1С")
+    mapped, total = to_erp(spec_rows, crm_rows, resolve, service_id, units, words=texts(entity.crm.object, erp))
     values[spec_rows.erp] = mapped
     if spec_rows.document_total:
         values[spec_rows.document_total] = _num(total)

@@ -73,7 +73,9 @@ def _bitrix24(stand: Stand, name: str, system: SystemSpec) -> None:
 def _onec_odata(stand: Stand, name: str, system: SystemSpec) -> None:
     from b24sync.sandbox.onec.sandbox import OneCSandbox
 
-    sandbox = OneCSandbox(user="rehearsal", password="rehearsal", seed="demo")
+    # the configuration the spec's preset names: БП 3.0 and УНФ 3.0 bases are other object sets (profiles.py)
+    profile = {"bp30": "bp30", "unf": "unf30", "unf30": "unf30"}.get(str(system.config().get("preset") or ""), "ut11")
+    sandbox = OneCSandbox(user="rehearsal", password="rehearsal", seed="demo", profile=profile)
     sandbox.start()
     stand._stops.append(sandbox.stop)
     stand.handles[name] = sandbox

@@ -51,4 +51,38 @@ def names_of(ename: str, e: Entity) -> list[NameUse]:
             out.append(NameUse(ap.side, ap.inn, gp + ("require_active_party", "inn"), "guard"))
             if ap.kpp:
                 out.append(NameUse(ap.side, ap.kpp, gp + ("require_active_party", "kpp"), "guard"))
+    for i, h in enumerate(e.header):
+        for side in ("crm", "erp"):
+            if getattr(h, side):
+                out.append(NameUse(side, getattr(h, side), base + ("header", i, side), "header value"))  # type: ignore[arg-type]
+    for i, wb in enumerate(e.write_back):
+        out.append(NameUse("crm", wb.crm, base + ("write_back", i, "crm"), "write-back"))
+        out.append(NameUse("erp", wb.erp, base + ("write_back", i, "erp"), "write-back"))
+    if e.rows is not None:
+        out += _row_names(base + ("rows",), e)
+    return out
+
+
+def _row_names(rp: Path_, e: Entity) -> list[NameUse]:
+    """The ERP side of ``rows``: the tabular section on the document, its row fields as ``<section>/<field>``
+    (the 1C adapter describes rows that way), the document total and the prices-include-VAT flag."""
+    r = e.rows
+    assert r is not None
+    tab = r.erp
+    out = [NameUse("erp", tab, rp + ("erp",), "tabular section")]
+    m = r.money
+    row: list[tuple[str | None, Path_]] = [
+        (r.product.erp, ("product", "erp")), (m.quantity.erp, ("money", "quantity", "erp")),
+        (m.price.erp, ("money", "price", "erp")), (m.vat_rate.erp, ("money", "vat_rate", "erp")),
+        (m.sum, ("money", "sum")), (m.vat_sum, ("money", "vat_sum")), (m.total, ("money", "total")),
+        (r.line_number, ("line_number",))]
+    text = getattr(r.free_text, "text", None)
+    if text:
+        row.append((text, ("free_text", "text")))
+    row += [(f.erp, ("fields", j, "erp")) for j, f in enumerate(r.fields)]
+    out += [NameUse("erp", f"{tab}/{n}", rp + sub, "row field") for n, sub in row if n]
+    if r.document_total:
+        out.append(NameUse("erp", r.document_total, rp + ("document_total",), "document total"))
+    if m.header_flag:
+        out.append(NameUse("erp", m.header_flag, rp + ("money", "header_flag"), "prices-include-VAT flag"))
     return out

@@ -19,6 +19,8 @@ def serve(
     cold_start: int = typer.Option(0, help="Extra delay of the first request after start, ms."),
     state_file: str = typer.Option("", help="Optional SQLite file to load/save the state (saved on Ctrl-C and SIGTERM)."),
     empty: bool = typer.Option(False, "--empty", help="Start with an empty base (no demo seed)."),
+    profile: str = typer.Option("ut11", help="Configuration emulated: ut11 (УТ 11 / ERP 2), bp30 (Бухгалтерия 3.0), "
+                                             "unf30 (УНФ 3.0)."),
 ) -> None:
     """Serve an emulated 1C base (OData + HTTP services) until Ctrl-C or SIGTERM; with --state-file the base is saved
     on either and loaded at the next start (the same Ref_Keys)."""
@@ -31,7 +33,7 @@ def serve(
 
     signal.signal(signal.SIGTERM, _terminate)
     sb = OneCSandbox(user=user, password=password, base=base, seed=None if empty else "demo",
-                     seed_counterparties=seed_counterparties,
+                     seed_counterparties=seed_counterparties, profile=profile,
                      fail_rate=fail_rate, read_fail_rate=read_fail_rate, latency_ms=latency, cold_start_ms=cold_start, state_file=state_file or None)
     url = sb.start(port=port)
     typer.echo(url)

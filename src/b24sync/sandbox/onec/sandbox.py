@@ -26,14 +26,23 @@ class OneCSandbox:
                  latency_ms: int = 0, cold_start_ms: int = 0, virtual_table_latency_ms: int = 0,
                  exchange_plan: str = "ОбменСB24", strict_writes: bool = False,
                  inlinecount_ignores_paging: bool = False, state_file: str | None = None,
-                 random_seed: int | None = None):
+                 random_seed: int | None = None, profile: str = "ut11"):
+        """``profile``: the configuration emulated — ``ut11`` (УТ 11 / ERP 2, default), ``bp30`` (Бухгалтерия
+        предприятия 3.0) or ``unf30`` (УНФ 3.0); see profiles.py. Each instance is its own base (own GUIDs and
+        number sequences), so two sandboxes are two bases."""
         self.base = base
-        self.store = Store(exchange_plan=exchange_plan)
+        self.store = Store(exchange_plan=exchange_plan, profile=profile)
+        self.profile = self.store.profile
         self.state_file = state_file
         loaded = bool(state_file) and self.store.load_sqlite(state_file)
         self.ids: dict = {}
         if not loaded and seed == "demo":
-            self.ids = seed_demo(self.store)
+            if self.profile == "ut11":
+                self.ids = seed_demo(self.store)
+            else:
+                from b24sync.sandbox.onec.seed_profiles import seed_profile
+
+                self.ids = seed_profile(self.store)
         if not loaded and seed_counterparties:
             seed_volume(self.store, seed_counterparties)
         self.users = {user: UserSpec(password)}

@@ -23,6 +23,9 @@ ENUMS: dict[str, list[str]] = {
     "ТипыКонтактнойИнформации": ["Адрес", "Телефон", "АдресЭлектроннойПочты", "ВебСтраница"],
     "ВидыДвиженийНакопления": ["Receipt", "Expense"],
     "СтатусыРеализацийТоваровУслуг": ["КПредоплате", "ВПути", "Отгружено"],  # document-flows.md B.6
+    # БП 3.0 / УНФ 3.0 profiles (profiles.py; erp-side.md §1.14 БП rows, document-flows.md B.3)
+    "ЮридическоеФизическоеЛицо": ["ЮридическоеЛицо", "ФизическоеЛицо"],
+    "ВидыДоговоровКонтрагентов": ["СПокупателем", "СПоставщиком", "СКомитентом", "СКомиссионером", "Прочее"],
 }
 
 
@@ -34,6 +37,9 @@ class Field:
     ref: str | None = None  # entity set a *_Key field points to (navigation property = name without _Key)
     enum: str | None = None
     default: object = None
+    # a composite-typed attribute (erp-side.md §1.4): this field holds the value, ``<name>_Type`` the type, and
+    # ``composite`` lists the entity sets the value may be of (document-flows.md B.3: БП rows' Номенклатура)
+    composite: tuple[str, ...] | None = None
 
     @property
     def nav_name(self) -> str | None:
@@ -66,6 +72,7 @@ class EntityDef:
     exchange: bool = True  # member of the exchange plan content
     # posting: document -> list of movement builders names (see store.py)
     posts_to: list[str] = field(default_factory=list)
+    postable: bool = True  # documents: False = written only, never posted (БП СчетНаОплатуПокупателю)
 
     @property
     def prefix(self) -> str:
@@ -158,6 +165,12 @@ def _b(name: str) -> Field:
 
 def _dt(name: str) -> Field:
     return Field(name, "DateTime", default=EMPTY_DATE)
+
+
+def _composite(name: str, *types: str) -> list[Field]:
+    """A composite attribute as OData publishes it (erp-side.md §1.4): ``X`` (the value) + ``X_Type`` (the type,
+    ``StandardODATA.<set>``); no navigation property, no ``X_Key``."""
+    return [Field(name, "String", default="", composite=tuple(types)), Field(f"{name}_Type", "String", default="")]
 
 
 CONTACT_INFO = TabularSection("КонтактнаяИнформация", [
@@ -286,12 +299,17 @@ def build_configuration(exchange_plan: str = "ОбменСB24", *, document_pref
                   fields=[_ref("Организация_Key", org), _ref("Партнер_Key", "Catalog_Партнеры"),
                           _ref("Контрагент_Key", "Catalog_Контрагенты"),
                           _ref("Договор_Key", "Catalog_ДоговорыКонтрагентов"),
-                          _ref("ДокументОснование_Key", "Document_ЗаказКлиента"),
+                          # document-flows.md B.3: a composite basis (order, shipment, contract, …) and no goods
+                          # rows — the printed lines come from the basis; only the payment schedule
+                          *_composite("ДокументОснование", "Document_ЗаказКлиента", "Document_РеализацияТоваровУслуг",
+                                      "Catalog_ДоговорыКонтрагентов"),
                           _ref("Валюта_Key", "Catalog_Валюты"), _d("СуммаДокумента"), _dt("СрокОплаты"),
                           _s("Комментарий", 0), _b("Аннулирован"), _b("ЧастичнаяОплата"), _s("НазначениеПлатежа", 210),
                           # ИдентификаторCRM: an attribute a configuration extension adds for the integration
                           _s("ИдентификаторCRM", 50)],
-                  tabular=[_goods_rows()]),
+                  tabular=[TabularSection("ЭтапыГрафикаОплаты", [
+                      Field("LineNumber", "Int64"), _dt("ДатаПлатежа"), _d("ПроцентПлатежа"), _d("СуммаПлатежа"),
+                      _b("ЭтоЗалогЗаТару")])]),
         # document-flows.md B.4 (УТ 11.5 / ERP 2.5): the payer's incoming number and date (the dedupe key), bank
         # posting, storno and correction; rows РасшифровкаПлатежа name what they pay in the composite
         # ОснованиеПлатежа (+ _Type: an order, an invoice, a shipment) and ОбъектРасчетов_Key. 11.4's row field

@@ -16,7 +16,8 @@ import uuid
 from collections import defaultdict
 from typing import Any, Callable, Iterable
 
-from b24sync.sandbox.onec.schema import EMPTY_DATE, EMPTY_REF, ENUMS, EntityDef, Field, build_configuration
+from b24sync.sandbox.onec import profiles
+from b24sync.sandbox.onec.schema import EMPTY_DATE, EMPTY_REF, ENUMS, EntityDef, Field
 
 
 class ODataFault(Exception):
@@ -62,11 +63,16 @@ def now_1c() -> str:
 
 
 class Store:
-    def __init__(self, *, exchange_plan: str = "ОбменСB24", document_prefix: str = "ЦБ00-",
-                 code_prefix: str = "УТ-"):
+    def __init__(self, *, exchange_plan: str = "ОбменСB24", document_prefix: str | None = None,
+                 code_prefix: str | None = None, profile: str = "ut11"):
         self.lock = threading.RLock()
-        self.defs: dict[str, EntityDef] = {d.name: d for d in build_configuration(
-            exchange_plan, document_prefix=document_prefix, code_prefix=code_prefix)}
+        self.profile = profiles.profile_name(profile)
+        self.defs: dict[str, EntityDef] = {d.name: d for d in profiles.build(
+            self.profile, exchange_plan, document_prefix=document_prefix, code_prefix=code_prefix)}
+        self.FILL_CHECKS, self.FULL_FILL_CHECKS = profiles.fill_checks(self.profile)
+        # documents whose fill checks also run on every write (the other reading of the open item "whether
+        # programmatic OData writes run fill checks without posting"; by default only Post checks)
+        self.check_on_write: set[str] = set()
         self.exchange_plan = f"ExchangePlan_{exchange_plan}"
         self.objects: dict[str, dict[str, dict]] = {n: {} for n, d in self.defs.items() if d.is_reference}
         # recorder registers: name -> recorder ref -> (recorder type, [records])
@@ -199,6 +205,32 @@ class Store:
             if key == "Ref_Key" and not creating:
                 continue  # §1.8: Ref_Key in a PATCH body is ignored
             rec[key] = self.coerce(f, value, rec.get(key), strict)
+        self._composites(d.all_fields(), rec, data)
+
+    @staticmethod
+    def _composites(fields: list[Field], rec: dict, data: dict) -> None:
+        """A composite attribute (erp-side.md §1.4) is read with its ``_Type``: a type the attribute does not allow
+        → 400 code 1; a value written without its type is not stored ([L] sandbox reading — the platform cannot
+        tell which table the GUID is of), so a client that writes ``X_Key`` or ``X`` alone leaves it empty and
+        1C's fill check names it."""
+        for f in fields:
+            if not f.composite or (f.name not in data and f"{f.name}_Type" not in data):
+                continue
+            tname = f"{f.name}_Type"
+            value, typ = rec.get(f.name) or "", rec.get(tname) or ""
+            if value in ("", EMPTY_REF):
+                rec[f.name], rec[tname] = "", typ if f.name not in data else ""
+                continue
+            allowed = {f"StandardODATA.{t}" for t in f.composite}
+            if not typ:
+                rec[f.name] = ""
+            elif typ not in allowed:
+                raise bad_literal(typ, f"составной тип {f.name}")
+            else:
+                try:
+                    rec[f.name] = str(uuid.UUID(str(value)))
+                except ValueError:
+                    raise bad_literal(value, "Edm.Guid") from None
 
     def _rows(self, tab, value: Any, strict: bool) -> list[dict]:
         if not isinstance(value, list):
@@ -223,6 +255,7 @@ class Store:
                         raise bad_literal(v, "Edm.Int64") from None
                     continue
                 row[key] = self.coerce(f, v, row.get(key), strict)
+            self._composites(tab.fields, row, item)
             rows.append(row)
         return rows
 
@@ -257,6 +290,7 @@ class Store:
             rec["Ref_Key"] = ref
             if d.has_code and not rec.get("Code"):
                 rec["Code"] = self.next_code(d)
+            self._write_check(name, rec)
             if d.kind == "Document" and not rec.get("Number"):
                 rec["Number"] = self.next_number(d)
             if d.kind == "ExchangePlan" and not rec.get("Code"):
@@ -307,6 +341,13 @@ class Store:
             before = copy.deepcopy(rec)
             self._apply(d, rec, data, creating=False, strict=strict)
             self._on_write(d, rec)
+            if name in self.check_on_write:
+                try:
+                    self._write_check(name, rec)
+                except ODataFault:
+                    rec.clear()
+                    rec.update(before)  # the object is not written
+                    raise
             if d.kind == "Document" and rec.get("DeletionMark") and rec.get("Posted"):
                 # 1C clears posting when a document is marked for deletion
                 self._unpost(d, rec)
@@ -339,24 +380,27 @@ class Store:
                 "old_status": before.get("Статус"), "status": rec.get("Статус"),
                 "counterparty": rec.get("Контрагент_Key"), "sum": rec.get("СуммаДокумента")})
 
-    # Always checked: a client and a catalogue item on every row (B.1 "An order therefore needs ..."). The rest of
-    # B.1's ShowError list depends on functional options; ``full_fill_checks`` switches it on.
-    FILL_CHECKS = {"Document_ЗаказКлиента": (["Партнер_Key", "Контрагент_Key"], ["Номенклатура_Key", "Количество"])}
-    FULL_FILL_CHECKS = {"Document_ЗаказКлиента": (["Организация_Key", "Партнер_Key", "Контрагент_Key",
-                                                   "Соглашение_Key", "Валюта_Key", "Статус", "ХозяйственнаяОперация"],
-                                                  ["Номенклатура_Key", "Количество"])}
+    # Per profile (profiles.py): УТ always checks a client and a catalogue item on every row (B.1 "An order therefore
+    # needs ..."); the rest of B.1's ShowError list depends on functional options; ``full_fill_checks`` switches it on.
     full_fill_checks = False
 
     def _fill_check(self, name: str, rec: dict) -> list[str]:
         table = self.FULL_FILL_CHECKS if self.full_fill_checks else self.FILL_CHECKS
-        header, rows = table.get(name, ([], []))
+        header, rows, tab, rows_required = table.get(name, ([], [], "Товары", False))
         out = [f.removesuffix("_Key") for f in header if rec.get(f) in (None, "", EMPTY_REF)]
-        for r in rec.get("Товары") or []:
-            out += [f'{f.removesuffix("_Key")} в строке {r.get("LineNumber")} списка "Товары"' for f in rows
+        for r in rec.get(tab) or []:
+            out += [f'{f.removesuffix("_Key")} в строке {r.get("LineNumber")} списка "{tab}"' for f in rows
                     if r.get(f) in (None, "", 0, EMPTY_REF)]
-        if name in self.FILL_CHECKS and not rec.get("Товары"):
-            out.append('Товары (табличная часть не заполнена)')
+        if name in table and rows_required and not rec.get(tab):
+            out.append(f'{tab} (табличная часть не заполнена)')
         return out
+
+    def _write_check(self, name: str, rec: dict) -> None:
+        if name in self.check_on_write:
+            missing = self._fill_check(name, rec)
+            if missing:
+                raise internal("Ошибка при выполнении обработчика - 'ОбработкаПроверкиЗаполнения'\n"
+                               + "\n".join(f'Поле "{m}" не заполнено' for m in missing))
 
     # ------------------------------------------------------------------ posting (§1.9)
     def post(self, name: str, ref: str, operational: bool = False, *, fill_checks: bool = False) -> dict:
@@ -367,6 +411,10 @@ class Store:
             if d.kind != "Document":
                 raise segment_not_found("Post")
             rec = self.get(name, ref)
+            if not d.postable:
+                # [L] a document whose metadata forbids posting (БП СчетНаОплатуПокупателю: no register records)
+                raise internal(f"Документ {d.name.removeprefix('Document_')} не может быть проведен: "
+                               "проведение запрещено в метаданных")
             if rec.get("DeletionMark"):
                 # §1.9 [L]: posting a deletion-marked document fails
                 raise internal("Ошибка при выполнении обработчика - 'ОбработкаПроведения'\n"
@@ -446,6 +494,13 @@ class Store:
                 moves["AccumulationRegister_РасчетыСКлиентами"].append({
                     "RecordType": "Expense", "Контрагент_Key": rec["Контрагент_Key"],
                     "ЗаказКлиента_Key": order or EMPTY_REF, "Сумма": r.get("Сумма", 0)})
+        elif d.name == "Document_ПоступлениеНаРасчетныйСчет":  # БП: document-flows.md B.3 ОплатаСчетов
+            for r in rec.get("РасшифровкаПлатежа") or []:
+                if r.get("СчетНаОплату_Key", EMPTY_REF) != EMPTY_REF:
+                    moves["AccumulationRegister_ОплатаСчетов"].append({
+                        "RecordType": "Receipt", "Организация_Key": rec["Организация_Key"],
+                        "СчетНаОплату_Key": r["СчетНаОплату_Key"], "СтавкаНДС": r.get("СтавкаНДС") or "БезНДС",
+                        "Сумма": r.get("СуммаПлатежа", 0), "СуммаНДС": r.get("СуммаНДС", 0)})
         for reg, records in moves.items():
             rd = self.defs[reg]
             full = []

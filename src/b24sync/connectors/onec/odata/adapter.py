@@ -34,6 +34,7 @@ from b24sync.connectors.onec.odata.client import (
 from b24sync.connectors.onec.odata.dialect import DIALECTS, Dialect
 from b24sync.connectors.onec.odata.errors import ODataNotFoundError
 from b24sync.connectors.onec.odata.exchange import ExchangePlanReader, change_type
+from b24sync.connectors.onec.odata.names import EntityShapes, Shape, notes, shapes
 from b24sync.connectors.onec.odata.presets import EntityPreset, Preset
 from b24sync.connectors.onec.odata.versions import MemoryVersionStore, SharedStateVersionStore, VersionStore
 from b24sync.engine.errors import ConflictError, PermanentError, ValidationError
@@ -42,7 +43,8 @@ from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, ObjectSche
 log = logging.getLogger(__name__)
 
 _META_PREFIXES = ("odata.", "@odata.", "__metadata")
-FIND_CAP = 1000  # a natural-key lookup returning more than this is a spec error, not a lookup
+FIND_CAP = 1000
+_EMPTY_REF = "00000000-0000-0000-0000-000000000000"  # a natural-key lookup returning more than this is a spec error, not a lookup
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
@@ -76,9 +78,14 @@ class ODataAdapter:
         page_size: int = 500,
         max_package_bytes: int | None = DEFAULT_MAX_PACKAGE_BYTES,
         changes_format: str = "atom",
+        resolve_names: bool = False,
     ) -> None:
         self.name = name
         client.system = name
+        # spec names → the base's properties from $metadata (names.py): `_Key` vs composite `X` + `X_Type`
+        self.resolve_names = resolve_names
+        self._shapes: dict[str, EntityShapes | None] = {}
+        self._metadata_failed_at: float | None = None
         self.changes_format = changes_format
         self.client = client
         self.preset = preset or Preset("none")
@@ -103,10 +110,80 @@ class ODataAdapter:
         return self.preset.resolve(obj.object)
 
     def _to_system(self, ent: EntityPreset, values: dict[str, Any]) -> dict[str, Any]:
-        return {ent.fields.get(k, k): v for k, v in values.items()}
+        vals = {ent.fields.get(k, k): v for k, v in values.items()}
+        shp = self._shapes.get(ent.entity_set)
+        if shp is None:
+            return vals
+        out: dict[str, Any] = {}
+        for k, v in vals.items():
+            if k in shp.tabular and isinstance(v, list):
+                out[k] = [self._wire(shp.tabular[k], r, ent, k) if isinstance(r, dict) else r for r in v]
+            else:
+                out.update(self._wire_one(shp.header, k, v, vals, ent.entity_set))
+        return out
+
+    def _wire(self, shape: Shape, row: dict[str, Any], ent: EntityPreset, tab: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in row.items():
+            out.update(self._wire_one(shape, k, v, row, f"{ent.entity_set}.{tab}"))
+        return out
+
+    def _wire_one(self, shape: Shape, k: str, v: Any, rec: dict[str, Any], where: str) -> dict[str, Any]:
+        w = shape.resolve(k)
+        if w is None:
+            return {k: v}  # unknown: the start-up names check reports it at its spec line
+        if w.type_field is None:
+            return {w.name: v}
+        if v in (None, "", _EMPTY_REF):
+            return {w.name: "", w.type_field: ""}
+        typ = rec.get(w.type_field) or w.default_type
+        if not typ:
+            raise PermanentError(
+                f"{self.name}: {where}.{w.name} is a composite field here ({w.name} + {w.type_field}) and the type of "
+                f"its value is not known — add a header value {{erp: {w.type_field}, value: StandardODATA.<set>}} "
+                f"or preset_overrides: {{{where.split('.')[0]}: {{composite: {{{w.name}: <set>}}}}}}")
+        return {w.name: v, w.type_field: typ}
+
+    def _aliased(self, ent: EntityPreset, values: dict[str, Any]) -> dict[str, Any]:
+        """The record also under the names a spec may use for its fields (``X_Key`` for a composite ``X``, ``X``
+        for ``X_Key``), rows included."""
+        shp = self._shapes.get(ent.entity_set)
+        if shp is None:
+            return values
+        for alias, prop in shp.header.aliases().items():
+            if prop in values and alias not in values:
+                values[alias] = values[prop]
+        for tab, shape in shp.tabular.items():
+            rows = values.get(tab)
+            if isinstance(rows, list) and rows:
+                al = shape.aliases()
+                for r in rows:
+                    if isinstance(r, dict):
+                        for alias, prop in al.items():
+                            if prop in r and alias not in r:
+                                r[alias] = r[prop]
+        return values
+
+    async def _shape(self, ent: EntityPreset) -> EntityShapes | None:
+        """The entity set's shapes from ``$metadata`` (cached by the client; read once at start by the names
+        check). Without a readable ``$metadata`` names pass as written (retried after 5 minutes)."""
+        import time
+
+        if not self.resolve_names or ent.kind == "virtual" or ent.entity_set in self._shapes:
+            return self._shapes.get(ent.entity_set)
+        if self._metadata_failed_at is not None and time.monotonic() - self._metadata_failed_at < 300:
+            return None
+        try:
+            md = await self.client.metadata()
+        except Exception as exc:  # noqa: BLE001 - resolution is a refinement; the request itself will tell
+            self._metadata_failed_at = time.monotonic()
+            log.warning("%s: $metadata not readable (%s); spec names are sent as written", self.name, exc)
+            return None
+        self._shapes[ent.entity_set] = shapes(md, ent.entity_set, ent.composite)
+        return self._shapes[ent.entity_set]
 
     def _record(self, ent: EntityPreset, row: dict[str, Any]) -> Record:
-        values = _clean(row)
+        values = self._aliased(ent, _clean(row))
         rid = str(values.get(ent.key)) if ent.key and values.get(ent.key) is not None else ""
         version = None
         if ent.version_field and values.get(ent.version_field) is not None:
@@ -119,6 +196,8 @@ class ODataAdapter:
     def _criteria_filter(self, ent: EntityPreset, criteria: dict[str, Any]) -> flt.Expr:
         parts = []
         for k, v in self._to_system(ent, criteria).items():
+            if v in ("", None) and k.endswith("_Type"):
+                continue
             if (k == ent.key or k.endswith("_Key")) and _is_guid(v):
                 v = flt.Guid(str(v))  # §1.4: reference fields are Edm.Guid, literal guid'…'
             parts.append(flt.F.eq(k, v))
@@ -147,6 +226,7 @@ class ODataAdapter:
     async def read_changes(self, obj: ObjectRef, cursor: ChangeCursor, *, overlap_seconds: float,
                            limit: int) -> ChangePage:
         ent = self.entity(obj)
+        await self._shape(ent)
         if ent.kind == "virtual":
             raise PermanentError(f"{self.name}: {ent.entity_set} is a virtual table; read it with find()")
         node = self._node_for(obj, ent)
@@ -218,6 +298,7 @@ class ODataAdapter:
 
     async def get(self, obj: ObjectRef, record_id: str) -> Record | None:
         ent = self.entity(obj)
+        await self._shape(ent)
         try:
             row = await self.client.get(ent.entity_set, record_id)
         except ODataNotFoundError:
@@ -226,6 +307,7 @@ class ODataAdapter:
 
     async def find(self, obj: ObjectRef, criteria: dict[str, Any]) -> list[Record]:
         ent = self.entity(obj)
+        await self._shape(ent)
         if ent.kind == "virtual":
             return await self._find_virtual(ent, obj, criteria)
         out: list[Record] = []
@@ -289,6 +371,7 @@ class ODataAdapter:
 
     async def create(self, obj: ObjectRef, values: dict[str, Any]) -> str:
         ent = self.entity(obj)
+        await self._shape(ent)
         vals = self._to_system(ent, values)
         post = vals.pop("Posted", None) if ent.postable else None
         row = await self.client.create(ent.entity_set, vals)
@@ -305,6 +388,7 @@ class ODataAdapter:
         object, §1.8) so the engine can store it without another read. ``Posted: true/false`` in ``values`` of a
         document posts/unposts after the write (posting bumps DataVersion again, so it is re-read)."""
         ent = self.entity(obj)
+        await self._shape(ent)
         vals = self._to_system(ent, values)
         post = vals.pop("Posted", None) if ent.postable else None
         new_version: str | None = None
@@ -329,6 +413,7 @@ class ODataAdapter:
 
     async def exists(self, obj: ObjectRef, criteria: dict[str, Any]) -> bool:
         ent = self.entity(obj)
+        await self._shape(ent)
         if ent.kind == "virtual":
             return bool(await self._find_virtual(ent, obj, criteria))
         page = await self.client.query(ent.entity_set, filter=self._criteria_filter(ent, criteria), top=1,
@@ -346,8 +431,19 @@ class ODataAdapter:
         fields = {p.name: p.type for p in t.properties}
         fields.update({n: "navigation" for n in t.navigation})
         fields.update({logical: fields[name] for logical, name in ent.fields.items() if name in fields})
+        hints: dict[str, str] = {}
+        shp = shapes(md, ent.entity_set, ent.composite) if ent.kind != "virtual" else None
+        if shp is not None and self.resolve_names:
+            self._shapes[ent.entity_set] = shp
+            # the names a spec may use that resolve (names.py), and tabular rows as `<section>/<field>`
+            fields.update({a: fields.get(p, "alias") for a, p in shp.header.aliases().items()})
+            hints.update(_hints(shp.header, "", ent.entity_set))
+            for tab, shape in shp.tabular.items():
+                fields.update({f"{tab}/{n}": "row" for n in shape.props})
+                fields.update({f"{tab}/{a}": "row" for a in shape.aliases()})
+                hints.update(_hints(shape, f"{tab}/", f"{ent.entity_set}.{tab}"))
         # a register read through a virtual table (Balance, SliceLast) has resource columns the set does not list
-        return ObjectSchema(fields=fields, open=ent.kind == "virtual")
+        return ObjectSchema(fields=fields, open=ent.kind == "virtual", detail={"hints": hints} if hints else {})
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -363,6 +459,24 @@ class ODataAdapter:
                            expected_version: str | None = None) -> None:
         await self.client.set_deletion_mark(self.entity(obj).entity_set, record_id, mark,
                                             expected_version=expected_version)
+
+
+def _hints(shape: Shape, prefix: str, where: str) -> dict[str, str]:
+    """Fixes for names a spec written for another release would use (names.notes): known renames only."""
+    props = shape.props
+    cands = {"СтавкаНДС", "СтавкаНДС_Key", "Заказ", "Заказ_Key"}
+    for p in props:
+        if p.startswith("Удалить"):
+            base = p[len("Удалить"):].removesuffix("_Key")
+            cands |= {base, f"{base}_Key"}
+    out = {}
+    for c in cands:
+        if c in props or shape.resolve(c) is not None:
+            continue
+        fix = notes(c, props, where)
+        if fix:
+            out[prefix + c] = fix
+    return out
 
 
 def _secret(config: dict[str, Any], key: str) -> str | None:
@@ -427,4 +541,5 @@ def from_config(name: str, config: dict[str, Any]) -> ODataAdapter:
         page_size=int(config.get("page_size") or 500),
         max_package_bytes=int(config.get("max_package_bytes") or DEFAULT_MAX_PACKAGE_BYTES),
         changes_format=str(config.get("changes_format") or "atom"),
+        resolve_names=bool(config.get("resolve_names", is_1c)),
     )

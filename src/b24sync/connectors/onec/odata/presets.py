@@ -27,6 +27,8 @@ class EntityPreset:
     kind: str = "catalog"  # catalog | document | register | virtual
     virtual: dict[str, Any] | None = None  # for registers read through a virtual table (§1.7)
     confidence: str = "M"
+    # composite attributes (names.py): attribute (or `<tabular>/<attribute>`) -> the entity set of its value
+    composite: dict[str, str] = field(default_factory=dict)
 
     @property
     def postable(self) -> bool:
@@ -78,8 +80,10 @@ UT11: dict[str, dict[str, Any]] = {
     "shipments": _e("Document_РеализацияТоваровУслуг", "document", "H", number="Number", date="Date",
                     posted="Posted", counterparty="Контрагент_Key", partner="Партнер_Key",
                     operation="ХозяйственнаяОперация", total="СуммаДокумента", items="Товары"),
-    "invoices": _e("Document_СчетНаОплатуКлиенту", "document", "L", number="Number", date="Date", posted="Posted",
-                   counterparty="Контрагент_Key", partner="Партнер_Key", total="СуммаДокумента"),
+    "invoices": {**_e("Document_СчетНаОплатуКлиенту", "document", "H", number="Number", date="Date",
+                      posted="Posted", counterparty="Контрагент_Key", partner="Партнер_Key", total="СуммаДокумента",
+                      basis="ДокументОснование"),  # document-flows.md B.3: composite basis, no goods rows
+                 "composite": {"ДокументОснование": "Document_ЗаказКлиента"}},
     "payments": _e("Document_ПоступлениеБезналичныхДенежныхСредств", "document", "L", number="Number",
                    date="Date", posted="Posted", counterparty="Контрагент_Key", total="СуммаДокумента",
                    purpose="НазначениеПлатежа"),
@@ -123,16 +127,52 @@ UNF: dict[str, dict[str, Any]] = {
                           status="СостояниеЗаказа_Key", total="СуммаДокумента", items="Запасы"),
     "shipments": _e("Document_РасходнаяНакладная", "document", "L", number="Number", date="Date",
                     posted="Posted", counterparty="Контрагент_Key", total="СуммаДокумента", items="Запасы"),
-    "invoices": _e("Document_СчетНаОплату", "document", "L", number="Number", date="Date", posted="Posted",
-                   counterparty="Контрагент_Key", total="СуммаДокумента"),
+    "invoices": {**_e("Document_СчетНаОплату", "document", "M", number="Number", date="Date", posted="Posted",
+                      counterparty="Контрагент_Key", contract="Договор_Key", total="СуммаДокумента",
+                      basis="ДокументОснование", bank_account="БанковскийСчет_Key", items="Запасы"),
+                 "composite": {"ДокументОснование": "Document_ЗаказПокупателя"}},  # document-flows.md B.3 УНФ
     "payments": _e("Document_ПоступлениеНаСчет", "document", "L", number="Number", date="Date", posted="Posted",
                    counterparty="Контрагент_Key", total="СуммаДокумента"),
+}
+
+# 1C:Бухгалтерия предприятия 3.0: erp-side.md §1.14 БП rows and document-flows.md B.3–B.7 (БП 3.0.198.19). There is
+# no customer-order document: a sale starts at the invoice. Composite attributes (names.py) get their default type
+# here: the invoice rows' Номенклатура (ОсновныеСредства | Номенклатура), the bank receipt's Контрагент.
+BP30: dict[str, dict[str, Any]] = {
+    "counterparties": _e("Catalog_Контрагенты", conf="H", code="Code", name="Description",
+                         full_name="НаименованиеПолное", inn="ИНН", kpp="КПП", okpo="КодПоОКПО",
+                         legal_form="ЮридическоеФизическоеЛицо", parent="Parent_Key", is_folder="IsFolder"),
+    "products": _e("Catalog_Номенклатура", conf="M", code="Code", name="Description",
+                   full_name="НаименованиеПолное", sku="Артикул", unit="БазоваяЕдиницаИзмерения_Key",
+                   is_service="Услуга", parent="Parent_Key", is_folder="IsFolder", vat_rate="СтавкаНДС"),
+    "okei_units": _e("Catalog_КлассификаторЕдиницИзмерения", code="Code", name="Description",
+                     full_name="НаименованиеПолное"),
+    "units": _e("Catalog_КлассификаторЕдиницИзмерения", code="Code", name="Description",
+                full_name="НаименованиеПолное"),
+    "contracts": _e("Catalog_ДоговорыКонтрагентов", conf="M", name="Description", owner="Owner_Key", number="Номер",
+                    date="Дата", contract_kind="ВидДоговора"),
+    "bank_accounts": _e("Catalog_БанковскиеСчета", conf="L", name="Description", owner="Owner_Key",
+                        number="НомерСчета", bank="Банк_Key"),
+    "warehouses": _e("Catalog_Склады", conf="L", name="Description"),
+    "invoices": {**_e("Document_СчетНаОплатуПокупателю", "document", "H", number="Number", date="Date",
+                      counterparty="Контрагент_Key", contract="ДоговорКонтрагента_Key", total="СуммаДокумента",
+                      bank_account="СтруктурнаяЕдиница_Key", items="Товары"),
+                 "composite": {"Товары/Номенклатура": "Catalog_Номенклатура"}},
+    "shipments": _e("Document_РеализацияТоваровУслуг", "document", "H", number="Number", date="Date",
+                    posted="Posted", counterparty="Контрагент_Key", contract="ДоговорКонтрагента_Key",
+                    invoice="СчетНаОплатуПокупателю_Key", total="СуммаДокумента", items="Товары"),
+    "payments": {**_e("Document_ПоступлениеНаРасчетныйСчет", "document", "H", number="Number", date="Date",
+                      posted="Posted", counterparty="Контрагент", total="СуммаДокумента",
+                      purpose="НазначениеПлатежа"),
+                 "composite": {"Контрагент": "Catalog_Контрагенты"}},
 }
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "ut11": UT11,
     "erp2": UT11,  # ERP 2 / КА 2 share the УТ 11 sales model (§1.14 legend)
+    "bp30": BP30,
     "unf": UNF,
+    "unf30": UNF,
     "none": {},  # SAP / Dynamics / any OData service: the spec names entity sets and fields directly
 }
 
@@ -149,8 +189,8 @@ class Preset:
         for logical, ov in (overrides or {}).items():
             base = data.setdefault(logical, {"fields": {}})
             for k, v in ov.items():
-                if k == "fields":
-                    base.setdefault("fields", {}).update(v)
+                if k in ("fields", "composite"):
+                    base.setdefault(k, {}).update(v)
                 else:
                     base[k] = v
         self.name = name
@@ -173,6 +213,7 @@ class Preset:
             kind=d.get("kind", "catalog"),
             virtual=d.get("virtual"),
             confidence=d.get("confidence", "M"),
+            composite=dict(d.get("composite") or {}),
         )
 
     def resolve(self, obj: str) -> EntityPreset:
