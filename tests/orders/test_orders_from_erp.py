@@ -168,12 +168,17 @@ def test_order_from_erp_an_order_made_from_a_deal_never_makes_a_second_deal(tmp_
     async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
         s = await seed(rt, onec, client)
         units(onec)
-        d = await deal(client, s, [{"PRODUCT_ID": s["products"][0], "PRICE": 100, "QUANTITY": 2, "MEASURE_CODE": 796}])
+        d = await deal(client, s, [{"PRODUCT_ID": s["products"][0], "PRICE": 90, "QUANTITY": 2, "MEASURE_CODE": 796,
+                                    "TAX_RATE": 22, "TAX_INCLUDED": "Y", "DISCOUNT_TYPE_ID": 2, "DISCOUNT_RATE": 10}])
         await move(rt, client, d, "FINAL_INVOICE")
         await _settle(rt)
         (o,) = orders(onec)
         assert o["НомерПоДаннымКлиента"] == d and len(_deals(b24)) == 1
-        assert o["Товары"][0]["Упаковка_Key"] and o["Товары"][0]["КоличествоУпаковок"] == 2
+        t = o["Товары"][0]
+        assert t["Упаковка_Key"] and t["КоличествоУпаковок"] == 2  # шт through the classifier's packaging unit
+        # 10 % off: the list price and the manual discount columns, Сумма = 100 × 2 − 20
+        assert (t["Цена"], t["Сумма"], t["ПроцентРучнойСкидки"], t["СуммаРучнойСкидки"], t["СуммаНДС"]) == (
+            100, 180, 10, 20, 32.46)
         # the window between the order's create and the write-back (the pair not stored yet, the deal without the
         # order's id): the deal id in НомерПоДаннымКлиента finds the deal, nothing is created
         with rt.db.begin() as conn:
@@ -265,3 +270,31 @@ def _history(rt) -> list:  # type: ignore[no-untyped-def]
 
     with rt.db.connect() as conn:
         return [tuple(r) for r in conn.execute(select(History.entity, History.action, History.detail))][-12:]
+
+
+def test_order_from_erp_rows_on_always_follow_1c_edits_replace_all_and_only_when_they_differ(tmp_path: Path) -> None:
+    async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
+        s = await seed(rt, onec, client)
+        u = units(onec)
+        g0, g1 = s["goods"][0]["Ref_Key"], s["goods"][1]["Ref_Key"]
+        o = manual_order(onec, s, u, [{"item": g0, "qty": 1, "price": 10, "sum": 10},
+                                      {"item": g1, "qty": 2, "price": 5, "sum": 10}])
+        await _settle(rt, 2)
+        (d,) = _deals(b24)
+        assert len(_rows(b24, d["ID"])) == 2
+        sets = b24.method_calls["crm.deal.productrows.set"]
+        onec.edit(ORDERS, o["Ref_Key"], Комментарий="без изменения строк")
+        await _settle(rt, 2)
+        assert b24.method_calls["crm.deal.productrows.set"] == sets  # rows equal: not written again
+        line = {"LineNumber": 1, "Номенклатура_Key": g1, "Количество": 4, "КоличествоУпаковок": 4, "Цена": 5,
+                "Сумма": 20, "СтавкаНДС": "НДС22", "СуммаНДС": 3.61, "СуммаСНДС": 20}
+        onec.edit(ORDERS, o["Ref_Key"], Товары=[line], СуммаДокумента=20)
+        await _settle(rt, 2)
+        rows = _rows(b24, d["ID"])
+        assert [(r["PRODUCT_ID"], r["QUANTITY"], r["PRICE"]) for r in rows] == [(int(s["products"][1]), 4, 5)]
+        assert b24.method_calls["crm.deal.productrows.set"] == sets + 1  # one replace-all call
+        assert len(_deals(b24)) == 1 and b24.portal.t("deal").get(d["ID"])["OPPORTUNITY"] == 20
+
+    ents = from_erp_entities()
+    ents["order_from_erp"]["rows"]["on"] = "always"
+    scenario(steps, tmp_path, ents, {"order_stage": STAGES})

@@ -125,7 +125,7 @@ async def check_names(rt: Runtime, entities: list[str] | None = None) -> NameRep
 
 
 async def _check_stages(rt: Runtime, ename: str, entity: Any) -> list[NameProblem]:
-    """Stages the spec names (``stage_change`` to/from, ``rows.frozen_at``, the CRM side of a value table mapped
+    """Stages the spec names (``stage_change`` to/from, ``rows.frozen_at``, a ``header`` stage constant, the CRM side of a value table mapped
     onto the stage field) must exist in the portal's stage catalogue (document-flows.md E.6): a stage of another
     pipeline or a typo never fires and never matches."""
     from b24sync.spec.models import TableTransform
@@ -139,6 +139,9 @@ async def _check_stages(rt: Runtime, ename: str, entity: Any) -> list[NameProble
             named += [(base + ("triggers", i, "stage_change", "from", j), s) for j, s in enumerate(sc.from_)]
     if entity.rows is not None:
         named += [(base + ("rows", "frozen_at", j), s) for j, s in enumerate(entity.rows.frozen_at)]
+    for i, h in enumerate(entity.header):  # the stage a record is created at (orders entered in 1C → deals)
+        if h.crm in ("STAGE_ID", "stageId") and h.value is not None:
+            named.append((base + ("header", i, "value"), str(h.value)))
     for i, f in enumerate(entity.fields):
         if f.crm in ("STAGE_ID", "stageId"):
             for t in f.transform:

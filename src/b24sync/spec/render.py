@@ -171,6 +171,18 @@ def _render(spec: Spec) -> str:
                        f"строке, цены в учётной системе {'с' if r.money.erp_prices_include_vat else 'без'} НДС, "
                        f"итог в `{r.document_total}`), при изменении передаются целиком{frozen}; строки без товара "
                        f"из каталога: {free}")
+            if r.money.discount is not None:
+                dc = r.money.discount
+                out.append(f"- Скидка строки: `{r.money.price.erp}` — цена до скидки, скидка в `{dc.percent}` / "
+                           f"`{dc.sum}` (из `{dc.crm_type}`, `{dc.crm_rate}`, `{dc.crm_sum}`); сумма строки = цена × "
+                           "количество − скидка, до копейки")
+            if r.unit is not None:
+                how = (f"по справочнику `{r.unit.lookup.object}` (код ОКЕИ в `{r.unit.lookup.code}`)"
+                       if r.unit.lookup is not None else "по таблице спецификации")
+                out.append(f"- Единицы измерения: `{r.unit.crm}` (код ОКЕИ) ⇄ `{r.unit.erp}` {how}; не найдена — "
+                           + ("запись задерживается" if r.unit.unknown == "hold" else "не передаётся"))
+            if r.on == "create" and e.direction == "erp_to_crm":
+                out.append("- Строки переносятся в CRM только при создании записи")
         for wb in e.write_back:
             out.append(f"- Возвращается в CRM: `{wb.erp}` → `{wb.crm}`")
         for g in e.guards:
