@@ -27,6 +27,10 @@ Updater = Callable[[dict[str, Any] | None], tuple[dict[str, Any] | None, T]]
 class SharedState(Protocol):
     def get(self, key: str) -> dict[str, Any] | None: ...
 
+    def get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """The values of several keys at once (missing keys are absent from the answer)."""
+        ...
+
     def update(self, key: str, fn: Updater[T]) -> T:
         """Atomically replace the value under ``key`` with ``fn(old)[0]`` (None keeps it) and return ``fn(old)[1]``."""
         ...
@@ -41,6 +45,10 @@ class MemoryState:
         with self._lock:
             v = self._data.get(key)
             return json.loads(json.dumps(v)) if v is not None else None
+
+    def get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {k: json.loads(json.dumps(self._data[k])) for k in keys if k in self._data}
 
     def update(self, key: str, fn: Updater[T]) -> T:
         with self._lock:
@@ -60,6 +68,16 @@ class SqlState:
     def get(self, key: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             return conn.execute(select(KeyValue.value).where(KeyValue.key == key)).scalar()
+
+    def get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        keys = list(dict.fromkeys(keys))
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), 500):  # bound the IN list (SQLite's variable limit)
+                for k, v in conn.execute(select(KeyValue.key, KeyValue.value).where(KeyValue.key.in_(keys[i:i + 500]))):
+                    if v is not None:
+                        out[k] = v
+        return out
 
     def update(self, key: str, fn: Updater[T]) -> T:
         for _ in range(5):
@@ -100,6 +118,11 @@ class RedisState:
     def get(self, key: str) -> dict[str, Any] | None:
         raw = self.client.get(self.prefix + key)
         return json.loads(raw) if raw else None
+
+    def get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        keys = list(dict.fromkeys(keys))
+        raws = self.client.mget([self.prefix + k for k in keys]) if keys else []
+        return {k: json.loads(r) for k, r in zip(keys, raws, strict=True) if r}
 
     def update(self, key: str, fn: Updater[T]) -> T:
         import redis

@@ -503,6 +503,9 @@ class Bitrix24Client:
             body = {}
         n = len(cmds)
         out: dict[str, Outcome] = {}
+        # The portal's operating figures: one shared-state write per method and response (its latest report), not
+        # one per command — 50 commands of one method would otherwise be 50 store transactions (issue 13).
+        reports: dict[str, dict[str, Any]] = {}
         for i, (key, (method, _)) in enumerate(cmds.items()):
             oc = Outcome(key, method)
             has_t, t = _member(body.get("result_time"), key, i, n)
@@ -520,13 +523,26 @@ class Bitrix24Client:
             else:
                 oc.error = Bitrix24ServerError(f"Bitrix24 {method}: no outcome in the batch response",
                                                detail={"key": key})
-            await self._observe(method, oc.time)
+            t = oc.time
+            if t and t.get("operating") is not None and method != "batch":
+                m = method.lower()
+                self.stats.operating[m] = max(self.stats.operating.get(m, 0.0), float(t["operating"]))
+                prev = reports.get(method)
+                if prev is None or float(t.get("finish") or 0.0) >= float(prev.get("finish") or 0.0):
+                    reports[method] = t
+            else:
+                await self._observe(method, t)  # no report: the in-memory fallback model
             if isinstance(oc.error, (Bitrix24OperationLimit, Bitrix24RateLimited)):
                 self.stats.limit_errors += 1
-            if isinstance(oc.error, Bitrix24OperationLimit):
-                until = await self._park_after_429(method)
-                oc.error = self._op_limit(method, until, "portal refused the command")
             out[key] = oc
+        for method, t in reports.items():
+            await self.budget.observe(method, t)
+        parked: dict[str, float] = {}
+        for oc in out.values():
+            if isinstance(oc.error, Bitrix24OperationLimit):  # after the figures above: the reset they report
+                if oc.method not in parked:
+                    parked[oc.method] = await self._park_after_429(oc.method)
+                oc.error = self._op_limit(oc.method, parked[oc.method], "portal refused the command")
         return out
 
     # ------------------------------------------------------------------------------------------ micro-batcher

@@ -58,8 +58,10 @@ class SharedStateVersionStore:
         for k in keys:
             by_bucket.setdefault(self._bucket(k), []).append(k)
         out: dict[str, str] = {}
+        many = getattr(self.state, "get_many", None)  # one store round trip for every bucket of the page
+        values = many(list(by_bucket)) if many is not None else {b: self.state.get(b) for b in by_bucket}
         for bucket, ks in by_bucket.items():
-            data = (self.state.get(bucket) or {}).get("v", {})
+            data = (values.get(bucket) or {}).get("v", {})
             out.update({k: data[k] for k in ks if k in data})
         return out
 
