@@ -133,6 +133,7 @@ class _Item:
     fut: asyncio.Future
     wait: float
     attempts: int = 0
+    urgent: bool = False  # a read other work waits for (a coalesced lookup): sent before the queued writes
 
     @property
     def size(self) -> int:
@@ -258,6 +259,7 @@ class Bitrix24Client:
         self.stats = Stats()
         self._queue: list[_Item | _Group] = []
         self._queued = 0  # commands waiting in _queue
+        self._urgent = 0  # urgent items at the head of _queue
         self._arrived: asyncio.Event | None = None  # set when a command is queued (made inside the running loop)
         self._groups = 0
         self.lookup = KeyLookup(self)  # coalesced key lookups (link field, INN) of concurrent callers
@@ -462,21 +464,23 @@ class Bitrix24Client:
         return params
 
     async def call_full(self, method: str, params: dict[str, Any] | None = None, *,
-                        wait: bool | float | None = None, batch: bool = True) -> CallResult:
-        """Call one method. Query-string-safe calls ride in a shared ``batch``; others go as single JSON calls."""
+                        wait: bool | float | None = None, batch: bool = True, urgent: bool = False) -> CallResult:
+        """Call one method. Query-string-safe calls ride in a shared ``batch``; others go as single JSON calls.
+        ``urgent`` (a read that many callers wait for, such as a coalesced lookup) goes into the next request ahead
+        of the queued commands; calls of different callers are independent, so their order is free."""
         params = self._with_connector(method, params or {})
         max_wait = self._wait_limit(wait)
         await self._gate(method, max_wait)
         if batch and method not in NOT_BATCHABLE and (not params or query_safe(params)):
             fut: asyncio.Future = asyncio.get_running_loop().create_future()
-            self._enqueue(_Item(method, params, fut, max_wait))
+            self._enqueue(_Item(method, params, fut, max_wait, urgent=urgent))
             return await fut
         data = await self.request(method, params, max_wait=max_wait)
         return CallResult(data.get("result"), _as_int(data.get("total")), _as_int(data.get("next")), data.get("time"))
 
     async def call(self, method: str, params: dict[str, Any] | None = None, *,
-                   wait: bool | float | None = None, batch: bool = True) -> Any:
-        return (await self.call_full(method, params, wait=wait, batch=batch)).result
+                   wait: bool | float | None = None, batch: bool = True, urgent: bool = False) -> Any:
+        return (await self.call_full(method, params, wait=wait, batch=batch, urgent=urgent)).result
 
     async def batch(self, cmds: dict[str, tuple[str, dict[str, Any]]] | list[tuple[str, dict[str, Any]]], *,
                     halt: bool = False, wait: bool | float | None = None) -> dict[str, Outcome]:
@@ -548,7 +552,11 @@ class Bitrix24Client:
     # ------------------------------------------------------------------------------------------ micro-batcher
 
     def _enqueue(self, item: _Item | _Group) -> None:
-        self._queue.append(item)
+        if getattr(item, "urgent", False):
+            self._queue.insert(self._urgent, item)  # behind the other urgent items, ahead of the rest
+            self._urgent += 1
+        else:
+            self._queue.append(item)
         self._queued += item.size
         if self._arrived is not None:
             self._arrived.set()
@@ -556,6 +564,11 @@ class Bitrix24Client:
             self._spawn_senders()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.linger, self._on_timer)
+
+    def backlogged(self) -> bool:
+        """Whether a full request's worth of commands is already waiting (rate-bound bulk work): a call queued now
+        will not leave sooner than the ones ahead of it."""
+        return self._queued >= BATCH_MAX
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -601,6 +614,7 @@ class Bitrix24Client:
         if not out and self._queue:  # cannot happen (groups are ≤ 50), but never spin
             out.append(self._queue.pop(0))
         self._queued -= sum(i.size for i in out)
+        self._urgent -= sum(1 for i in out if getattr(i, "urgent", False))
         return out
 
     async def _sender(self) -> None:

@@ -44,9 +44,15 @@ class _Pending:
 class KeyLookup:
     """Rows of ``method`` whose ``field`` equals a value, for many concurrent callers in one call per 50 values."""
 
-    def __init__(self, client: Bitrix24Client, *, linger: float = 0.03, max_linger: float = 0.25) -> None:
+    def __init__(self, client: Bitrix24Client, *, linger: float = 0.03, max_linger: float = 1.0) -> None:
         self.client = client
-        self.linger = linger  # wait this long for more values; again while more keep coming, up to max_linger
+        # Wait ``linger`` for more values, and again while more keep coming, up to ``max_linger``. A pause in the
+        # arrivals ends the wait only while the client has room in its next request: with a request's worth of
+        # commands already queued (rate-bound bulk work) a list call sent now would not travel sooner, so values
+        # are collected on, up to 50 or ``max_linger``. A lone lookup waits ``linger``. Under bulk work the jobs
+        # reach their lookups some 50 a second (the rate of 2 requests of 50 commands, two writes per company):
+        # the earlier 0.25 s limit made a list call per ~12 values, where 1 s gathers up to 50.
+        self.linger = linger
         self.max_linger = max_linger
         self._pending: dict[str, _Pending] = {}
         self.calls = 0  # list calls made (tests and benches read it)
@@ -76,8 +82,9 @@ class KeyLookup:
         if pend is None:
             return
         loop = asyncio.get_running_loop()
-        if not force and len(pend.values) > pend.seen and loop.time() - pend.since + self.linger <= self.max_linger:
-            pend.seen = len(pend.values)  # values keep coming (jobs of one claim start a few ms apart): wait on
+        if not force and loop.time() - pend.since + self.linger <= self.max_linger and (
+                len(pend.values) > pend.seen or self.client.backlogged()):
+            pend.seen = len(pend.values)  # values keep coming, or the next request is full anyway: wait on
             pend.timer = loop.call_later(self.linger, self._flush, group)
             return
         del self._pending[group]
@@ -95,7 +102,8 @@ class KeyLookup:
             items_key, idf = Bitrix24Client.list_shape(pend.method, pend.id_field)
             flt = {**dict(pend.params.get("filter") or {}), f"@{pend.field}": list(pend.values.values())}
             base = {k: v for k, v in pend.params.items() if k != "filter"}
-            first = await self.client.call(pend.method, {**base, "filter": flt, "order": {idf: "ASC"}, "start": -1})
+            first = await self.client.call(pend.method, {**base, "filter": flt, "order": {idf: "ASC"}, "start": -1},
+                                           urgent=True)  # the callers' creates wait for it
             rows = Bitrix24Client._rows(first, items_key)
             if len(rows) >= PAGE:  # a full page: there may be more (several rows for one value)
                 last = max(int(r[idf]) for r in rows)
