@@ -70,6 +70,9 @@ def test_api_requests_errors_and_limiters_per_system(tmp_path: Path, monkeypatch
 
         async def go() -> None:
             await prepare_portal(rt.adapters["portal"].client, requirements_from_spec(rt.spec))  # type: ignore[attr-defined]
+            c = rt.adapters["portal"].client  # type: ignore[attr-defined]
+            # three requests at once: the bucket (4 - margin 3 = 1 in flight at 8/s) makes two of them wait
+            await asyncio.gather(*(c.call("crm.company.fields", {}, batch=False) for _ in range(3)))
             b24.force("crm.company.list", "500", times=1)  # one read answered 500: retried by the client
             await poll_once(rt, "company", "erp")
             await run(rt, RunOptions(once=True, poll=False))

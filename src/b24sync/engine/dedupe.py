@@ -45,7 +45,9 @@ def _card(ref: str, values: dict[str, Any], f: dict[str, list[str]]) -> Any:
 
 
 async def check_before_create(entity: Entity, src: Side, src_id: str, record: Record, tgt: Side,
-                              target: SystemAdapter, obj: ObjectRef) -> None:
+                              target: SystemAdapter, obj: ObjectRef, *, distinct: set[str] | None = None) -> None:
+    """``distinct``: target ids a person said are *not* this record (a rejected review proposal,
+    engine/review.py) — never proposed again for it."""
     dd = entity.dedupe
     if dd is None or dd.before_create != "hold":
         return
@@ -79,7 +81,7 @@ async def check_before_create(entity: Entity, src: Side, src_id: str, record: Re
         except Exception:  # noqa: BLE001 — a field the target cannot filter on is no evidence, not a failure
             continue
         for r in found:
-            if r.deleted or r.id in seen:
+            if r.deleted or r.id in seen or r.id in (distinct or ()):
                 continue
             seen.add(r.id)
             v = compare(mine, _card(f"{tgt}:{r.id}", r.values, ft), policy)
@@ -97,4 +99,8 @@ async def check_before_create(entity: Entity, src: Side, src_id: str, record: Re
                    "другая компания")
     raise HoldError(f"Похоже, эта компания уже есть в {'CRM' if tgt == 'crm' else 'учётной системе'}: {listed}. "
                     f"Новая не создана, чтобы не было дубля — объедините карточки или укажите ИНН{confirm}.",
-                    detail={"candidates": [r.id for _, r, _ in hits[:10]], "guard": "dedupe"})
+                    detail={"candidates": [r.id for _, r, _ in hits[:10]], "guard": "dedupe", "target": tgt,
+                            "scores": [{"id": r.id, "name": str(r.values.get(name_f, "") if name_f else "")[:200],
+                                        "score": round(score, 3), "evidence": list(ev)[:8]}
+                                       for score, r, ev in hits[:10]],
+                            "source_name": str(_value(record.values, fs["name"])[1] or "")[:200]})

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from b24sync.engine import header, rows, stages
+from b24sync.engine import header, review, rows, stages
 from b24sync.messages import label as message_label
 from b24sync.messages import t
 from b24sync.engine.errors import ConflictError, HoldError, PermanentError, RetryableError, ValidationError
@@ -164,7 +164,9 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
                                effects=lambda c: fingerprints.mark_read(c, job.entity, src, src_id, h, record.version))
             raise ValidationError(why)
         await _check_holds(rt, entity, src, src_id, record, creating=True)
-        await check_before_create(entity, src, src_id, record, tgt, target, obj)  # spec `dedupe.before_create`
+        await check_before_create(entity, src, src_id, record, tgt, target, obj,  # spec `dedupe.before_create`
+                                  distinct=await asyncio.to_thread(review.distinct, rt, job.entity, src, src_id)
+                                  if entity.dedupe is not None else None)
         values = await _target_values(rt, job.entity, entity, src, record, for_create=True)
         for crit, _ in criteria:  # a new record carries its match keys, so it can be found again later
             for name, value in crit.items():

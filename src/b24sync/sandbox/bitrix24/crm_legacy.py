@@ -1157,3 +1157,74 @@ def category_get(portal, ctx, params):
     if r is None:
         raise ApiError(400, "NOT_FOUND", "Category not found")
     return {"category": category_out(r)}
+
+
+# ---- merging duplicates [RU:rest_help/crm/auxiliary/duplicates/crm_entity_mergeBatch.php] ----------------------
+_MERGE_KEEP_OWN = {"ID", "DATE_CREATE", "DATE_MODIFY", "CREATED_BY_ID", "MODIFY_BY_ID", "ASSIGNED_BY_ID"}
+
+
+@method("crm.entity.mergeBatch")
+def entity_merge_batch(portal, ctx, params):
+    """``{params: {entityTypeId: 1|2|3|4, entityIds: [..]}}`` → ``{STATUS: SUCCESS|CONFLICT|ERROR, ENTITY_IDS}``
+    where ENTITY_IDS are the merged-away ids, without the one left. The docs do not say which id is left; the
+    sandbox keeps the **first** (an assumption; the connector checks which one survived and handles either).
+    Sandbox choices: the kept record's empty fields are filled from the others in order, PHONE / EMAIL values are
+    added, deals / contacts / requisites of the others move to it, the others are deleted; two different non-empty
+    values of one user field (``UF_CRM_*``) are a CONFLICT and nothing is changed (the docs send the user to the
+    manual merge page then)."""
+    inner = p(params, "params") or {}
+    if not isinstance(inner, dict):
+        raise ApiError(400, "INVALID_ARG_VALUE", "Parameter 'params' must be an object.")
+    etid = as_int(inner.get("entityTypeId"))
+    ent = next((k for k, v in LEGACY.items() if v == etid), None)
+    ids = [as_int(i) for i in list_param(inner.get("entityIds"))]
+    if ent is None:
+        raise ApiError(400, "INVALID_ARG_VALUE", "Entity type is not supported.")
+    if len(ids) < 2 or any(not i or i <= 0 for i in ids):
+        raise ApiError(400, "INVALID_ARG_VALUE", "At least two entity IDs are required.")
+    rows = [portal.t(ent).get(i) for i in ids]
+    if any(r is None for r in rows):
+        return {"STATUS": "ERROR", "ENTITY_IDS": []}
+    keep, others = rows[0], rows[1:]
+    for name in {k for r in rows for k in r if k.startswith("UF_CRM_")}:
+        vals = {str(r.get(name)) for r in rows if r.get(name) not in (None, "", [], False)}
+        if len(vals) > 1:
+            return {"STATUS": "CONFLICT", "ENTITY_IDS": []}
+    ctx.cost = WRITE_COST * len(rows)
+    portal.index_multifields(ent, keep, remove=True)
+    for o in others:
+        for k, v in o.items():
+            if k in _MERGE_KEEP_OWN:
+                continue
+            if k in ("PHONE", "EMAIL", "WEB", "IM") and isinstance(v, list):
+                have = {str(m.get("VALUE")) for m in keep.get(k) or []}
+                for m in v:
+                    if str(m.get("VALUE")) not in have:
+                        keep.setdefault(k, []).append(dict(m))
+                continue
+            if keep.get(k) in (None, "", [], False) and v not in (None, "", [], False):
+                keep[k] = v
+    gone = {o["ID"] for o in others}
+    for table, col in (("deal", "COMPANY_ID" if ent == "company" else "CONTACT_ID"), ("contact", "COMPANY_ID")):
+        if table == ent:
+            continue
+        for r in list(portal.t(table).rows.values()):
+            many = r.get(col + "S")
+            moved = r.get(col) in gone or (isinstance(many, list) and any(x in gone for x in many))
+            if r.get(col) in gone:
+                r[col] = keep["ID"]
+            if isinstance(many, list) and any(x in gone for x in many):
+                r[col + "S"] = list(dict.fromkeys(keep["ID"] if x in gone else x for x in many))
+            if moved:
+                portal.t(table).save(r)
+    for rq in list(portal.t("requisite").rows.values()):
+        if rq["ENTITY_TYPE_ID"] == etid and rq["ENTITY_ID"] in gone:
+            rq["ENTITY_ID"] = keep["ID"]
+            portal.t("requisite").save(rq)
+    keep["DATE_MODIFY"], keep["MODIFY_BY_ID"] = portal.now_atom(), ctx.user_id
+    portal.t(ent).save(keep)
+    portal.index_multifields(ent, keep)
+    for o in others:
+        delete_legacy(portal, ctx, ent, o["ID"])
+    portal.events.emit(f"ONCRM{EVENT_CODE[ent]}UPDATE", {"ID": str(keep["ID"])}, ctx.connector)
+    return {"STATUS": "SUCCESS", "ENTITY_IDS": [str(o["ID"]) for o in others]}

@@ -218,13 +218,32 @@ def console_router(rt: Runtime, auth: ConsoleAuth | None = None) -> APIRouter:
         data.log_action(rt, s[0], "resume", entity, n, request.client.host if request.client else "")
         return RedirectResponse("/console/review", 303)
 
+    @router.post("/review/decide")
+    async def decide(request: Request, csrf: str = Form(""), proposal: str = Form(...),
+                     decision: str = Form(...), keep: str | None = Form(None)) -> Response:
+        s = act(request, csrf)
+        if isinstance(s, Response):
+            return s
+        from urllib.parse import quote
+
+        from b24sync.engine import review as rv
+
+        try:
+            done = await rv.decide(rt, proposal, decision, keep=keep or None, who=s[0])
+        except rv.ReviewError as e:
+            return RedirectResponse(f"/console/review?error={quote(str(e)[:300])}", 303)
+        data.log_action(rt, s[0], f"review:{decision}", f"{proposal}: {done[:200]}", 1,
+                        request.client.host if request.client else "")
+        return RedirectResponse(f"/console/review?done={quote(done[:300])}", 303)
+
     @router.get("/history", response_class=HTMLResponse)
     def history(request: Request, q: str = "") -> Response:
         return view(request, "history.html", lambda: dict(q=q, rows=data.history(rt, q)))
 
     @router.get("/review", response_class=HTMLResponse)
     def review(request: Request) -> Response:
-        return view(request, "review.html", lambda: dict(r=data.review(rt)))
+        return view(request, "review.html", lambda: dict(r=data.review(rt), notice=request.query_params.get("done"),
+                                                         error=request.query_params.get("error")))
 
     @router.get("/audit", response_class=HTMLResponse)
     def audit(request: Request) -> Response:

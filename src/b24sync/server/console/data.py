@@ -13,7 +13,7 @@ from b24sync.engine.health import poll_state, readiness
 from b24sync.engine.runtime import Runtime
 from b24sync.store.db import utcnow
 from b24sync.store.kv import SqlState
-from b24sync.store.models import Conflict, DeadLetter, EntityState, HistoryEntry, Job, Link
+from b24sync.store.models import DeadLetter, EntityState, HistoryEntry, Job, Link
 
 _MASK = re.compile(r"(\+?\d[\d\s\-()]{8,}\d)|([\w.+-]+@[\w-]+\.[\w.-]+)")
 
@@ -142,17 +142,35 @@ def _summary(detail: Any) -> str:
 
 
 def review(rt: Runtime) -> dict[str, Any]:
+    """Open proposals (engine/review.py) for the screen — names and reasons masked — and the paused entities with
+    what changed in their schema (old vs new name and type)."""
+    from b24sync.engine import review as rv
+
+    props = []
+    for p in rv.proposals(rt):
+        props.append({"id": p.id, "kind": p.kind, "entity": p.entity, "reason": mask(p.reason), "at": _aware(p.at),
+                      "keep": p.keep, "field": p.detail.get("field"),
+                      "members": [{"side": m.side, "id": m.id, "role": m.role, "name": mask(m.name),
+                                   "score": m.score, "evidence": [mask(e) for e in m.evidence]} for m in p.members]})
     with rt.db.connect() as conn:
-        conflicts = conn.execute(select(Conflict).order_by(Conflict.id.desc()).limit(200)).all()
         paused = conn.execute(select(EntityState).where(EntityState.paused)).all()
-        relinks = conn.execute(select(DeadLetter).where(DeadLetter.resolved_at.is_(None),
-                                                        DeadLetter.error_type == "ConflictError")).all()
-    return {"conflicts": [{"id": c.id, "entity": c.entity, "crm_id": c.crm_id, "erp_id": c.erp_id, "field": c.field,
-                           "winner": (c.detail or {}).get("winner"), "at": _aware(c.created_at),
-                           "open": c.resolved_at is None} for c in conflicts],
-            "paused": [{"entity": p.entity, "reason": p.reason, "since": _aware(p.since), "detail": p.detail}
-                       for p in paused],
-            "relinks": [{"id": d.id, "entity": d.entity, "reason": mask(d.reason)} for d in relinks]}
+    return {"merges": [p for p in props if p["kind"] != "field"], "fields": [p for p in props if p["kind"] == "field"],
+            "paused": [{"entity": p.entity, "reason": p.reason, "since": _aware(p.since),
+                        "changes": _changes(p.detail or {})} for p in paused]}
+
+
+def _changes(detail: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the drift check recorded: each name the spec uses, with its type before and what the system has now."""
+    out = []
+    for c in detail.get("changes") or []:
+        out.append({"side": c.get("side"), "object": c.get("object"), "old_name": c.get("old_name"),
+                    "old_type": c.get("old_type"), "new_name": c.get("new_name"), "new_type": c.get("new_type"),
+                    "what": c.get("what")})
+    if not out:  # paused before old/new was recorded: the problems as the check worded them
+        for p in detail.get("problems") or []:
+            out.append({"side": p.get("side"), "object": None, "old_name": None, "old_type": None,
+                        "new_name": None, "new_type": None, "what": f"{p.get('what')} — {p.get('fix')}"})
+    return out
 
 
 def audit(rt: Runtime) -> list[dict[str, Any]]:
