@@ -50,14 +50,15 @@ def test_dead_worker_is_freed_at_once_live_and_other_host_fresh_workers_are_left
     db = _store(store_url)
     me = presence.Identity("h1:100:me", "h1", 100)
     presence.register(db, me)
-    alive = {100, 200}.__contains__
+    alive = {100, 200, 201}.__contains__
     dead_here = _worker(db, "h1:300:x", "h1", 300)             # same host, pid gone
     same_pid = _worker(db, "h1:100:old", "h1", 100)            # our own pid: a restarted container's predecessor
     live_here = _worker(db, "h1:200:y", "h1", 200)             # same host, alive
+    slow_here = _worker(db, "h1:201:s", "h1", 201, beat_age=60)  # same host, alive, beats late (a loaded machine)
     far_fresh = _worker(db, "h2:300:z", "h2", 300)             # another host, beating
     far_stale = _worker(db, "h3:400:w", "h3", 400, beat_age=60)  # another host, silent for a minute
     ids = {w.owner: _running_job(db, w.owner, f"company:erp:{i}")
-           for i, w in enumerate((dead_here, same_pid, live_here, far_fresh, far_stale))}
+           for i, w in enumerate((dead_here, same_pid, live_here, slow_here, far_fresh, far_stale))}
     with db.begin() as c:
         c.execute(insert(Lease).values(name="poll:company:erp", owner=dead_here.owner, until=utcnow() + timedelta(minutes=1)))
 
@@ -73,7 +74,7 @@ def test_dead_worker_is_freed_at_once_live_and_other_host_fresh_workers_are_left
             assert rows[jid].state == "pending" and rows[jid].lease_owner is None and rows[jid].attempts == 1
         else:
             assert rows[jid].state == "running" and rows[jid].lease_owner == owner
-    assert left == {me.owner, live_here.owner, far_fresh.owner}
+    assert left == {me.owner, live_here.owner, slow_here.owner, far_fresh.owner}
     # The freed jobs are claimable right away, although their 60 s lease has not run out.
     claimed = jobs.claim(db, me.owner, limit=10, lease_seconds=60)
     assert {j.id for j in claimed} == {ids[o] for o in freed.workers}

@@ -4,7 +4,13 @@ Every ``b24sync run`` process registers one row (owner ``host:pid:nonce`` — th
 owner of its named leases) and beats it every few seconds. A worker is dead when
 
 - it ran on this host and its pid is gone — or is our own pid (a restarted container reuses pid 1), or
-- its heartbeat is older than the stale bound (any host: a machine that vanished never beats again).
+- it ran on another host and its heartbeat is older than the stale bound (a machine that vanished never beats
+  again).
+
+A worker on this host whose pid is alive is never taken for dead by a late heartbeat: on a loaded machine (2 cores,
+load 20) a live process can miss its beats for longer than the bound, and freeing the job it is still running lets
+a second worker create the same record again (bench/scale_workers.py saw 6 duplicates in 1,000 that way). Its jobs
+still come back if it hangs for good: their leases stop being extended and expire.
 
 ``free_dead`` — run by a worker when it starts and on every heartbeat — returns a dead worker's running jobs to the
 queue (the attempt counts, as with an expired lease), deletes its named leases (poll leases are taken over at once)
@@ -92,8 +98,8 @@ def free_dead(engine: Engine, me: Identity, *, stale_seconds: float,
         rows = conn.execute(select(WorkerRow.owner, WorkerRow.host, WorkerRow.pid, WorkerRow.heartbeat_at)
                             .where(WorkerRow.owner != me.owner)).all()
     dead = [r.owner for r in rows
-            if _aware(r.heartbeat_at) < stale_before
-            or (r.host == me.host and (r.pid == me.pid or not alive(r.pid)))]
+            if (r.host == me.host and (r.pid == me.pid or not alive(r.pid)))
+            or (r.host != me.host and _aware(r.heartbeat_at) < stale_before)]
     return _free(engine, dead) if dead else Freed()
 
 
