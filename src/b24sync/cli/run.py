@@ -58,6 +58,9 @@ def run_cmd(
         extra.append(watch_names(rt))  # a name that disappears while running pauses its entity
 
         extra += offline_tasks(rt)  # Bitrix24 offline event queues (systems with offline_events: true)
+        from b24sync.server.bitrix24_robots import tasks as robot_tasks
+
+        extra += robot_tasks(rt)  # answers to Bitrix24 automation robots (bizproc.event.send) once their jobs end
     stats = asyncio.run(_main(rt, RunOptions(once=once, workers=workers, extra_tasks=extra), progress=once,
                               spec_file=spec_file))
     console.print(f"done: {stats.done} jobs ({', '.join(f'{k} {v}' for k, v in sorted(stats.actions.items())) or 'nothing to do'}), "

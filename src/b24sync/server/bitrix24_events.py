@@ -45,4 +45,9 @@ def bitrix24_router(rt: Runtime, system_name: str, config: dict[str, Any]) -> AP
         await asyncio.to_thread(accept_event, rt, side="crm", event=ev.name, record_id=ev.object_id,
                                 source=f"bitrix24:{system_name}", system=system_name)
 
-    return make_event_router(verifier, on_event, path=f"/bitrix24/{system_name}/events")
+    router = make_event_router(verifier, on_event, path=f"/bitrix24/{system_name}/events")
+    from b24sync.server.bitrix24_robots import has_robots, robot_route
+
+    if has_robots(rt, system_name):  # POST /bitrix24/<system>/robots: automation robots, the same token checks
+        robot_route(rt, system_name, verifier, router)
+    return router

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from b24sync.spec.loader import LineMap
 from b24sync.spec.models import Entity, RefTransform, Spec, TableTransform
+
+_ROBOT_OBJECT = re.compile(r"^crm\.(company|contact|deal|lead|item:\d+)(\+.*)?$")
 
 # Connector types a spec may name. `b24sync run` additionally needs a connector registered for the type.
 KNOWN_SYSTEM_TYPES = {
@@ -42,6 +45,7 @@ def check_semantics(spec: Spec, file: str, lines: LineMap) -> list:
         if not any(s.role == role for s in spec.systems.values()):
             add(("systems",), "no system has `role: crm`", "add the Bitrix24 portal with `role: crm`")
 
+    robot_codes: dict[tuple[str, str], tuple[str, str]] = {}
     for ename, entity in spec.entities.items():
         base = ("entities", ename)
         _check_sides(spec, ename, entity, add)
@@ -90,6 +94,23 @@ def check_semantics(spec: Spec, file: str, lines: LineMap) -> list:
             if t.kind == "event" and (t.side or "erp") != "erp":
                 add(base + ("triggers", i), "an event trigger is pushed by the ERP, so its side is erp",
                     "remove `side:` or use `webhook:` for Bitrix24 events")
+            if t.robot is not None:
+                crm_sys = spec.systems.get(spec.system_for(entity, "crm") or "")
+                if crm_sys is None or crm_sys.type != "bitrix24":
+                    add(base + ("triggers", i, "robot"), "a robot trigger needs the entity's CRM to be Bitrix24",
+                        "use it on an entity whose crm system is of type bitrix24")
+                elif not _ROBOT_OBJECT.match(entity.crm.object):
+                    add(base + ("triggers", i, "robot"),
+                        f"Bitrix24 robots run on leads, deals, contacts, companies and smart processes, not on "
+                        f"`{entity.crm.object}`", "put the robot on an entity over crm.company / crm.contact / "
+                        "crm.deal / crm.lead / crm.item:N")
+                key = (spec.system_for(entity, "crm") or "", t.robot.code)
+                if key in robot_codes and robot_codes[key] != (ename, t.robot.side):
+                    add(base + ("triggers", i, "robot", "code"),
+                        f"robot code `{t.robot.code}` is used twice ({robot_codes[key][0]} and {ename})",
+                        "give each robot its own code (one robot = one action); entities over the same card may "
+                        "share a code when they pull or send the same side")
+                robot_codes.setdefault(key, (ename, t.robot.side))
     return problems
 
 

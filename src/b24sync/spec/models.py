@@ -211,25 +211,41 @@ class StageChange(Strict):
         return [str(x) for x in items] if isinstance(items, list) else items
 
 
+class RobotTrigger(Strict):
+    """A Bitrix24 automation robot (``bizproc.robot.add``) people put on a CRM stage or run from a card: "send to 1C
+    now" (``side: crm`` — read the card and send it) or "pull from 1C now" (``side: erp`` — re-read the linked ERP
+    record and bring it over). Registered by ``portal prepare --handler-url`` (application auth), answered with
+    ``bizproc.event.send`` when the sync ends. See docs/spec.md "Automation robots"."""
+
+    code: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="The robot's CODE (unique in the application)")
+    name: str = Field(min_length=1, max_length=200, description="Its name in the automation designer")
+    description: str | None = Field(None, description="Its description in the designer")
+    side: Side = Field("crm", description="crm: send the card to the ERP now; erp: pull the linked ERP record now")
+
+
 class Trigger(Strict):
     poll: str | None = Field(None, description="Poll interval (15m, 1h); reads changes since the stored cursor")
     webhook: str | None = Field(None, description="Bitrix24 event name, e.g. ONCRMCOMPANYUPDATE")
     event: str | None = Field(None, description="An ERP push event name, e.g. order.status_changed")
     stage_change: StageChange | None = Field(None, description="{to: [STAGE_ID, ...], from: [...], category: N}")
+    robot: RobotTrigger | None = Field(None, description="A Bitrix24 automation robot: {code, name, side}")
     side: Side | None = Field(None, description="Which side the trigger watches; defaults to the flowing source side")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Trigger:
-        kinds = [k for k in ("poll", "webhook", "event", "stage_change") if getattr(self, k) is not None]
+        kinds = [k for k in _TRIGGER_KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError("a trigger is exactly one of poll, webhook, event or stage_change")
+            raise ValueError("a trigger is exactly one of poll, webhook, event, stage_change or robot")
         if self.poll is not None:
             parse_duration(self.poll)
         return self
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("poll", "webhook", "event", "stage_change") if getattr(self, k) is not None)
+        return next(k for k in _TRIGGER_KINDS if getattr(self, k) is not None)
+
+
+_TRIGGER_KINDS = ("poll", "webhook", "event", "stage_change", "robot")
 
 
 # ---- documents: header values, rows, write-back -----------------------------------------------------------------

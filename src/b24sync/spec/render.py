@@ -38,6 +38,8 @@ def _trigger(tr: Trigger) -> str:
         return t("doc.trigger.webhook", event=tr.webhook)
     if tr.event:
         return t("doc.trigger.event", event=tr.event)
+    if tr.robot:
+        return t("doc.trigger.robot_" + tr.robot.side, name=tr.robot.name, code=tr.robot.code)
     sc = tr.stage_change
     assert sc is not None
     parts = []

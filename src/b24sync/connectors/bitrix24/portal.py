@@ -5,7 +5,8 @@ Methods (sheet §6.6, §6.7, §6.4, §7.1): ``crm.{entity}.userfield.list|add`` 
 ``UF_CRM_``, ≤50 chars, ``A-Z0-9_``; sheet §3.4), ``crm.type.list|add`` (match on ``code``/``title``; use
 ``entityTypeId``), ``crm.status.list|add`` by ``ENTITY_ID`` (``DEAL_STAGE``, ``DEAL_STAGE_{cat}``,
 ``DYNAMIC_{entityTypeId}_STAGE_{cat}``; a wrong ``ENTITY_ID`` gives an empty list, not an error), ``event.get|bind``
-(application auth only; a duplicate handler is an error, so we bind only what ``event.get`` lacks).
+(application auth only; a duplicate handler is an error, so we bind only what ``event.get`` lacks), the spec's
+automation robots ``bizproc.robot.list|add|update|delete`` (application auth only; robots.py).
 """
 
 from __future__ import annotations
@@ -64,18 +65,29 @@ class EventHandlerReq(BaseModel):
     auth_connector: str | None = None
 
 
+class RobotReq(BaseModel):
+    code: str
+    name: str
+    handler: str  # our robot intake, https://HOST/bitrix24/<system>/robots
+    document_type: list[str]
+    description: str | None = None
+    auth_user_id: int = 1
+
+
 class Requirements(BaseModel):
     user_fields: list[UserFieldReq] = Field(default_factory=list)
     smart_processes: list[SmartProcessReq] = Field(default_factory=list)
     stages: list[StageReq] = Field(default_factory=list)
     event_handlers: list[EventHandlerReq] = Field(default_factory=list)
+    robots: list[RobotReq] = Field(default_factory=list)
+    prune_robots: bool = False  # delete the application's robots the requirements do not name (a spec's prepare)
 
 
 @dataclass
 class Finding:
-    kind: str  # user_field | smart_process | stage | event_handler
+    kind: str  # user_field | smart_process | stage | event_handler | robot
     name: str
-    status: str  # ok | missing | mismatch | created | error
+    status: str  # ok | missing | mismatch | created | updated | deleted | error
     detail: str = ""
 
 
@@ -191,6 +203,74 @@ async def _handlers(c: Bitrix24Client, reqs: list[EventHandlerReq], create: bool
     return out
 
 
+async def _robots(c: Bitrix24Client, req: Requirements, create: bool) -> list[Finding]:
+    """Reconcile the application's robots with the requirements (robots.py). ``bizproc.robot.list`` gives codes
+    (the doc's reading) or objects with NAME/HANDLER (the PHP SDK's reading): with objects, only a changed robot is
+    updated; with codes, each present robot gets ``bizproc.robot.update`` with the spec's fields (idempotent)."""
+    from b24sync.connectors.bitrix24.errors import Bitrix24Error
+    from b24sync.connectors.bitrix24.robots import robot_fields
+
+    if not req.robots and not req.prune_robots:
+        return []
+    try:
+        listed = await c.call("bizproc.robot.list", {}, batch=False) or []
+    except Bitrix24Error as e:
+        why = (f"{e}: Bitrix24 registers robots only for an application (OAuth) — run b24sync with `oauth:` "
+               "auth (docs/spec.md \"Automation robots\")")
+        return [Finding("robot", r.code, "error", why) for r in req.robots]
+    have: dict[str, dict[str, Any] | None] = {}
+    for item in listed if isinstance(listed, list) else list(dict(listed).values()):
+        if isinstance(item, dict):
+            code = str(item.get("CODE") or item.get("code") or "")
+            have[code] = item
+        else:
+            have[str(item)] = None
+    out: list[Finding] = []
+    for r in req.robots:
+        f = robot_fields(r.code, r.name, r.description, r.handler, r.document_type, r.auth_user_id)
+        known = have.get(r.code, False)
+        if known is False:
+            if not create:
+                out.append(Finding("robot", r.code, "missing", f"{r.name} → {r.handler}"))
+                continue
+            await c.call("bizproc.robot.add", f, batch=False)
+            out.append(Finding("robot", r.code, "created", f"{r.name} → {r.handler}"))
+            continue
+        if isinstance(known, dict):
+            same = (str(known.get("HANDLER") or known.get("handler") or "") == r.handler
+                    and _robot_name(known) == r.name)
+            if same:
+                out.append(Finding("robot", r.code, "ok", r.name))
+                continue
+            if not create:
+                out.append(Finding("robot", r.code, "mismatch", "name or handler differ from the spec"))
+                continue
+        elif not create:
+            out.append(Finding("robot", r.code, "ok", r.name))
+            continue
+        fields = {k: v for k, v in f.items() if k != "CODE"}
+        await c.call("bizproc.robot.update", {"CODE": r.code, "FIELDS": fields}, batch=False)
+        out.append(Finding("robot", r.code, "updated" if isinstance(known, dict) else "ok",
+                           f"{r.name} (fields sent again)" if known is None else r.name))
+    if req.prune_robots:
+        wanted = {r.code for r in req.robots}
+        for code in have:
+            if code and code not in wanted:
+                if create:
+                    await c.call("bizproc.robot.delete", {"CODE": code}, batch=False)
+                    out.append(Finding("robot", code, "deleted", "no longer in the spec"))
+                else:
+                    out.append(Finding("robot", code, "mismatch", "registered, but no longer in the spec"))
+    return out
+
+
+def _robot_name(item: dict[str, Any]) -> str:
+    n = item.get("NAME") or item.get("name") or ""
+    if isinstance(n, dict):
+        return str(n.get("ru") or n.get("en") or next(iter(n.values()), ""))
+    return str(n)
+
+
 async def check_portal(client: Bitrix24Client, req: Requirements, *, create: bool = False) -> Report:
     """What is missing (``create=False``) or create it (``create=True``); a second prepare creates nothing."""
     rep = Report()
@@ -204,6 +284,7 @@ async def check_portal(client: Bitrix24Client, req: Requirements, *, create: boo
     for st in req.stages:
         rep.findings.append(await _stage(client, st, create))
     rep.findings.extend(await _handlers(client, req.event_handlers, create))
+    rep.findings.extend(await _robots(client, req, create))
     return rep
 
 

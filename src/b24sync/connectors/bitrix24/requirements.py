@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 
-from b24sync.connectors.bitrix24.portal import EventHandlerReq, Requirements, SmartProcessReq, UserFieldReq
+from b24sync.connectors.bitrix24.portal import (EventHandlerReq, Requirements, RobotReq, SmartProcessReq,
+                                                UserFieldReq)
+from b24sync.connectors.bitrix24.robots import document_type
 from b24sync.spec.models import FieldMapping, Spec, TypeTransform
 
 _SMART = re.compile(r"^crm\.item:(\d+)$")
@@ -65,5 +67,17 @@ def requirements_from_spec(spec: Spec, *, handler_url: str | None = None) -> Req
             if m and int(m.group(1)) >= 1030:  # 31 (smart invoices) and the other system types always exist
                 et = int(m.group(1))
                 smart.setdefault(et, SmartProcessReq(title=f"Смарт-процесс {et}", entity_type_id=et))
+    robots: dict[str, RobotReq] = {}
+    if handler_url:
+        base = handler_url.split("/bitrix24/", 1)[0] if "/bitrix24/" in handler_url else handler_url.rstrip("/")
+        for e in spec.entities.values():
+            doc = document_type(e.crm.object)
+            for t in e.triggers:
+                if t.robot is not None and doc is not None:
+                    system = spec.system_for(e, "crm") or "bitrix24"
+                    robots.setdefault(t.robot.code, RobotReq(code=t.robot.code, name=t.robot.name,
+                                                             description=t.robot.description, document_type=doc,
+                                                             handler=f"{base}/bitrix24/{system}/robots"))
     return Requirements(user_fields=list(fields.values()), event_handlers=list(handlers.values()),
-                        smart_processes=list(smart.values()))
+                        smart_processes=list(smart.values()), robots=list(robots.values()),
+                        prune_robots=bool(handler_url))

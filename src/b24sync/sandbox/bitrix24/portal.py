@@ -129,7 +129,9 @@ class Portal:
             self.store.set_meta("initialised", True)
         else:
             self.rebuild_indexes()
-        from . import crm_item, crm_legacy, misc  # noqa: F401  (register methods)
+        self.robot_waits: dict[str, dict[str, Any]] = {}  # event_token → robot call waiting for bizproc.event.send
+        self.robot_calls: list[dict[str, Any]] = []  # what fire_robot POSTed and what came back (inspection)
+        from . import bizproc, crm_item, crm_legacy, misc  # noqa: F401  (register methods)
         from . import catalog  # noqa: F401  (product sections, VAT table, product properties; after crm_legacy)
 
     # ---- helpers used by method modules ---------------------------------------------------------------------
@@ -185,7 +187,7 @@ class Portal:
                                       "EXP": now + self.access_ttl, "REXP": now + self.refresh_ttl, "REVOKED": 0})
         # token response shape [fact sheet §9.15, EN:settings/oauth/index.md, auto-renewal.md]
         return {"access_token": access, "expires": int(now + self.access_ttl), "expires_in": self.access_ttl,
-                "scope": "crm,im,user,basic,placement,event", "domain": self.domain,
+                "scope": "crm,im,user,basic,placement,event,bizproc", "domain": self.domain,
                 "server_endpoint": f"{self.base_url}/rest/", "status": "L",
                 "client_endpoint": f"{self.base_url}/rest/", "member_id": self.member_id, "user_id": user_id,
                 "refresh_token": refresh}

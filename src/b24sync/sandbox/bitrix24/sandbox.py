@@ -186,3 +186,15 @@ class Bitrix24Sandbox:
 
     def add_outgoing_webhook(self, event: str, url: str) -> dict:
         return self.portal.add_outgoing_webhook(event, url)
+
+    def fire_robot(self, code: str, document: str, **kw: Any) -> tuple[int, str]:
+        """A workflow reaches robot ``code`` on ``document`` (``COMPANY_12``): POST to its handler as the portal
+        does; ``robot_answer(token)`` then shows what the application answered (bizproc.event.send)."""
+        from .bizproc import fire_robot
+
+        return fire_robot(self.portal, code, document, **kw)
+
+    def robot_answers(self) -> list[dict]:
+        """Every robot call so far with its answer (None while the robot still waits)."""
+        return [{**c, "answer": (self.portal.robot_waits.get(c["event_token"]) or {}).get("answer")}
+                for c in self.portal.robot_calls]
