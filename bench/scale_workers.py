@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -66,6 +67,16 @@ class RandomMs:
         return self.rng.uniform(self.lo, self.hi) / k
 
 
+def _cpu_self() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _cpu_children() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def schema_url(pg: str) -> tuple[str, str]:
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     with create_engine(pg).begin() as c:
@@ -104,14 +115,19 @@ def round_(args: argparse.Namespace, processes: int, *, kill_one: bool = False) 
         onec.faults.latency_ms = RandomMs(50, 200, seed=8)  # type: ignore[assignment]
         env = {**os.environ, "B24SYNC_DATABASE_URL": url, "B24SYNC_NO_PROGRESS": "1"}
         t0 = time.monotonic()
+        self_cpu0, kids0 = _cpu_self(), _cpu_children()
         procs = [subprocess.Popen([sys.executable, "-m", "b24sync.cli.main", "run", "--spec", str(spec_file),
                                    "--no-serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                  for _ in range(processes)]
         killed = None
         deadline = t0 + args.timeout
         store = create_engine(url)
+        marks: dict[str, float] = {}
         while time.monotonic() < deadline:
             n = b24.count("company")
+            for name, share in (("first", 1 / args.records), ("p10", 0.1), ("p90", 0.9)):
+                if name not in marks and n >= args.records * share:
+                    marks[name] = time.monotonic() - t0
             if kill_one and killed is None and n >= args.records * 0.4:
                 killed = random.Random(3).randrange(processes)
                 procs[killed].send_signal(signal.SIGKILL)
@@ -126,9 +142,16 @@ def round_(args: argparse.Namespace, processes: int, *, kill_one: bool = False) 
                 p.send_signal(signal.SIGKILL)
             p.wait()
         store.dispose()
+        cpu_workers, cpu_sandboxes = _cpu_children() - kids0, _cpu_self() - self_cpu0
         links = [c.get("UF_CRM_ERP_ID") for c in b24.portal.t("company").values()]
         out = {"processes": processes, "seconds": round(seconds, 2), "records_in_crm": len(links),
-               "distinct_links": len(set(links) - {None, ""}), "records_per_s": round(args.records / seconds, 1)}
+               "distinct_links": len(set(links) - {None, ""}), "records_per_s": round(args.records / seconds, 1),
+               # CPU seconds: all worker processes together, and this process (both sandboxes + the watcher)
+               "cpu_s_workers": round(cpu_workers, 1), "cpu_s_sandboxes": round(cpu_sandboxes, 1),
+               "cpu_ms_per_record": round(1000 * (cpu_workers + cpu_sandboxes) / args.records, 1),
+               # start-up (processes up, first poll read) vs the steady middle 80 % of the records
+               "first_record_s": round(marks.get("first", seconds), 2),
+               "steady_records_per_s": round(0.8 * args.records / max(marks.get("p90", seconds) - marks.get("p10", 0), 1e-3), 1)}
         if kill_one:
             out["killed_process"] = killed
         return out
@@ -152,10 +175,13 @@ def main() -> None:
     for k, r in rounds.items():
         print(f"{k} process(es)", json.dumps(r), file=sys.stderr, flush=True)
     base = next(iter(rounds.values()))["seconds"]
+    base_steady = next(iter(rounds.values()))["steady_records_per_s"]
     kill = None if args.no_kill else round_(args, max(rounds), kill_one=True)
     print(json.dumps({"records": args.records, "concurrency_per_process": args.concurrency, "latency_ms": [50, 200],
                       "rounds": list(rounds.values()),
                       "speedup_vs_1": {str(k): round(base / r["seconds"], 2) for k, r in rounds.items()},
+                      "steady_speedup_vs_1": {str(k): round(r["steady_records_per_s"] / base_steady, 2)
+                                              for k, r in rounds.items()},
                       "sigkill_one": kill}))
 
 
