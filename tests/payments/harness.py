@@ -94,3 +94,51 @@ def parked(rt) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
     with rt.db.connect() as conn:
         return [(k, r) for k, r in conn.execute(select(DeadLetter.kind, DeadLetter.reason).where(
             DeadLetter.resolved_at.is_(None)))]
+
+
+def bank_scenario(fn, tmp_path, entities: dict[str, Any]) -> Any:  # type: ignore[no-untyped-def]
+    """The orders scenario with a third system: a folder of 1CClientBankExchange statements (``bank``)."""
+    import asyncio
+
+    from b24sync.compose import build
+    from b24sync.sandbox.bitrix24.sandbox import Bitrix24Sandbox
+    from b24sync.sandbox.onec.sandbox import OneCSandbox
+    from tests.orders.harness import spec
+
+    folder = tmp_path / "bank-in"
+    folder.mkdir()
+    for name in ("company", "product", "order"):
+        entities[name]["erp"]["system"] = "onec"
+    b24, onec = Bitrix24Sandbox(rate=50, burst=400), OneCSandbox(seed=None)
+    url, onec_url = b24.start(), onec.start()
+    try:
+        sp = spec(url, onec_url, entities)
+        sp.systems["bank"] = type(sp.systems["onec"]).model_validate(
+            {"type": "bank-statement", "role": "erp", "folder": str(folder)})
+        rt = build(sp, database_url=f"sqlite:///{tmp_path / 'state.db'}")
+
+        async def main() -> Any:
+            try:
+                from b24sync.connectors.bitrix24.portal import prepare_portal
+                from b24sync.connectors.bitrix24.requirements import requirements_from_spec
+
+                client = rt.adapters["bitrix24"].client  # type: ignore[attr-defined]
+                await prepare_portal(client, requirements_from_spec(rt.spec))
+                return await fn(rt, b24, onec, client, folder)
+            finally:
+                await rt.aclose()
+
+        return asyncio.run(main())
+    finally:
+        b24.stop()
+        onec.stop()
+
+
+def statement_entity() -> dict[str, Any]:
+    return {"title": "Bank statements → paid amount on the deal", "master": "bank", "direction": "erp_to_crm",
+            "crm": {"object": "crm.deal"}, "erp": {"object": "payments", "system": "bank"}, "match": [],
+            "aggregate": {"ledger": "payments", "amount": "Сумма", "date": "Дата", "number": "Номер",
+                          "key": ["Номер", "Дата", "ПлательщикИНН"], "counts_if": {}, "storno": None,
+                          "corrects": None, "targets": payment_targets(ref=[]),
+                          "purpose": {"via": "order", "number": "UF_CRM_ERP_ORDER_NUMBER"}},
+            "triggers": [{"poll": "1m"}]}
