@@ -374,11 +374,17 @@ CATALOGUE.update({
                                          "accounting system — the shipped amount is reduced"},
     "agg.hold.no_target": {"ru": "Не понятно, к какой сделке относится документ № {number} от {date}: в нём нет "
                                  "ссылки на заказ или счёт, связанный со сделкой, а в назначении платежа «{purpose}» "
-                                 "нет номера известного счёта. Укажите в учётной системе, что оплачено (расшифровка "
-                                 "платежа), затем повторите.",
+                                 "нет номера известного счёта. Укажите в учётной системе, к какому заказу или счёту "
+                                 "он относится (расшифровка платежа, строки документа), затем повторите.",
                            "en": "Which deal document no. {number} of {date} belongs to is unclear: it links no order "
                                  "or invoice linked to a deal, and its purpose «{purpose}» names no known invoice "
-                                 "number. Say in the accounting system what it pays (payment breakdown), then replay."},
+                                 "number. Say in the accounting system which order or invoice it belongs to (payment breakdown, document rows), then replay."},
+    "agg.hold.unlinked": {"ru": "Документ № {number} от {date} относится к документу учётной системы ({refs}), "
+                                "который не связан ни с одной записью Bitrix24 — свяжите его (или дождитесь, пока "
+                                "сделка будет создана), затем повторите: b24sync replay --held.",
+                          "en": "Document no. {number} of {date} belongs to an accounting-system document ({refs}) "
+                                "that no Bitrix24 record is linked to — link it (or wait until its deal exists), then "
+                                "replay: b24sync replay --held."},
     "agg.hold.ambiguous": {"ru": "Назначение платежа «{purpose}» документа № {number} от {date} подходит к нескольким "
                                  "записям ({candidates}) — b24sync не угадывает. Укажите в учётной системе, что "
                                  "оплачено, затем повторите.",

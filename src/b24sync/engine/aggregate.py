@@ -153,8 +153,8 @@ async def take(rt: Runtime, job: ClaimedJob, entity: Entity) -> Outcome:
     values = rec.values if rec is not None else {}
     counts = rec is not None and not rec.deleted and _counts(agg, values)
     state = "counted" if counts else ("deleted" if rec is None else "marked" if rec.deleted else "not_counted")
-    number = str(paths.get(values, agg.number) or src_id)[:80]
-    day = _day(paths.get(values, agg.date))
+    number = str(paths.first(values, [agg.number, "Number"])[1] or src_id)[:80]
+    day = _day(paths.first(values, [agg.date, "Date"])[1])
     dedup = _key(agg, values)
     replaces = None
     parts: dict[str, Decimal] = {}
@@ -164,10 +164,11 @@ async def take(rt: Runtime, job: ClaimedJob, entity: Entity) -> Outcome:
     if counts:
         rows = _rows(values, agg.rows)
         unresolved = Decimal(0)
+        unlinked: list[str] = []
         for row in rows:
             amt = _dec(paths.get(values, agg.amount, row=row, rows=agg.rows), field=agg.amount, this=number)
             doc_amount += amt
-            found = await _targets(rt, entity, values, row)
+            found = await _targets(rt, entity, values, row, unlinked)
             for k in found:
                 parts[k] = parts.get(k, Decimal(0)) + amt
             if not found:
@@ -180,11 +181,14 @@ async def take(rt: Runtime, job: ClaimedJob, entity: Entity) -> Outcome:
             parts = {k: -abs(v) for k, v in original.items()} or {k: -abs(v) for k, v in parts.items()}
             dedup = None
             detail["storno_of"] = storno_of
-        elif not parts and unresolved:
+        elif not parts and unlinked:
+            # it names its order (invoice), which no CRM record is linked to (yet): a person links it, then replays
+            raise HoldError(t("agg.hold.unlinked", number=number, date=ru_date(day), refs=", ".join(unlinked[:5])),
+                            detail={"document": number, "unlinked": unlinked})
+        elif not parts and (unresolved or agg.purpose is not None):
             parts = await _by_purpose(rt, entity, values, unresolved, number, day)
         elif not parts:
-            raise HoldError(t("agg.hold.no_target", number=number, date=ru_date(day),
-                              purpose=str(paths.get(values, agg.purpose.field) if agg.purpose else "") or "—"),
+            raise HoldError(t("agg.hold.no_target", number=number, date=ru_date(day), purpose="—"),
                             detail={"document": number})
         corrects = paths.get(values, agg.corrects) if agg.corrects else None
         if not paths.empty(corrects):
@@ -245,8 +249,10 @@ def _rows(values: dict[str, Any], rows: str | None) -> list[dict[str, Any] | Non
     return [r for r in got if isinstance(r, dict)] if isinstance(got, list) else []
 
 
-async def _targets(rt: Runtime, entity: Entity, values: dict[str, Any], row: dict[str, Any] | None) -> list[str]:
-    """The targets (``via:crm_id``) one part counts for: every target rule that resolves."""
+async def _targets(rt: Runtime, entity: Entity, values: dict[str, Any], row: dict[str, Any] | None,
+                   unlinked: list[str] | None = None) -> list[str]:
+    """The targets (``via:crm_id``) one part counts for: every target rule that resolves; ERP ids a rule found
+    but no CRM record is linked to go to ``unlinked``."""
     agg = entity.aggregate
     assert agg is not None
     found: list[str] = []
@@ -267,6 +273,8 @@ async def _targets(rt: Runtime, entity: Entity, values: dict[str, Any], row: dic
                 continue
             erp_id = str(nxt)
         crm_id = await asyncio.to_thread(_crm_of, rt, rule.via, erp_id)
+        if crm_id is None and unlinked is not None and erp_id not in unlinked:
+            unlinked.append(erp_id)
         if crm_id is not None:
             key = f"{rule.via}:{crm_id}"
             if key not in found:
