@@ -401,6 +401,29 @@ CATALOGUE.update({
                                   "nothing was written."},
     "agg.bad_amount": {"ru": "Документ {this}: сумма «{value}» в поле {field} — не число; документ не учтён.",
                        "en": "Document {this}: the amount «{value}» in {field} is not a number; not counted."},
+    "doc.agg.sum": {"ru": "- Сумма по документам (реестр `{ledger}`): `{amount}` по строкам `{rows}`; учитываются "
+                          "документы, где {counts}; проведение отменено, пометка удаления, сторно или исправление "
+                          "возвращают сумму",
+                    "en": "- Sum over documents (ledger `{ledger}`): `{amount}` per row of `{rows}`; documents count "
+                          "where {counts}; unposting, deletion mark, storno or correction take the amount back"},
+    "doc.agg.key": {"ru": "- Повторный документ с тем же {key} не учитывается; с другой суммой — конфликт для "
+                          "человека",
+                    "en": "- A second document with the same {key} is not counted; with another amount it is a "
+                          "conflict for a person"},
+    "doc.agg.target": {"ru": "- Относится к записи через связи `{via}` по {ref}; в CRM пишется: {figures}; одна "
+                             "запись в ленте на документ",
+                       "en": "- Belongs to the record through the links of `{via}` by {ref}; written into the CRM: "
+                             "{figures}; one timeline entry per document"},
+    "doc.agg.reach": {"ru": "- Когда сумма достигает `{total}`: `{field}` = `{value}` (один раз)",
+                      "en": "- When the sum reaches `{total}`: `{field}` = `{value}` (once)"},
+    "doc.agg.lock": {"ru": "- После первой оплаты {fields} ведутся в учётной системе: правка в CRM отменяется с "
+                           "комментарием",
+                     "en": "- After the first payment {fields} are kept in the accounting system: an edit in the CRM "
+                           "is put back with a note"},
+    "doc.agg.purpose": {"ru": "- Без ссылки на документ — по номеру из `{field}` в поле `{number}`; несколько или ни "
+                              "одного — на разбор человеку",
+                        "en": "- Without a document link — by the number in `{field}` found in `{number}`; several or "
+                              "none — held for a person"},
     "agg.revert": {"ru": "b24sync: по этой записи уже есть оплата, поэтому {fields} ведутся в {erp}. Ручное изменение "
                          "отменено — попросите бухгалтерию внести его в {erp}.",
                    "en": "b24sync: this record has been paid, so {fields} are kept in {erp}. The manual change was "

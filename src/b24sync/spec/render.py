@@ -97,6 +97,26 @@ def _selection(side_name: str, side: ObjectSide) -> list[str]:
     return out
 
 
+def _aggregate_lines(e: Entity) -> list[str]:
+    """A sum over related documents (docs/flow-payments.md), in the finance reader's words."""
+    a = e.aggregate
+    assert a is not None
+    counts = ", ".join(f"`{k}` ∈ {', '.join(f'`{v}`' for v in vs)}" for k, vs in a.counts_if.items()) or "все"
+    out = [t("doc.agg.sum", ledger=a.ledger or "—", amount=a.amount, rows=a.rows or "—", counts=counts)]
+    if a.key:
+        out.append(t("doc.agg.key", key=" + ".join(f"`{k}`" for k in a.key)))
+    for r in a.targets:
+        figures = ", ".join(f"`{x.crm}` = {x.value}" for x in r.set) or "—"
+        out.append(t("doc.agg.target", via=r.via, ref=", ".join(f"`{x}`" for x in r.ref) or "—", figures=figures))
+        for x in r.reach:
+            out.append(t("doc.agg.reach", total=r.total or "—", field=x.crm, value=x.value))
+        if r.lock:
+            out.append(t("doc.agg.lock", fields=", ".join(f"`{f}`" for f in r.lock)))
+    if a.purpose is not None:
+        out.append(t("doc.agg.purpose", field=a.purpose.field, number=a.purpose.number))
+    return out
+
+
 def render_markdown(spec: Spec, *, locale: str | None = None) -> str:
     with use_locale(locale or spec.locale):
         return _render(spec)
@@ -187,6 +207,8 @@ def _render(spec: Spec) -> str:
                 out.append("- Строки переносятся в CRM только при создании записи")
         for wb in e.write_back:
             out.append(f"- Возвращается в CRM: `{wb.erp}` → `{wb.crm}`")
+        if e.aggregate is not None:
+            out += _aggregate_lines(e)
         for g in e.guards:
             if g.skip_if:
                 out.append(t("doc.skip_if", field=g.skip_if.field, side=g.skip_if.side))
