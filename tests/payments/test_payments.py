@@ -208,3 +208,41 @@ def test_cash_receipt_adds_into_the_same_ledger(tmp_path: Path) -> None:
 
     cash = payment_entity("Document_ПриходныйКассовыйОрдер", date="Date", number="Number", key=["Number", "Date"])
     scenario(steps, tmp_path, with_payments(cash=cash))
+
+
+def test_unknown_reach_stage_is_refused_at_start_with_the_nearest_ids(tmp_path: Path) -> None:
+    from b24sync.engine.names import check_names
+    from tests.payments.harness import payment_targets
+
+    async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
+        rep = await check_names(rt, ["payment"])
+        probs = [p for p in rep.problems["payment"] if "stage" in p.what]
+        assert len(probs) == 1 and "`WONN`" in probs[0].what and "WON" in probs[0].fix, probs
+        assert probs[0].path[:4] == ("entities", "payment", "aggregate", "targets")
+        assert "payment" in rep.broken
+
+    bad = payment_entity(targets=payment_targets(reach=[{"crm": "STAGE_ID", "value": "WONN"}]))
+    scenario(steps, tmp_path, with_payments(payment=bad))
+
+
+def test_hostile_amounts_and_shapes_never_count_and_say_why(tmp_path: Path) -> None:
+    async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
+        s, d, o = await placed(rt, b24, onec, client, price=1000)
+        ok = onec.register_payment(o["Ref_Key"], 100, incoming_number="1", incoming_date="2026-03-01T00:00:00")
+        # a row naming a document of another kind (a contract), a row with an empty reference: not this deal's
+        onec.create(RECEIPTS, Контрагент_Key=o["Контрагент_Key"], СуммаДокумента=5, НомерВходящегоДокумента="2",
+                    ДатаВходящегоДокумента="2026-03-02T00:00:00", НазначениеПлатежа="Аванс по договору",
+                    РасшифровкаПлатежа=[{"LineNumber": 1, "ОснованиеПлатежа": o["Ref_Key"],
+                                         "ОснованиеПлатежа_Type": "StandardODATA.Catalog_ДоговорыКонтрагентов",
+                                         "Сумма": 5},
+                                        {"LineNumber": 2, "Сумма": 7}])
+        for doc in onec.find(RECEIPTS):
+            if not doc["Posted"]:
+                onec.post(RECEIPTS, doc["Ref_Key"])
+        await cycle(rt)
+        assert deal_row(b24, d)["UF_CRM_PAID_AMOUNT"] == "100.00|RUB"
+        (kind, reason), = parked(rt)
+        assert kind == "held" and "Аванс по договору" in reason, reason
+        assert ok["Posted"]
+
+    scenario(steps, tmp_path, with_payments())

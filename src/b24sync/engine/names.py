@@ -120,6 +120,7 @@ async def check_names(rt: Runtime, entities: list[str] | None = None) -> NameRep
                 probs.append(NameProblem(
                     ename, side, use.path, f"{where} has no field `{use.name}` (entity {ename}, {use.what})", fix))
         probs += await _check_stages(rt, ename, entity)
+        probs += await _check_reach_stages(rt, ename, entity)
         rep.problems[ename] = probs
     return rep
 
@@ -163,3 +164,30 @@ async def _check_stages(rt: Runtime, ename: str, entity: Any) -> list[NameProble
     return [NameProblem(ename, "crm", path, f"the portal has no stage `{stage}` for {entity.crm.object} "
                         f"(entity {ename})", _fix(stage, known, "crm.status.list"))
             for path, stage in named if stage not in known]
+
+
+async def _check_reach_stages(rt: Runtime, ename: str, entity: Any) -> list[NameProblem]:
+    """The stages a sum's threshold rule writes (``aggregate.targets[].reach``, docs/flow-payments.md), against the
+    stage catalogue of the target's own CRM object (a smart invoice's rule names DT31_… stages)."""
+    probs: list[NameProblem] = []
+    for i, r in enumerate(entity.aggregate.targets if entity.aggregate is not None else []):
+        via = rt.spec.entities.get(r.via)
+        named = [(("entities", ename, "aggregate", "targets", i, "reach", j, "value"), x.value)
+                 for j, x in enumerate(r.reach) if x.crm in ("STAGE_ID", "stageId")]
+        if via is None or not named:
+            continue
+        lister = getattr(rt.adapter(via, "crm"), "stage_ids", None)
+        if lister is None:
+            continue
+        try:
+            known = await lister(rt.objref(via, "crm"))
+        except Exception as exc:  # noqa: BLE001 - reported, not fatal
+            probs.append(NameProblem(ename, "crm", ("entities", ename, "aggregate"), f"cannot read the stages: {exc}",
+                                     "check the portal's URL and credentials", fatal=False))
+            continue
+        if known is None:
+            continue
+        probs += [NameProblem(ename, "crm", path, f"the portal has no stage `{stage}` for {via.crm.object} (entity "
+                              f"{ename}, the target rule via {r.via})", _fix(stage, known, "crm.status.list"))
+                  for path, stage in named if stage not in known]
+    return probs
