@@ -56,6 +56,9 @@ def test_invoice_payment_pays_invoice_and_deal_and_locks_the_invoice(tmp_path: P
         assert float(b24.portal.t("item_31").get(int(inv))["opportunity"]) == 366
         notes = [c for c in comments(b24, inv, "dynamic_31") if "Ручное изменение отменено" in c]
         assert len(notes) == 1, comments(b24, inv, "dynamic_31")
-        assert onec.get(INVOICES, doc["Ref_Key"])["СуммаДокумента"] == 366
+        from sqlalchemy import text as _t
+        with rt.db.connect() as c:
+            hist = [tuple(r) for r in c.execute(_t("select entity, action, outcome, detail from history order by id"))]
+        assert onec.get(INVOICES, doc["Ref_Key"])["СуммаДокумента"] == 366, "\n".join(map(str, [h for h in hist if h[0].startswith("invoice")]))
 
     scenario(steps, tmp_path, _ents())

@@ -572,4 +572,18 @@ async def guard(rt: Runtime, job: ClaimedJob, entity: Entity) -> Outcome:
         reverted += list(edited)
     if not reverted:
         return Outcome("skipped", detail={"why": "no locked field was edited"})
-    return Outcome("reverted", target="crm", target_id=crm_id, detail={"fields": reverted})
+
+    def effects_(conn: Connection) -> None:
+        # An entity that sends this CRM record to the ERP may have sent the edit before it was put back: it sends
+        # the record again, as it is now (forced: its fingerprints would take the put-back value for unchanged).
+        from b24sync.engine.mapper import flows_from
+        from b24sync.engine.sync import enqueue_sync
+
+        system, obj = rt.spec.system_for(entity, "crm"), entity.crm.object.split("+", 1)[0]
+        for name, e in rt.spec.entities.items():
+            if (e.aggregate is None and flows_from(rt.spec, e, "crm") and rt.spec.system_for(e, "crm") == system
+                    and e.crm.object.split("+", 1)[0] == obj):
+                enqueue_sync(conn, name, "crm", crm_id, force=True, scope=rt.spec.scope(name),
+                             reason=f"{job.entity}: locked fields put back ({', '.join(reverted)})")
+
+    return Outcome("reverted", target="crm", target_id=crm_id, detail={"fields": reverted}, effects=effects_)
