@@ -118,3 +118,36 @@ def test_seeded_inns_are_valid():
     assert len(inns) == 200 and all(inn_valid(i) for i in inns)
     assert checksum_inn("770708389") == "7707083893"  # Sberbank's published INN
     sb.close()
+
+
+def test_item_productrow_set_list_replace_all_over_the_deals_rows_and_smart_invoices(sandbox):
+    """crm.item.productrow.* (document-flows.md A.5): camelCase rows over the same table as crm.deal.productrows.*;
+    set overwrites all rows of the owner; opportunity follows the rows; a percent discount states its sum."""
+    import httpx
+
+    def call(method, body):  # type: ignore[no-untyped-def]
+        return httpx.post(sandbox.webhook_url + method, json=body, timeout=10)
+
+    did = call("crm.deal.add", {"fields": {"TITLE": "rows"}}).json()["result"]
+    r = call("crm.item.productrow.set", {"ownerType": "D", "ownerId": did, "productRows": [
+        {"productName": "Кабель", "price": 90, "quantity": 2, "discountTypeId": 2, "discountRate": 10,
+         "taxRate": 20, "taxIncluded": "Y", "measureCode": 6, "measureName": "м"},
+        {"productName": "Монтаж", "price": 500, "quantity": 1}]})
+    assert r.status_code == 200, r.text
+    got = r.json()["result"]["productRows"]
+    assert [x["productName"] for x in got] == ["Кабель", "Монтаж"] and got[0]["ownerType"] == "D"
+    assert got[0]["priceExclusive"] == 75 and got[0]["discountSum"] == 8.33 and got[0]["measureCode"] == 6
+    legacy = call("crm.deal.productrows.get", {"id": did}).json()["result"]
+    assert [x["PRODUCT_NAME"] for x in legacy] == ["Кабель", "Монтаж"]  # one table
+    assert float(call("crm.deal.get", {"id": did}).json()["result"]["OPPORTUNITY"]) == 680
+    call("crm.item.productrow.set", {"ownerType": "D", "ownerId": did, "productRows": [{"productName": "x", "price": 1}]})
+    lst = call("crm.item.productrow.list", {"filter": {"=ownerType": "D", "=ownerId": did}}).json()
+    assert [x["productName"] for x in lst["result"]["productRows"]] == ["x"] and lst["total"] == 1  # replaced
+    inv = call("crm.item.add", {"entityTypeId": 31, "fields": {"title": "Счёт"}}).json()["result"]["item"]["id"]
+    call("crm.item.productrow.set", {"ownerType": "SI", "ownerId": inv,
+                                     "productRows": [{"productName": "Услуга", "price": 100, "quantity": 3}]})
+    item = call("crm.item.get", {"entityTypeId": 31, "id": inv}).json()["result"]["item"]
+    assert item["opportunity"] == 300
+    assert call("crm.item.productrow.list", {"filter": {"=ownerType": "SI", "=ownerId": inv}}).json()["total"] == 1
+    missing = call("crm.item.productrow.set", {"ownerType": "SI", "ownerId": 999999, "productRows": []})
+    assert missing.status_code == 400

@@ -881,50 +881,67 @@ def _num(v: Any, default: float = 0.0) -> float:
         return default
 
 
+def make_row(portal, owner_type: str, owner_id: int, r: dict, i: int) -> dict:
+    """One stored product row (UPPER_CASE) from a row as written, the portal's derived prices filled in: PRICE is
+    the final unit price; PRICE_EXCLUSIVE after the discount before tax, PRICE_NETTO before both, PRICE_BRUTTO with
+    tax before the discount [EN:api-reference/crm/data-types.md#crm_item_product_row]. Shared by
+    crm.deal.productrows.* and crm.item.productrow.* (one table, as on the portal)."""
+    r = {str(k).upper(): v for k, v in (r or {}).items()}
+    price = _num(r.get("PRICE"))
+    qty = _num(r.get("QUANTITY"), 1.0)
+    dtype = as_int(r.get("DISCOUNT_TYPE_ID")) or 2
+    rate = _num(r.get("DISCOUNT_RATE"))
+    dsum = _num(r.get("DISCOUNT_SUM"))
+    if dtype == 2 and rate == 100 and not dsum and "DISCOUNT_SUM" not in r:
+        # [§9.12 HTTP 400 example]
+        raise ApiError(400, "ERROR_CORE", "Discount Sum (DISCOUNT_SUM) is required if Percentage Discount Type "
+                       "(DISCOUNT_TYPE_ID) is defined and Discount Rate (DISCOUNT_RATE) is 100%<br>")
+    tax = _num(r.get("TAX_RATE")) if r.get("TAX_RATE") not in (None, "") else None
+    incl = str(r.get("TAX_INCLUDED", "N")).upper() == "Y"
+    excl = price / (1 + (tax or 0) / 100) if tax and incl else price
+    netto = excl + dsum if dtype == 1 else (excl / (1 - rate / 100) if rate < 100 else excl + dsum)
+    if dtype == 2 and 0 < rate < 100 and not dsum:
+        dsum = round(netto - excl, 2)  # the portal states the per-unit sum of a percent discount too
+    pid = as_int(r.get("PRODUCT_ID")) or 0
+    name = r.get("PRODUCT_NAME")
+    if pid and not name:
+        prod = portal.t("product").get(pid)
+        name = prod["NAME"] if prod else None
+    return {"OWNER_ID": owner_id, "OWNER_TYPE": owner_type, "PRODUCT_ID": pid, "PRODUCT_NAME": name or "",
+            "ORIGINAL_PRODUCT_NAME": name or "", "PRODUCT_DESCRIPTION": "", "PRICE": price,
+            "PRICE_EXCLUSIVE": round(excl, 2), "PRICE_NETTO": round(netto, 2),
+            "PRICE_BRUTTO": round(netto * (1 + (tax or 0) / 100), 2), "PRICE_ACCOUNT": f"{price:.2f}",
+            "QUANTITY": qty, "DISCOUNT_TYPE_ID": dtype, "DISCOUNT_RATE": rate, "DISCOUNT_SUM": dsum,
+            "TAX_RATE": tax, "TAX_INCLUDED": "Y" if incl else "N", "CUSTOMIZED": "Y",
+            "MEASURE_CODE": as_int(r.get("MEASURE_CODE")) or 796,
+            "MEASURE_NAME": r.get("MEASURE_NAME") or "шт", "SORT": as_int(r.get("SORT")) or (i + 1) * 10,
+            "XML_ID": r.get("XML_ID"), "TYPE": as_int(r.get("TYPE")) or 1, "STORE_ID": None, "RESERVE_ID": None,
+            "DATE_RESERVE_END": None, "RESERVE_QUANTITY": None}
+
+
+def replace_rows(portal, owner_type: str, owner_id: int, new_rows: list[dict]) -> list[dict]:
+    """Replace all rows of one owner (rows not passed are removed) and return them as stored, in order."""
+    rows_tbl = portal.t("productrow")
+    for old in [r for r in rows_tbl.rows.values() if r["OWNER_TYPE"] == owner_type and r["OWNER_ID"] == owner_id]:
+        rows_tbl.delete(old["ID"])
+    for r in new_rows:
+        rows_tbl.insert(r)
+    return owner_rows(portal, owner_type, owner_id)
+
+
+def owner_rows(portal, owner_type: str, owner_id: int) -> list[dict]:
+    return sorted((r for r in portal.t("productrow").rows.values()
+                   if r["OWNER_TYPE"] == owner_type and r["OWNER_ID"] == owner_id), key=lambda r: (r["SORT"], r["ID"]))
+
+
 @method("crm.deal.productrows.set")
 def productrows_set(portal, ctx, params):
     did = as_int(p(params, "id"))
     deal = portal.t("deal").get(did)
     if deal is None:
         raise not_found_legacy("Not found")
-    new_rows = []
-    for i, r in enumerate(list_param(p(params, "rows", []))):
-        r = {str(k).upper(): v for k, v in (r or {}).items()}
-        price = _num(r.get("PRICE"))
-        qty = _num(r.get("QUANTITY"), 1.0)
-        dtype = as_int(r.get("DISCOUNT_TYPE_ID")) or 2
-        rate = _num(r.get("DISCOUNT_RATE"))
-        dsum = _num(r.get("DISCOUNT_SUM"))
-        if dtype == 2 and rate == 100 and not dsum and "DISCOUNT_SUM" not in r:
-            # [§9.12 HTTP 400 example]
-            raise ApiError(400, "ERROR_CORE", "Discount Sum (DISCOUNT_SUM) is required if Percentage Discount Type "
-                           "(DISCOUNT_TYPE_ID) is defined and Discount Rate (DISCOUNT_RATE) is 100%<br>")
-        tax = _num(r.get("TAX_RATE")) if r.get("TAX_RATE") not in (None, "") else None
-        incl = str(r.get("TAX_INCLUDED", "N")).upper() == "Y"
-        excl = price / (1 + (tax or 0) / 100) if tax and incl else price
-        netto = excl + dsum if dtype == 1 else (excl / (1 - rate / 100) if rate < 100 else excl + dsum)
-        if dtype == 2 and 0 < rate < 100 and not dsum:
-            dsum = round(netto - excl, 2)  # the portal states the per-unit sum of a percent discount too
-        pid = as_int(r.get("PRODUCT_ID")) or 0
-        name = r.get("PRODUCT_NAME")
-        if pid and not name:
-            prod = portal.t("product").get(pid)
-            name = prod["NAME"] if prod else None
-        new_rows.append({"OWNER_ID": did, "OWNER_TYPE": "D", "PRODUCT_ID": pid, "PRODUCT_NAME": name or "",
-                         "ORIGINAL_PRODUCT_NAME": name or "", "PRODUCT_DESCRIPTION": "", "PRICE": price,
-                         "PRICE_EXCLUSIVE": round(excl, 2), "PRICE_NETTO": round(netto, 2),
-                         "PRICE_BRUTTO": round(netto * (1 + (tax or 0) / 100), 2), "PRICE_ACCOUNT": f"{price:.2f}",
-                         "QUANTITY": qty, "DISCOUNT_TYPE_ID": dtype, "DISCOUNT_RATE": rate, "DISCOUNT_SUM": dsum,
-                         "TAX_RATE": tax, "TAX_INCLUDED": "Y" if incl else "N", "CUSTOMIZED": "Y",
-                         "MEASURE_CODE": as_int(r.get("MEASURE_CODE")) or 796,
-                         "MEASURE_NAME": r.get("MEASURE_NAME") or "шт", "SORT": as_int(r.get("SORT")) or (i + 1) * 10,
-                         "XML_ID": r.get("XML_ID"), "TYPE": 1, "STORE_ID": None, "RESERVE_ID": None,
-                         "DATE_RESERVE_END": None, "RESERVE_QUANTITY": None})
-    rows_tbl = portal.t("productrow")
-    for old in [r for r in rows_tbl.rows.values() if r["OWNER_TYPE"] == "D" and r["OWNER_ID"] == did]:
-        rows_tbl.delete(old["ID"])  # replaces all rows
-    for r in new_rows:
-        rows_tbl.insert(r)
+    new_rows = [make_row(portal, "D", did, r, i) for i, r in enumerate(list_param(p(params, "rows", [])))]
+    replace_rows(portal, "D", did, new_rows)  # replaces all rows
     if deal.get("IS_MANUAL_OPPORTUNITY") != "Y":
         deal["OPPORTUNITY"] = round(sum(r["PRICE"] * r["QUANTITY"] for r in new_rows), 2)
     portal.t("deal").save(deal)

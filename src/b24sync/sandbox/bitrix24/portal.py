@@ -133,6 +133,7 @@ class Portal:
         self.robot_calls: list[dict[str, Any]] = []  # what fire_robot POSTed and what came back (inspection)
         from . import bizproc, crm_item, crm_legacy, misc  # noqa: F401  (register methods)
         from . import catalog  # noqa: F401  (product sections, VAT table, product properties; after crm_legacy)
+        from . import productrow  # noqa: F401  (crm.item.productrow.*, over the legacy rows)
 
     # ---- helpers used by method modules ---------------------------------------------------------------------
     def t(self, name: str):
