@@ -35,6 +35,7 @@ class NameReport:
     problems: dict[str, list[NameProblem]] = field(default_factory=dict)  # entity -> problems
     unchecked: list[tuple[str, str, str]] = field(default_factory=list)  # (entity, side, why)
     checked: int = 0
+    schemas: dict[tuple[str, str], ObjectSchema] = field(default_factory=dict)  # (entity, side) -> what was read
     unreadable: dict[str, BaseException] = field(default_factory=dict)  # system -> why its names could not be read
 
     @property
@@ -102,6 +103,7 @@ async def check_names(rt: Runtime, entities: list[str] | None = None) -> NameRep
                     _fix(obj.object, schema.alternatives, f"the objects {system} publishes")))
                 continue
             rep.checked += 1
+            rep.schemas[(ename, side)] = schema
             if schema.open:
                 continue
             known = set(schema.fields) | _ENGINE_NAMES

@@ -215,6 +215,9 @@ def console_router(rt: Runtime, auth: ConsoleAuth | None = None) -> APIRouter:
         with rt.db.begin() as conn:
             n = conn.execute(update(EntityState).where(EntityState.entity == entity)
                              .values(paused=False)).rowcount
+        from b24sync.engine.drift import forget_baseline
+
+        forget_baseline(rt, entity)  # the person approves the system as it is now (new types included)
         data.log_action(rt, s[0], "resume", entity, n, request.client.host if request.client else "")
         return RedirectResponse("/console/review", 303)
 
