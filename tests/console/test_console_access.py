@@ -119,3 +119,61 @@ def test_operator_replays_a_group_and_the_audit_log_says_so(tmp_path: Path) -> N
     assert "replay" in audit and "company/RetryableError:x" in audit and "operator" in audit
     r = c.post("/console/discard", data={"csrf": csrf, "id": 1, "why": ""})
     assert r.status_code == 400
+
+
+def test_the_overview_charts_24_hours_of_successes_and_errors_per_entity_with_the_verdict_reason(
+        tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from b24sync.store.models import HistoryEntry
+
+    rt = _rt(tmp_path)
+    now = utcnow()
+    rows = [("ok", "updated", 2)] * 3 + [("failed", "dead", 2), ("retry", "retry", 2), ("retry", "deferred", 2),
+                                          ("ok", "created", 30)]  # 30 h ago: outside the window
+    with rt.db.begin() as c:
+        for outcome, action, hours_ago in rows:
+            c.execute(insert(HistoryEntry).values(at=now - timedelta(hours=hours_ago, minutes=1), entity="company",
+                                                  lane="company:erp:1", kind="sync", action=action, outcome=outcome,
+                                                  duration_ms=5))
+    c = _client(rt)
+    _login(c, "view-token")
+    page = c.get("/console/").text
+    fig = page[page.index('<figure class="chart" data-entity="company">'):]
+    fig = fig[: fig.index("</figure>")]
+    assert "успешно 3, <span" in fig and "ошибок 2" in fig  # 3 ok; the dead letter and the failed attempt
+    start = now - timedelta(hours=2, minutes=1)
+    hour = start.replace(minute=0, second=0, microsecond=0)
+    assert f"{hour:%H:%M}–" in fig and "успешно 3, ошибок 2</title>" in fig  # the bar of that hour, with numbers
+    assert fig.count("<g class=\"bar\">") == 24
+    # the verdict carries its reason in the cell (not only as a tooltip)
+    assert 'class="verdict' in page
+
+
+def test_record_history_is_found_by_phone_inn_and_order_number_with_masked_payloads(tmp_path: Path) -> None:
+    from b24sync.store.models import Fingerprint, HistoryEntry, Link
+
+    rt = _rt(tmp_path)
+    now = utcnow()
+    with rt.db.begin() as c:
+        c.execute(insert(Link).values(entity="company", crm_id="12", erp_id="55", match_key="inn:7707083893",
+                                      created_at=now, updated_at=now))
+        c.execute(insert(Fingerprint).values(entity="company", side="crm", record_id="12", written_hash="h",
+                                             written_values={"PHONE": [{"VALUE": "+79991234567"}]}))
+        for i, (lane, action, detail) in enumerate([
+                ("company:erp:55", "updated", {"fields": ["TITLE", "PHONE"]}),
+                ("company:erp:55", "held", {"reason": "нет договора, телефон +7 999 123-45-67"}),
+                ("order:crm:900", "created", {"number": "ЗК-000123", "fields": ["TITLE"]})]):
+            c.execute(insert(HistoryEntry).values(at=now, entity=lane.split(":")[0], lane=lane, kind="sync",
+                                                  action=action, outcome="ok", duration_ms=i, detail=detail))
+    c = _client(rt)
+    _login(c, "view-token")
+    for q in ("8 (999) 123-45-67", "7707083893", "77 07 08 38 93", "55", "12"):
+        page = c.get("/console/history", params={"q": q}).text
+        assert page.count("<tr class=") == 2, (q, page[-1500:])  # both messages of the company, in order
+        assert page.index("updated") < page.index("held")
+        table = page[page.index("<table id=\"history\""):]
+        assert "123-45-67" not in table and "999" not in table  # the phone in the payload is masked
+    page = c.get("/console/history", params={"q": "ЗК-000123"}).text
+    assert page.count("<tr class=") == 1 and "order" in page
+    assert c.get("/console/history", params={"q": "%"}).text.count("<tr class=") == 0  # no wildcard search

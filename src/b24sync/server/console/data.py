@@ -7,13 +7,13 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Text, cast, func, or_, select
 
 from b24sync.engine.health import poll_state, readiness
 from b24sync.engine.runtime import Runtime
 from b24sync.store.db import utcnow
 from b24sync.store.kv import SqlState
-from b24sync.store.models import DeadLetter, EntityState, HistoryEntry, Job, Link
+from b24sync.store.models import DeadLetter, EntityState, Fingerprint, HistoryEntry, Job, Link
 
 _MASK = re.compile(r"(\+?\d[\d\s\-()]{8,}\d)|([\w.+-]+@[\w-]+\.[\w.-]+)")
 
@@ -30,7 +30,7 @@ def _aware(dt: datetime | None) -> datetime | None:
 def overview(rt: Runtime) -> dict[str, Any]:
     r = readiness(rt)
     now = utcnow()
-    since = now - timedelta(hours=24)
+    since = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)  # whole UTC hours, the last one now
     rows = []
     with rt.db.connect() as conn:
         pending = {e: (n, _aware(f)) for e, n, f in conn.execute(
@@ -40,11 +40,14 @@ def overview(rt: Runtime) -> dict[str, Any]:
             select(DeadLetter.entity, DeadLetter.kind, func.count()).where(DeadLetter.resolved_at.is_(None))
             .group_by(DeadLetter.entity, DeadLetter.kind))}
         hours: dict[str, list[list[int]]] = {e: [[0, 0] for _ in range(24)] for e in rt.spec.entities}
-        for e, at, outcome in conn.execute(select(HistoryEntry.entity, HistoryEntry.at, HistoryEntry.outcome)
-                                           .where(HistoryEntry.at >= since)):
-            if e in hours:
-                h = min(23, int((_aware(at) - since).total_seconds() // 3600))  # type: ignore[operator]
-                hours[e][h][0 if outcome == "ok" else 1] += 1
+        for e, at, outcome, action, n in conn.execute(
+                select(HistoryEntry.entity, HistoryEntry.at, HistoryEntry.outcome, HistoryEntry.action, func.count())
+                .where(HistoryEntry.at >= since, HistoryEntry.kind != "review")
+                .group_by(HistoryEntry.entity, HistoryEntry.at, HistoryEntry.outcome, HistoryEntry.action)):
+            if e not in hours or action == "deferred":  # waiting for a limit or a pause is not an error
+                continue
+            h = max(0, min(23, int((_aware(at) - since).total_seconds() // 3600)))  # type: ignore[operator]
+            hours[e][h][0 if outcome == "ok" else 1] += n
     for name, ent in rt.spec.entities.items():
         polls = {k.split(":", 1)[1]: v for k, v in r.entities.items() if k.split(":", 1)[0] == name}
         verdict = "ok"
@@ -58,9 +61,33 @@ def overview(rt: Runtime) -> dict[str, Any]:
                      "last_poll": datetime.fromtimestamp(last, UTC) if last else None, "pending": n,
                      "lag_s": (now - first).total_seconds() if first else None,
                      "dead": parked.get((name, "dead"), 0), "held": parked.get((name, "held"), 0),
-                     "hours": hours.get(name, []), "done_24h": sum(h[0] for h in hours.get(name, [])),
+                     "hours": hours.get(name, []), "chart": chart(hours.get(name, []), since),
+                     "done_24h": sum(h[0] for h in hours.get(name, [])),
                      "failed_24h": sum(h[1] for h in hours.get(name, []))})
     return {"ready": r.ready, "reasons": r.reasons, "entities": rows, "limits": limits(rt)}
+
+
+def chart(hours: list[list[int]], since: datetime, *, width: int = 480, height: int = 120) -> dict[str, Any]:
+    """Geometry of a 24-hour bar chart (server-rendered SVG, no script): per hour the successes stacked under the
+    errors, a scale rounded up to a readable top, hour ticks every 6 hours (UTC) and a tooltip per bar."""
+    top = max([sum(h) for h in hours] + [1])
+    nice = next((m * 10 ** e for e in range(0, 12) for m in (1, 2, 5) if m * 10 ** e >= top), top)
+    left, bottom = 34, 18
+    plot_w, plot_h = width - left - 4, height - bottom - 6
+    bw = plot_w / max(1, len(hours))
+    bars = []
+    for i, (ok, err) in enumerate(hours):
+        h_ok, h_err = ok * plot_h / nice, err * plot_h / nice
+        start = since + timedelta(hours=i)
+        bars.append({"x": round(left + i * bw + 1, 1), "w": round(max(1.0, bw - 2), 1),
+                     "y_ok": round(6 + plot_h - h_ok, 1), "h_ok": round(h_ok, 1),
+                     "y_err": round(6 + plot_h - h_ok - h_err, 1), "h_err": round(h_err, 1), "ok": ok, "err": err,
+                     "label": f"{start:%H:%M}–{start + timedelta(hours=1):%H:%M} UTC"})
+    ticks = [{"x": round(left + i * bw, 1), "label": f"{since + timedelta(hours=i):%H:%M}"}
+             for i in range(0, len(hours) + 1, 6)]
+    return {"w": width, "h": height, "left": left, "base": 6 + plot_h, "top_y": 6, "mid_y": round(6 + plot_h / 2, 1),
+            "top": nice, "mid": nice / 2 if nice % 2 == 0 else round(nice / 2, 1), "bars": bars, "ticks": ticks,
+            "right": width - 4, "empty": not any(sum(h) for h in hours)}
 
 
 def limits(rt: Runtime) -> list[dict[str, Any]]:
@@ -110,21 +137,55 @@ def parked_groups(rt: Runtime) -> list[dict[str, Any]]:
 
 def history(rt: Runtime, q: str, limit: int = 200) -> list[dict[str, Any]]:
     """Every message that touched a record found by its id on either side, its INN / phone / number (match key)."""
-    q = q.strip()
+    q = q.strip()[:200]
     if not q:
         return []
+    variants = _variants(q)
     with rt.db.connect() as conn:
-        links = conn.execute(select(Link).where(or_(Link.crm_id == q, Link.erp_id == q,
-                                                    Link.match_key.like(f"%{q}%"))).limit(20)).all()
+        links = conn.execute(select(Link).where(or_(
+            Link.crm_id.in_(variants), Link.erp_id.in_(variants),
+            *[Link.match_key.like(f"%{_like(v)}%", escape="\\") for v in variants if len(v) >= 3]))
+            .limit(20)).all()
+        # a phone, e-mail or document number we wrote into a record (the last values written, per record)
+        written = conn.execute(select(Fingerprint.entity, Fingerprint.side, Fingerprint.record_id).where(or_(
+            *[cast(Fingerprint.written_values, Text).like(f"%{_like(v)}%", escape="\\") for v in variants
+              if len(v) >= 5] or [False])).limit(20)).all()
+        if written:
+            links += conn.execute(select(Link).where(or_(*[
+                (Link.crm_id if side == "crm" else Link.erp_id) == rid for _e, side, rid in written]))).all()
         lanes = {f"{ln.entity}:link:{ln.id}" for ln in links}
+        lanes |= {f"{e}:{side}:{rid}" for e, side, rid in written}
         for ln in links:
             lanes |= {f"{ln.entity}:crm:{ln.crm_id}", f"{ln.entity}:erp:{ln.erp_id}"}
+        # a document number or phone that is no match key: the messages whose details name it (a write-back of
+        # the 1C order number, a hold naming the phone)
+        texts = [cast(HistoryEntry.detail, Text).like(f"%{_like(v)}%", escape="\\") for v in variants if len(v) >= 5]
         rows = conn.execute(select(HistoryEntry).where(or_(
-            HistoryEntry.lane.in_(lanes) if lanes else False, HistoryEntry.target_id == q,
-            HistoryEntry.lane.like(f"%:{q}"))).order_by(HistoryEntry.id).limit(limit)).all()
+            HistoryEntry.lane.in_(lanes) if lanes else False, HistoryEntry.target_id.in_(variants),
+            *[HistoryEntry.lane.like(f"%:{_like(v)}", escape="\\") for v in variants], *texts))
+            .order_by(HistoryEntry.id).limit(limit)).all()
     return [{"at": _aware(h.at), "entity": h.entity, "lane": h.lane, "action": h.action, "outcome": h.outcome,
              "target": h.target, "target_id": h.target_id, "ms": h.duration_ms,
              "detail": mask(_summary(h.detail))} for h in rows]
+
+
+def _like(v: str) -> str:
+    return v.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _variants(q: str) -> list[str]:
+    """The query as typed and as the store keeps keys: digits only (an INN typed with spaces), a phone in E.164."""
+    out = [q]
+    digits = re.sub(r"\D", "", q)
+    if digits and digits != q and len(digits) >= 5:
+        out.append(digits)
+    from b24sync.matching.cards import normalize_phone
+
+    if len(digits) >= 10:
+        e164 = normalize_phone(q)
+        if e164:
+            out += [e164, e164.lstrip("+")]
+    return list(dict.fromkeys(out))
 
 
 def _summary(detail: Any) -> str:

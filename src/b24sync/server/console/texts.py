@@ -25,7 +25,9 @@ TEXTS = {
            "writes": "запись", "lim_bucket": "корзина запросов", "lim_operating_budget": "время выполнения методов",
            "lim_daily_quota": "суточная квота", "limits_note": "Счётчики запросов — с запуска процесса; загрузка "
            "лимитов — сейчас, общая для всех процессов.",
-           "merges": "Возможные дубли и спорные связи", "kind_duplicate": "Похоже на существующую запись",
+           "merges": "Возможные дубли и спорные связи", "charts": "Поток и ошибки за 24 часа",
+           "ok_word": "успешно", "err_word": "ошибок", "chart_note": "Столбец — час (UTC): зелёный — успешные "
+           "сообщения, красный — неудачные попытки, ошибки и удержания; наведите курсор, чтобы увидеть числа.", "kind_duplicate": "Похоже на существующую запись",
            "kind_same_key": "Несколько записей с одним ключом", "kind_relink": "Две записи претендуют на одну",
            "role_in": "Роль", "name": "Название", "score": "Сходство", "evidence": "Совпало", "keep": "оставить",
            "role_source": "новая запись", "role_candidate": "кандидат", "role_linked": "уже связана",
@@ -64,7 +66,9 @@ TEXTS = {
            "lim_bucket": "request bucket", "lim_operating_budget": "method operating time",
            "lim_daily_quota": "daily quota", "limits_note": "Request counters since the process started; limiter "
            "usage now, shared by every process.",
-           "merges": "Possible duplicates and disputed links", "kind_duplicate": "Looks like an existing record",
+           "merges": "Possible duplicates and disputed links", "charts": "Throughput and errors, 24 h",
+           "ok_word": "ok", "err_word": "errors", "chart_note": "One bar per hour (UTC): green successful messages, "
+           "red failed attempts, dead letters and holds; hover for the numbers.", "kind_duplicate": "Looks like an existing record",
            "kind_same_key": "Several records with one key", "kind_relink": "Two records claim one partner",
            "role_in": "Role", "name": "Name", "score": "Score", "evidence": "Evidence", "keep": "keep",
            "role_source": "new record", "role_candidate": "candidate", "role_linked": "already linked",
