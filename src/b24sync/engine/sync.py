@@ -156,6 +156,8 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
             return Outcome("skipped", detail={"why": gate.why},
                            effects=lambda c: fingerprints.mark_read(c, job.entity, src, src_id, h, record.version))
         if not criteria and entity.without_match_key != "create":
+            if any(g.require_valid and g.require_valid.side == src for g in entity.guards):
+                await _check_holds(rt, entity, src, src_id, record, creating=True)  # a required INN: the guard's text
             names = ", ".join(k.crm if src == "crm" else k.erp for r in entity.match for k in r.keys)
             why = (f"{entity.title or job.entity} {src_id}: no match key value ({names}) — fill it in so the record "
                    f"can be found on the other side without creating a duplicate")

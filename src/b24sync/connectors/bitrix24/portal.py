@@ -107,8 +107,40 @@ class Report:
 _FIELD_NAME_RE = re.compile(r"^UF_CRM_[A-Z0-9_]{1,43}$")  # ≤50 chars incl. prefix (sheet §3.4)
 
 
+async def _config_user_field(c: Bitrix24Client, req: UserFieldReq, create: bool) -> Finding:
+    """A smart invoice's user field (``userfieldconfig.*``, entityId ``CRM_SMART_INVOICE``; bitrix24-rest.md §6.6):
+    its name must be ``UF_CRM_SMART_INVOICE_…`` (camelCase ``ufCrmSmartInvoice…`` in crm.item.*)."""
+    name = req.full_name
+    label = f"{req.entity}.{name}"
+    if not name.startswith(f"UF_{req.entity}_") or len(name) > 50 or not re.match(r"^UF_[A-Z0-9_]+$", name):
+        camel = "ufCrm" + "".join(w.capitalize() for w in req.entity[4:].split("_"))
+        return Finding("user_field", label, "error", f"a field of {req.entity} is named UF_{req.entity}_<NAME> "
+                       f"(in the spec {camel}<Name>), A-Z0-9_, up to 50 characters")
+    res = await c.call("userfieldconfig.list", {"moduleId": "crm", "filter": {"entityId": req.entity,
+                                                                              "fieldName": name}}, batch=False)
+    rows = res.get("fields", []) if isinstance(res, dict) else list(res or [])
+    rows = [r for r in rows if str(r.get("fieldName", "")).upper() == name]
+    if rows:
+        have = str(rows[0].get("userTypeId", ""))
+        if have and have != req.user_type_id:
+            return Finding("user_field", label, "mismatch", f"type {have}, wanted {req.user_type_id}")
+        return Finding("user_field", label, "ok")
+    if not create:
+        return Finding("user_field", label, "missing", req.user_type_id)
+    field: dict[str, Any] = {"entityId": req.entity, "fieldName": name, "userTypeId": req.user_type_id,
+                             "multiple": "Y" if req.multiple else "N", "mandatory": "Y" if req.mandatory else "N"}
+    if req.label:
+        field["editFormLabel"] = req.label
+    if req.xml_id:
+        field["xmlId"] = req.xml_id
+    await c.call("userfieldconfig.add", {"moduleId": "crm", "field": field}, batch=False)
+    return Finding("user_field", label, "created", req.user_type_id)
+
+
 async def _user_field(c: Bitrix24Client, req: UserFieldReq, create: bool) -> Finding:
     name = req.full_name
+    if req.entity.startswith("CRM_"):
+        return await _config_user_field(c, req, create)
     if req.entity not in UF_ENTITIES:
         return Finding("user_field", f"{req.entity}.{name}", "error", "unknown entity")
     if not _FIELD_NAME_RE.match(name):

@@ -26,10 +26,27 @@ def user_field_type(f: FieldMapping | None) -> str:
 _LEGACY = {"crm.company": "company", "crm.contact": "contact", "crm.deal": "deal", "crm.lead": "lead"}
 
 
+def _crm_names(e) -> list[str]:  # type: ignore[no-untyped-def]
+    names = [f.crm for f in e.fields] + [k.crm for r in e.match for k in r.keys]
+    names += [e.link.crm] if e.link.crm else []
+    names += [g.skip_if.field for g in e.guards if g.skip_if and g.skip_if.side == "crm"]
+    names += [w.crm for w in e.write_back]
+    return names
+
+
 def requirements_from_spec(spec: Spec, *, handler_url: str | None = None) -> Requirements:
     fields: dict[tuple[str, str], UserFieldReq] = {}
     handlers: dict[str, EventHandlerReq] = {}
     for e in spec.entities.values():
+        if e.crm.object == "crm.item:31":  # smart invoices: userfieldconfig.*, entityId CRM_SMART_INVOICE
+            for n in _crm_names(e):
+                if n.startswith("ufCrm"):
+                    up = "UF_CRM" + re.sub(r"([A-Z0-9]+)", r"_\1", n[5:]).upper()
+                    mapping = next((f for f in e.fields if f.crm == n), None)
+                    fields.setdefault(("CRM_SMART_INVOICE", up), UserFieldReq(
+                        entity="CRM_SMART_INVOICE", field_name=up, user_type_id=user_field_type(mapping),
+                        label=(mapping.title if mapping else None) or ("ERP id" if n == e.link.crm else n[5:])))
+            continue
         ent = _LEGACY.get(e.crm.object.split("+", 1)[0])  # composites: crm.company+requisite → company
         if ent is None:
             continue

@@ -361,8 +361,66 @@ def item_fields(portal, ctx, params):
         sch = schema(portal, ent)
         return {"fields": {c: meta(sch[u]["type"], u, sch[u]["title"], sch[u]["isReadOnly"], sch[u]["isMultiple"])
                            for c, u in camel_map(portal, ent).items()}}
-    return {"fields": {k: meta(t, re.sub(r"([A-Z])", r"_\1", k).upper(), k, k in DYN_RO, k in DYN_MULTI)
-                       for k, t in DYN_TYPES.items()}}
+    out = {k: meta(t, re.sub(r"([A-Z])", r"_\1", k).upper(), k, k in DYN_RO, k in DYN_MULTI)
+           for k, t in DYN_TYPES.items()}
+    for uf in _config_fields(portal, uf_entity_id(portal, etid)):
+        out[snake_to_camel(uf["fieldName"])] = meta(uf["userTypeId"], uf["fieldName"], uf.get("editFormLabel")
+                                                    or uf["fieldName"], False, uf.get("multiple") == "Y")
+    return {"fields": out}
+
+
+# ---- userfieldconfig.* (user fields of smart invoices and smart processes) -------------------------------------
+# [bitrix24-rest.md §6.6 / EN:api-reference/crm/universal/userfieldconfig/userfieldconfig-add.md]: entityId
+# CRM_SMART_INVOICE for invoices, CRM_{crm.type id} for a smart process; fieldName UF_{entityId}_{POSTFIX}, A-Z0-9_,
+# ≤ 50 characters; the answer wraps the field in {"field": …}. crm.item.* then carry it in camelCase
+# (UF_CRM_SMART_INVOICE_ERP_ID → ufCrmSmartInvoiceErpId).
+
+def uf_entity_id(portal, etid: int) -> str:
+    if etid == 31:
+        return "CRM_SMART_INVOICE"
+    t = next((t for t in portal.t("crm_type").rows.values() if t["entityTypeId"] == etid), None)
+    return f"CRM_{t['ID']}" if t else f"CRM_T{etid}"
+
+
+def _config_fields(portal, entity_id: str) -> list[dict]:
+    return [r["CONFIG"] for r in portal.t("userfield").rows.values()
+            if r.get("ENTITY_ID") == entity_id and "CONFIG" in r]
+
+
+@method("userfieldconfig.add")
+def userfieldconfig_add(portal, ctx, params):
+    if str(p(params, "moduleId") or "") != "crm":
+        raise ApiError(400, "ACCESS_DENIED", "Module is not supported")
+    f = p(params, "field") or {}
+    if not isinstance(f, dict):
+        raise ApiError(400, "ERROR_CORE", "field must be an object")
+    entity_id = str(f.get("entityId") or "")
+    name = str(f.get("fieldName") or "").upper()
+    utype = str(f.get("userTypeId") or "")
+    if not entity_id or not name or not utype:
+        raise ApiError(400, "ERROR_CORE", "entityId, fieldName and userTypeId are required")
+    if len(name) > 50 or not re.match(r"^UF_[A-Z0-9_]+$", name) or not name.startswith(f"UF_{entity_id}_"):
+        raise ApiError(400, "ERROR_CORE", f"fieldName must be UF_{entity_id}_<POSTFIX> (A-Z0-9_, up to 50 characters)")
+    if any(c["fieldName"] == name for c in _config_fields(portal, entity_id)):
+        raise ApiError(400, "ERROR_CORE", f"Field {name} already exists")
+    cfg = {"entityId": entity_id, "fieldName": name, "userTypeId": utype, "xmlId": f.get("xmlId"),
+           "sort": str(f.get("sort", 100)), "multiple": "Y" if str(f.get("multiple", "N")).upper() == "Y" else "N",
+           "mandatory": "Y" if str(f.get("mandatory", "N")).upper() == "Y" else "N",
+           "editFormLabel": f.get("editFormLabel"), "settings": f.get("settings") or {}}
+    rid = portal.t("userfield").insert({"ENTITY_ID": entity_id, "FIELD_NAME": name, "USER_TYPE_ID": utype,
+                                        "CONFIG": cfg})
+    cfg["id"] = str(rid)
+    return {"field": cfg}
+
+
+@method("userfieldconfig.list")
+def userfieldconfig_list(portal, ctx, params):
+    if str(p(params, "moduleId") or "") != "crm":
+        raise ApiError(400, "ACCESS_DENIED", "Module is not supported")
+    flt = p(params, "filter") or {}
+    rows = [c for r in portal.t("userfield").rows.values() if "CONFIG" in r for c in [r["CONFIG"]]
+            if all(str(c.get(k)) == str(v) for k, v in flt.items())]
+    return {"fields": rows}
 
 
 # ---- crm.type.* [fact sheet §6.7, EN:api-reference/crm/universal/user-defined-object-types/crm-type-list.md] ------
@@ -428,3 +486,4 @@ def type_get(portal, ctx, params):
     if r is None:
         raise _not_found_type()
     return {"type": type_out(r)}
+
