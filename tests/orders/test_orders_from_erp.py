@@ -298,3 +298,20 @@ def test_order_from_erp_rows_on_always_follow_1c_edits_replace_all_and_only_when
     ents = from_erp_entities()
     ents["order_from_erp"]["rows"]["on"] = "always"
     scenario(steps, tmp_path, ents, {"order_stage": STAGES})
+
+
+def test_order_from_erp_200_rows_reach_the_deal_in_one_replace_all_call(tmp_path: Path) -> None:
+    async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
+        s = await seed(rt, onec, client)
+        u = units(onec)
+        goods = [s["goods"][i % 2]["Ref_Key"] for i in range(200)]
+        rows = [{"item": g, "qty": 1 + i % 4, "price": round(1 + i / 7, 2),
+                 "sum": round(round(1 + i / 7, 2) * (1 + i % 4), 2), "unit": 796} for i, g in enumerate(goods)]
+        o = manual_order(onec, s, u, rows)
+        await _settle(rt, 2)
+        (d,) = _deals(b24)
+        got = _rows(b24, d["ID"])
+        assert len(got) == 200 and b24.method_calls["crm.deal.productrows.set"] == 1
+        assert round(sum(round(r["PRICE"] * r["QUANTITY"], 2) for r in got), 2) == o["СуммаДокумента"]
+
+    scenario(steps, tmp_path, from_erp_entities(), {"order_stage": STAGES})

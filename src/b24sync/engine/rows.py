@@ -476,7 +476,24 @@ async def apply_to_crm(rt: Runtime, entity: Entity, name: str, source: dict[str,
     values[spec_rows.crm] = mapped
 
 
-async def _push_items(rt: Runtime, name: str, product_entity: str, items: list[str]) -> None:
+async def push_items_early(rt: Runtime, entity: Entity, name: str, source: dict[str, Any], resolve: Any) -> None:
+    """The record waits for another reference (its counterparty): the items its rows need are pushed now too, so
+    it waits once, not once per missing kind."""
+    spec_rows = entity.rows
+    if spec_rows is None:
+        return
+    missing = sorted({str(r.get(spec_rows.product.erp)) for r in list(source.get(spec_rows.erp) or [])
+                      if isinstance(r, dict) and r.get(spec_rows.product.erp) not in
+                      (None, "", "00000000-0000-0000-0000-000000000000")
+                      and resolve(spec_rows.product_entity, "erp", str(r.get(spec_rows.product.erp))) is None})
+    if missing:
+        try:
+            await _push_items(rt, name, spec_rows.product_entity, missing, wait=False)
+        except HoldError:
+            pass  # reported when the rows are mapped
+
+
+async def _push_items(rt: Runtime, name: str, product_entity: str, items: list[str], *, wait: bool = True) -> None:
     """ERP items the rows need that have no CRM product yet: enqueue them through the catalogue entity and wait
     (retry); an item that entity holds holds this record with its reason."""
     import asyncio
@@ -509,6 +526,8 @@ async def _push_items(rt: Runtime, name: str, product_entity: str, items: list[s
             return held
 
     held = await asyncio.to_thread(push)
+    if not wait:
+        return
     if held:
         raise HoldError(f"Товар заказа не загружен из 1С в Bitrix24: {held[0]}", detail={"items": items, "held": held})
     raise RetryableError(f"{len(items)} item(s) of the rows are not linked to CRM products yet — pushed them "

@@ -244,6 +244,8 @@ async def _target_values(rt: Runtime, name: str, entity: Entity, src: Side, reco
     try:
         values = map_record(rt.spec, entity, src, record.values, for_create=for_create, resolve=_resolver(rt))
     except UnresolvedRef as e:
+        if src == "erp" and for_create:
+            await rows.push_items_early(rt, entity, name, record.values, _resolver(rt))
         _push_or_hold(rt, name, e)
     await header.apply(rt, entity, tgt, record.values, values, for_create=for_create)
     if src == "crm":
