@@ -246,3 +246,17 @@ def test_hostile_amounts_and_shapes_never_count_and_say_why(tmp_path: Path) -> N
         assert ok["Posted"]
 
     scenario(steps, tmp_path, with_payments())
+
+
+def test_lost_answer_of_the_timeline_comment_never_writes_it_twice(tmp_path: Path) -> None:
+    async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
+        s, d, o = await placed(rt, b24, onec, client, price=1000)
+        b24.force("crm.timeline.comment.add", "lost")  # applied, then the answer is lost (a 504 gateway page)
+        onec.register_payment(o["Ref_Key"], 250, incoming_number="8", incoming_date="2026-03-01T00:00:00")
+        for _ in range(3):
+            await cycle(rt)
+        assert not b24._faults.get("crm.timeline.comment.add")  # the lost answer did happen
+        assert comments(b24, d) == ["Оплата 250 ₽ получена 01.03.2026 (документ № 8)"], comments(b24, d)
+        assert deal_row(b24, d)["UF_CRM_PAID_AMOUNT"] == "250.00|RUB" and parked(rt) == []
+
+    scenario(steps, tmp_path, with_payments())
