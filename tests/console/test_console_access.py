@@ -177,3 +177,30 @@ def test_record_history_is_found_by_phone_inn_and_order_number_with_masked_paylo
     page = c.get("/console/history", params={"q": "ЗК-000123"}).text
     assert page.count("<tr class=") == 1 and "order" in page
     assert c.get("/console/history", params={"q": "%"}).text.count("<tr class=") == 0  # no wildcard search
+
+
+def test_the_queue_shows_pending_running_and_backing_off_with_next_attempt_and_last_error(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from b24sync.store.models import Job
+
+    rt = _rt(tmp_path)
+    now = utcnow()
+    with rt.db.begin() as c:
+        for i, (state, attempts, err, at) in enumerate([
+                ("pending", 0, None, now), ("pending", 0, None, now),
+                ("pending", 2, "1C: 503 Service Unavailable (звонить +7 999 123-45-67)", now + timedelta(minutes=3)),
+                ("running", 0, None, now)]):
+            c.execute(insert(Job).values(lane=f"company:erp:{i}", kind="sync", entity="company",
+                                         payload={"side": "erp", "id": str(i)}, state=state, attempts=attempts,
+                                         run_at=at, last_error=err, created_at=now))
+    c = _client(rt)
+    _login(c, "view-token")
+    page = c.get("/console/queue").text
+    row = page[page.index('<tr data-entity="company">'):]
+    row = row[: row.index("</tr>")]
+    assert '"pending">2<' in row and '"backing-off warn">1<' in row and '"running">1<' in row
+    waiting = page[page.index('id="backing-off"'):]
+    assert "503 Service Unavailable" in waiting and ("через 2 min" in waiting or "через 3 min" in waiting)
+    assert "123-45-67" not in waiting  # masked
+    assert "Записей: <span class=\"count\">3</span>" in page  # the parked groups are still there

@@ -166,7 +166,7 @@ def console_router(rt: Runtime, auth: ConsoleAuth | None = None) -> APIRouter:
 
     @router.get("/queue", response_class=HTMLResponse)
     def queue(request: Request) -> Response:
-        return view(request, "queue.html", lambda: dict(groups=data.parked_groups(rt),
+        return view(request, "queue.html", lambda: dict(groups=data.parked_groups(rt), live=data.active(rt),
                     notice=request.query_params.get("done")))
 
     @router.post("/replay")

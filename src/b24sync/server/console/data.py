@@ -118,6 +118,26 @@ def limits(rt: Runtime) -> list[dict[str, Any]]:
     return out
 
 
+def active(rt: Runtime, limit: int = 100) -> dict[str, Any]:
+    """The live queue: per entity pending (ready now), backing off (waiting for their next attempt after an error)
+    and running; the backing-off jobs themselves with their next attempt and last error (masked), soonest first."""
+    now = utcnow()
+    per: dict[str, dict[str, int]] = {}
+    with rt.db.connect() as conn:
+        for entity, state, retrying, n in conn.execute(
+                select(Job.entity, Job.state, Job.attempts > 0, func.count())
+                .group_by(Job.entity, Job.state, Job.attempts > 0)):
+            row = per.setdefault(entity, {"pending": 0, "backing_off": 0, "running": 0})
+            key = "running" if state == "running" else ("backing_off" if retrying else "pending")
+            row[key] += n
+        waiting = conn.execute(select(Job).where(Job.state == "pending", Job.attempts > 0)
+                               .order_by(Job.run_at).limit(limit)).all()
+    return {"per_entity": sorted(per.items()),
+            "backing_off": [{"id": j.id, "entity": j.entity, "record": (j.payload or {}).get("id"),
+                             "attempts": j.attempts, "next_in": max(0.0, (_aware(j.run_at) - now).total_seconds()),
+                             "error": mask((j.last_error or "")[:500])} for j in waiting]}
+
+
 def parked_groups(rt: Runtime) -> list[dict[str, Any]]:
     with rt.db.connect() as conn:
         rows = conn.execute(select(DeadLetter).where(DeadLetter.resolved_at.is_(None))

@@ -25,7 +25,10 @@ TEXTS = {
            "writes": "запись", "lim_bucket": "корзина запросов", "lim_operating_budget": "время выполнения методов",
            "lim_daily_quota": "суточная квота", "limits_note": "Счётчики запросов — с запуска процесса; загрузка "
            "лимитов — сейчас, общая для всех процессов.",
-           "merges": "Возможные дубли и спорные связи", "charts": "Поток и ошибки за 24 часа",
+           "merges": "Возможные дубли и спорные связи", "live_queue": "Очередь сейчас",
+           "queue_idle": "Очередь пуста: всё передано.", "backing_off": "Ждут повтора после ошибки",
+           "running": "Выполняются", "next_attempt": "Следующая попытка", "last_error": "Последняя ошибка",
+           "in_": "через", "parked": "Ошибки и удержания по причинам", "charts": "Поток и ошибки за 24 часа",
            "ok_word": "успешно", "err_word": "ошибок", "chart_note": "Столбец — час (UTC): зелёный — успешные "
            "сообщения, красный — неудачные попытки, ошибки и удержания; наведите курсор, чтобы увидеть числа.", "kind_duplicate": "Похоже на существующую запись",
            "kind_same_key": "Несколько записей с одним ключом", "kind_relink": "Две записи претендуют на одну",
@@ -66,7 +69,10 @@ TEXTS = {
            "lim_bucket": "request bucket", "lim_operating_budget": "method operating time",
            "lim_daily_quota": "daily quota", "limits_note": "Request counters since the process started; limiter "
            "usage now, shared by every process.",
-           "merges": "Possible duplicates and disputed links", "charts": "Throughput and errors, 24 h",
+           "merges": "Possible duplicates and disputed links", "live_queue": "Queue now",
+           "queue_idle": "The queue is empty: everything is delivered.", "backing_off": "Backing off after an error",
+           "running": "Running", "next_attempt": "Next attempt", "last_error": "Last error", "in_": "in",
+           "parked": "Dead letters and holds by reason", "charts": "Throughput and errors, 24 h",
            "ok_word": "ok", "err_word": "errors", "chart_note": "One bar per hour (UTC): green successful messages, "
            "red failed attempts, dead letters and holds; hover for the numbers.", "kind_duplicate": "Looks like an existing record",
            "kind_same_key": "Several records with one key", "kind_relink": "Two records claim one partner",
