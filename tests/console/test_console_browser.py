@@ -92,6 +92,8 @@ def test_login_see_a_dead_letter_replay_it_and_see_it_succeed(tmp_path: Path) ->
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             print(f"chromium {browser.version}")
             page = browser.new_page(viewport={"width": 1280, "height": 800})
+            requested: list[str] = []
+            page.on("request", lambda r: requested.append(r.url))
             page.goto(f"{served.url}/console/")
             page.fill("input[name=token]", "console-operator-token-for-the-test")
             page.click("button[type=submit]")
@@ -121,6 +123,16 @@ def test_login_see_a_dead_letter_replay_it_and_see_it_succeed(tmp_path: Path) ->
             page.screenshot(path=str(shots / "history.png"), full_page=True)
             page.goto(f"{served.url}/console/audit")
             assert "replay" in page.locator("#audit").inner_text()
+            page.goto(f"{served.url}/console/")
+            assert page.locator("figure.chart[data-entity=company] g.bar").count() == 24
+            assert page.locator("#limits tr[data-system=bitrix24]").count() == 1
+            page.screenshot(path=str(shots / "overview-after.png"), full_page=True)
+            page.goto(f"{served.url}/console/review")
+            page.screenshot(path=str(shots / "review.png"), full_page=True)
+            page.click("text=English")  # the English UI
+            assert page.locator("h1").inner_text() == "Review"
+            foreign = [u for u in requested if not u.startswith(served.url)]
+            assert not foreign, foreign  # nothing fetched from anywhere else: every asset is vendored
             browser.close()
         assert b24.count("company") > 0
     finally:

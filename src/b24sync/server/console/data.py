@@ -84,9 +84,9 @@ def chart(hours: list[list[int]], since: datetime, *, width: int = 480, height: 
                      "y_err": round(6 + plot_h - h_ok - h_err, 1), "h_err": round(h_err, 1), "ok": ok, "err": err,
                      "label": f"{start:%H:%M}–{start + timedelta(hours=1):%H:%M} UTC"})
     ticks = [{"x": round(left + i * bw, 1), "label": f"{since + timedelta(hours=i):%H:%M}"}
-             for i in range(0, len(hours) + 1, 6)]
+             for i in range(0, len(hours), 6)]
     return {"w": width, "h": height, "left": left, "base": 6 + plot_h, "top_y": 6, "mid_y": round(6 + plot_h / 2, 1),
-            "top": nice, "mid": nice / 2 if nice % 2 == 0 else round(nice / 2, 1), "bars": bars, "ticks": ticks,
+            "top": nice, "mid": nice // 2 if nice % 2 == 0 else nice / 2, "bars": bars, "ticks": ticks,
             "right": width - 4, "empty": not any(sum(h) for h in hours)}
 
 
