@@ -235,3 +235,39 @@ def test_two_bitrix24_companies_with_one_inn_are_merged_by_the_engine_on_accept(
     finally:
         b24.stop()
         onec.stop()
+
+
+def test_go_live_clusters_are_reviewed_in_the_console_and_the_engine_links_or_separates_them(tmp_path: Path) -> None:
+    from b24sync.flows.initial_load import Options, initial_load
+    from tests.flows.pair import write_spec
+
+    rt = build(load_spec(write_spec(tmp_path)), database_url=f"sqlite:///{tmp_path}/state.db")
+    insert_rows(tmp_path / "erp.db", "counterparty", [
+        {"id": 1, "name": "ООО «Ромашка»", "inn": inn10(21)}, {"id": 2, "name": "АО «Гранит»", "inn": inn10(22)}])
+    insert_rows(tmp_path / "crm.db", "company", [
+        {"id": 1, "title": "Romashka LLC"},  # the same company without INN
+        {"id": 3, "title": "Гранитт"}])  # no INN, a typo away from ERP 2
+    asyncio.run(initial_load(rt, "company", Options(run_engine=False)))
+    clusters = {frozenset((m.side, m.id) for m in p.members): p for p in review.proposals(rt) if p.kind == "cluster"}
+    romashka = clusters[frozenset({("crm", "1"), ("erp", "1")})]
+    granit = next(p for k, p in clusters.items() if ("crm", "3") in k)
+    assert romashka.members[0].evidence and romashka.keep == ["1"]
+    c = _client(rt)
+    csrf = _login(c, "op")
+    page = c.get("/console/review").text
+    assert f'data-proposal="{romashka.id}"' in page and 'data-kind="cluster"' in page and inn10(21) in page
+    for p, decision in ((romashka, "accept"), (granit, "reject")):
+        r = c.post("/console/review/decide", data={"csrf": csrf, "proposal": p.id, "decision": decision},
+                   follow_redirects=True)
+        assert 'id="notice"' in r.text, r.text[-1500:]
+    _cycle(rt)
+    assert sql(tmp_path / "crm.db", "select erp_id from company where id = 1") == [("1",)]  # linked and synced
+    assert sql(tmp_path / "crm.db", "select count(*) from company where erp_id = '2'") == [(1,)]  # ERP 2 on its own
+    assert [p for p in review.proposals(rt) if p.kind == "cluster"] == []
+    # the next go-live run respects the console's decisions: the decided clusters are not proposed again (a card
+    # created since is new evidence and may make a new proposal)
+    report = asyncio.run(initial_load(rt, "company", Options(run_engine=False)))
+    assert {c.id: c.decision for c in report.plan.clusters}.get(granit.detail["cluster"]) in (None, "rejected")
+    again = {p.id for p in review.proposals(rt)} | {p.detail.get("cluster") for p in review.proposals(rt)}
+    assert not again & {romashka.id, granit.id, romashka.detail["cluster"], granit.detail["cluster"]}
+    asyncio.run(rt.aclose())

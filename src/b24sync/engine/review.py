@@ -89,6 +89,26 @@ def _pid(kind: str, entity: str, *parts: Any) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
+def _clusters_key(entity: str) -> str:
+    return f"review:clusters:{entity}"
+
+
+def store_clusters(rt: Runtime, entity: str, clusters: list[dict[str, Any]]) -> None:
+    """The go-live deduplication's open clusters (flows/initial_load.py), replacing the previous run's."""
+    SqlState(rt.db).update(_clusters_key(entity), lambda _old: ({"clusters": clusters[:2000],
+                                                                 "at": utcnow().isoformat()}, None))
+
+
+def cluster_decisions(rt: Runtime, entity: str) -> dict[str, dict[str, Any]]:
+    """Decisions on go-live clusters taken in the console, in the shape of ``initial-load --decisions``."""
+    out: dict[str, dict[str, Any]] = {}
+    for d in decisions(rt).values():
+        if d.get("kind") == "cluster" and d.get("entity") == entity and d.get("cluster"):
+            out[str(d["cluster"])] = {"cluster": d["cluster"], "decision": d["decision"],
+                                      **({"keep": f"crm:{d['keep']}"} if d.get("keep") else {})}
+    return out
+
+
 def decisions(rt: Runtime) -> dict[str, dict[str, Any]]:
     return dict((SqlState(rt.db).get(DECISIONS) or {}).get("ids", {}))
 
@@ -123,6 +143,9 @@ def proposals(rt: Runtime, *, include_decided: bool = False) -> list[Proposal]:
             p = _from_field_conflict(rt, c)
             if p is not None:
                 out.append(p)
+    for name in rt.spec.entities:  # outside the read above: the shared state takes its own transaction
+        for c in (SqlState(rt.db).get(_clusters_key(name)) or {}).get("clusters", []):
+            out.append(_from_cluster(name, c))
     return [p for p in out if include_decided or p.id not in done]
 
 
@@ -159,6 +182,29 @@ def _from_letter(rt: Runtime, dl: Any, detail: dict[str, Any]) -> Proposal | Non
                         dl.entity, reason, members, keep=ids, dead_letter_id=dl.id, detail=detail,
                         at=dl.last_seen_at)
     return None
+
+
+def _from_cluster(entity: str, c: dict[str, Any]) -> Proposal:
+    """A go-live cluster: records on both sides that look like one company, each link with its score and evidence."""
+    ev: dict[str, list[str]] = {}
+    best: dict[str, float] = {}
+    for ln in c.get("links") or []:
+        for ref in (ln.get("a"), ln.get("b")):
+            if ref:
+                ev.setdefault(ref, []).extend(str(x) for x in ln.get("evidence") or [])
+                best[ref] = max(best.get(ref, 0.0), float(ln.get("score") or 0.0))
+    members = []
+    for m in c.get("members") or []:
+        ref = f"{m['side']}:{m['id']}"
+        facts = [f"ИНН {m['inn']}" if m.get("inn") else "", f"КПП {m['kpp']}" if m.get("kpp") else "",
+                 *(m.get("phones") or []), *(m.get("emails") or [])]
+        members.append(Member(m["side"], str(m["id"]), "crm" if m["side"] == "crm" else "erp", str(m.get("name") or ""),
+                              best.get(ref), list(dict.fromkeys([*[f for f in facts if f], *ev.get(ref, [])]))[:10]))
+    reason = "; ".join([f"похожи по {', '.join(sorted({e for x in ev.values() for e in x}))[:300]}"] +
+                       [str(w) for w in c.get("warnings") or []])
+    keep = [m.id for m in members if m.side == "crm"]
+    return Proposal(_pid("cluster", entity, c.get("id"), sorted(ev.items())), "cluster", entity, reason, members,
+                    keep=keep, detail={"cluster": c.get("id"), "score": c.get("score")})
 
 
 def _from_field_conflict(rt: Runtime, c: Any) -> Proposal | None:
@@ -205,6 +251,9 @@ async def decide(rt: Runtime, pid: str, decision: str, *, keep: str | None = Non
     src = next((m for m in p.members if m.role in ("source", "crm")), p.members[0])
     entry = {"decision": decision, "kind": p.kind, "entity": p.entity, "keep": keep, "who": who,
              "at": utcnow().isoformat(), "done": done[:500]}
+    if p.kind == "cluster":
+        entry["cluster"] = p.detail.get("cluster")
+        entry["keep"] = keep or (p.keep[0] if p.keep and decision == "accept" else None)
 
     def fn(old: dict[str, Any] | None) -> tuple[dict[str, Any], None]:
         ids = dict((old or {}).get("ids", {}))
@@ -228,6 +277,8 @@ async def _accept(rt: Runtime, p: Proposal, keep: str | None) -> str:
     src = p.members[0]
     if p.kind == "field":
         return f"оставлено применённое значение ({p.detail.get('winner', '').upper()})"
+    if p.kind == "cluster":
+        return await _accept_cluster(rt, p, keep)
     keep = str(keep or (p.keep[0] if p.keep else ""))
     if keep not in p.keep:
         raise ReviewError(f"choose the record that stays: one of {', '.join(p.keep)}")
@@ -263,8 +314,68 @@ async def _accept(rt: Runtime, p: Proposal, keep: str | None) -> str:
     raise ReviewError(f"unknown proposal kind {p.kind}")
 
 
+async def _accept_cluster(rt: Runtime, p: Proposal, keep: str | None) -> str:
+    """One company: its CRM card ``keep`` is linked with its ERP record and synced from the master; the other CRM
+    cards are merged into it through the CRM connector (Bitrix24 ``crm.entity.mergeBatch``)."""
+    from b24sync.engine.mapper import flows_from
+    from b24sync.engine.sync import enqueue_sync
+
+    entity = rt.spec.entities[p.entity]
+    scope = rt.spec.scope(p.entity)
+    crm = [m.id for m in p.members if m.side == "crm"]
+    erp = [m.id for m in p.members if m.side == "erp"]
+    if len(erp) > 1:
+        raise ReviewError(f"several ERP records ({', '.join(erp)}): merge them in the ERP first; nothing changed")
+    if not crm:
+        raise ReviewError("no CRM record in this cluster: the ERP is the book of record, merge there")
+    keep = str(keep or crm[0])
+    if keep not in crm:
+        raise ReviewError(f"choose the CRM record that stays: one of {', '.join(crm)}")
+    others = [i for i in crm if i != keep]
+    said = []
+    if others:
+        survivor = await _merge(rt, entity, "crm", keep, others)
+        _move_links(rt, scope, "crm", others, survivor)
+        keep = survivor
+        said.append(f"CRM {', '.join(others)} объединены в {survivor}")
+    if erp:
+        master = rt.spec.master_side(entity)
+        src = master if flows_from(rt.spec, entity, master) else _other(master)
+        with rt.db.begin() as conn:
+            try:
+                identity.bind(conn, scope, crm_id=keep, erp_id=erp[0], match_key=None)
+            except identity.RelinkRefused as e:
+                raise ReviewError(f"already linked otherwise ({e}): nothing linked") from None
+            enqueue_sync(conn, p.entity, src, keep if src == "crm" else erp[0], reason="review: cluster accepted",
+                         scope=scope)
+        said.append(f"CRM {keep} связана с ERP {erp[0]}; синхронизация поставлена в очередь")
+    _drop_cluster(rt, p)
+    return "; ".join(said) or "нечего связывать"
+
+
+def _drop_cluster(rt: Runtime, p: Proposal) -> None:
+    cid = p.detail.get("cluster")
+    SqlState(rt.db).update(_clusters_key(p.entity), lambda old: (
+        {**(old or {}), "clusters": [c for c in (old or {}).get("clusters", []) if c.get("id") != cid]}, None))
+
+
 async def _reject(rt: Runtime, p: Proposal) -> str:
     src = p.members[0]
+    if p.kind == "cluster":
+        from b24sync.engine.mapper import flows_from
+        from b24sync.engine.sync import enqueue_sync
+
+        entity = rt.spec.entities[p.entity]
+        with rt.db.begin() as conn:
+            n = 0
+            for m in p.members:
+                if flows_from(rt.spec, entity, m.side):  # type: ignore[arg-type]
+                    enqueue_sync(conn, p.entity, m.side, m.id, reason="review: cluster rejected",
+                                 scope=rt.spec.scope(p.entity))
+                    n += 1
+        _drop_cluster(rt, p)
+        return (f"разные компании: {n} записей поставлены в очередь и пойдут каждая сама по себе (по своему ИНН); "
+                "повторная первичная загрузка их больше не предлагает")
     if p.kind == "duplicate":
         key = f"review:distinct:{p.entity}:{src.side}:{src.id}"
         cands = list(p.keep)

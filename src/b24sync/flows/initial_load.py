@@ -606,9 +606,15 @@ async def initial_load(rt: Runtime, entity_name: str, opts: Options | None = Non
             tick_pairs(done_pairs - last)
             pair_ticks[0] = (tick_pairs, done_pairs)
 
+        from b24sync.engine import review
+
+        # a reviewer's decisions: those taken in the console (engine/review.py), then a --decisions file
+        decided = {**review.cluster_decisions(rt, entity_name), **(opts.decisions or {})}
         the_plan = plan(spec, entity, crm_items, erp_items, links=_links(rt, rt.spec.scope(entity_name)),
                         threshold=threshold, progress=prog.task("grouping by INN", total=len(crm_items) + len(erp_items)),
-                        match_progress=on_pairs, decisions=opts.decisions)
+                        match_progress=on_pairs, decisions=decided)
+        if not opts.dry_run:  # the open clusters go to the console's Review page
+            review.store_clusters(rt, entity_name, [c.to_json() for c in the_plan.clusters if c.decision is None])
         by_ref = {i.ref: i for i in [*crm_items, *erp_items]}
 
         # What this run has to write, in a stable order; what an interrupted run already wrote is skipped.

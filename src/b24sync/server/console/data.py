@@ -18,6 +18,9 @@ from b24sync.store.models import DeadLetter, EntityState, Fingerprint, HistoryEn
 _MASK = re.compile(r"(\+?\d[\d\s\-()]{8,}\d)|([\w.+-]+@[\w-]+\.[\w.-]+)")
 
 
+_KEYS = ("ИНН ", "КПП ", "INN ", "KPP ")  # an INN / KPP is a company's public key, not personal data: shown
+
+
 def mask(text: str) -> str:
     """Phones and e-mails in reasons and details are masked for the screen (ids and INNs stay readable)."""
     return _MASK.sub(lambda m: (m.group(0)[:3] + "…" + m.group(0)[-2:]) if len(m.group(0)) > 6 else "…", text)
@@ -232,7 +235,8 @@ def review(rt: Runtime) -> dict[str, Any]:
         props.append({"id": p.id, "kind": p.kind, "entity": p.entity, "reason": mask(p.reason), "at": _aware(p.at),
                       "keep": p.keep, "field": p.detail.get("field"),
                       "members": [{"side": m.side, "id": m.id, "role": m.role, "name": mask(m.name),
-                                   "score": m.score, "evidence": [mask(e) for e in m.evidence]} for m in p.members]})
+                                   "score": m.score, "evidence": [e if e.startswith(_KEYS) else mask(e) for e in m.evidence]}
+                                  for m in p.members]})
     with rt.db.connect() as conn:
         paused = conn.execute(select(EntityState).where(EntityState.paused)).all()
     return {"merges": [p for p in props if p["kind"] != "field"], "fields": [p for p in props if p["kind"] == "field"],

@@ -32,6 +32,10 @@ TEXTS = {
            "ok_word": "успешно", "err_word": "ошибок", "chart_note": "Столбец — час (UTC): зелёный — успешные "
            "сообщения, красный — неудачные попытки, ошибки и удержания; наведите курсор, чтобы увидеть числа.", "kind_duplicate": "Похоже на существующую запись",
            "kind_same_key": "Несколько записей с одним ключом", "kind_relink": "Две записи претендуют на одну",
+           "kind_cluster": "Похожие карточки (первичная загрузка)",
+           "accept_cluster": "Принять: это одна компания — отмеченная карточка CRM остаётся, другие CRM объединяются "
+           "в неё, связь с 1С создаётся",
+           "reject_cluster": "Отклонить: разные компании — каждая пойдёт сама по себе",
            "role_in": "Роль", "name": "Название", "score": "Сходство", "evidence": "Совпало", "keep": "оставить",
            "role_source": "новая запись", "role_candidate": "кандидат", "role_linked": "уже связана",
            "role_target": "найдена по ключу", "role_crm": "CRM", "role_erp": "ERP",
@@ -76,6 +80,10 @@ TEXTS = {
            "ok_word": "ok", "err_word": "errors", "chart_note": "One bar per hour (UTC): green successful messages, "
            "red failed attempts, dead letters and holds; hover for the numbers.", "kind_duplicate": "Looks like an existing record",
            "kind_same_key": "Several records with one key", "kind_relink": "Two records claim one partner",
+           "kind_cluster": "Similar cards (go-live deduplication)",
+           "accept_cluster": "Accept: one company — the marked CRM card stays, the other CRM cards are merged into "
+           "it, it is linked with the ERP record",
+           "reject_cluster": "Reject: different companies — each goes on by itself",
            "role_in": "Role", "name": "Name", "score": "Score", "evidence": "Evidence", "keep": "keep",
            "role_source": "new record", "role_candidate": "candidate", "role_linked": "already linked",
            "role_target": "found by key", "role_crm": "CRM", "role_erp": "ERP",
