@@ -6,8 +6,10 @@ Bitrix24 sandbox at its default limits (2 req/s, burst 50, operating budget on).
 
 Two runs side by side on fresh sandboxes: ``together`` (all receipts posted before one cycle: a deal's settle jobs
 coalesce into one) and ``one_by_one`` (one receipt per deal per cycle, P cycles). Prints one JSON line: per run the
-receipts, http_requests, commands, commands_per_payment, seconds, floor_seconds (commands at 50 per request ÷ 2
-req/s after the burst), ratio (seconds ÷ floor); and write_ratio = commands per payment one by one ÷ together.
+receipts, http_requests, commands, commands_per_payment, request_floor (the commands in full batches of 50) and
+request_ratio (http_requests ÷ that floor: how full the batches were), seconds, floor_seconds (commands at 50 per
+request ÷ 2 req/s after the burst), ratio (seconds ÷ floor); and write_ratio = commands per payment one by one ÷
+together.
 """
 
 from __future__ import annotations
@@ -82,7 +84,9 @@ async def _one(a: argparse.Namespace, mode: str) -> dict:
         notes = len(b24.portal.t("timeline_comment").rows)
         receipts = len(onec.find(RECEIPTS))
         floor = max(0.0, (commands / 50 - 50) / 2)
-        return {"receipts": receipts, "won": won, "notes": notes, "dead": stats.dead, "held": stats.held,
+        request_floor = -(-commands // 50)  # every command in a full batch of 50
+        return {"request_floor": request_floor, "request_ratio": round(http / request_floor, 2) if request_floor else None,
+                "receipts": receipts, "won": won, "notes": notes, "dead": stats.dead, "held": stats.held,
                 "http_requests": http, "commands": commands, "commands_per_payment": round(commands / receipts, 2),
                 "seconds": round(seconds, 1), "floor_seconds": round(floor, 1),
                 "ratio": round(seconds / floor, 2) if floor else None}

@@ -96,3 +96,20 @@ def test_effects_once_protocol(tmp_path: Path) -> None:
         assert calls == ["do", "boom"]
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("bad", ["1 5OO,00", "NaN", "Infinity", "12.3.4", "∞"])
+def test_an_amount_that_is_not_a_number_is_a_clear_error(bad: str) -> None:
+    from b24sync.engine.aggregate import _dec
+    from b24sync.engine.errors import PermanentError
+
+    with pytest.raises(PermanentError) as e:
+        _dec(bad, field="Сумма", this="245")
+    assert "не число" in str(e.value.reason) and "245" in str(e.value.reason)
+
+
+def test_amounts_with_spaces_and_commas_are_read() -> None:
+    from b24sync.engine.aggregate import _dec
+
+    assert _dec("1 428,50", field="Сумма", this="1") == Decimal("1428.50")
+    assert _dec(None, field="Сумма", this="1") == 0
