@@ -17,7 +17,8 @@ from b24sync.spec.loader import load_spec
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def preset_scenario(example: str, fn, tmp_path: Path, *, erp: str = "onec", profile: str = "ut11") -> Any:  # type: ignore[no-untyped-def]
+def preset_scenario(example: str, fn, tmp_path: Path, *, erp: str = "onec", profile: str = "ut11",  # type: ignore[no-untyped-def]
+                    before=None) -> Any:
     b24 = Bitrix24Sandbox(rate=50, burst=400)
     url = b24.start()
     env = {"B24_WEBHOOK_URL": url, "B24_EVENT_TOKEN": ""}
@@ -37,6 +38,8 @@ def preset_scenario(example: str, fn, tmp_path: Path, *, erp: str = "onec", prof
         served = ServedApp(erp_handle)
         env |= {"KONTUR_BUH_URL": f"{served.url}/api/v1", "KONTUR_BUH_TOKEN": "test-kontur-key"}
         stops.append(served.stop)
+    if before is not None:
+        before(erp_handle)  # the ERP as it is before b24sync starts
     try:
         spec = load_spec(ROOT / "examples" / example, env)
         spec = spec.model_copy(update={"defaults": spec.defaults.model_copy(update={

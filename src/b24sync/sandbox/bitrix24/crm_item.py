@@ -363,6 +363,8 @@ def item_fields(portal, ctx, params):
                            for c, u in camel_map(portal, ent).items()}}
     out = {k: meta(t, re.sub(r"([A-Z])", r"_\1", k).upper(), k, k in DYN_RO, k in DYN_MULTI)
            for k, t in DYN_TYPES.items()}
+    if etid == 31:  # the invoice's links to a deal and an estimate [document-flows.md A.1, object-fields.md §Invoice]
+        out.update({f"parentId{t}": meta("crm_entity", f"PARENT_ID_{t}", f"parentId{t}") for t in (2, 7)})
     for uf in _config_fields(portal, uf_entity_id(portal, etid)):
         out[snake_to_camel(uf["fieldName"])] = meta(uf["userTypeId"], uf["fieldName"], uf.get("editFormLabel")
                                                     or uf["fieldName"], False, uf.get("multiple") == "Y")

@@ -37,7 +37,7 @@ from b24sync.connectors.onec.odata.exchange import ExchangePlanReader, change_ty
 from b24sync.connectors.onec.odata.names import EntityShapes, Shape, notes, shapes
 from b24sync.connectors.onec.odata.presets import EntityPreset, Preset
 from b24sync.connectors.onec.odata.versions import MemoryVersionStore, SharedStateVersionStore, VersionStore
-from b24sync.engine.errors import ConflictError, PermanentError, ValidationError
+from b24sync.engine.errors import ConflictError, HoldError, PermanentError, ValidationError
 from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, ObjectSchema, Record
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,11 @@ class ODataAdapter:
         # spec names → the base's properties from $metadata (names.py): `_Key` vs composite `X` + `X_Type`
         self.resolve_names = resolve_names
         self._shapes: dict[str, EntityShapes | None] = {}
+        # references the spec gives by name (preset `by_name`, e.g. УНФ rows' СтавкаНДС_Key by "22%"):
+        # (catalog, field) -> {name: Ref_Key} and back
+        self._by_name: dict[tuple[str, str], dict[str, str]] = {}
+        self._name_of: dict[tuple[str, str], dict[str, str]] = {}
+        self._names_read_at: dict[tuple[str, str], float] = {}
         self._metadata_failed_at: float | None = None
         self.changes_format = changes_format
         self.client = client
@@ -119,19 +124,34 @@ class ODataAdapter:
             if k in shp.tabular and isinstance(v, list):
                 out[k] = [self._wire(shp.tabular[k], r, ent, k) if isinstance(r, dict) else r for r in v]
             else:
-                out.update(self._wire_one(shp.header, k, v, vals, ent.entity_set))
+                out.update(self._wire_one(shp.header, k, v, vals, ent.entity_set, ent))
         return out
 
     def _wire(self, shape: Shape, row: dict[str, Any], ent: EntityPreset, tab: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for k, v in row.items():
-            out.update(self._wire_one(shape, k, v, row, f"{ent.entity_set}.{tab}"))
+            out.update(self._wire_one(shape, k, v, row, f"{ent.entity_set}.{tab}", ent, f"{tab}/"))
         return out
 
-    def _wire_one(self, shape: Shape, k: str, v: Any, rec: dict[str, Any], where: str) -> dict[str, Any]:
+    def _ref_by_name(self, ent: EntityPreset, key: str, v: Any) -> Any:
+        spec = ent.by_name.get(key)
+        if spec is None or not isinstance(v, str) or not v or _is_guid(v):
+            return v
+        known = self._by_name.get((spec["object"], spec.get("field", "Description")), {})
+        ref = known.get(v)
+        if ref is None:
+            raise HoldError(f"В 1С нет «{v}» в справочнике {spec['object'].removeprefix('Catalog_')} — добавьте его "
+                            f"в 1С или исправьте таблицу спецификации (есть: {', '.join(sorted(known)) or 'ничего'})",
+                            detail={"field": key, "value": v})
+        return ref
+
+    def _wire_one(self, shape: Shape, k: str, v: Any, rec: dict[str, Any], where: str,
+                  ent: EntityPreset | None = None, prefix: str = "") -> dict[str, Any]:
         w = shape.resolve(k)
         if w is None:
             return {k: v}  # unknown: the start-up names check reports it at its spec line
+        if ent is not None and ent.by_name:
+            v = self._ref_by_name(ent, prefix + w.name, v)
         if w.type_field is None:
             return {w.name: v}
         if v in (None, "", _EMPTY_REF):
@@ -153,16 +173,67 @@ class ODataAdapter:
         for alias, prop in shp.header.aliases().items():
             if prop in values and alias not in values:
                 values[alias] = values[prop]
+        named = [(key, self._name_of.get((sp["object"], sp.get("field", "Description")), {}))
+                 for key, sp in ent.by_name.items()]
+        for key, back in named:
+            if "/" not in key and values.get(key) in back:
+                values[key] = back[values[key]]  # the spec names it: read back by the same name
         for tab, shape in shp.tabular.items():
             rows = values.get(tab)
             if isinstance(rows, list) and rows:
                 al = shape.aliases()
+                row_named = [(key.split("/", 1)[1], back) for key, back in named if key.startswith(f"{tab}/")]
                 for r in rows:
                     if isinstance(r, dict):
                         for alias, prop in al.items():
                             if prop in r and alias not in r:
                                 r[alias] = r[prop]
+                        for f, back in row_named:
+                            if r.get(f) in back:
+                                r[f] = back[r[f]]
         return values
+
+    async def _names_for(self, ent: EntityPreset, values: dict[str, Any]) -> None:
+        """Before a write: a name the loaded catalog does not know re-reads that catalog (an item added in 1C since)."""
+        if not ent.by_name or ent.entity_set not in self._shapes:
+            return
+        wanted: set[str] = set()
+        for key in ent.by_name:
+            tab, _, f = key.rpartition("/")
+            rows = values.get(tab) if tab else [values]
+            for r in rows if isinstance(rows, list) else []:
+                for name in (f, f.removesuffix("_Key")):
+                    v = r.get(name) if isinstance(r, dict) else None
+                    if isinstance(v, str) and v and not _is_guid(v):
+                        sp = ent.by_name[key]
+                        if v not in self._by_name.get((sp["object"], sp.get("field", "Description")), {}):
+                            wanted.add(sp["object"])
+        if wanted:
+            await self._load_names(ent, reload=wanted)
+
+    async def _load_names(self, ent: EntityPreset, reload: set[str] | None = None) -> None:
+        """The small catalogs a preset lets a spec name by their names (VAT rates), read once per adapter (again
+        when a write names an item not seen, at most once a minute)."""
+        import time
+
+        for sp in ent.by_name.values():
+            key = (sp["object"], sp.get("field", "Description"))
+            if key in self._by_name and not (reload and sp["object"] in reload):
+                continue
+            if reload and time.monotonic() - self._names_read_at.get(key, 0.0) < 60:
+                continue
+            self._names_read_at[key] = time.monotonic()
+            names: dict[str, str] = {}
+            try:
+                async for row in self.client.iter_all(sp["object"], key_field="Ref_Key", page_size=500):
+                    if not row.get("DeletionMark") and row.get(key[1]) not in (None, ""):
+                        names.setdefault(str(row[key[1]]), str(row["Ref_Key"]))
+            except Exception as exc:  # noqa: BLE001 - a catalog not published: names are not translated
+                log.warning("%s: %s not readable (%s); references by name are not translated", self.name,
+                            sp["object"], exc)
+                continue
+            self._by_name[key] = names
+            self._name_of[key] = {v: k for k, v in names.items()}
 
     async def _shape(self, ent: EntityPreset) -> EntityShapes | None:
         """The entity set's shapes from ``$metadata`` (cached by the client; read once at start by the names
@@ -180,6 +251,8 @@ class ODataAdapter:
             log.warning("%s: $metadata not readable (%s); spec names are sent as written", self.name, exc)
             return None
         self._shapes[ent.entity_set] = shapes(md, ent.entity_set, ent.composite)
+        if ent.by_name and self._shapes[ent.entity_set] is not None:
+            await self._load_names(ent)
         return self._shapes[ent.entity_set]
 
     def _record(self, ent: EntityPreset, row: dict[str, Any]) -> Record:
@@ -372,6 +445,7 @@ class ODataAdapter:
     async def create(self, obj: ObjectRef, values: dict[str, Any]) -> str:
         ent = self.entity(obj)
         await self._shape(ent)
+        await self._names_for(ent, values)
         vals = self._to_system(ent, values)
         post = vals.pop("Posted", None) if ent.postable else None
         row = await self.client.create(ent.entity_set, vals)
@@ -389,6 +463,7 @@ class ODataAdapter:
         document posts/unposts after the write (posting bumps DataVersion again, so it is re-read)."""
         ent = self.entity(obj)
         await self._shape(ent)
+        await self._names_for(ent, values)
         vals = self._to_system(ent, values)
         post = vals.pop("Posted", None) if ent.postable else None
         new_version: str | None = None
@@ -435,6 +510,8 @@ class ODataAdapter:
         shp = shapes(md, ent.entity_set, ent.composite) if ent.kind != "virtual" else None
         if shp is not None and self.resolve_names:
             self._shapes[ent.entity_set] = shp
+            if ent.by_name:
+                await self._load_names(ent)
             # the names a spec may use that resolve (names.py), and tabular rows as `<section>/<field>`
             fields.update({a: fields.get(p, "alias") for a, p in shp.header.aliases().items()})
             hints.update(_hints(shp.header, "", ent.entity_set))

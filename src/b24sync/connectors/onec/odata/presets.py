@@ -29,6 +29,9 @@ class EntityPreset:
     confidence: str = "M"
     # composite attributes (names.py): attribute (or `<tabular>/<attribute>`) -> the entity set of its value
     composite: dict[str, str] = field(default_factory=dict)
+    # references a spec may give by name (`<tabular>/<field>` or a header field -> {object, field}): the VAT-rate
+    # catalog of УНФ / УТ 11.5 (Catalog_СтавкиНДС) named "22%" instead of a base-specific GUID
+    by_name: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def postable(self) -> bool:
@@ -95,6 +98,7 @@ UT11: dict[str, dict[str, Any]] = {
 # 1C:Управление нашей фирмой (УНФ). Not covered by the fact sheet's §1.14 table: every name here is [L] and must
 # be checked with `b24sync onec discover` against the customer's publication (field names differ between
 # УНФ 1.6 and 3.0; override in preset_overrides).
+_VAT_BY_NAME = {"object": "Catalog_СтавкиНДС", "field": "Description"}  # "22%", "10%", "0%", "Без НДС" [L]
 UNF: dict[str, dict[str, Any]] = {
     "counterparties": _e("Catalog_Контрагенты", conf="L", name="Description", full_name="НаименованиеПолное",
                          inn="ИНН", kpp="КПП", legal_form="ЮрФизЛицо", contacts="КонтактнаяИнформация"),
@@ -122,15 +126,17 @@ UNF: dict[str, dict[str, Any]] = {
                     number="НомерДоговора", date="ДатаДоговора"),
     "contact_persons": _e("Catalog_КонтактныеЛица", conf="L", name="Description", owner="Owner_Key",
                           contacts="КонтактнаяИнформация"),
-    "customer_orders": _e("Document_ЗаказПокупателя", "document", "L", number="Number", date="Date",
-                          posted="Posted", counterparty="Контрагент_Key", contract="Договор_Key",
-                          status="СостояниеЗаказа_Key", total="СуммаДокумента", items="Запасы"),
+    "customer_orders": {**_e("Document_ЗаказПокупателя", "document", "L", number="Number", date="Date",
+                             posted="Posted", counterparty="Контрагент_Key", contract="Договор_Key",
+                             status="СостояниеЗаказа_Key", total="СуммаДокумента", items="Запасы"),
+                        "by_name": {"Запасы/СтавкаНДС_Key": _VAT_BY_NAME}},
     "shipments": _e("Document_РасходнаяНакладная", "document", "L", number="Number", date="Date",
                     posted="Posted", counterparty="Контрагент_Key", total="СуммаДокумента", items="Запасы"),
     "invoices": {**_e("Document_СчетНаОплату", "document", "M", number="Number", date="Date", posted="Posted",
                       counterparty="Контрагент_Key", contract="Договор_Key", total="СуммаДокумента",
                       basis="ДокументОснование", bank_account="БанковскийСчет_Key", items="Запасы"),
-                 "composite": {"ДокументОснование": "Document_ЗаказПокупателя"}},  # document-flows.md B.3 УНФ
+                 "composite": {"ДокументОснование": "Document_ЗаказПокупателя"},  # document-flows.md B.3 УНФ
+                 "by_name": {"Запасы/СтавкаНДС_Key": _VAT_BY_NAME}},
     "payments": _e("Document_ПоступлениеНаСчет", "document", "L", number="Number", date="Date", posted="Posted",
                    counterparty="Контрагент_Key", total="СуммаДокумента"),
 }
@@ -189,7 +195,7 @@ class Preset:
         for logical, ov in (overrides or {}).items():
             base = data.setdefault(logical, {"fields": {}})
             for k, v in ov.items():
-                if k in ("fields", "composite"):
+                if k in ("fields", "composite", "by_name"):
                     base.setdefault(k, {}).update(v)
                 else:
                     base[k] = v
@@ -214,6 +220,7 @@ class Preset:
             virtual=d.get("virtual"),
             confidence=d.get("confidence", "M"),
             composite=dict(d.get("composite") or {}),
+            by_name=dict(d.get("by_name") or {}),
         )
 
     def resolve(self, obj: str) -> EntityPreset:
