@@ -156,6 +156,17 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
                               "else's valid INN)"},
     "il.inn_near": {"ru": "; он отличается одной цифрой от ИНН {who} — вероятно, это та же компания",
                     "en": "; it is one digit away from {who} — probably the same company"},
+    # ---------------------------------------------------------------- money user fields (engine/mapper.py)
+    "money.not_number": {"ru": "«{field}» = «{value}» — это не сумма: нужно число, например 1500.00",
+                         "en": "`{field}` = {value!r} is not an amount: a number is needed, e.g. 1500.00"},
+    "money.bad_currency": {"ru": "«{field}» = «{value}»: валюта должна быть трёхбуквенным кодом, например RUB",
+                           "en": "`{field}` = {value!r}: the currency must be a three-letter code such as RUB"},
+    "money.bad_currency_field": {"ru": "в поле «{field}» «{value}» — это не код валюты (нужно три буквы, например RUB)",
+                                 "en": "`{field}` holds {value!r}, not a currency code (three letters such as RUB)"},
+    "money.other_currency": {"ru": "«{field}» = {value}: сумма в {currency}, а учётная система ведёт это поле в "
+                                   "{expected} — укажите сумму в {expected} (b24sync не пересчитывает валюты)",
+                             "en": "`{field}` = {value}: the amount is in {currency} but the ERP keeps this field in "
+                                   "{expected} — enter it in {expected} (b24sync does not convert currencies)"},
     # ---------------------------------------------------------------- guards (engine/sync.py)
     "hold.fill_in": {"ru": "заполните {fields} — и запись синхронизируется",
                      "en": "fill in {fields} and the record will sync"},

@@ -144,13 +144,16 @@ def test_erp_to_crm_twice_no_duplicates_then_receivables(tmp_path: Path) -> None
         onec.post("Document_РеализацияТоваровУслуг", sale["Ref_Key"])
         await run(rt, RunOptions(once=True))
         yandex = _company_of(rt, refs["7736207543"])
-        assert float(b24.portal.t("company").get(int(yandex))["UF_CRM_DEBT"]) == 1500.0
+        # a money user field: Bitrix24 keeps `amount|CUR` (bitrix24-rest.md "Value formats")
+        assert b24.portal.t("company").get(int(yandex))["UF_CRM_DEBT"] == "1500.00|RUB"
         pay = onec.create("Document_ПоступлениеБезналичныхДенежныхСредств", Date="2026-01-11T10:00:00",
                           Контрагент_Key=refs["7736207543"], Организация_Key=org["Ref_Key"], СуммаДокумента=1000,
                           РасшифровкаПлатежа=[{"LineNumber": 1, "Сумма": 1000}])
         onec.post("Document_ПоступлениеБезналичныхДенежныхСредств", pay["Ref_Key"])
         await run(rt, RunOptions(once=True))
-        assert float(b24.portal.t("company").get(int(yandex))["UF_CRM_DEBT"]) == 500.0
+        assert b24.portal.t("company").get(int(yandex))["UF_CRM_DEBT"] == "500.00|RUB"
+        quiet = await run(rt, RunOptions(once=True))  # "500.00|RUB" read back equals 500 from 1C: nothing written
+        assert not {"created", "updated", "linked"} & set(quiet.actions), quiet.actions
         assert b24.count("company") == 3  # receivables never create companies
 
     scenario(steps, tmp_path)

@@ -6,8 +6,9 @@ Only fields owned by the source side (or by both) flow from it; ``on: create`` f
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from collections.abc import Callable
@@ -100,15 +101,81 @@ def map_record(spec: Spec, entity: Entity, source: Side, values: dict[str, Any],
         if f.required and (value is None or value == ""):
             raise ValidationError(f"{entity.title or 'record'}: `{src_name}` is empty but required — fill it in "
                                   f"{'Bitrix24' if source == 'crm' else 'the ERP'} and the record will sync")
-        out[dst_name] = convert(spec, f, value, source, resolve)
+        if f.crm_type == "money" and source == "crm" and f.currency_field and value not in (None, ""):
+            out[f.currency_field] = money_parts(f, value)[1]  # the ERP field that holds the amount's currency
+        out[dst_name] = convert(spec, f, value, source, resolve, record=values)
     return out
 
 
-def convert(spec: Spec, f: FieldMapping, value: Any, source: Side, resolve: Resolver | None = None) -> Any:
+def convert(spec: Spec, f: FieldMapping, value: Any, source: Side, resolve: Resolver | None = None, *,
+            record: dict[str, Any] | None = None) -> Any:
+    money = f.crm_type == "money"
+    if money and source == "crm":
+        value = money_amount(f, value)
     chain: list[Transform] = list(f.transform) if source == "erp" else list(reversed(f.transform))
     for t in chain:
         value = _apply(spec, f, t, value, to_crm=(source == "erp"), resolve=resolve)
+    if money and source == "erp":
+        value = money_text(f, value, record or {})
     return value
+
+
+# ---------------------------------------------------------------- money user fields (`crm_type: money`)
+# Bitrix24 reads and writes a money user field as one string `amount|CUR` (`300|RUB`; bitrix24-rest.md "Value
+# formats seen in docs"). What a portal does with a bare number written there is not documented (⚠), so the
+# amount always goes out with its currency, and a value read back is split before it reaches the ERP.
+DEFAULT_CURRENCY = "RUB"
+_CUR = re.compile(r"^[A-Z]{3}$")
+
+
+def money_parts(f: FieldMapping, value: Any) -> tuple[Decimal, str]:
+    """``"1500.00|RUB"`` → (Decimal("1500.00"), "RUB"); a bare number has the field's currency."""
+    from b24sync.messages import t as msg
+
+    s = str(value).strip()
+    amount, _, cur = s.partition("|")
+    cur = cur.strip().upper() or (f.currency or DEFAULT_CURRENCY)
+    try:
+        d = Decimal(amount.strip().replace(",", "."))
+        if not d.is_finite():
+            raise InvalidOperation
+    except InvalidOperation:
+        raise ValidationError(msg("money.not_number", field=f.crm, value=s)) from None
+    if not _CUR.match(cur):
+        raise ValidationError(msg("money.bad_currency", field=f.crm, value=s))
+    return d, cur
+
+
+def money_amount(f: FieldMapping, value: Any) -> Any:
+    """CRM → ERP: the amount of ``amount|CUR``. An amount in another currency than the field's is refused (the ERP
+    field holds one currency; converting is not ours to guess) — unless ``currency_field`` carries it across."""
+    if value is None or value == "":
+        return None
+    from b24sync.messages import t as msg
+
+    d, cur = money_parts(f, value)
+    expected = f.currency or DEFAULT_CURRENCY
+    if cur != expected and not f.currency_field:
+        raise ValidationError(msg("money.other_currency", field=f.crm, value=str(value), currency=cur,
+                                  expected=expected))
+    return _number(d)
+
+
+def money_text(f: FieldMapping, value: Any, record: dict[str, Any]) -> Any:
+    """ERP → CRM: ``amount|CUR`` with two decimals; the currency from ``currency_field`` of the ERP record, else the
+    field's ``currency:``, else RUB."""
+    if value is None or value == "":
+        return None
+    from b24sync.messages import t as msg
+
+    d, cur = money_parts(f, value)  # a value that already says its currency keeps it
+    if f.currency_field:
+        code = str(record.get(f.currency_field) or "").strip().upper()
+        if code:
+            if not _CUR.match(code):
+                raise ValidationError(msg("money.bad_currency_field", field=f.currency_field, value=code))
+            cur = code
+    return f"{d.quantize(Decimal('0.01'), ROUND_HALF_UP)}|{cur}"  # kopecks, half away from zero
 
 
 def _apply(spec: Spec, f: FieldMapping, t: Transform, value: Any, *, to_crm: bool,

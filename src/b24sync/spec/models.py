@@ -147,6 +147,19 @@ class FieldMapping(Strict):
         None, description="Bitrix24 user-field type of a UF_CRM_ field: `portal prepare` creates it with this type "
         "and `portal check` reports another type (default: from the transform's `type:` — decimal → double, "
         "int → integer, bool → boolean, date, datetime — else string)")
+    currency: str | None = Field(
+        None, pattern=r"^[A-Z]{3}$", description="With `crm_type: money`: the ISO 4217 code written with the amount "
+        "(Bitrix24 keeps a money field as `amount|CUR`, e.g. `1500.00|RUB`); default RUB")
+    currency_field: str | None = Field(
+        None, description="With `crm_type: money`: the ERP field holding the currency code of the amount (e.g. an "
+        "Odoo `currency_code`); its value wins over `currency:`")
+
+    @model_validator(mode="after")
+    def _money_keys(self) -> "FieldMapping":
+        if (self.currency or self.currency_field) and self.crm_type != "money":
+            raise ValueError("`currency` / `currency_field` belong to a money field: add `crm_type: money` (Bitrix24 "
+                             "writes it as `amount|CUR`) or remove them")
+        return self
 
     @field_validator("transform", mode="before")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -12,6 +13,9 @@ from sqlalchemy import Connection, insert, select, update
 
 from b24sync.store.db import utcnow
 from b24sync.store.models import Fingerprint
+
+
+_MONEY = re.compile(r"^(-?\d+(?:\.\d+)?)\|([A-Z]{3})$")
 
 
 def canonical(value: Any) -> Any:
@@ -28,6 +32,9 @@ def canonical(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [canonical(v) for v in value]
     s = str(value)
+    m = _MONEY.match(s)
+    if m:  # a Bitrix24 money value: "1500.00|RUB" and "1500|RUB" are the same amount in the same currency
+        return f"{format(Decimal(m.group(1)).normalize(), 'f')}|{m.group(2)}"
     try:  # "150.00" and "150" are the same amount
         if s.strip() and s.strip().lstrip("-").replace(".", "", 1).isdigit():
             return format(Decimal(s.strip()).normalize(), "f")

@@ -156,11 +156,31 @@ def apply_multifield(portal, row: dict, name: str, value: Any, is_add: bool) -> 
     row[name] = cur
 
 
+BASE_CURRENCY = "RUB"  # the sandbox portal's base currency (crm.currency.base.get on a Russian portal)
+_MONEY = re.compile(r"^\s*(-?\d+(?:[.,]\d+)?)\s*(?:\|\s*([A-Za-z]{3})?\s*)?$")
+
+
+def money_in(v: Any) -> str:
+    """A money user field is stored and returned as ``amount|CUR`` (``300|RUB``, sheet §"Value formats"). Written
+    with a currency it keeps it; written as a bare number it gets the base currency — what a real portal does with
+    a bare number is not documented (⚠ uncertain): the connector never relies on it, it always writes the pair.
+    A value that is not a number is refused as the portal's field check does (400)."""
+    m = _MONEY.match(str(v))
+    if m is None:
+        raise ApiError(400, "ERROR_CORE", f"Значение поля типа «Деньги» должно быть числом: {v}")
+    from decimal import ROUND_HALF_UP, Decimal
+
+    amount = Decimal(m.group(1).replace(",", ".")).quantize(Decimal("0.01"), ROUND_HALF_UP)  # PHP round()
+    return f"{amount}|{(m.group(2) or BASE_CURRENCY).upper()}"
+
+
 def coerce_in(portal, ftype: str, v: Any, multiple: bool = False) -> Any:
     if multiple:
         return [coerce_in(portal, ftype, x) for x in list_param(v)]
     if v is None or v == "":
         return None if ftype not in ("string", "char") else v
+    if ftype == "money":
+        return money_in(v)
     if ftype in ("integer", "user", "crm_company", "crm_contact", "crm_lead", "crm_quote", "crm_category",
                  "enumeration", "employee", "crm_entity"):
         iv = as_int(v)
