@@ -62,7 +62,7 @@ def resync_cmd(
 
     stats = asyncio.run(main())
     a = stats.actions
-    repaired = sum(a.get(k, 0) for k in ("updated", "created", "recreated", "linked", "reverted"))
+    repaired = sum(a.get(k, 0) for k in ("updated", "created", "recreated", "linked", "relinked", "reverted"))
     console.print(f"done: {repaired} repaired ({', '.join(f'{k} {v}' for k, v in sorted(a.items())) or 'nothing'}), "
                   f"retried {stats.retried}, dead {stats.dead}, held {stats.held}", highlight=False)
     if stats.dead or stats.held:

@@ -11,6 +11,7 @@ MEANING: dict[str, str] = {
     "updated": "changed on the other side",
     "linked": "paired with an existing record by a match key (nothing duplicated)",
     "recreated": "re-created: the linked record had been deleted on the other side",
+    "relinked": "paired by a match key with a record whose old partner no longer exists (a re-created base)",
     "reverted": "a manual edit of a field the other system owns was put back",
     "unchanged": "read, nothing to write (already equal)",
     "echo": "our own earlier write coming back: ignored",

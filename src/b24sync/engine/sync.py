@@ -142,10 +142,11 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
         if current is None:
             target_id = None  # deleted on the target since: the master's record is brought back
             action = "recreated"
+    relinked_from: str | None = None
     if target_id is None:
-        target_id, current = await _locate(rt, entity, tgt, src_id, criteria, scope=scope)
+        target_id, current, relinked_from = await _locate(rt, entity, tgt, src_id, criteria, scope=scope)
         if target_id is not None:
-            action = "linked"
+            action = "relinked" if relinked_from is not None else "linked"
     match_key = criteria[0][1] if criteria else None
 
     if target_id is None:
@@ -224,9 +225,17 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
     merged = {**current.values, **diff}
     if entity.write_back:
         await header.write_back(rt, entity, src, src_id, record.values, merged)
-    return _committed(rt, job, entity, src, src_id, tgt, target_id, record, h, values, merged, version,
-                      action if diff or action != "updated" else "unchanged", match_key, None, 0, seen_src,
-                      conflicts=conflicts, diff=diff)
+    out = _committed(rt, job, entity, src, src_id, tgt, target_id, record, h, values, merged, version,
+                     action if diff or action != "updated" else "unchanged", match_key, None, 0, seen_src,
+                     conflicts=conflicts, diff=diff)
+    if relinked_from is not None:  # the history line says whose link this was and why it moved
+        out.detail.update({"relinked_from": relinked_from, "why": f"{src} record {relinked_from} no longer exists"})
+        import logging
+
+        logging.getLogger("b24sync.sync").warning(
+            "%s: %s record %s found %s record %s by its match key and takes over its link: the old partner, %s "
+            "record %s, no longer exists", job.entity, src, src_id, tgt, target_id, src, relinked_from)
+    return out
 
 
 async def _read_source(rt: Runtime, entity: Entity, src: Side, src_id: str, payload: dict[str, Any]) -> Record | None:
@@ -299,12 +308,15 @@ def _flag_set(value: Any, flags: list[Any]) -> bool:
     return value is not None and any(canonical(value) == canonical(f) for f in flags)
 
 
-async def _locate(rt: Runtime, entity: Entity, tgt: Side, src_id: str,
-                  criteria: list[tuple[dict[str, Any], str]], *, scope: str) -> tuple[str | None, Record | None]:
-    """Find the target record by our natural key (link field), then by each match rule in order.
+async def _locate(rt: Runtime, entity: Entity, tgt: Side, src_id: str, criteria: list[tuple[dict[str, Any], str]],
+                  *, scope: str) -> tuple[str | None, Record | None, str | None]:
+    """Find the target record by our natural key (link field), then by each match rule in order: (target id, its
+    record, the source id it was linked to before when the link is taken over).
 
     A record found that is already linked to *another* source record is a conflict, never a silent re-link: two
-    source records claim one target (a duplicate, or a key typed wrong), and a person decides."""
+    source records claim one target (a duplicate, or a key typed wrong), and a person decides — unless that other
+    source record is verifiably gone (a re-created 1C base gives every product a new Ref_Key; its code/article
+    still finds the product): then the link is taken over, and the history line says from whom."""
     target = rt.adapter(entity, tgt)
     obj = rt.objref(entity, tgt)
     link_field = entity.link.crm if tgt == "crm" else entity.link.erp
@@ -315,6 +327,9 @@ async def _locate(rt: Runtime, entity: Entity, tgt: Side, src_id: str,
     everything: dict[str, Any] = {}
     for c, _ in criteria:
         everything.update(c)
+    # The link field names the partner a record was linked to: another value there is not a contradiction of the
+    # keys but a link to weigh (taken over only when that partner is gone, _relink_or_refuse).
+    everything.pop(link_field or "", None)
     unique: list[tuple[dict[str, Any], str]] = []
     for crit, label in lookups:
         if all(crit != c for c, _ in unique):  # a match rule on the link field itself (XML_ID = Ref_Key): once
@@ -328,27 +343,47 @@ async def _locate(rt: Runtime, entity: Entity, tgt: Side, src_id: str,
         # KPP is a different record, not this one. An empty value on the target does not contradict.
         found = [r for r in found if _consistent(entity, tgt, r.values, everything)]
         if len(found) == 1:
-            _refuse_relink(rt, scope, tgt, found[0].id, src_id, label)
-            return found[0].id, found[0]
+            gone = await _relink_or_refuse(rt, entity, scope, tgt, found[0].id, src_id, label,
+                                           noted=found[0].values.get(link_field) if link_field else None)
+            return found[0].id, found[0], gone
         if len(found) > 1:
             ids = ", ".join(r.id for r in found[:10])
             raise ConflictError(f"{len(found)} records on the {tgt} side have the same {label} ({ids}) — merge the "
                                 f"duplicates there, then replay; nothing was created",
                                 detail={"ids": [r.id for r in found], "criteria": crit})
-    return None, None
+    return None, None, None
 
 
-def _refuse_relink(rt: Runtime, scope: str, tgt: Side, target_id: str, src_id: str, label: str) -> None:
+async def _relink_or_refuse(rt: Runtime, entity: Entity, scope: str, tgt: Side, target_id: str, src_id: str,
+                            label: str, *, noted: Any = None) -> str | None:
+    """None when the target is free (or ours); the source id it was linked to when that record is verifiably gone
+    (read on its side: not found, or deleted); else a ConflictError. The partner is the identity map's, else the
+    one the target's link field names (``noted``: a store started afresh). A failed read raises (retried) — a
+    record that cannot be read is never taken for gone."""
     src = other(tgt)
     with rt.db.connect() as conn:
         b = identity.find(conn, scope, tgt, target_id)
     linked = b.id_on(src) if b else None
+    if linked is None and noted not in (None, "") and str(noted) != src_id:
+        linked = str(noted)
     if linked is not None and linked != src_id:
+        if await _gone(rt, entity, src, linked):
+            return linked
         raise ConflictError(
             f"the {tgt} record {target_id} found by {label} is already linked to {src} record {linked}, so {src} "
             f"record {src_id} looks like a duplicate of it — merge the two (or correct the key), then replay; "
             "nothing was written", detail={"kind": "relink", f"{tgt}_id": target_id, f"{src}_id": src_id,
                                            f"linked_{src}_id": linked, "found_by": label})
+
+
+async def _gone(rt: Runtime, entity: Entity, side: Side, record_id: str) -> bool:
+    from b24sync.engine.errors import NotFoundError
+
+    try:
+        old = await rt.adapter(entity, side).get(rt.objref(entity, side), record_id)
+    except NotFoundError:
+        return True  # a 404 for exactly this id
+    return old is None or old.deleted
 
 
 def _consistent(entity: Entity, side: Side, values: dict[str, Any], wanted: dict[str, Any]) -> bool:
@@ -508,7 +543,8 @@ def _committed(rt: Runtime, job: ClaimedJob, entity: Entity, src: Side, src_id: 
     def effects(conn: Connection) -> None:
         ids = {"crm_id": src_id, "erp_id": target_id} if src == "crm" else {"crm_id": target_id, "erp_id": src_id}
         try:
-            identity.bind(conn, rt.spec.scope(name), match_key=match_key, replace=(action == "recreated"), **ids)
+            identity.bind(conn, rt.spec.scope(name), match_key=match_key, replace=action in ("recreated", "relinked"),
+                          **ids)
         except identity.RelinkRefused as e:
             raise ConflictError(
                 f"refusing to re-point a link: {e} — two records claim one partner; merge the duplicates (or "

@@ -209,7 +209,7 @@ class Worker:
         self.stats.done += 1
         self.stats.actions[outcome.action] = self.stats.actions.get(outcome.action, 0) + 1
         JOBS_DONE.labels(job.entity, outcome.action).inc()
-        if outcome.action in ("created", "updated", "linked", "recreated", "reverted"):
+        if outcome.action in ("created", "updated", "linked", "relinked", "recreated", "reverted"):
             observe_lag(job.entity, job.payload)
 
     def _settle_error(self, job: ClaimedJob, e: Exception, duration_ms: int) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, insert, select, update
 from b24sync.store.db import utcnow
 from b24sync.store.models import OutboxEvent
 
-_VERBS = {"created": "created", "recreated": "created", "updated": "updated", "linked": "linked",
+_VERBS = {"created": "created", "recreated": "created", "updated": "updated", "linked": "linked", "relinked": "linked",
           "reverted": "updated", "deleted": "deleted"}
 
 
