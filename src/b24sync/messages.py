@@ -68,6 +68,7 @@ def either(*options: str) -> str:
 
 CATALOGUE: dict[str, dict[Locale, str]] = {
     "word.or": {"ru": "или", "en": "or"},
+    "word.record": {"ru": "Запись", "en": "record"},
     "word.the_erp": {"ru": "учётную систему", "en": "the ERP"},
     # ---------------------------------------------------------------- requisite names (b24sync.requisites)
     "label.INN": {"ru": "ИНН", "en": "INN"},
@@ -167,6 +168,40 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
                                    "{expected} — укажите сумму в {expected} (b24sync не пересчитывает валюты)",
                              "en": "`{field}` = {value}: the amount is in {currency} but the ERP keeps this field in "
                                    "{expected} — enter it in {expected} (b24sync does not convert currencies)"},
+    # ---------------------------------------------------------------- record sync (engine/sync.py, engine/mapper.py)
+    "side.crm": {"ru": "CRM", "en": "CRM"},
+    "side.erp": {"ru": "учётной системе", "en": "the ERP"},
+    "side.in.crm": {"ru": "Битрикс24", "en": "Bitrix24"},
+    "side.in.erp": {"ru": "учётной системе", "en": "the ERP"},
+    "sync.by_link": {"ru": "полю связи {field}", "en": "link field {field}"},
+    "sync.by_key": {"ru": "ключу {key}", "en": "match key {key}"},
+    "sync.required_empty": {"ru": "{title}: поле «{field}» не заполнено, а без него запись не передаётся — заполните "
+                                  "его в {where}, и запись синхронизируется",
+                            "en": "{title}: `{field}` is empty but required — fill it in {where} and the record will "
+                                  "sync"},
+    "sync.not_in_table": {"ru": "значения «{value}» поля «{field}» ({side}) нет в {name} — добавьте его в таблицу "
+                                "спецификации, затем повторите запись (b24sync replay)",
+                          "en": "{side} value {value!r} of `{field}` is not in {name} — add it to the spec's table, "
+                                "then replay this record"},
+    "sync.map_of": {"ru": "таблице значений поля {field}", "en": "the map of {field}"},
+    "sync.table": {"ru": "таблице {table}", "en": "{table}"},
+    "sync.not_number": {"ru": "«{field}» = «{value}» — это не число", "en": "`{field}` = {value!r} is not a number"},
+    "sync.not_valid": {"ru": "«{field}» = «{value}» — недопустимое значение (ожидается {type})",
+                       "en": "`{field}` = {value!r} is not a valid {type}"},
+    "sync.no_match_key": {"ru": "{title} {id}: не заполнен ключ сопоставления ({names}) — заполните его, чтобы запись "
+                                "нашлась в другой системе и не появился дубль",
+                          "en": "{title} {id}: no match key value ({names}) — fill it in so the record can be found "
+                                "on the other side without creating a duplicate"},
+    "sync.many_found": {"ru": "в {side} {n} записей с одинаковым значением по {label} ({ids}) — объедините там дубли, "
+                              "затем повторите; ничего не создано",
+                        "en": "{n} records on the {side} side have the same {label} ({ids}) — merge the duplicates "
+                              "there, then replay; nothing was created"},
+    "sync.relink": {"ru": "запись {tgt} {target_id}, найденная по {label}, уже связана с записью {src} {linked} (она "
+                          "существует), значит запись {src} {src_id} похожа на её дубль — объедините их (или исправьте "
+                          "ключ), затем повторите; ничего не записано",
+                    "en": "the {tgt} record {target_id} found by {label} is already linked to {src} record {linked}, "
+                          "so {src} record {src_id} looks like a duplicate of it — merge the two (or correct the key), "
+                          "then replay; nothing was written"},
     # ---------------------------------------------------------------- guards (engine/sync.py)
     "hold.fill_in": {"ru": "заполните {fields} — и запись синхронизируется",
                      "en": "fill in {fields} and the record will sync"},

@@ -70,7 +70,7 @@ def test_without_match_key_park_is_the_default(policy: str | None, tmp_path: Pat
     s = once(rt)
     assert s.actions == {"created": 1} and s.dead == 1
     (entry,) = _entries(rt)
-    assert "no match key value" in entry.reason
+    assert "не заполнен ключ сопоставления" in entry.reason  # Russian by default (messages.py sync.no_match_key)
 
 
 def test_without_match_key_create_creates_and_links(tmp_path: Path, store_url: str) -> None:

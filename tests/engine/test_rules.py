@@ -163,7 +163,7 @@ def test_no_silent_relink_a_second_erp_record_matching_a_linked_crm_record_is_a_
     with rt.db.connect() as c:
         (dl,) = c.execute(select(DeadLetter)).all()
         links = c.execute(text("select crm_id, erp_id from links")).all()
-    assert dl.kind == "conflict" and "already linked to erp record 1" in dl.reason and "erp record 2" in dl.reason
+    assert dl.kind == "conflict" and "уже связана с записью erp 1" in dl.reason and "запись erp 2" in dl.reason
     assert [tuple(r) for r in links] == [(sql(tmp_path / "crm.db", "select id from company")[0][0].__str__(), "1")]
     assert sql(tmp_path / "crm.db", "select count(*), max(erp_id) from company") == [(1, "1")]
 

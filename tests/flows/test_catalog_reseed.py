@@ -105,7 +105,7 @@ def test_an_old_record_that_still_exists_is_not_taken_over(tmp_path: Path) -> No
             assert s.actions.get("relinked", 0) == 0 and s.actions.get("created", 0) == 0, s.actions
             assert len(b24.portal.t("product").rows) == n
             dead = _dead(rt)
-            assert any("already linked" in d and "duplicate" in d for d in dead), dead
+            assert any("уже связана" in d and "дубль" in d for d in dead), dead
             await rt.aclose()
 
         asyncio.run(go())

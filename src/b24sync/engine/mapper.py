@@ -14,6 +14,7 @@ from typing import Any
 from collections.abc import Callable
 
 from b24sync.engine.errors import RetryableError, ValidationError
+from b24sync.messages import t as t_
 from b24sync.engine.normalize import checked_inn, normalize
 from b24sync.matching.fields import is_inn_part
 from b24sync.store.fingerprints import canonical
@@ -99,8 +100,8 @@ def map_record(spec: Spec, entity: Entity, source: Side, values: dict[str, Any],
             continue
         value = values.get(src_name)
         if f.required and (value is None or value == ""):
-            raise ValidationError(f"{entity.title or 'record'}: `{src_name}` is empty but required — fill it in "
-                                  f"{'Bitrix24' if source == 'crm' else 'the ERP'} and the record will sync")
+            raise ValidationError(t_("sync.required_empty", title=entity.title or t_("word.record"), field=src_name,
+                                     where=t_(f"side.in.{source}")))
         if f.crm_type == "money" and source == "crm" and f.currency_field and value not in (None, ""):
             out[f.currency_field] = money_parts(f, value)[1]  # the ERP field that holds the amount's currency
         out[dst_name] = convert(spec, f, value, source, resolve, record=values)
@@ -204,14 +205,14 @@ def _apply(spec: Spec, f: FieldMapping, t: Transform, value: Any, *, to_crm: boo
         if default is not None and to_crm:
             return default
         side = "ERP" if to_crm else "CRM"
-        name = t.table if isinstance(t, TableTransform) else f"the map of {f.crm}"
-        raise ValidationError(f"{side} value {key!r} of `{f.erp if to_crm else f.crm}` is not in {name} — add it to "
-                              f"the spec's table, then replay this record")
+        name = t_("sync.table", table=t.table) if isinstance(t, TableTransform) else t_("sync.map_of", field=f.crm)
+        raise ValidationError(t_("sync.not_in_table", side=side, value=key, field=f.erp if to_crm else f.crm,
+                                 name=name))
     if isinstance(t, ScaleTransform):
         try:
             d = Decimal(str(value))
         except InvalidOperation:
-            raise ValidationError(f"`{f.erp if to_crm else f.crm}` = {value!r} is not a number") from None
+            raise ValidationError(t_("sync.not_number", field=f.erp if to_crm else f.crm, value=value)) from None
         result = d * Decimal(str(t.scale)) if to_crm else d / Decimal(str(t.scale))
         if t.digits is not None and to_crm:
             result = round(result, t.digits)
@@ -248,7 +249,7 @@ def _typed(t: TypeTransform, value: Any, *, to_crm: bool, field: str) -> Any:
         if t.type == "datetime":
             return (value if isinstance(value, datetime) else datetime.fromisoformat(str(value))).isoformat()
     except (ValueError, InvalidOperation):
-        raise ValidationError(f"`{field}` = {value!r} is not a valid {t.type}") from None
+        raise ValidationError(t_("sync.not_valid", field=field, value=value, type=t.type)) from None
     raise AssertionError(t.type)
 
 

@@ -160,8 +160,7 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
             if any(g.require_valid and g.require_valid.side == src for g in entity.guards):
                 await _check_holds(rt, entity, src, src_id, record, creating=True)  # a required INN: the guard's text
             names = ", ".join(k.crm if src == "crm" else k.erp for r in entity.match for k in r.keys)
-            why = (f"{entity.title or job.entity} {src_id}: no match key value ({names}) — fill it in so the record "
-                   f"can be found on the other side without creating a duplicate")
+            why = t("sync.no_match_key", title=entity.title or job.entity, id=src_id, names=names)
             if entity.without_match_key == "skip":
                 return Outcome("skipped", detail={"why": why},
                                effects=lambda c: fingerprints.mark_read(c, job.entity, src, src_id, h, record.version))
@@ -322,8 +321,8 @@ async def _locate(rt: Runtime, entity: Entity, tgt: Side, src_id: str, criteria:
     link_field = entity.link.crm if tgt == "crm" else entity.link.erp
     lookups: list[tuple[dict[str, Any], str]] = []
     if link_field:
-        lookups.append(({link_field: src_id}, f"link field {link_field}"))
-    lookups += [(c, f"match key {key}") for c, key in criteria]
+        lookups.append(({link_field: src_id}, t("sync.by_link", field=link_field)))
+    lookups += [(c, t("sync.by_key", key=key)) for c, key in criteria]
     everything: dict[str, Any] = {}
     for c, _ in criteria:
         everything.update(c)
@@ -348,8 +347,7 @@ async def _locate(rt: Runtime, entity: Entity, tgt: Side, src_id: str, criteria:
             return found[0].id, found[0], gone
         if len(found) > 1:
             ids = ", ".join(r.id for r in found[:10])
-            raise ConflictError(f"{len(found)} records on the {tgt} side have the same {label} ({ids}) — merge the "
-                                f"duplicates there, then replay; nothing was created",
+            raise ConflictError(t("sync.many_found", n=len(found), side=t(f"side.{tgt}"), label=label, ids=ids),
                                 detail={"ids": [r.id for r in found], "criteria": crit})
     return None, None, None
 
@@ -370,9 +368,8 @@ async def _relink_or_refuse(rt: Runtime, entity: Entity, scope: str, tgt: Side, 
         if await _gone(rt, entity, src, linked):
             return linked
         raise ConflictError(
-            f"the {tgt} record {target_id} found by {label} is already linked to {src} record {linked}, so {src} "
-            f"record {src_id} looks like a duplicate of it — merge the two (or correct the key), then replay; "
-            "nothing was written", detail={"kind": "relink", f"{tgt}_id": target_id, f"{src}_id": src_id,
+            t("sync.relink", tgt=tgt, target_id=target_id, label=label, src=src, linked=linked, src_id=src_id),
+            detail={"kind": "relink", f"{tgt}_id": target_id, f"{src}_id": src_id,
                                            f"linked_{src}_id": linked, "found_by": label})
 
 
