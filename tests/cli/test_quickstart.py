@@ -51,4 +51,7 @@ def test_quick_start_walks_clean(kind: str, tmp_path: Path) -> None:
     rehearsal = _b24sync(tmp_path, "rehearse", "b24sync.yaml", "--once")
     assert rehearsal.returncode == 0, rehearsal.stdout[-4000:] + rehearsal.stderr[-3000:]
     assert "clean" in rehearsal.stdout and "✗" not in rehearsal.stdout  # no unknown names
+    # a full cycle includes its short waits (a contact waiting seconds for its company): nothing left pending
+    rows = [ln.split("│") for ln in rehearsal.stdout.splitlines() if ln.startswith("│")]
+    assert rows and all(r[-2].strip() == "0" for r in rows), rehearsal.stdout[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b24sync.yaml"]

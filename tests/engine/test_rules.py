@@ -84,7 +84,7 @@ def test_two_crm_records_with_one_inn_are_a_conflict_and_nothing_is_created(tmp_
     assert s.dead == 1
     with rt.db.connect() as c:
         (dl,) = c.execute(select(DeadLetter)).all()
-    assert dl.kind == "conflict" and "2 records on the crm side" in dl.reason
+    assert dl.kind == "conflict" and "в CRM 2 записей" in dl.reason
     assert sql(tmp_path / "crm.db", "select count(*) from company")[0][0] == 2
 
 

@@ -77,6 +77,33 @@ def rehearse_cmd(
     raise typer.Exit(0 if clean else 1)
 
 
+def _next_due_in(db: Any) -> float | None:
+    """Seconds until the earliest queued job is due (negative: due now), None when the queue is empty."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+
+    from b24sync.store.models import Job
+
+    with db.connect() as conn:
+        at = conn.execute(select(func.min(Job.run_at))).scalar()
+    if at is None:
+        return None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)  # SQLite drops the zone; the store keeps UTC
+    return (at - datetime.now(UTC)).total_seconds()
+
+
+def _add_stats(total: Any, more: Any) -> None:
+    total.done += more.done
+    total.retried += more.retried
+    total.dead += more.dead
+    total.held += more.held
+    for k, v in more.actions.items():
+        total.actions[k] = total.actions.get(k, 0) + v
+    total.failed_polls.extend(more.failed_polls)
+
+
 async def _rehearse(spec: Spec, stand: Any, store: str, *, once: bool, port: int, records: int) -> bool:
     from b24sync.compose import build
     from b24sync.engine.service import RunOptions, run
@@ -116,6 +143,14 @@ async def _rehearse(spec: Spec, stand: Any, store: str, *, once: bool, port: int
             watcher = asyncio.ensure_future(watch_queue(lambda: jobs.depth(rt.db), prog.task("rehearsing", total=total)))
             try:
                 stats = await run(rt, RunOptions(once=True, poll=False))
+                # A cycle includes the short waits inside it: a contact whose company is pushed first retries in
+                # seconds — `run --once` leaves such a job queued, a rehearsal finishes it (up to a minute).
+                for _ in range(20):
+                    wait = await asyncio.to_thread(_next_due_in, rt.db)
+                    if wait is None or wait > 60:
+                        break
+                    await asyncio.sleep(max(0.0, wait) + 0.05)
+                    _add_stats(stats, await run(rt, RunOptions(once=True, poll=False)))
             finally:
                 watcher.cancel()
                 await asyncio.gather(watcher, return_exceptions=True)
