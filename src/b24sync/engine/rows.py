@@ -127,11 +127,13 @@ def to_erp(spec_rows: Rows, rows: list[dict[str, Any]], resolve_product: Any, se
     for i, r in enumerate(rows, 1):
         name = str(r.get("PRODUCT_NAME") or r.get("productName") or "").strip() or f"строка {i}"
         pid = r.get(spec_rows.product.crm)
-        if pid in (None, "", 0, "0"):
+        if spec_rows.product_entity is None:  # no catalogue on the ERP side: the row goes by its name
+            item: str | None = None
+        elif pid in (None, "", 0, "0"):
             if spec_rows.free_text == "hold" or service_item is None:
                 problems.append(f"«{name}» — товар не из каталога (выберите товар из каталога)")
                 continue
-            item: str | None = service_item
+            item = service_item
         else:
             item = resolve_product(spec_rows.product_entity, "crm", str(pid))
             if item is None:
@@ -184,6 +186,8 @@ def to_erp(spec_rows: Rows, rows: list[dict[str, Any]], resolve_product: Any, se
         total += with_vat
         row: dict[str, Any] = {spec_rows.product.erp: item, m.quantity.erp: _num(qty),
                                m.price.erp: _num(list_price), m.vat_rate.erp: m.vat_rates[rate_key]}
+        if spec_rows.product_entity is None:
+            del row[spec_rows.product.erp]
         if m.discount is not None:
             if m.discount.percent:
                 row[m.discount.percent] = _num(disc_pct)
@@ -385,6 +389,8 @@ def to_crm(spec_rows: Rows, erp_rows: list[dict[str, Any]], resolve_product: Any
             text = str(r.get(spec_rows.free_text.text) or "").strip()
         name = text or f"строка {r.get(spec_rows.line_number or 'LineNumber') or i}"
         pid: Any = None
+        if spec_rows.product_entity is None:
+            pid, item = 0, None  # no catalogue on the ERP side: a free-text row in the CRM
         if item not in (None, "", "00000000-0000-0000-0000-000000000000"):
             pid = resolve_product(spec_rows.product_entity, "erp", str(item))
             if pid is None and service_item is not None and str(item) == service_item:
@@ -480,7 +486,7 @@ async def push_items_early(rt: Runtime, entity: Entity, name: str, source: dict[
     """The record waits for another reference (its counterparty): the items its rows need are pushed now too, so
     it waits once, not once per missing kind."""
     spec_rows = entity.rows
-    if spec_rows is None:
+    if spec_rows is None or spec_rows.product_entity is None:
         return
     missing = sorted({str(r.get(spec_rows.product.erp)) for r in list(source.get(spec_rows.erp) or [])
                       if isinstance(r, dict) and r.get(spec_rows.product.erp) not in

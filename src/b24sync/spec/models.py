@@ -383,7 +383,9 @@ class Rows(Strict):
     crm: str = Field("productRows", description="Where the CRM record's rows are (Bitrix24 product rows)")
     erp: str = Field("Товары", description="The ERP document's tabular section")
     product: RowField = Field(default_factory=lambda: RowField(crm="PRODUCT_ID", erp="Номенклатура_Key"))
-    product_entity: str = Field("product", description="The entity whose links translate product ids")
+    product_entity: str | None = Field("product", description="The entity whose links translate product ids; null: "
+                                                             "the ERP keeps no catalogue (Kontur.Buhgalteria) — "
+                                                             "every row goes by its name (rows.fields), no product")
     fields: list[RowField] = Field(default_factory=list, description="Further row fields copied as they are")
     money: RowMoney = Field(default_factory=RowMoney)
     free_text: Literal["hold"] | ServiceItem = Field(

@@ -72,7 +72,7 @@ def _row_names(rp: Path_, e: Entity) -> list[NameUse]:
     out = [NameUse("erp", tab, rp + ("erp",), "tabular section")]
     m = r.money
     row: list[tuple[str | None, Path_]] = [
-        (r.product.erp, ("product", "erp")), (m.quantity.erp, ("money", "quantity", "erp")),
+        (r.product.erp if r.product_entity else None, ("product", "erp")), (m.quantity.erp, ("money", "quantity", "erp")),
         (m.price.erp, ("money", "price", "erp")), (m.vat_rate.erp, ("money", "vat_rate", "erp")),
         (m.sum, ("money", "sum")), (m.vat_sum, ("money", "vat_sum")), (m.total, ("money", "total")),
         (r.line_number, ("line_number",))]

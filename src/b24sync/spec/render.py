@@ -189,7 +189,9 @@ def _render(spec: Spec) -> str:
             r = e.rows
             free = "запись задерживается" if r.free_text == "hold" else "передаются услугой"
             frozen = f"; со стадии {', '.join(r.frozen_at)} строки не передаются" if r.frozen_at else ""
-            out.append(f"- Строки: `{r.crm}` → `{r.erp}` построчно (товар по связям `{r.product_entity}`, НДС по "
+            goods = (f"товар по связям `{r.product_entity}`" if r.product_entity else
+                     "без каталога: строка по наименованию")
+            out.append(f"- Строки: `{r.crm}` → `{r.erp}` построчно ({goods}, НДС по "
                        f"строке, цены в учётной системе {'с' if r.money.erp_prices_include_vat else 'без'} НДС, "
                        f"итог в `{r.document_total}`), при изменении передаются целиком{frozen}; строки без товара "
                        f"из каталога: {free}")

@@ -351,8 +351,10 @@ def create_app(cfg: KonturSandboxConfig | None = None) -> FastAPI:
         return JSONResponse(world.invoice_json(inv), status_code=201)
 
     @app.get("/api/v1/invoices")
-    async def list_invoices(number: str = "", updated_since: str = "", offset: int = 0, limit: int = 100) -> Response:
-        items = [world.invoice_json(i) for i in world.invoices.values() if not number or i["number"] == number]
+    async def list_invoices(number: str = "", external_id: str = "", updated_since: str = "", offset: int = 0,
+                            limit: int = 100) -> Response:
+        items = [world.invoice_json(i) for i in world.invoices.values()
+                 if (not number or i["number"] == number) and (not external_id or i["external_id"] == external_id)]
         return JSONResponse(page_of(items, updated_since, offset, limit))
 
     @app.get("/api/v1/invoices/{invoice_id}")
