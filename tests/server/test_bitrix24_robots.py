@@ -145,9 +145,11 @@ def test_a_robot_on_a_company_card_sends_it_to_the_erp_and_is_answered_in_russia
                 await asyncio.sleep(0.1)
             took = time.monotonic() - started
             first = sb.robot_answers()[0]
-            # the same robot again on the same card: the card is re-sent (a person asked), answered again
-            status, _ = await asyncio.to_thread(sb.fire_robot, "b24sync_company_to_erp", f"COMPANY_{cid}")
-            assert status == 200
+            # the same robot again on the same card, through the sandbox's HTTP test hook: re-sent, answered again
+            async with httpx.AsyncClient() as h:
+                r = await h.post(f"{sb.base_url}/_sandbox/robots/b24sync_company_to_erp/fire",
+                                 data={"document": f"COMPANY_{cid}"})
+            assert r.status_code == 200 and r.json()["result"]["handler_status"] == 200, r.text
             while time.monotonic() - started < 30 and sb.robot_answers()[1]["answer"] is None:
                 await asyncio.sleep(0.1)
             second = sb.robot_answers()[1]

@@ -44,7 +44,24 @@ class RestApp:
             Route("/oauth/token", self.oauth_token, methods=["GET", "POST"]),
             Route("/rest/{uid:int}/{code}/{method}", self.rest_webhook, methods=["GET", "POST"]),
             Route("/rest/{method}", self.rest_oauth, methods=["GET", "POST"]),
+            Route("/_sandbox/robots/{code}/fire", self.fire_robot, methods=["POST"]),
         ])
+
+    async def fire_robot(self, request: Request) -> Response:
+        """Test hook (not a Bitrix24 API): run robot ``code`` on ``document`` (``COMPANY_12``) the way a workflow
+        does — the sandbox POSTs the call to the robot's handler. Returns the handler's status and the event token."""
+        from .bizproc import fire_robot
+
+        params = await self.params(request)
+        document = str(params.get("document") or "")
+        try:
+            status, body = await asyncio.to_thread(fire_robot, self.portal, request.path_params["code"], document)
+        except ValueError as e:
+            return jresp(400, {"error": "ERROR_ARGUMENT", "error_description": str(e)})
+        except Exception as e:  # noqa: BLE001 - the handler is down: say so, like the portal's log would
+            return jresp(502, {"error": "HANDLER_UNREACHABLE", "error_description": repr(e)})
+        call = self.portal.robot_calls[-1]
+        return jresp(200, {"result": {"handler_status": status, "event_token": call["event_token"]}})
 
     # ---- parsing -------------------------------------------------------------------------------------------------
     async def params(self, request: Request) -> dict[str, Any]:
