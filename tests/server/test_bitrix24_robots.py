@@ -200,3 +200,30 @@ def test_answers_say_what_happened_in_russian() -> None:
     assert "запись обновлена" in failed["message"] and failed["target_id"] == "9"
     none = compose_answer({}, ["Карточка ещё не связана с записью учётной системы — загружать нечего"])
     assert none["result"] == "skipped" and "не связана" in none["message"]
+
+
+def test_spec_validate_refuses_robots_bitrix24_cannot_run(tmp_path: Path) -> None:
+    from b24sync.spec.loader import check_spec
+
+    base = SPEC.format(webhook="https://x.bitrix24.ru/rest/1/abc/", token="t", erp=tmp_path / "erp.db",
+                       code="b24sync_a", name="Отправить")
+    cases = {
+        "on an SQL CRM": base.replace('{type: bitrix24, role: crm, webhook_url: "https://x.bitrix24.ru/rest/1/abc/", '
+                                      'application_token: "t"}',
+                                      '{type: sql, role: crm, url: "sqlite:///x.db", tables: {company: {table: c, '
+                                      'id: id, modified: m}}}').replace("crm.company", "company"),
+        "one code, two actions": base.replace("      - robot: {code: b24sync_a, name: \"Отправить\"}",
+                                              "      - robot: {code: b24sync_a, name: \"Отправить\"}\n"
+                                              "      - robot: {code: b24sync_a, name: \"Загрузить\", side: erp}"),
+        "a bad code": base.replace("code: b24sync_a", "code: \"b24 sync/a\""),
+    }
+    wants = {"on an SQL CRM": "needs the entity's CRM to be Bitrix24", "one code, two actions": "is used twice",
+             "a bad code": "code"}
+    for name, text_ in cases.items():
+        f = tmp_path / "spec.yaml"
+        f.write_text(text_, encoding="utf-8")
+        _, problems = check_spec(f, env={}, unset=[])
+        assert any(wants[name] in str(p) for p in problems), (name, [str(p) for p in problems])
+    f.write_text(base, encoding="utf-8")
+    spec, problems = check_spec(f, env={}, unset=[])
+    assert spec is not None and not problems, [str(p) for p in problems]
