@@ -37,9 +37,30 @@ def open_store(url: str | None = None) -> Engine:
 
 
 def shared_state(db: Engine) -> SharedState:
-    """Redis when ``B24SYNC_REDIS_URL`` is set (workers on several hosts), else the store's kv table."""
+    """Redis when ``B24SYNC_REDIS_URL`` is set (workers on several hosts), else the store's kv table.
+
+    Redis keys are scoped to the installation — the store: ``b24sync:<installation id>:…``, the id kept in the
+    store's kv table (``B24SYNC_REDIS_PREFIX`` overrides). Without that, a second installation on the same Redis, or
+    a store created anew, read the 1C row versions an earlier one had acknowledged and skipped every record as
+    unchanged (seen in bench/scale_workers.py: 0 of 400 synced)."""
     url = os.environ.get("B24SYNC_REDIS_URL")
-    return RedisState(url) if url else SqlState(db)
+    if not url:
+        return SqlState(db)
+    prefix = os.environ.get("B24SYNC_REDIS_PREFIX") or f"b24sync:{installation_id(db)}:"
+    return RedisState(url, prefix=prefix)
+
+
+def installation_id(db: Engine) -> str:
+    """A random id created once per store (kv ``installation``), shared by every worker on it."""
+    import uuid
+
+    def fn(old: dict | None) -> tuple[dict | None, str]:
+        if old and old.get("id"):
+            return None, str(old["id"])
+        new = uuid.uuid4().hex[:16]
+        return {"id": new}, new
+
+    return SqlState(db).update("installation", fn)
 
 
 def build_runtime(spec: Spec, build_adapter: AdapterBuilder, *, db: Engine | None = None,
