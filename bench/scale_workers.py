@@ -6,7 +6,9 @@ off. Then a round of 4 processes where one is killed with SIGKILL mid-way: every
 
 Each process runs `defaults.workers` (--concurrency) jobs at a time, so one process is bound by latency × its
 concurrency, as a CPU-bound process would be by its core. Prints one JSON line: seconds and records/s per process
-count, the ratios to one process, and the SIGKILL round's counts.
+count, the ratios to one process (over the whole run and over the steady middle 80 % of the records, without the
+start-up), CPU seconds per round, and the SIGKILL round's counts. ``--budgets store,redis`` measures the series twice,
+with the shared Bitrix24 budgets in the store's kv rows and in Redis.
 """
 
 from __future__ import annotations
@@ -116,9 +118,11 @@ def round_(args: argparse.Namespace, processes: int, *, kill_one: bool = False) 
         env = {**os.environ, "B24SYNC_DATABASE_URL": url, "B24SYNC_NO_PROGRESS": "1"}
         t0 = time.monotonic()
         self_cpu0, kids0 = _cpu_self(), _cpu_children()
+        logs = [open(Path(args.logs) / f"{processes}p-w{i}.log", "w") if args.logs else subprocess.DEVNULL  # noqa: SIM115
+                for i in range(processes)]
         procs = [subprocess.Popen([sys.executable, "-m", "b24sync.cli.main", "run", "--spec", str(spec_file),
-                                   "--no-serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                 for _ in range(processes)]
+                                   "--no-serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+                 for log in logs]
         killed = None
         deadline = t0 + args.timeout
         store = create_engine(url)
@@ -169,20 +173,34 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--processes", default="1,2,4", help="process counts to measure (the first is the baseline)")
     ap.add_argument("--no-kill", action="store_true", help="skip the SIGKILL round")
+    ap.add_argument("--budgets", default="store", help="where the shared Bitrix24 budgets live, one series each: "
+                    "store (kv rows), redis, or store,redis side by side")
+    ap.add_argument("--logs", default="", help="a folder for each worker process's log (default: discarded)")
+    ap.add_argument("--redis", default=os.environ.get("B24SYNC_TEST_REDIS", "redis://127.0.0.1:6379/0"))
     ap.add_argument("--pg", default=os.environ.get("B24SYNC_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     args = ap.parse_args()
-    rounds = {k: round_(args, k) for k in (int(x) for x in args.processes.split(","))}
-    for k, r in rounds.items():
-        print(f"{k} process(es)", json.dumps(r), file=sys.stderr, flush=True)
-    base = next(iter(rounds.values()))["seconds"]
-    base_steady = next(iter(rounds.values()))["steady_records_per_s"]
-    kill = None if args.no_kill else round_(args, max(rounds), kill_one=True)
-    print(json.dumps({"records": args.records, "concurrency_per_process": args.concurrency, "latency_ms": [50, 200],
-                      "rounds": list(rounds.values()),
-                      "speedup_vs_1": {str(k): round(base / r["seconds"], 2) for k, r in rounds.items()},
-                      "steady_speedup_vs_1": {str(k): round(r["steady_records_per_s"] / base_steady, 2)
-                                              for k, r in rounds.items()},
-                      "sigkill_one": kill}))
+    counts = [int(x) for x in args.processes.split(",")]
+    out: dict = {"records": args.records, "concurrency_per_process": args.concurrency, "latency_ms": [50, 200],
+                 "load_avg_1m_at_start": round(os.getloadavg()[0], 1), "cores": os.cpu_count()}
+    for budgets in args.budgets.split(","):
+        # where the shared Bitrix24 budgets (leaky bucket, operating time) live: the store's kv rows, or Redis
+        if budgets == "redis":
+            os.environ["B24SYNC_REDIS_URL"] = args.redis
+        else:
+            os.environ.pop("B24SYNC_REDIS_URL", None)
+        rounds = {k: round_(args, k) for k in counts}
+        for k, r in rounds.items():
+            print(f"budgets in {budgets}: {k} process(es)", json.dumps(r), file=sys.stderr, flush=True)
+        base = rounds[counts[0]]["seconds"]
+        base_steady = rounds[counts[0]]["steady_records_per_s"]
+        out[f"budgets_in_{budgets}"] = {
+            "rounds": list(rounds.values()),
+            "speedup_vs_1": {str(k): round(base / r["seconds"], 2) for k, r in rounds.items()},
+            "steady_speedup_vs_1": {str(k): round(r["steady_records_per_s"] / base_steady, 2)
+                                    for k, r in rounds.items()}}
+    out["sigkill_one"] = None if args.no_kill else round_(args, max(counts), kill_one=True)
+    out["load_avg_1m_at_end"] = round(os.getloadavg()[0], 1)
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":
