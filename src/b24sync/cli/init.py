@@ -16,6 +16,11 @@ class ErpKind(str, Enum):
     onec_commerceml = "1c-commerceml"
     kontur = "kontur"
     odoo = "odoo"
+    # document-flow presets, one per ERP kind (docs/flow-orders.md "Presets")
+    onec_ut_orders = "1c-ut-orders"  # УТ 11 / ERP 2: deals → ЗаказКлиента, smart invoices → СчетНаОплатуКлиенту
+    onec_bp_invoices = "1c-bp-invoices"  # БП 3.0: smart invoices → СчетНаОплатуПокупателю with rows
+    onec_unf_orders = "1c-unf-orders"  # УНФ 3.0: deals → ЗаказПокупателя, smart invoices → СчетНаОплату
+    kontur_invoices = "kontur-invoices"  # Kontur.Buhgalteria: smart invoices → invoices with lines
 
 
 def starter_text(kind: str) -> str:
