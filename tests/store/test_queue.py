@@ -153,3 +153,29 @@ def test_success_under_the_linked_lane_resolves_the_records_old_dead_letters(db:
         n = q.resolve_parked(c, "company:link:1", record=q.record_key("company", "company:link:1",
                                                                       {"side": "erp", "id": "42"}))
     assert n == 1
+
+
+def test_enqueue_many_coalesces_like_enqueue_one_by_one(db: Engine, clock: Clock) -> None:
+    with db.begin() as c:
+        waiting = q.enqueue(c, kind="sync", entity="e", lane="L1", payload={"v": 0}, dedup_key="k1")
+        running = q.enqueue(c, kind="sync", entity="e", lane="L2", payload={"v": 0}, dedup_key="k2")
+    assert [j.id for j in q.claim(db, "w", limit=1, lease_seconds=60)] == [waiting]  # k1 runs now
+    with db.begin() as c:
+        waiting = q.enqueue(c, kind="sync", entity="e", lane="L1", payload={"v": 1}, dedup_key="k1")
+    jobs = [q.NewJob("L1", {"v": 2}, "k1"), q.NewJob("L2", {"v": 2}, "k2"), q.NewJob("L3", {"v": 1}, "k3"),
+            q.NewJob("L3b", {"v": 2}, "k3"), q.NewJob("L4", {"v": 1}, None), q.NewJob("L4", {"v": 2}, None)]
+    with db.begin() as c:
+        assert q.enqueue_many(c, kind="sync", entity="e", jobs=jobs) == 5
+    with db.connect() as c:
+        rows = [(r.lane, r.payload["v"], r.dedup_key, r.state) for r in c.execute(select(Job).order_by(Job.id))]
+    assert rows == [
+        ("L1", 0, "k1", "running"),  # claimed: never coalesced into
+        ("L2", 2, "k2", "pending"),  # waiting: takes the newer payload, keeps its id
+        ("L1", 2, "k1", "pending"),  # the job enqueued while k1 ran: coalesced
+        ("L3", 2, "k3", "pending"),  # twice in one list: one job, the later payload, the first lane
+        ("L4", 1, None, "pending"),  # no dedup key: every job, in order
+        ("L4", 2, None, "pending"),
+    ]
+    assert running  # (its id was coalesced above)
+    with db.begin() as c:
+        assert q.enqueue_many(c, kind="sync", entity="e", jobs=[]) == 0

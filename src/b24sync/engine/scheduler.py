@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -23,7 +24,7 @@ from b24sync.engine.mapper import edited_owned_fields, flows_from, project
 from b24sync.engine.metrics import ENQUEUED, POLLED
 from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef
 from b24sync.engine.runtime import Runtime
-from b24sync.engine.sync import enqueue_sync
+from b24sync.engine.sync import enqueue_sync_many
 from b24sync.spec.models import Side, parse_duration
 from b24sync.store import cursors, fingerprints, leases
 from b24sync.store.fingerprints import fingerprint
@@ -129,7 +130,7 @@ async def _poll_pages(rt: Runtime, entity_name: str, side: Side, *, max_pages: i
 def _commit_page(rt: Runtime, entity_name: str, side: Side, name: str, page: ChangePage,
                  owner: str | None = None) -> int:
     entity = rt.spec.entities[entity_name]
-    n = 0
+    todo: list[tuple[str, Any]] = []
     with rt.db.begin() as conn:
         if owner is not None and not leases.holds(conn, name, owner):
             raise PollLeaseLost(f"{name}: another process holds the poll lease now")
@@ -146,8 +147,8 @@ def _commit_page(rt: Runtime, entity_name: str, side: Side, name: str, page: Cha
                 # owns: a record still holding what we wrote there needs no job.
                 if s is None or not edited_owned_fields(rt.spec, entity, side, r.values, s.written_values):
                     continue
-            enqueue_sync(conn, entity_name, side, r.id, record=r, reason="poll", scope=rt.spec.scope(entity_name))
-            n += 1
+            todo.append((r.id, r))
+        n = enqueue_sync_many(conn, entity_name, side, todo, reason="poll", scope=rt.spec.scope(entity_name))
         cursors.put(conn, name, page.cursor.to_json())
     if n:
         ENQUEUED.labels(entity_name, "poll").inc(n)

@@ -572,7 +572,7 @@ def _links(rt: Runtime, entity: str) -> dict[str, str]:
 
 
 async def initial_load(rt: Runtime, entity_name: str, opts: Options | None = None) -> Report:
-    from b24sync.engine.sync import enqueue_sync
+    from b24sync.engine.sync import enqueue_sync_many
 
     opts = opts or Options()
     entity = rt.entity(entity_name)
@@ -636,24 +636,29 @@ async def initial_load(rt: Runtime, entity_name: str, opts: Options | None = Non
             for start in range(0, len(actions), max(1, opts.batch)):
                 chunk = actions[start:start + max(1, opts.batch)]
                 with rt.db.begin() as conn:
+                    # bindings first, then the chunk's jobs in one statement per side and reason (their lanes follow
+                    # the bindings just made)
+                    todo: dict[tuple[Side, str], list[tuple[str, Record | None]]] = {}
                     for kind, a in chunk:
                         if kind == "link":
                             assert isinstance(a, Pair)
                             identity.bind(conn, rt.spec.scope(entity_name), crm_id=a.crm_id, erp_id=a.erp_id, match_key=a.key)
                             src: Side = master if flows_from(spec, entity, master) else other(master)
                             src_id = a.crm_id if src == "crm" else a.erp_id
-                            enqueue_sync(conn, entity_name, src, src_id, record=by_ref[f"{src}:{src_id}"].record,
-                                         reason="initial load: linked by match key", scope=rt.spec.scope(entity_name))
+                            todo.setdefault((src, "initial load: linked by match key"), []).append(
+                                (src_id, by_ref[f"{src}:{src_id}"].record))
                             done[f"crm:{a.crm_id}"] = done[f"erp:{a.erp_id}"] = "updated"
                         else:
                             assert isinstance(a, Create)
-                            enqueue_sync(conn, entity_name, a.side, a.id, record=by_ref[f"{a.side}:{a.id}"].record,
-                                         reason="initial load: create on the other side",
-                                         scope=rt.spec.scope(entity_name))
+                            todo.setdefault((a.side, "initial load: create on the other side"), []).append(
+                                (a.id, by_ref[f"{a.side}:{a.id}"].record))
                             done[f"{a.side}:{a.id}"] = "created"
                         applied += 1
                         if opts.after_record:
                             opts.after_record(applied)
+                    for (side, reason), items in todo.items():
+                        enqueue_sync_many(conn, entity_name, side, items, reason=reason,
+                                          scope=rt.spec.scope(entity_name))
                     cursors.put(conn, cursor_name(entity_name), {
                         "status": "running", "started_at": _now(), "done": done})
                 tick(len(chunk))

@@ -36,6 +36,19 @@ def find(conn: Connection, entity: str, side: str, record_id: str) -> Binding | 
     return _binding(row)
 
 
+def find_many(conn: Connection, entity: str, side: str, record_ids: list[str]) -> dict[str, Binding]:
+    """``find`` for many records of one side: record id → its binding (unbound ids are absent)."""
+    out: dict[str, Binding] = {}
+    ids = list(dict.fromkeys(record_ids))
+    col = _col(side)
+    for i in range(0, len(ids), 500):
+        for row in conn.execute(select(Link).where(Link.entity == entity, col.in_(ids[i:i + 500]))):
+            b = _binding(row)
+            assert b is not None
+            out.setdefault(str(b.id_on(side)), b)
+    return out
+
+
 def find_by_key(conn: Connection, entity: str, match_key: str) -> Binding | None:
     row = conn.execute(select(Link).where(Link.entity == entity, Link.match_key == match_key)).first()
     return _binding(row)

@@ -99,6 +99,53 @@ def enqueue(
     )
 
 
+@dataclass(frozen=True)
+class NewJob:
+    lane: str
+    payload: dict[str, Any]
+    dedup_key: str | None = None
+
+
+def enqueue_many(conn: Connection, *, kind: str, entity: str, jobs: Sequence[NewJob],
+                 run_at: datetime | None = None, priority: int = 100) -> int:
+    """``enqueue`` for many jobs in the caller's transaction, with the same coalescing (a waiting job with the same
+    dedup key gets the newer payload; so does an earlier job of the same list), in a few statements instead of
+    three per job — a poll page or an initial load enqueues thousands (issue 13). Returns the jobs added or
+    coalesced."""
+    if not jobs:
+        return 0
+    now = _now()
+    todo: list[NewJob] = []
+    at: dict[str, int] = {}
+    for j in jobs:
+        if j.dedup_key is not None and j.dedup_key in at:
+            first = todo[at[j.dedup_key]]
+            todo[at[j.dedup_key]] = NewJob(first.lane, j.payload, j.dedup_key)
+            continue
+        if j.dedup_key is not None:
+            at[j.dedup_key] = len(todo)
+        todo.append(j)
+    keys = [j.dedup_key for j in todo if j.dedup_key is not None]
+    existing: dict[str, int] = {}
+    for i in range(0, len(keys), 500):
+        rows = conn.execute(select(Job.id, Job.dedup_key).where(
+            Job.dedup_key.in_(keys[i:i + 500]), Job.state == "pending").order_by(Job.id.desc())).all()
+        for r in rows:
+            existing.setdefault(r.dedup_key, int(r.id))  # the newest waiting job of a key, as enqueue takes
+    new_rows = []
+    for j in todo:
+        if j.dedup_key is not None and j.dedup_key in existing:
+            conn.execute(update(Job).where(Job.id == existing[j.dedup_key], Job.state == "pending")
+                         .values(payload=j.payload))
+            continue
+        new_rows.append({"lane": j.lane, "kind": kind, "entity": entity, "payload": j.payload,
+                         "dedup_key": j.dedup_key, "state": "pending", "priority": priority, "attempts": 0,
+                         "run_at": run_at or now, "created_at": now})
+    if new_rows:
+        conn.execute(insert(Job), new_rows)
+    return len(todo)
+
+
 def claim(engine: Engine, owner: str, *, limit: int, lease_seconds: float, kinds: Sequence[str] | None = None) -> list[ClaimedJob]:
     """Claim up to ``limit`` jobs that are the head of their lane and due (or whose lease expired)."""
     now = _now()
