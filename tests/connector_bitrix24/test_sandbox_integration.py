@@ -177,3 +177,37 @@ async def test_incremental_on_crm_item_and_shared_sql_state(tmp_path):
         assert sb.query_limit_exceeded == 0
     finally:
         sb.close()
+
+
+async def test_poll_cursor_same_second_change_of_a_lower_id_is_reread_by_the_overlap():
+    """A record with a lower ID changed in the cursor's own second *after* the poll read it carries the cursor's
+    time: the tail (> cursor ID) and the window before the cursor second both miss it. The overlap re-reads the
+    cursor second up to the cursor ID."""
+    clock = ManualClock()
+    sb = Bitrix24Sandbox(rate=None, clock=clock)
+    try:
+        url = sb.start()
+        adapter = Bitrix24Adapter("b24", client_from_config({"webhook_url": url}))
+        obj = ObjectRef("crm.contact", {"select": ["ID", "NAME", "DATE_MODIFY"]})
+        early = [await adapter.create(obj, {"NAME": f"early {i}"}) for i in range(3)]
+        clock.advance(30)
+        same = [await adapter.create(obj, {"NAME": f"same {i}"}) for i in range(70)]  # > one page in one second
+        cursor = ChangeCursor()
+        while True:
+            page = await adapter.read_changes(obj, cursor, overlap_seconds=0, limit=500)
+            cursor = page.cursor
+            if not page.more:
+                break
+        assert cursor.last_id == same[-1]
+        # still in the cursor's second: a low-ID record of that second changes, and so does one from before
+        await adapter.update(obj, same[3], {"NAME": "changed after the read"})
+        page = await adapter.read_changes(obj, cursor, overlap_seconds=120, limit=500)
+        names = {r.id: r.values["NAME"] for r in page.records}
+        assert names.get(same[3]) == "changed after the read"
+        assert set(same) <= set(names)  # the whole second re-read (overlap rows), beyond one page of 50
+        assert page.cursor == cursor  # re-read rows never move the cursor
+        assert set(early) <= set(names)  # 30 s before the cursor: inside the 120 s window
+        page = await adapter.read_changes(obj, cursor, overlap_seconds=0, limit=500)
+        assert page.records == []  # without an overlap (a poll's later pages) nothing is read twice
+    finally:
+        sb.close()

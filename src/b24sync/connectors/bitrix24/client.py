@@ -50,6 +50,7 @@ from b24sync.store.kv import MemoryState, SharedState
 log = logging.getLogger("b24sync.bitrix24")
 
 BATCH_MAX = 50  # sheet §3.4 / §4: never more than 50 commands
+REREAD_PAGES = 4  # list_changes re-reads the cursor's own second up to 200 rows (see there)
 PAGE = 50  # sheet §3.4: list page size is fixed at 50
 NOT_BATCHABLE = {"batch"}  # nested batch → ERROR_BATCH_METHOD_NOT_ALLOWED (sheet §4)
 
@@ -878,6 +879,12 @@ class Bitrix24Client:
         forward pages ordered by (time, id) from ``T+1s`` chained on the previous page's last time. A page that does
         not continue its predecessor is dropped with everything after it, so a portal that cannot substitute the
         time reference still yields one correct page per request. (Filter prefixes: sheet §5.)
+
+        With an overlap, the cursor's own second is re-read too, by ID up to the cursor's ID (``<=ID``, up to
+        ``REREAD_PAGES`` pages): ``DATE_MODIFY`` has whole seconds, so a record with a lower ID changed in the
+        cursor's second after the last read carries the cursor's time and would fall between the tail (``>ID``)
+        and the overlap window (``<T``) — it was missed until its next change. Rows re-read are overlap rows
+        (the cursor does not move for them; unchanged ones are dropped by their fingerprint).
         """
         items_key, idf = self.list_shape(method, id_field)
         base = _lower_keys(copy.deepcopy(params or {}))
@@ -885,9 +892,20 @@ class Bitrix24Client:
         pages = max(1, min(BATCH_MAX - 2, math.ceil(limit / PAGE)))
         cmds: dict[str, tuple[str, dict[str, Any]]] = {}
         path = f"[{items_key}]" if items_key else ""
-        tail_pages = 0
+        tail_pages = reread_pages = 0
         if since is not None:
-            tail_pages = max(1, pages // 2)
+            tail_pages = max(1, min(pages // 2, 8))
+            if overlap_seconds > 0 and last_id not in (None, ""):
+                reread_pages = min(REREAD_PAGES, tail_pages)
+            pages = max(1, min(pages, BATCH_MAX - tail_pages - reread_pages - 1))  # one request: ≤ 50 commands
+            for i in range(reread_pages):
+                f = dict(flt)
+                f[f">={time_field}"] = fmt_dt(since)
+                f[f"<{time_field}"] = fmt_dt(since + timedelta(seconds=1))
+                f[f"<={idf}"] = int(last_id)  # type: ignore[arg-type]
+                if i:
+                    f[f">{idf}"] = Ref(f"$result[r{i - 1}]{path}[{PAGE - 1}][{idf}]")
+                cmds[f"r{i}"] = (method, {**base, "filter": f, "order": {idf: "ASC"}, "start": -1})
             for i in range(tail_pages):
                 f = dict(flt)
                 f[f">={time_field}"] = fmt_dt(since)
@@ -979,6 +997,19 @@ class Bitrix24Client:
         overlap: list[dict[str, Any]] = []
         if "o" in outcomes and outcomes["o"].error is None:
             overlap = sorted(self._rows(outcomes["o"].result, items_key), key=key)
+        prev_r = 0
+        for i in range(reread_pages):  # the cursor's own second up to its ID (newer than the window above)
+            oc = outcomes[f"r{i}"]
+            if oc.error is not None:
+                break
+            rows = self._rows(oc.result, items_key)
+            if rows and int(rows[0][idf]) <= prev_r:
+                break  # a broken back-reference
+            overlap.extend(rows)
+            if rows:
+                prev_r = int(rows[-1][idf])
+            if len(rows) < PAGE:
+                break
         room = max(0, limit - len(new))
         overlap = overlap[len(overlap) - room:] if room else []
         return new, overlap, more
