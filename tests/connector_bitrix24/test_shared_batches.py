@@ -12,6 +12,7 @@ import b24sync.connectors.bitrix24.company_card  # noqa: F401 - registers crm.co
 from b24sync.connectors.bitrix24.adapter import Bitrix24Adapter
 from b24sync.connectors.bitrix24.auth import WebhookAuth
 from b24sync.connectors.bitrix24.client import Bitrix24Client
+from b24sync.connectors.bitrix24.company_card import CompanyCard
 from b24sync.connectors.bitrix24.encoding import Ref
 from b24sync.connectors.bitrix24.limits import OperatingBudget
 from b24sync.engine.errors import OutcomeUnknownError
@@ -94,6 +95,31 @@ async def test_company_cards_share_batches_with_result_references(sb):
             assert ad_of[int(rq["ID"])]["ADDRESS_1"] == f"ул. Ленина, {i}"
         rec = await a.get(CARD, ids[7])  # and the card reads back whole
         assert rec is not None and rec.values["BANK_RQ_ACC_NUM"] == f"407028100{7:011d}"
+
+
+async def test_card_reads_of_concurrent_jobs_share_batches(sb):
+    """The read-back of company cards (``get`` before an update, ``find`` hits): each card's company, requisite,
+    bank-detail and address reads are commands in the shared batches, not requests of their own."""
+    async with Bitrix24Client(WebhookAuth(sb.webhook_url), batch_linger=0.02) as c:
+        await _ensure_uf(c)
+        a = Bitrix24Adapter("b", c)
+        ids = await asyncio.gather(*(a.create(CARD, _card(i)) for i in range(40)))
+        r0 = sb.requests_served
+        recs = await asyncio.gather(*(a.get(CARD, cid) for cid in ids))
+        # 40 cards × 4 reads = 160 commands: 4 requests of ≤ 50 — it was 2 requests of their own per card (80+)
+        assert sb.requests_served - r0 <= 6
+        for i, rec in enumerate(recs):
+            assert rec is not None and rec.values["RQ_INN"] == f"77{i:08d}"
+            assert rec.values["BANK_RQ_ACC_NUM"] == f"407028100{i:011d}"
+            assert rec.values["ADDR_ADDRESS_1"] == f"ул. Ленина, {i}"
+        # more than one page of requisites for one company set still reads whole (the ID-chained read)
+        extra = [await c.call("crm.requisite.add", {"fields": {"ENTITY_TYPE_ID": 4, "ENTITY_ID": int(ids[0]),
+                                                               "PRESET_ID": 1, "NAME": f"r{j}"}}) for j in range(55)]
+        card = CompanyCard(c)
+        rows = await card._rows("crm.requisite.list", {"ENTITY_TYPE_ID": 4, "@ENTITY_ID": [int(ids[0])]})
+        assert len(rows) == 56 and {str(r["ID"]) for r in rows} >= {str(x) for x in extra}
+        rec = await a.get(CARD, ids[0])
+        assert rec is not None and rec.values["RQ_INN"] == "7700000000"  # still the first (lowest ID) requisite
 
 
 async def test_a_failed_card_does_not_fail_the_cards_sharing_its_batch(sb):

@@ -25,6 +25,7 @@ requisite-only edit does not change the company's ``DATE_MODIFY``.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -113,30 +114,46 @@ class CompanyCard:
         return ObjectRef("crm.company", obj.options)
 
     # ---- reads
+    async def _rows(self, method: str, flt: dict[str, Any]) -> list[dict[str, Any]]:
+        """Rows of one list filter over ≤ 50 owners. The first page is one command in the client's shared batches
+        (concurrent jobs' card reads travel together, 50 commands to a request — issue 13); only a full page means
+        there may be more, read then by the ID-chained full read. ``start=-1``: no COUNT (sheet §5)."""
+        first = await self.c.call(method, {"filter": flt, "order": {"ID": "ASC"}, "start": -1})
+        rows = list(first.values()) if isinstance(first, dict) else list(first or [])
+        if len(rows) >= CHUNK:
+            last = max(int(r["ID"]) for r in rows)
+            async for page in self.c.list_all(method, {"filter": {**flt, ">ID": last}}, count=False,
+                                               max_commands=4):
+                rows.extend(page)
+        return rows
+
     async def _enrich(self, companies: list[dict[str, Any]]) -> list[Record]:
-        """Attach requisite, bank detail and legal address to company rows, 50 owners per list call."""
+        """Attach requisite, bank detail and legal address to company rows, 50 owners per list command."""
         ids = [int(r["ID"]) for r in companies]
         rqs: dict[int, list[dict[str, Any]]] = {}
-        for i in range(0, len(ids), CHUNK):
-            flt = {"ENTITY_TYPE_ID": COMPANY_TYPE_ID, "@ENTITY_ID": ids[i:i + CHUNK]}
-            async for page in self.c.list_all("crm.requisite.list", {"filter": flt}, count=False, max_commands=4):
-                for r in page:
-                    rqs.setdefault(int(r["ENTITY_ID"]), []).append(r)
+        pages = await asyncio.gather(*(self._rows("crm.requisite.list", {
+            "ENTITY_TYPE_ID": COMPANY_TYPE_ID, "@ENTITY_ID": ids[i:i + CHUNK]}) for i in range(0, len(ids), CHUNK)))
+        for page in pages:
+            for r in page:
+                rqs.setdefault(int(r["ENTITY_ID"]), []).append(r)
         first_rq = {cid: _first(rows) for cid, rows in rqs.items()}
         rq_ids = [int(r["ID"]) for r in first_rq.values() if r]
         bds: dict[int, list[dict[str, Any]]] = {}
         ads: dict[int, dict[str, Any]] = {}
-        for i in range(0, len(rq_ids), CHUNK):
-            chunk = rq_ids[i:i + CHUNK]
-            async for page in self.c.list_all("crm.requisite.bankdetail.list", {"filter": {"@ENTITY_ID": chunk}},
-                                               count=False, max_commands=4):
-                for r in page:
-                    bds.setdefault(int(r["ENTITY_ID"]), []).append(r)
+        chunks = [rq_ids[i:i + CHUNK] for i in range(0, len(rq_ids), CHUNK)]
+        # bank details and legal addresses of every chunk at once: commands of one shared request
+        answers = await asyncio.gather(
+            *(self._rows("crm.requisite.bankdetail.list", {"@ENTITY_ID": chunk}) for chunk in chunks),
             # one legal address per requisite (identity = TYPE_ID + owner, sheet §6.5): ≤ 50 rows; start=-1 also
             # avoids the wrong `total` of crm.address.list (sheet §8.20)
-            rows = await self.c.call("crm.address.list", {"filter": {
+            *(self.c.call("crm.address.list", {"filter": {
                 "TYPE_ID": LEGAL_ADDRESS, "ENTITY_TYPE_ID": REQUISITE_TYPE_ID, "@ENTITY_ID": chunk}, "start": -1})
-            for r in rows or []:
+              for chunk in chunks))
+        for page in answers[:len(chunks)]:
+            for r in page:
+                bds.setdefault(int(r["ENTITY_ID"]), []).append(r)
+        for rows in answers[len(chunks):]:
+            for r in (list(rows.values()) if isinstance(rows, dict) else rows or []):
                 ads[int(r["ENTITY_ID"])] = r
         out = []
         for co in companies:
