@@ -230,3 +230,32 @@ async def test_sandbox_reports_operating_in_every_answer_and_refuses_the_next_ca
             assert "operating" not in b["time"]  # the outer batch call is not counted (sheet §3.3)
     finally:
         sb.close()
+
+
+async def _trickle(c: Bitrix24Client, n: int, every: float) -> None:
+    async def one(i: int) -> None:
+        await asyncio.sleep(i * every)
+        await c.call("crm.company.list", {"filter": {"ID": i + 1}, "start": -1})
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+
+
+async def test_requests_fill_to_50_commands_once_requests_are_scarce(sb):
+    """Bulk work that trickles in (a job's next command every few ms): while the bucket is mostly empty a request
+    leaves after a short gap, part-full; once a quarter of the burst is spent, each request waits (up to 1 s,
+    ending on a 0.25 s pause) for 50 commands — on a 5,000-company load the burst's first 90 requests had carried
+    ~38 commands each, each part-empty request costing a whole request later."""
+    async with Bitrix24Client(WebhookAuth(sb.webhook_url)) as c:
+        r0 = sb.requests_served
+        await _trickle(c, 50, 0.015)
+        plentiful = sb.requests_served - r0
+    state = MemoryState()
+    async with Bitrix24Client(WebhookAuth(sb.webhook_url), state=state) as c:
+        import time as _t
+
+        state.update(c.bucket.key, lambda old: ({"level": c.bucket.capacity * 0.5, "ts": _t.time()}, None))
+        r0 = sb.requests_served
+        await _trickle(c, 50, 0.015)
+        scarce = sb.requests_served - r0
+    assert plentiful >= 3  # ~0.2 s of arrivals per request
+    assert scarce <= 2

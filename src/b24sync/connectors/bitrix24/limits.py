@@ -58,6 +58,13 @@ class LeakyBucket:
         self.capacity = max(1.0, float(burst - margin))
         self.clock = clock
         self.waited = 0.0
+        self.level = 0.0  # the counter as our last reservation left it (requests in the bucket, shared)
+
+    @property
+    def scarce(self) -> bool:
+        """Whether a quarter of the burst is spent: requests are becoming the scarce thing, so each should carry
+        as many commands as it can."""
+        return self.level >= self.capacity * 0.25
 
     def _reserve(self, old: dict[str, Any] | None) -> tuple[dict[str, Any], float]:
         now = self.clock()
@@ -65,6 +72,7 @@ class LeakyBucket:
         ts = float((old or {}).get("ts", now))
         level = max(0.0, level - max(0.0, now - ts) * self.rate) + 1.0
         wait = max(0.0, (level - self.capacity) / self.rate)
+        self.level = level
         return {"level": level, "ts": now}, wait
 
     def _fill(self, old: dict[str, Any] | None) -> tuple[dict[str, Any], None]:
