@@ -227,3 +227,35 @@ def test_spec_validate_refuses_robots_bitrix24_cannot_run(tmp_path: Path) -> Non
     f.write_text(base, encoding="utf-8")
     spec, problems = check_spec(f, env={}, unset=[])
     assert spec is not None and not problems, [str(p) for p in problems]
+
+
+def test_portal_prepare_registers_robots_with_the_application_of_an_oauth_spec(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.sqltables import make_table
+
+    make_table(tmp_path / "erp.db", "cp", ("name", "crm_id"))
+    sb = Bitrix24Sandbox(rate=None, client_id="local.app.9", client_secret="secret-9")
+    sb.start()
+    try:
+        tok = sb.oauth_tokens()
+        oauth = (f'{{client_id: local.app.9, client_secret: secret-9, token_endpoint: "{sb.oauth_token_url}", '
+                 f'client_endpoint: "{sb.base_url}/rest/", access_token: "{tok["access_token"]}", '
+                 f'refresh_token: "{tok["refresh_token"]}"}}')
+        text_ = SPEC.format(webhook="W", token="t", erp=tmp_path / "erp.db", code="b24sync_send", name="Отправить")
+        text_ = text_.replace('webhook_url: "W", application_token: "t"', f"oauth: {oauth}")
+        f = tmp_path / "spec.yaml"
+        f.write_text(text_, encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if k not in ("B24SYNC_B24_WEBHOOK", "B24SYNC_REDIS_URL")}
+        env.update(COLUMNS="200", B24SYNC_DATABASE_URL=f"sqlite:///{tmp_path / 'state.db'}")
+        r = subprocess.run([sys.executable, "-m", "b24sync.cli.main", "portal", "prepare", str(f), "--handler-url",
+                            "https://sync.example.ru/bitrix24/bitrix24/events"], env=env, capture_output=True,
+                           text=True, timeout=120)
+        assert "b24sync_send" in r.stdout and "created" in r.stdout, r.stdout + r.stderr
+        rows = list(sb.portal.store.table("bizproc_robot").values())
+        assert [(x["CODE"], x["HANDLER"]) for x in rows] == [
+            ("b24sync_send", "https://sync.example.ru/bitrix24/bitrix24/robots")]
+    finally:
+        sb.stop()

@@ -115,11 +115,22 @@ def _run(webhook_url: str | None, requirements: Path, create: bool, handler_url:
 
     req, spec_url, spec = _load(requirements, handler_url)
     url = webhook_url or spec_url or os.environ.get("B24SYNC_B24_WEBHOOK")
-    if not url:
+    # A spec whose portal runs under an application (oauth:) prepares it with the application's tokens — the ones
+    # ONAPPINSTALL stored in the store (B24SYNC_DATABASE_URL) or Redis: robots and event handlers need that context.
+    oauth = next((s.config() for s in (spec.systems.values() if spec is not None else [])
+                  if s.type == "bitrix24" and s.config().get("oauth")), None) if not webhook_url else None
+    if not url and oauth is None:
         raise typer.BadParameter("give --webhook-url, name webhook_url in the spec, or set B24SYNC_B24_WEBHOOK")
 
+    def client() -> Bitrix24Client:
+        if oauth is not None:
+            from b24sync.connectors.bitrix24.adapter import client_from_config
+
+            return client_from_config(oauth)
+        return Bitrix24Client(WebhookAuth(url))  # type: ignore[arg-type]
+
     async def go():  # type: ignore[no-untyped-def]
-        async with Bitrix24Client(WebhookAuth(url)) as c:
+        async with client() as c:
             rep = await check_portal(c, req, create=create)
         if spec is None:
             return rep, [], 0

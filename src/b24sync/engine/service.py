@@ -20,7 +20,7 @@ from b24sync.engine.sync import sync_record
 from b24sync.engine.worker import Worker, WorkerStats
 from b24sync.spec.models import Spec
 from b24sync.store.db import make_engine, migrate
-from b24sync.store.kv import RedisState, SharedState, SqlState
+from b24sync.store.kv import RedisState, SharedState, SqlState, installation_id, redis_prefix  # noqa: F401
 
 log = structlog.get_logger("b24sync.service")
 
@@ -46,21 +46,7 @@ def shared_state(db: Engine) -> SharedState:
     url = os.environ.get("B24SYNC_REDIS_URL")
     if not url:
         return SqlState(db)
-    prefix = os.environ.get("B24SYNC_REDIS_PREFIX") or f"b24sync:{installation_id(db)}:"
-    return RedisState(url, prefix=prefix)
-
-
-def installation_id(db: Engine) -> str:
-    """A random id created once per store (kv ``installation``), shared by every worker on it."""
-    import uuid
-
-    def fn(old: dict | None) -> tuple[dict | None, str]:
-        if old and old.get("id"):
-            return None, str(old["id"])
-        new = uuid.uuid4().hex[:16]
-        return {"id": new}, new
-
-    return SqlState(db).update("installation", fn)
+    return RedisState(url, prefix=redis_prefix(db))
 
 
 def build_runtime(spec: Spec, build_adapter: AdapterBuilder, *, db: Engine | None = None,

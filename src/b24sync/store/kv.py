@@ -142,3 +142,27 @@ class RedisState:
                 except redis.WatchError:
                     time.sleep(0.001)
                     continue
+
+
+def installation_id(db: Engine) -> str:
+    """A random id created once per store (kv ``installation``), shared by every worker on it."""
+    import uuid
+
+    def fn(old: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str]:
+        if old and old.get("id"):
+            return None, str(old["id"])
+        new = uuid.uuid4().hex[:16]
+        return {"id": new}, new
+
+    return SqlState(db).update("installation", fn)
+
+
+def redis_prefix(db: Engine | None) -> str:
+    """Redis keys of an installation: ``B24SYNC_REDIS_PREFIX``, else ``b24sync:<installation id>:`` (``b24sync:``
+    when no store is at hand)."""
+    import os
+
+    explicit = os.environ.get("B24SYNC_REDIS_PREFIX")
+    if explicit:
+        return explicit
+    return f"b24sync:{installation_id(db)}:" if db is not None else "b24sync:"

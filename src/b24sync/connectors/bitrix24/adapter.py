@@ -422,11 +422,17 @@ def _state_from_config(config: dict[str, Any]) -> SharedState:
     if config.get("state") is not None:
         return config["state"]
     redis_url = config.get("redis_url") or os.environ.get("B24SYNC_REDIS_URL")
-    if redis_url:
-        from b24sync.store.kv import RedisState
-
-        return RedisState(redis_url)
     db_url = config.get("database_url") or os.environ.get("B24SYNC_DATABASE_URL")
+    if redis_url:
+        from b24sync.store.kv import RedisState, redis_prefix
+
+        engine = None
+        if db_url:  # the installation's keys, as `b24sync run` writes them (tokens stored at ONAPPINSTALL)
+            from b24sync.store.db import make_engine, migrate
+
+            engine = make_engine(db_url)
+            migrate(engine)
+        return RedisState(redis_url, prefix=redis_prefix(engine))
     if db_url:
         from b24sync.store.db import make_engine, migrate
         from b24sync.store.kv import SqlState
