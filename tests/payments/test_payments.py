@@ -89,10 +89,18 @@ def test_storno_reverses_and_a_correction_replaces(tmp_path: Path) -> None:
         p3 = onec.register_payment(o["Ref_Key"], 450, incoming_number="11", incoming_date="2026-03-06T00:00:00")
         await cycle(rt)
         assert deal_row(b24, d)["UF_CRM_PAID_AMOUNT"] == "450.00|RUB"
-        onec.register_payment(o["Ref_Key"], 500, incoming_number="11и", incoming_date="2026-03-06T00:00:00",
-                              Исправление=True, ИсправляемыйДокумент_Key=p3["Ref_Key"])
+        # the correction keeps the payer's number and date: not a duplicate of the one it corrects
+        fix = onec.register_payment(o["Ref_Key"], 500, incoming_number="11", incoming_date="2026-03-06T00:00:00",
+                                    Исправление=True, ИсправляемыйДокумент_Key=p3["Ref_Key"])
         await cycle(rt)
         assert deal_row(b24, d)["UF_CRM_PAID_AMOUNT"] == "500.00|RUB", parked(rt)
+        onec.edit(RECEIPTS, p3["Ref_Key"], Комментарий="re-read")  # the corrected one seen again: still replaced
+        await cycle(rt)
+        assert deal_row(b24, d)["UF_CRM_PAID_AMOUNT"] == "500.00|RUB" and parked(rt) == []
+        onec.unpost(RECEIPTS, fix["Ref_Key"])  # the correction is taken back: the corrected one counts again
+        await cycle(rt)
+        await cycle(rt)
+        assert deal_row(b24, d)["UF_CRM_PAID_AMOUNT"] == "450.00|RUB", parked(rt)
 
     scenario(steps, tmp_path, with_payments())
 

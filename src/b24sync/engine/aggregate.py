@@ -194,8 +194,13 @@ async def take(rt: Runtime, job: ClaimedJob, entity: Entity) -> Outcome:
         if not paths.empty(corrects):
             replaces = f"{job.entity}:{corrects}"[:200]
             detail["corrects"] = corrects
-        if dedup is not None:
-            other = await asyncio.to_thread(_counted_with_key, rt, ledger, dedup, source)
+        superseded_by = None if replaces else await asyncio.to_thread(_replaced_by, rt, ledger, source)
+        if superseded_by is not None:
+            # a counted correction replaces this document: it stays posted in 1C but adds nothing here
+            counts, state, parts = False, "superseded", {}
+            detail["superseded_by"] = superseded_by
+        elif dedup is not None:
+            other = await asyncio.to_thread(_counted_with_key, rt, ledger, dedup, source, replaces)
             if other is not None:
                 other_source, other_amount = other
                 if Decimal(other_amount) == doc_amount:
@@ -217,6 +222,11 @@ async def take(rt: Runtime, job: ClaimedJob, entity: Entity) -> Outcome:
                 and prev.state == state and prev.replaces == replaces)
         if same:
             return
+        if counts and replaces is not None:
+            # the corrected document stops counting while its correction counts (and frees its dedupe key)
+            conn.execute(update(AggSource).where(AggSource.ledger == ledger, AggSource.source == replaces,
+                                                 AggSource.counted == 1).values(counted=0, state="superseded",
+                                                                                updated_at=utcnow()))
         conn.execute(delete(AggPart).where(AggPart.ledger == ledger, AggPart.source == source))
         for target, amount in parts.items():
             conn.execute(insert(AggPart).values(ledger=ledger, source=source, target=target, amount=str(amount)))
@@ -226,8 +236,18 @@ async def take(rt: Runtime, job: ClaimedJob, entity: Entity) -> Outcome:
             conn.execute(insert(AggSource).values(ledger=ledger, source=source, **row))
         else:
             conn.execute(update(AggSource).where(AggSource.ledger == ledger, AggSource.source == source).values(**row))
+        was = prev.replaces if prev is not None else None
+        if was is not None and (not counts or was != replaces):
+            # a correction that no longer counts (or corrects another document): the one it replaced is looked at
+            # again, so it counts once more
+            from b24sync.engine.sync import enqueue_sync
+
+            ent, _, rid = was.partition(":")
+            if ent in rt.spec.entities:
+                enqueue_sync(conn, ent, "erp", rid, force=True, scope=rt.spec.scope(ent),
+                             reason=f"the correction {src_id} no longer replaces it")
         touched = set(old) | set(parts)
-        for rel in {replaces, prev.replaces if prev is not None else None} - {None}:
+        for rel in {replaces, was} - {None}:
             touched |= {r for (r,) in conn.execute(select(AggPart.target).where(AggPart.ledger == ledger,
                                                                                 AggPart.source == rel))}
         for target in sorted(touched):
@@ -335,12 +355,24 @@ def _parts_of(rt: Runtime, ledger: str, source: str) -> dict[str, Decimal]:
             AggPart.ledger == ledger, AggPart.source == source))}
 
 
-def _counted_with_key(rt: Runtime, ledger: str, key: str, source: str) -> tuple[str, str] | None:
+def _counted_with_key(rt: Runtime, ledger: str, key: str, source: str, replaces: str | None
+                      ) -> tuple[str, str] | None:
+    """Another counted document with this dedupe key — not the one this document corrects (a correction keeps the
+    payer's number and date)."""
     with rt.db.connect() as conn:
-        row = conn.execute(select(AggSource.source, AggSource.amount).where(
-            AggSource.ledger == ledger, AggSource.dedup_key == key, AggSource.counted == 1,
-            AggSource.source != source).limit(1)).first()
+        q = select(AggSource.source, AggSource.amount).where(
+            AggSource.ledger == ledger, AggSource.dedup_key == key, AggSource.counted == 1, AggSource.source != source)
+        if replaces is not None:
+            q = q.where(AggSource.source != replaces)
+        row = conn.execute(q.limit(1)).first()
     return (row[0], row[1]) if row else None
+
+
+def _replaced_by(rt: Runtime, ledger: str, source: str) -> str | None:
+    with rt.db.connect() as conn:
+        row = conn.execute(select(AggSource.source).where(
+            AggSource.ledger == ledger, AggSource.replaces == source, AggSource.counted == 1).limit(1)).first()
+    return row[0] if row else None
 
 
 # ---- settle: one target's figures from the committed ledger --------------------------------------------------------
