@@ -82,3 +82,22 @@ def test_redis_updates_are_atomic_across_threads(tmp_path: Path) -> None:
         assert st.get("counter") == {"n": 300}
     finally:
         st.client.delete(st.prefix + "counter")
+
+
+def test_redis_state_get_many_reads_its_own_keys_only() -> None:
+    import uuid
+
+    a = RedisState(REDIS, prefix=f"b24sync:test-{uuid.uuid4().hex[:8]}:")
+    b = RedisState(REDIS, prefix=f"b24sync:test-{uuid.uuid4().hex[:8]}:")
+    try:
+        for i in range(5):
+            a.update(f"k{i}", lambda old, i=i: ({"v": i}, None))
+        b.update("k0", lambda old: ({"v": "other"}, None))
+        assert a.get_many(["k0", "k3", "k9", "k3"]) == {"k0": {"v": 0}, "k3": {"v": 3}}
+        assert b.get_many(["k0", "k1"]) == {"k0": {"v": "other"}}
+        assert a.get_many([]) == {}
+    finally:
+        for s in (a, b):
+            keys = list(s.client.scan_iter(s.prefix + "*"))
+            if keys:
+                s.client.delete(*keys)
