@@ -79,6 +79,65 @@ class ObjectSchema:
     detail: dict[str, Any] = field(default_factory=dict)  # extras a check may use (user-field types, stages, ...)
 
 
+@dataclass(frozen=True)
+class FileRef:
+    """A file a system holds for a record (a 1C attached file, a print form, a signed EDI document), as its
+    ``list_files`` reports it. ``version`` changes whenever the file's content does (a modification time, a hash, a
+    document state); ``detail`` carries what the connector needs to read it back (storage kind, ids)."""
+
+    id: str
+    name: str
+    version: str
+    size: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FileContent:
+    """File bytes handed to a target's ``update`` as a field value (the Bitrix24 adapter encodes it as
+    ``[name, base64]`` or ``{"fileData": …}``) or to ``add_note``; the engine never encodes a wire format."""
+
+    name: str
+    content: bytes
+
+    @property
+    def sha256(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(self.content).hexdigest()
+
+
+@runtime_checkable
+class FileSource(Protocol):
+    """A system that can hand over files of its records (optional; spec ``files:`` needs it on the file's side).
+    ``source`` is the spec's ``files[].source`` mapping, interpreted by the connector (docs/files.md)."""
+
+    async def list_files(self, obj: ObjectRef, record_id: str, source: dict[str, Any]) -> list[FileRef]: ...
+
+    async def read_file(self, obj: ObjectRef, record_id: str, ref: FileRef, source: dict[str, Any]) -> bytes: ...
+
+
+@runtime_checkable
+class FileTarget(Protocol):
+    """A system that can receive files (optional): into a record's file field through ``update`` with a
+    ``FileContent`` value, or as a timeline note with files. The read-backs let a retry after a lost answer see
+    what the lost call did instead of repeating it."""
+
+    def file_id(self, value: Any) -> str | None:
+        """The id of the file a file field holds (its read-back value), or None when empty."""
+        ...
+
+    async def download(self, value: Any) -> bytes | None:
+        """The bytes of the file a file field holds (None if it cannot be downloaded)."""
+        ...
+
+    async def add_note(self, obj: ObjectRef, record_id: str, text: str, files: list[FileContent]) -> str: ...
+
+    async def notes(self, obj: ObjectRef, record_id: str) -> list[dict[str, Any]]:
+        """The record's notes as ``{"id", "text", "files": [{"name", "size"}]}``."""
+        ...
+
+
 @runtime_checkable
 class SystemAdapter(Protocol):
     """What every connector offers the engine. All methods are async; connectors batch and rate-limit inside."""

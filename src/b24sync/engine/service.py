@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from b24sync.engine.ports import SystemAdapter
 from b24sync.engine.runtime import Handler, Runtime
 from b24sync.engine.scheduler import Scheduler
+from b24sync.engine import files
 from b24sync.engine.sync import sync_record
 from b24sync.engine.worker import Worker, WorkerStats
 from b24sync.spec.models import Spec
@@ -64,7 +65,7 @@ def build_runtime(spec: Spec, build_adapter: AdapterBuilder, *, db: Engine | Non
             adapters[name] = build_adapter(name, system.type, {**system.config(), "state": state})
     from b24sync.engine import aggregate
 
-    handlers: dict[str, Handler] = {"sync": sync_record, aggregate.KIND: aggregate.handle, **FLOW_HANDLERS}
+    handlers: dict[str, Handler] = {"sync": sync_record, aggregate.KIND: aggregate.handle, files.KIND: files.transfer_files, **FLOW_HANDLERS}
     return Runtime(spec=spec, db=db, adapters=adapters, handlers=handlers)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from b24sync.engine import header, review, rows, stages
+from b24sync.engine import files, header, review, rows, stages
 from b24sync.messages import label as message_label
 from b24sync.messages import t
 from b24sync.engine.errors import ConflictError, HoldError, PermanentError, RetryableError, ValidationError
@@ -417,7 +417,8 @@ def _consistent(entity: Entity, side: Side, values: dict[str, Any], wanted: dict
 async def _check_holds(rt: Runtime, entity: Entity, src: Side, src_id: str, record: Record, *, creating: bool) -> None:
     for g in entity.guards:
         if g.require_fields and g.require_fields.side == src:
-            missing = [f for f in g.require_fields.fields if record.values.get(f) in (None, "", [])]
+            # Bitrix24 answers an empty link as 0 (crm.item companyId: 0 — document-flows.md checklist): not filled
+            missing = [f for f in g.require_fields.fields if record.values.get(f) in (None, "", [], 0, "0")]
             if missing:
                 raise HoldError(g.require_fields.message or t("hold.fill_in", fields=", ".join(missing)),
                                 detail={"missing": missing})
@@ -571,6 +572,7 @@ def _committed(rt: Runtime, job: ClaimedJob, entity: Entity, src: Side, src_id: 
         conn.execute(update(WriteIntent).where(
             WriteIntent.entity == name, WriteIntent.side == tgt, WriteIntent.natural_key == f"{src}:{src_id}",
             WriteIntent.resolved_at.is_(None)).values(remote_id=target_id, resolved_at=utcnow()))
+        files.enqueue_after(conn, rt, name, ids["crm_id"], ids["erp_id"])  # spec `files`: the pair's files next
         for c in conflicts or []:
             conn.execute(insert(Conflict).values(
                 entity=name, crm_id=ids["crm_id"], erp_id=ids["erp_id"], field=c["field"], detail=c,

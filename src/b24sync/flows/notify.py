@@ -146,3 +146,10 @@ def install(rt: Runtime) -> None:
         return
     _chain(rt, "on_parked", on_parked)
     _chain(rt, "on_revert", on_revert)
+
+
+def install_for_files(rt: Runtime) -> None:
+    """A spec that transfers files (``Entity.files``) tells managers why a file was held (empty, not a PDF, too
+    large, unreadable in the ERP) on the card's timeline."""
+    if any(e.files for e in rt.spec.entities.values()):
+        install(rt)

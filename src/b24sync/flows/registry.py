@@ -14,6 +14,7 @@ FLOW_INSTALLERS: list[str] = [
     "b24sync.flows.contacts:install",
     "b24sync.flows.catalog:install",
     "b24sync.flows.autofill:install",
+    "b24sync.flows.notify:install_for_files",
 ]
 
 

@@ -410,6 +410,73 @@ class WriteBack(Strict):
     erp: str
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$", re.IGNORECASE)
+
+
+def parse_size(value: str | int) -> int:
+    """``10MB`` -> 10485760; ``500KB``; a bare number is bytes."""
+    if isinstance(value, int):
+        return value
+    m = _SIZE.match(str(value))
+    if not m:
+        raise ValueError(f"{value!r} is not a size — write it like 500KB, 10MB or 1GB")
+    mult = {"b": 1, "kb": 1024, "mb": 1024 ** 2, "gb": 1024 ** 3, None: 1}[(m.group(2) or "").lower() or None]
+    return int(float(m.group(1)) * mult)
+
+
+class FileWhen(Strict):
+    """Only while the ERP record's field holds one of the values (a contract in force, a signed document)."""
+
+    field: str
+    values: list[Any] = Field(min_length=1)
+
+
+class FileTo(Strict):
+    """Where the file lands on the CRM record: a file field (replaced in place) or a timeline note with the file."""
+
+    field: str | None = Field(None, description="CRM file field (ufCrm…, UF_CRM_…): one file, replaced when the "
+                                                "ERP's file changes")
+    timeline: str | None = Field(None, description="Text of a timeline note that carries the file; {erp:FIELD} / "
+                                                   "{crm:FIELD} / {name} are filled in")
+
+    @model_validator(mode="after")
+    def _one(self) -> FileTo:
+        if (self.field is None) == (self.timeline is None):
+            raise ValueError("`to` is exactly one of field (a CRM file field) or timeline (a note text)")
+        return self
+
+
+class FileTransfer(Strict):
+    """A file the ERP holds for a record (its printable PDF, the signed contract) put on the linked CRM record —
+    once: it is sent again only when the ERP's file changes (``on_change: replace``), and a retry after a lost answer
+    finds what the lost call did. Runs after every committed sync of a linked pair (engine/files.py, docs/files.md).
+    ``source`` is read by the ERP's connector: 1C ``{attached: Catalog_…ПрисоединенныеФайлы, where: {…}}`` or
+    ``{http: "b24/print/{id}"}``; Kontur ``{operation: invoice_pdf}``; Diadok ``{signed: true}``."""
+
+    name: str | None = Field(None, description="Names this transfer in the store (default: the target field or "
+                                               "file<N>); keep it stable")
+    source: dict[str, Any] = Field(min_length=1, description="Where the ERP's connector finds the file")
+    to: FileTo
+    when: FileWhen | None = Field(None, description="Only while the ERP record's field holds one of the values")
+    file_name: str = Field("{name}", description="File name on the CRM side: {name} = the ERP's file name, "
+                                                 "{erp:FIELD} / {crm:FIELD} fields of the records")
+    accept: Literal["pdf", "any"] = Field("pdf", description="pdf: a file that is not a PDF is held with a message")
+    max_size: str | int = Field("20MB", description="Bigger files are held with a message (Bitrix24 takes a "
+                                                    "request of at most 60 s, base64 adds a third: research A.7)")
+    on_change: Literal["replace", "keep"] = Field("replace", description="replace: a changed ERP file replaces the "
+                                                  "one sent (a new note for timeline); keep: sent once, never again")
+
+    @field_validator("max_size")
+    @classmethod
+    def _size(cls, v: str | int) -> str | int:
+        if parse_size(v) <= 0:
+            raise ValueError("max_size must be more than 0")
+        return v
+
+    def key(self, index: int) -> str:
+        return self.name or self.to.field or f"file{index + 1}"
+
+
 class SkipIf(Strict):
     """Do-not-sync flag: a record whose field holds one of the values is skipped (and the skip is logged)."""
 
@@ -628,6 +695,8 @@ class Entity(Strict):
                                                                           "after each write (the ERP number and id)")
     aggregate: Aggregate | None = Field(None, description="A sum over related documents (payments, shipments) "
                                         "onto CRM records instead of a record-to-record sync (docs/flow-payments.md)")
+    files: list[FileTransfer] = Field(default_factory=list, description="Files the ERP holds for a record (print "
+                                      "form, signed contract) put on the linked CRM record, once per version")
     flow: str | None = Field(None, description="A named business flow that handles this entity instead of the generic sync")
     create: bool = Field(True, description="false: only update records that already exist on the target (found by link "
                                            "or match keys), e.g. receivables written into existing companies")

@@ -18,7 +18,7 @@ from b24sync.connectors.bitrix24.errors import Bitrix24Error, Bitrix24NotFound
 from b24sync.connectors.bitrix24.lookup import value_key
 from b24sync.connectors.bitrix24.multifield import MULTI_FIELDS, diff_multifield
 from b24sync.engine.errors import ConflictError, ValidationError
-from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, ObjectSchema, Record
+from b24sync.engine.ports import ChangeCursor, ChangePage, FileContent, ObjectRef, ObjectSchema, Record
 from b24sync.store.kv import MemoryState, SharedState
 
 
@@ -220,7 +220,7 @@ class Bitrix24Adapter:
         if (c := self.composite(obj)) is not None:
             return await c.update(obj, record_id, values, expected_version=expected_version)
         spec = obj_spec(obj.object)
-        fields = dict(values)
+        fields = _encode_files(spec, values)
         need_current = expected_version is not None or (not spec.universal and any(t in fields for t in MULTI_FIELDS))
         if need_current:
             cur = await self.get(obj, record_id)
@@ -238,11 +238,71 @@ class Bitrix24Adapter:
                         fields.pop(t)
         if not fields:
             return
+        single = len(fields) != len(values) or any(isinstance(v, FileContent) for v in values.values())
         if spec.universal:
             await self.client.call(spec.update, {"entityTypeId": spec.entity_type_id, "id": int(record_id),
-                                                 "fields": fields})
+                                                 "fields": fields}, batch=not single)
         else:
-            await self.client.call(spec.update, {"id": int(record_id), "fields": fields})
+            await self.client.call(spec.update, {"id": int(record_id), "fields": fields}, batch=not single)
+
+    # ---- files (engine.ports.FileTarget; document-flows.md A.6–A.7)
+    def file_id(self, value: Any) -> str | None:
+        """A file field's read-back: crm.item {id, url, urlMachine}, legacy {id, showUrl, downloadUrl}."""
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if isinstance(value, dict) and value.get("id") not in (None, "", 0, "0"):
+            return str(value["id"])
+        return None
+
+    async def download(self, value: Any) -> bytes | None:
+        """The bytes behind a crm.item file value's ``urlMachine``, fetched as a REST call with our credentials.
+        ⚠ How a REST client may use ``urlMachine`` is not documented (A.1 names the field only): we read it as the
+        method ``crm.controller.item.getFile`` with the query it carries. Legacy values (``downloadUrl``) need a
+        browser session: None — the caller then sends the file again, which replaces it (one file stays)."""
+        if isinstance(value, list):
+            value = value[0] if value else None
+        url = value.get("urlMachine") if isinstance(value, dict) else None
+        if not url:
+            return None
+        from urllib.parse import parse_qsl, urlsplit
+
+        query = dict(parse_qsl(urlsplit(str(url)).query))
+        try:
+            target = await self.client.auth.target("crm.controller.item.getFile")
+            resp = await self.client.http.get(target.url, params={**(target.params or {}), **query})
+        except Exception:  # noqa: BLE001 - a failed download only means "send again"
+            return None
+        return resp.content if resp.status_code == 200 else None
+
+    async def add_note(self, obj: ObjectRef, record_id: str, text: str, files: list[FileContent]) -> str:
+        """A timeline comment with files (``crm.timeline.comment.add`` FILES, A.6): one JSON call, never batched."""
+        from b24sync.connectors.bitrix24.entities import Entities
+        from b24sync.flows.notify import timeline_type
+
+        ttype = timeline_type(obj.object)
+        if ttype is None:
+            raise ValidationError(f"Bitrix24 {obj.object} has no timeline")
+        return str(await Entities(self.client).timeline_comment(ttype, int(record_id), text,
+                                                                [(f.name, f.content) for f in files]))
+
+    async def notes(self, obj: ObjectRef, record_id: str) -> list[dict[str, Any]]:
+        from b24sync.flows.notify import timeline_type
+
+        ttype = timeline_type(obj.object)
+        if ttype is None:
+            return []
+        out: list[dict[str, Any]] = []
+        start: int | None = 0
+        while start is not None:
+            res = await self.client.call_full("crm.timeline.comment.list", {
+                "filter": {"ENTITY_ID": int(record_id), "ENTITY_TYPE": ttype}, "start": start})
+            start = res.next
+            for c in res.result or []:
+                files = c.get("FILES") or {}
+                files = list(files.values()) if isinstance(files, dict) else list(files)
+                out.append({"id": str(c.get("ID")), "text": c.get("COMMENT"),
+                            "files": [{"name": f.get("name"), "size": f.get("size")} for f in files]})
+        return out
 
     async def merge(self, obj: ObjectRef, keep: str, others: list[str]) -> str:
         """Merge duplicate records into one with ``crm.entity.mergeBatch`` (the portal's own merger: fields, multi-
@@ -416,6 +476,19 @@ class Bitrix24Adapter:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _encode_files(spec: ObjSpec, values: dict[str, Any]) -> dict[str, Any]:
+    """``FileContent`` values as the portal takes them: ``[name, base64]`` for crm.item.*, ``{"fileData": [name,
+    base64]}`` for the legacy methods (document-flows.md A.7)."""
+    import base64
+
+    out = dict(values)
+    for k, v in values.items():
+        if isinstance(v, FileContent):
+            pair = [v.name, base64.b64encode(v.content).decode("ascii")]
+            out[k] = pair if spec.universal else {"fileData": pair}
+    return out
 
 
 def _state_from_config(config: dict[str, Any]) -> SharedState:

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from .model import atom
 from .phpquery import nest_pairs, parse_query, php_json, php_list
-from .portal import ApiError, Ctx, Page, p
+from .portal import ApiError, Ctx, Page, as_int, p
 
 QUERY_LIMIT = {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}  # [§9.14, GH:b24-rest-docs#193]
 OPERATION_LIMIT = {"error": "OPERATION_TIME_LIMIT",
@@ -161,6 +161,8 @@ class RestApp:
             params.pop("auth", None)
             ctx.connector = params.pop("auth_connector", None) if name not in ("event.bind", "event.offline.get") \
                 else params.get("auth_connector")
+            if name == "crm.controller.item.getfile":
+                return self.get_file(params)
             if name == "batch":
                 lost: list[str] = []
                 body = self.batch(ctx, params, lost)
@@ -179,6 +181,16 @@ class RestApp:
         """``force(method, "lost")``: the call was applied and its answer is lost on the way (a gateway page)."""
         self.sb.stats["injected_faults"] += 1
         return Response("<html><body><h1>504 Gateway Time-out</h1></body></html>", 504, media_type="text/html")
+
+    def get_file(self, params: dict) -> Response:
+        """The ``urlMachine`` of a crm.item file value: the file's bytes for an authenticated REST caller (the
+        method name and its parameters are as the portal puts them into ``urlMachine``; reading it as a REST
+        download is our assumption — document-flows.md A.1 names the field, not its use)."""
+        f = self.portal.files.get(as_int(params.get("fileId")) or -1)
+        if f is None:
+            return jresp(404, {"error": "NOT_FOUND", "error_description": "File not found"})
+        return Response(f["content"], 200, media_type="application/octet-stream",
+                        headers={"Content-Disposition": "attachment"})
 
     def run_one(self, ctx: Ctx, name: str, params: dict, t0: float, perf0: float) -> tuple[int, dict]:
         ledger = self.sb.ledger

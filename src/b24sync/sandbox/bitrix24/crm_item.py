@@ -145,8 +145,29 @@ def dyn_types(portal, etid: int) -> dict[str, str]:
     return t
 
 
-def dyn_out(row: dict, select: list[str] | None) -> dict:
+def _is_file(v: Any) -> bool:
+    return isinstance(v, dict) and "downloadUrl" in v
+
+
+def _is_file_value(old: Any, v: Any) -> bool:
+    """A write to a file field: [name, base64], {"fileData": …}, {"id": N} or '' over a field holding a file, or a
+    list of those (a multiple field) — document-flows.md A.7."""
+    holds = _is_file(old) or (isinstance(old, list) and any(_is_file(x) for x in old))
+    if isinstance(v, dict):
+        return "fileData" in v or (holds and "id" in v)
+    if isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) and isinstance(v[1], str) and "." in v[0]:
+        return True
+    if isinstance(v, list) and v and all(isinstance(x, (list, dict)) for x in v):
+        return all(_is_file_value(old if holds else None, x) or (isinstance(x, dict) and "id" in x) for x in v)
+    return holds and v in ("", None, [])
+
+
+def dyn_out(row: dict, select: list[str] | None, portal=None) -> dict:
     out = {k: v for k, v in row.items() if k != "ID"}
+    if portal is not None:
+        for k, v in out.items():
+            if _is_file(v) or (isinstance(v, list) and v and all(_is_file(x) for x in v)):
+                out[k] = portal.file_out_item(v, row.get("entityTypeId") or 0, row["ID"], k)
     out["id"] = row["ID"]
     if select and "*" not in select:
         out = {k: v for k, v in out.items() if k in select or k == "id"}
@@ -163,10 +184,8 @@ def dyn_write(portal, ctx, etid: int, row: dict, fields: dict, is_add: bool) -> 
                 v = to_atom(v)
             elif k in DYN_MULTI:
                 v = [int(x) for x in list_param(v) if as_int(x) is not None]
-            elif isinstance(v, dict) and "fileData" in v or (isinstance(v, list) and len(v) == 2 and k.startswith("ufCrm")
-                                                             and isinstance(v[0], str) and "." in v[0]):
-                data = list_param(v.get("fileData") if isinstance(v, dict) else v)
-                v = portal.store_file(str(data[0]), str(data[1]))
+            elif _is_file_value(row.get(k), v) and (k.startswith("ufCrm") or k.startswith("UF_CRM_")):
+                v = portal.file_value(row.get(k), v)
             else:
                 v = typed(ftype, v) if ftype not in ("string", "char", "crm_status", "crm_currency") else v
             row[k] = v
@@ -218,7 +237,7 @@ def item_add(portal, ctx, params):
     stagehistory.record(portal, etid, rid, row.get("stageId"), row.get("stageSemanticId"), row.get("categoryId"),
                         created=True)
     dyn_event(portal, ctx, etid, "ADD", rid)
-    return {"item": dyn_out(row, None)}
+    return {"item": dyn_out(row, None, portal)}
 
 
 @method("crm.item.update")
@@ -253,7 +272,7 @@ def item_update(portal, ctx, params):
         fields = {k: v for k, v in fields.items() if k != "accountNumber"}
     dyn_write(portal, ctx, etid, row, fields, False)
     if row == before:
-        return {"item": dyn_out(row, None)}  # nothing changed → nothing saved [EN:crm-item-update.md]
+        return {"item": dyn_out(row, None, portal)}  # nothing changed → nothing saved [EN:crm-item-update.md]
     if row.get("stageId") != old_stage:
         row["previousStageId"], row["movedBy"], row["movedTime"] = old_stage, ctx.user_id, portal.now_atom()
         stagehistory.record(portal, etid, rid, row.get("stageId"), row.get("stageSemanticId"), row.get("categoryId"),
@@ -261,7 +280,7 @@ def item_update(portal, ctx, params):
     row["updatedBy"], row["updatedTime"] = ctx.user_id, portal.now_atom()
     tbl.save(row)
     dyn_event(portal, ctx, etid, "UPDATE", rid)
-    return {"item": dyn_out(row, None)}
+    return {"item": dyn_out(row, None, portal)}
 
 
 @method("crm.item.get")
@@ -277,7 +296,7 @@ def item_get(portal, ctx, params):
     row = dyn_table(portal, etid).get(rid)
     if row is None:
         raise ApiError(400, "NOT_FOUND", "Element not found")
-    return {"item": dyn_out(row, None)}
+    return {"item": dyn_out(row, None, portal)}
 
 
 @method("crm.item.delete")
@@ -335,7 +354,7 @@ def item_list(portal, ctx, params):
         resolve = lambda n: n if (n in types or n.startswith(("ufCrm", "parentId"))) else None  # noqa: E731
         value_of_row = lambda r, f: r["ID"] if f == "id" else r.get(f)  # noqa: E731
         id_field = "id"
-        out = lambda r: dyn_out(r, select)  # noqa: E731
+        out = lambda r: dyn_out(r, select, portal)  # noqa: E731
     try:
         conds = query.build_conditions(flt, types, True, resolve)
         order = query.parse_order(p(params, "order", {}) or {}, resolve, strict=True)

@@ -164,16 +164,65 @@ class Portal:
                 s = self.dup_index.setdefault(key, set())
                 (s.discard if remove else s.add)((ent, row["ID"]))
 
+    # Files in fields and timeline comments (document-flows.md A.6–A.7): a file arrives as [name, base64] (crm.item)
+    # or {"fileData": [name, base64]} (legacy crm.deal & co.); {"id": N} keeps the file the field holds; another
+    # value replaces it and the replaced file is deleted; '' clears. Cloud limit: one POST ≤ 2 GB (A.7).
+    max_upload_bytes = 2 * 1024 ** 3
+
     def store_file(self, name: str, content_b64: str) -> dict[str, Any]:
         try:
             raw = base64.b64decode(content_b64, validate=False)
         except Exception:
             raise ApiError(400, "ERROR_CORE", "File content is not valid base64")
-        fid = len(self.files) + 1
+        if len(raw) > self.max_upload_bytes:
+            raise ApiError(400, "ERROR_CORE", "The file is too large")  # wording ours: no documented text
+        fid = max(self.files, default=0) + 1
         self.files[fid] = {"id": fid, "name": name, "size": len(raw), "content": raw,
                            "md5": hashlib.md5(raw).hexdigest()}  # noqa: S324 - content fingerprint only
+        return self.file_ref(fid)
+
+    def file_ref(self, fid: int) -> dict[str, Any]:
         return {"id": fid, "showUrl": f"/bitrix/components/bitrix/crm.file/show_file.php?fileId={fid}",
                 "downloadUrl": f"/bitrix/components/bitrix/crm.file/show_file.php?fileId={fid}&download=Y"}
+
+    def file_value(self, old: Any, new: Any) -> Any:
+        """One file field's new stored value from what a write sent; files the field no longer holds are deleted."""
+        def fid_of(v: Any) -> int | None:
+            return int(v["id"]) if isinstance(v, dict) and str(v.get("id") or "").isdigit() else None
+
+        olds = [f for f in (old if isinstance(old, list) else [old]) if fid_of(f) is not None]
+        multiple = isinstance(new, list) and bool(new) and not (len(new) == 2 and isinstance(new[0], str)
+                                                               and not isinstance(new[1], (list, dict)))
+        items = new if multiple else [new]
+        out: list[dict[str, Any]] = []
+        for it in items:
+            if isinstance(it, dict) and "fileData" in it:
+                it = it["fileData"]
+            if isinstance(it, dict) and fid_of(it) is not None:
+                keep = next((f for f in olds if fid_of(f) == fid_of(it)), None)
+                if keep is not None:
+                    out.append(keep)  # {"id": N} of a file the field holds: kept
+                continue  # another id resets the field (the old file is deleted below)
+            if isinstance(it, (list, tuple)) and len(it) >= 2 and isinstance(it[0], str):
+                out.append(self.store_file(str(it[0]), str(it[1])))
+        kept = {fid_of(f) for f in out}
+        for f in olds:
+            if fid_of(f) not in kept:
+                self.files.pop(fid_of(f), None)
+        if multiple:
+            return out
+        return out[0] if out else None
+
+    def file_out_item(self, v: Any, etid: int, rid: int, field: str) -> Any:
+        """crm.item.* read-back of a file value: {id, url, urlMachine} (A.1)."""
+        if isinstance(v, list):
+            return [self.file_out_item(x, etid, rid, field) for x in v]
+        if not (isinstance(v, dict) and "downloadUrl" in v):
+            return v
+        q = f"entityTypeId={etid}&id={rid}&fieldName={field}&fileId={v['id']}"
+        return {"id": v["id"], "url": f"{self.base_url}/bitrix/services/main/ajax.php?action=crm.controller.item."
+                                      f"getFile&SITE_ID=s1&{q}",
+                "urlMachine": f"{self.base_url}/rest/crm.controller.item.getFile/?{q}"}
 
     # ---- OAuth -----------------------------------------------------------------------------------------------
     def issue_code(self, user_id: int = 1) -> str:

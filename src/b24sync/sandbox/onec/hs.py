@@ -56,6 +56,10 @@ class HttpServices:
                 rows = [r for r in self.store.objects["Catalog_Контрагенты"].values() if r["ИНН"] == inn]
             return _json({"items": [{"ref": r["Ref_Key"], "name": r["Description"], "inn": r["ИНН"], "kpp": r["КПП"]}
                                     for r in rows]})
+        if len(parts) == 2 and parts[0] == "files" and method == "GET":
+            return self._file(parts[1])
+        if len(parts) == 3 and parts[0] == "print" and method == "GET":
+            return self._print_form(parts[1], parts[2])
         if parts == ["orders"] and method == "POST":
             try:
                 body = json.loads((await request.body()).decode("utf-8"))
@@ -63,6 +67,41 @@ class HttpServices:
                 return _err(400, "bad_json", "Тело запроса не является JSON")
             return self._create_order(body, user)
         return _err(404, "not_found", "Шаблон URL не найден")
+
+    def _file(self, ref: str) -> Response:
+        """An attached file's bytes whatever its storage (what the BSP's РаботаСФайлами.ДвоичныеДанныеФайла gives a
+        1C developer — document-flows.md B.9: the reliable path for files kept in volumes on the server disk)."""
+        import base64
+
+        with self.store.lock:
+            for name, objs in self.store.objects.items():
+                if not name.endswith("ПрисоединенныеФайлы") or ref not in objs:
+                    continue
+                item = objs[ref]
+                data = (getattr(self.store, "volume_files", {}) or {}).get(ref)
+                if data is None and item.get("ФайлХранилище_Base64Data"):
+                    data = base64.b64decode(item["ФайлХранилище_Base64Data"])
+                if data is None:
+                    for (f, _), rec in self.store.records["InformationRegister_ХранилищеФайлов"].items():
+                        if f == ref:
+                            blob = self.store.objects["Catalog_ХранилищеДвоичныхДанных"].get(
+                                rec["ХранилищеДвоичныхДанных_Key"])
+                            data = base64.b64decode(blob["ДвоичныеДанные_Base64Data"]) if blob else None
+                if data is None:
+                    return _err(404, "file_not_found", f"Двоичные данные файла {ref} не найдены")
+                return Response(data, media_type="application/octet-stream")
+        return _err(404, "file_not_found", f"Файл {ref} не найден")
+
+    def _print_form(self, entity_set: str, ref: str) -> Response:
+        """The printable form of a document as PDF (an HTTP service a 1C developer writes over the print manager)."""
+        with self.store.lock:
+            doc = self.store.objects.get(entity_set, {}).get(ref)
+            if doc is None:
+                return _err(404, "not_found", f"{entity_set} {ref} не найден")
+            lines = [f"{entity_set.split('_', 1)[-1]} No {doc.get('Number', '')}",
+                     f"Date {str(doc.get('Date', ''))[:10]}", f"Sum {doc.get('СуммаДокумента', '')}",
+                     f"Version {doc.get('DataVersion', '')}"]
+        return Response(_pdf(lines), media_type="application/pdf")
 
     def _order_status(self, number: str) -> Response:
         with self.store.lock:
@@ -196,3 +235,25 @@ class EventPusher:
         end = time.monotonic() + timeout
         while self._queue.unfinished_tasks and time.monotonic() < end:
             time.sleep(0.02)
+
+
+def _pdf(lines: list[str]) -> bytes:
+    """A one-page PDF 1.4 with the lines as text (ASCII), valid xref — written here, not shared with the other
+    sandboxes."""
+    text = "BT /F1 11 Tf 50 780 Td 14 TL " + " ".join(
+        "(" + ln.encode("ascii", "replace").decode().replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        + ") '" for ln in lines) + " ET"
+    objs = ["<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 4 0 R >> >> "
+            "/Contents 5 0 R >>", "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            f"<< /Length {len(text)} >>\nstream\n{text}\nendstream"]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for i, o in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n{o}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{off:010d} 00000 n \n".encode() for off in offsets)
+    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return out

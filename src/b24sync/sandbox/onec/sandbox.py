@@ -218,6 +218,39 @@ class OneCSandbox:
                           СуммаДокумента=sum(a for _, a in lines), ЦенаВключаетНДС=True, Статус=status, Товары=rows)
         return self.post("Document_РеализацияТоваровУслуг", doc["Ref_Key"]) if post else doc
 
+    def attach_file(self, owner_set: str, owner_ref: str, name: str, content: bytes, *, signed: bool = False,
+                    storage: str = "register", description: str = "") -> dict:
+        """Attach a file to an object as a 1C user does (BSP, document-flows.md B.7, B.9). ``storage``:
+        ``register`` (BSP 3.1: bytes in Catalog_ХранилищеДвоичныхДанных via InformationRegister_ХранилищеФайлов),
+        ``item`` (older storage: ``ФайлХранилище`` on the item) or ``volumes`` (on the server disk: OData cannot read
+        the bytes; the sample HTTP service can)."""
+        import base64
+        import hashlib
+        from datetime import datetime
+
+        stem, _, ext = name.rpartition(".")
+        b64 = base64.b64encode(content).decode("ascii")
+        item = {"Description": stem or name, "Расширение": ext if stem else "", "Размер": len(content),
+                "ВладелецФайла_Key": owner_ref, "ПодписанЭП": signed, "Описание": description,
+                "ТипХраненияФайла": "ВТомахНаДиске" if storage == "volumes" else "ВИнформационнойБазе",
+                "ДатаМодификацииУниверсальная": datetime.utcnow().replace(microsecond=0).isoformat()}
+        if storage == "item":
+            item.update({"ФайлХранилище_Base64Data": b64, "ФайлХранилище_Type": "application/octet-stream"})
+        if storage == "volumes":
+            item["ПутьКФайлу"] = f"{owner_ref[:2]}/{hashlib.md5(content).hexdigest()}.{ext}"  # noqa: S324
+        files_set = f"Catalog_{owner_set.split('_', 1)[1]}ПрисоединенныеФайлы"
+        rec = self.store.create(files_set, item)
+        if storage == "register":
+            blob = self.store.create("Catalog_ХранилищеДвоичныхДанных", {
+                "Размер": len(content), "Хеш": base64.b64encode(hashlib.sha1(content).digest()).decode(),  # noqa: S324
+                "ДвоичныеДанные_Base64Data": b64, "ДвоичныеДанные_Type": "application/octet-stream"})
+            self.store.write_info("InformationRegister_ХранилищеФайлов", {
+                "Файл": rec["Ref_Key"], "Файл_Type": f"StandardODATA.{files_set}",
+                "ХранилищеДвоичныхДанных_Key": blob["Ref_Key"]})
+        if storage == "volumes":
+            self.store.__dict__.setdefault("volume_files", {})[rec["Ref_Key"]] = content
+        return rec
+
     # ------------------------------------------------------------------ events (HTTP-service style webhooks)
     def configure_events(self, url: str | None, *, secret: str | None = None, mode: str = "hmac",
                          kinds: set[str] | None = None) -> None:

@@ -26,6 +26,8 @@ ENUMS: dict[str, list[str]] = {
     # БП 3.0 / УНФ 3.0 profiles (profiles.py; erp-side.md §1.14 БП rows, document-flows.md B.3)
     "ЮридическоеФизическоеЛицо": ["ЮридическоеЛицо", "ФизическоеЛицо"],
     "ВидыДоговоровКонтрагентов": ["СПокупателем", "СПоставщиком", "СКомитентом", "СКомиссионером", "Прочее"],
+    "СтатусыДоговоровКонтрагентов": ["НеСогласован", "Действует", "Закрыт"],  # document-flows.md B.7
+    "ТипыХраненияФайлов": ["ВИнформационнойБазе", "ВТомахНаДиске"],  # B.7 / B.9
 }
 
 
@@ -241,7 +243,13 @@ def build_configuration(exchange_plan: str = "ОбменСB24", *, document_pref
                   fields=[_ref("Контрагент_Key", "Catalog_Контрагенты"), _ref("Партнер_Key", "Catalog_Партнеры"),
                           _ref("Организация_Key", org), _s("Номер", 50), _dt("Дата"),
                           _s("ВидДоговора", enum="ВидыДоговоровСКлиентами", default="СПокупателем"),
-                          _ref("ВалютаВзаиморасчетов_Key", "Catalog_Валюты")]),
+                          _ref("ВалютаВзаиморасчетов_Key", "Catalog_Валюты"),
+                          # document-flows.md B.7 (УТ 11.5): status, validity, amount
+                          _s("Статус", enum="СтатусыДоговоровКонтрагентов", default="НеСогласован"),
+                          _b("Согласован"), _dt("ДатаНачалаДействия"), _dt("ДатаОкончанияДействия"), _d("Сумма"),
+                          _s("Комментарий", 0),
+                          # ИдентификаторCRM: an attribute a configuration extension adds for the integration
+                          _s("ИдентификаторCRM", 50)]),
         EntityDef("Catalog_КлассификаторЕдиницИзмерения", "Catalog", has_code=True, code_length=4,
                   fields=[_s("НаименованиеПолное", 100), _s("МеждународноеСокращение", 3)]),
         EntityDef("Catalog_УпаковкиЕдиницыИзмерения", "Catalog", has_code=True, code_length=11,
@@ -371,5 +379,27 @@ def build_configuration(exchange_plan: str = "ОбменСB24", *, document_pref
                   fields=[_ref("Номенклатура_Key", "Catalog_Номенклатура"),
                           _ref("Контрагент_Key", "Catalog_Контрагенты"), _d("Количество"), _d("Сумма")]),
         EntityDef(f"ExchangePlan_{exchange_plan}", "ExchangePlan", exchange=False),
+        *attached_files(["Catalog_ДоговорыКонтрагентов", "Document_СчетНаОплатуКлиенту"]),
+    ]
+    return defs
+
+
+def attached_files(owners: list[str]) -> list[EntityDef]:
+    """BSP attached files (document-flows.md B.7, B.9): one ``<Owner>ПрисоединенныеФайлы`` catalog per owner
+    type, the bytes in ``Catalog_ХранилищеДвоичныхДанных`` reached through ``InformationRegister_ХранилищеФайлов``
+    (BSP 3.1), or on the item itself (``ФайлХранилище``, older storage), or in volumes on the server disk (not
+    readable through OData). The register's composite dimension ``Файл`` appears as ``Файл`` + ``Файл_Type``."""
+    defs = [EntityDef(f"Catalog_{o.split('_', 1)[1]}ПрисоединенныеФайлы", "Catalog", exchange=False, fields=[
+        _ref("ВладелецФайла_Key", o), _s("Описание", 0), _s("Расширение", 10), _d("Размер"), _b("ПодписанЭП"),
+        _s("ТипХраненияФайла", enum="ТипыХраненияФайлов", default="ВИнформационнойБазе"), _s("ПутьКФайлу", 0),
+        _s("ФайлХранилище_Base64Data", 0), _s("ФайлХранилище_Type", 100), _dt("ДатаМодификацииУниверсальная")])
+        for o in owners]
+    defs += [
+        EntityDef("Catalog_ХранилищеДвоичныхДанных", "Catalog", exchange=False, fields=[
+            _d("Размер"), _s("Хеш", 100), _s("ДвоичныеДанные_Base64Data", 0), _s("ДвоичныеДанные_Type", 100)]),
+        EntityDef("InformationRegister_ХранилищеФайлов", "InformationRegister", exchange=False,
+                  dimensions=["Файл", "Файл_Type"], resources=["ХранилищеДвоичныхДанных_Key"],
+                  fields=[_s("Файл", 36), _s("Файл_Type", 200),
+                          _ref("ХранилищеДвоичныхДанных_Key", "Catalog_ХранилищеДвоичныхДанных")]),
     ]
     return defs

@@ -522,6 +522,19 @@ class ODataAdapter:
         # a register read through a virtual table (Balance, SliceLast) has resource columns the set does not list
         return ObjectSchema(fields=fields, open=ent.kind == "virtual", detail={"hints": hints} if hints else {})
 
+    # ---- files (engine.ports.FileSource; connectors/onec/odata/files.py)
+    hs_url: str = ""
+
+    async def list_files(self, obj: ObjectRef, record_id: str, source: dict[str, Any]) -> list[Any]:
+        from b24sync.connectors.onec.odata import files
+
+        return await files.list_files(self, obj, record_id, source)
+
+    async def read_file(self, obj: ObjectRef, record_id: str, ref: Any, source: dict[str, Any]) -> bytes:
+        from b24sync.connectors.onec.odata import files
+
+        return await files.read_file(self, obj, record_id, ref, source)
+
     async def aclose(self) -> None:
         await self.client.aclose()
 
@@ -607,7 +620,7 @@ def from_config(name: str, config: dict[str, Any]) -> ODataAdapter:
     store = config.get("version_store")
     if store is None and config.get("state") is not None:
         store = SharedStateVersionStore(config["state"], f"odata:{name}:versions")
-    return ODataAdapter(
+    adapter = ODataAdapter(
         name,
         client,
         preset=preset,
@@ -620,3 +633,7 @@ def from_config(name: str, config: dict[str, Any]) -> ODataAdapter:
         changes_format=str(config.get("changes_format") or "atom"),
         resolve_names=bool(config.get("resolve_names", is_1c)),
     )
+    # the publication's HTTP services (files in volumes, print forms): `hs_url`, else next to /odata/
+    url = str(config["url"]).rstrip("/") + "/"
+    adapter.hs_url = str(config.get("hs_url") or (url.split("/odata/")[0] + "/hs/" if "/odata/" in url else ""))
+    return adapter

@@ -1,0 +1,200 @@
+"""File transfer (``Entity.files``): a file the ERP holds for a record — the invoice's printable PDF, the signed
+contract — put on the linked CRM record, in a file field or as a timeline note with the file.
+
+Idempotent Consumer over a file's version: each transfer remembers (store ``kv``, key
+``files:ENTITY:CRM_ID:NAME``) the ERP file's ``version``, the SHA-256 of the bytes sent and the CRM file or note id.
+A file already sent is not read again; a new version whose bytes are the same is not sent again; a changed file
+replaces the one in the field (``on_change: replace``) or gets a new note. Before a send the transfer marks itself
+*pending* with the bytes' hash; a retry that finds a pending mark (the answer was lost, the process was killed)
+looks at the CRM first — the field's file downloaded and compared, or the notes searched for ours — and adopts
+what the lost call did instead of sending a second file.
+
+Runs as its own job kind (``files``) enqueued by every committed sync of a pair whose entity declares ``files``,
+so a file problem never undoes the record's sync: an empty file, one that is not a PDF, one over ``max_size`` is
+held with a Russian reason for the manager (replayable with ``b24sync replay``), never dropped. The engine knows
+no connector: the ERP's adapter implements ``ports.FileSource`` (it reads ``files[].source``), the CRM's
+``ports.FileTarget``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from typing import Any
+
+from sqlalchemy import Connection
+
+from b24sync.engine.errors import HoldError, PermanentError
+from b24sync.engine.ports import FileContent, FileRef, FileSource, FileTarget
+from b24sync.engine.runtime import Outcome, Runtime
+from b24sync.spec.models import Entity, FileTransfer, parse_size
+from b24sync.store import queue as jobs
+from b24sync.store.kv import SqlState
+from b24sync.store.queue import ClaimedJob
+
+KIND = "files"
+
+
+def enqueue_after(conn: Connection, rt: Runtime, entity_name: str, crm_id: str, erp_id: str) -> None:
+    """Called in the transaction that commits a pair's sync: the pair's files are looked at next."""
+    entity = rt.spec.entities.get(entity_name)
+    if entity is None or not entity.files:
+        return
+    jobs.enqueue(conn, kind=KIND, entity=entity_name, lane=f"files:{entity_name}:{crm_id}",
+                 payload={"side": "crm", "id": crm_id, "erp_id": erp_id}, dedup_key=f"files:{entity_name}:{crm_id}")
+
+
+def _state(rt: Runtime) -> SqlState:
+    st = getattr(rt, "_files_state", None)
+    if st is None:
+        st = SqlState(rt.db)
+        rt._files_state = st  # type: ignore[attr-defined]
+    return st
+
+
+def _key(entity_name: str, crm_id: str, ft: FileTransfer, index: int) -> str:
+    return f"files:{entity_name}:{crm_id}:{ft.key(index)}"
+
+
+def _put(rt: Runtime, key: str, value: dict[str, Any]) -> None:
+    _state(rt).update(key, lambda old: ({**(old or {}), **value}, None))
+
+
+_PLACEHOLDER = re.compile(r"\{(erp|crm):([^{}]+)\}|\{name\}")
+
+
+def render(template: str, *, name: str, erp: dict[str, Any], crm: dict[str, Any]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        if m.group(0) == "{name}":
+            return name
+        v = (erp if m.group(1) == "erp" else crm).get(m.group(2))
+        return "" if v is None else str(v)
+
+    return _PLACEHOLDER.sub(sub, template).strip()
+
+
+_BAD_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+def file_name(ft: FileTransfer, ref: FileRef, erp: dict[str, Any], crm: dict[str, Any]) -> str:
+    """The CRM-side name: the template filled in, path and control characters removed, ``.pdf`` kept on a PDF."""
+    name = _BAD_NAME.sub("_", render(ft.file_name, name=ref.name or "file", erp=erp, crm=crm)).strip(" .") or "file"
+    if ft.accept == "pdf" and not name.lower().endswith(".pdf"):
+        name += ".pdf"
+    return name[:200]
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f}".rstrip("0").rstrip(".")
+
+
+def check(ft: FileTransfer, ref: FileRef, content: bytes, *, where: str) -> None:
+    """Bad files are held with the manager's reason, never sent and never dropped."""
+    what = f"Файл «{ref.name}» ({where})"
+    if not content:
+        raise HoldError(f"{what} пустой (0 байт) — в карточку не передан. Приложите в учётной системе файл "
+                        "заново, затем повторите.", detail={"file": ref.name, "problem": "empty"})
+    limit = parse_size(ft.max_size)
+    if len(content) > limit:
+        raise HoldError(f"{what} слишком большой: {_mb(len(content))} МБ при пределе {_mb(limit)} МБ — в карточку "
+                        "не передан. Уменьшите файл (сожмите скан) или увеличьте max_size в спецификации, затем "
+                        "повторите.", detail={"file": ref.name, "problem": "too_large", "size": len(content)})
+    if ft.accept == "pdf" and not content.lstrip(b"\r\n\t \x00")[:5].startswith(b"%PDF-"):
+        raise HoldError(f"{what} не является PDF (ожидался PDF) — в карточку не передан. Приложите в учётной "
+                        "системе PDF-файл, затем повторите.", detail={"file": ref.name, "problem": "not_pdf"})
+
+
+def _flag(value: Any, values: list[Any]) -> bool:
+    return value in values or str(value) in {str(v) for v in values}
+
+
+async def transfer_files(rt: Runtime, job: ClaimedJob) -> Outcome:
+    entity = rt.entity(job.entity)
+    crm_id, erp_id = str(job.payload["id"]), str(job.payload["erp_id"])
+    erp = rt.adapter(entity, "erp")
+    crm = rt.adapter(entity, "crm")
+    erp_name, crm_name = rt.spec.system_for(entity, "erp"), rt.spec.system_for(entity, "crm")
+    if not isinstance(erp, FileSource):
+        raise PermanentError(f"{job.entity}: system `{erp_name}` cannot hand over files (its connector has no "
+                             "list_files/read_file) — remove `files` from the entity or use a connector that has")
+    if not isinstance(crm, FileTarget):
+        raise PermanentError(f"{job.entity}: system `{crm_name}` cannot receive files — remove `files` from the entity")
+    erp_obj, crm_obj = rt.objref(entity, "erp"), rt.objref(entity, "crm")
+    erp_rec = await erp.get(erp_obj, erp_id)
+    if erp_rec is None or erp_rec.deleted:
+        return Outcome("skipped", detail={"why": f"ERP record {erp_id} no longer exists"})
+    crm_rec = await crm.get(crm_obj, crm_id)
+    if crm_rec is None or crm_rec.deleted:
+        return Outcome("skipped", detail={"why": f"CRM record {crm_id} no longer exists"})
+    done: list[dict[str, Any]] = []
+    for i, ft in enumerate(entity.files):
+        r = await _one(rt, job.entity, entity, ft, i, erp, crm, erp_obj, crm_obj, erp_rec.values, crm_rec.values,
+                       crm_id, erp_id)
+        done.append({"file": ft.key(i), **r})
+    sent = [d for d in done if d["action"] in ("sent", "replaced", "adopted")]
+    return Outcome("files" if sent else "unchanged", target="crm", target_id=crm_id, detail={"files": done})
+
+
+async def _one(rt: Runtime, name: str, entity: Entity, ft: FileTransfer, i: int, erp: Any, crm: Any, erp_obj: Any,
+               crm_obj: Any, erp_values: dict[str, Any], crm_values: dict[str, Any], crm_id: str,
+               erp_id: str) -> dict[str, Any]:
+    if ft.when is not None and not _flag(erp_values.get(ft.when.field), ft.when.values):
+        return {"action": "waiting", "why": f"{ft.when.field} = {erp_values.get(ft.when.field)!r}"}
+    refs: list[FileRef] = await erp.list_files(erp_obj, erp_id, ft.source)
+    if not refs:
+        return {"action": "waiting", "why": "no file in the ERP yet"}
+    ref = refs[0]  # the connector lists the file to send first (the latest, the signed one)
+    key = _key(name, crm_id, ft, i)
+    state = await asyncio.to_thread(_state(rt).get, key) or {}
+    if state.get("version") == ref.version and not state.get("pending"):
+        return {"action": "unchanged"}
+    if state.get("sha256") and not state.get("pending") and ft.on_change == "keep":
+        return {"action": "kept"}
+    content = await erp.read_file(erp_obj, erp_id, ref, ft.source)
+    check(ft, ref, content, where=f"{entity.title or name}, запись {erp_id} в {rt.spec.system_for(entity, 'erp')}")
+    sha = hashlib.sha256(content).hexdigest()
+    if sha == state.get("sha256") and not state.get("pending"):
+        # a new version with the same bytes (the ERP touched its metadata): nothing to send
+        await asyncio.to_thread(_put, rt, key, {"version": ref.version})
+        return {"action": "unchanged"}
+    fc = FileContent(file_name(ft, ref, erp_values, crm_values), content)
+    pending = state.get("pending") == sha
+    replacing = bool(state.get("target_id"))
+    # declare before sending: a retry after a lost answer recognises its own file instead of sending a second one
+    await asyncio.to_thread(_put, rt, key, {"pending": sha})
+    target_id: str | None = None
+    adopted = False
+    if ft.to.field is not None:
+        if pending:
+            cur = await crm.get(crm_obj, crm_id)
+            value = cur.values.get(ft.to.field) if cur else None
+            fid = crm.file_id(value)
+            if fid is not None and fid != state.get("target_id"):
+                data = await crm.download(value)
+                if data is not None and hashlib.sha256(data).hexdigest() == sha:
+                    target_id, adopted = fid, True
+        if target_id is None:
+            await crm.update(crm_obj, crm_id, {ft.to.field: fc})
+            cur = await crm.get(crm_obj, crm_id)
+            target_id = crm.file_id(cur.values.get(ft.to.field)) if cur else None
+            if target_id is None:
+                raise PermanentError(f"{name}: the CRM accepted the file for {ft.to.field} but the field is empty "
+                                     "on read-back — is it a file field?")
+    else:
+        assert ft.to.timeline is not None
+        text = render(ft.to.timeline, name=fc.name, erp=erp_values, crm=crm_values)
+        if pending:
+            for note in await crm.notes(crm_obj, crm_id):
+                if note.get("text") == text and any(f.get("name") == fc.name and f.get("size") in (None, len(content))
+                                                    for f in note.get("files") or []):
+                    if str(note["id"]) != str(state.get("target_id")):
+                        target_id, adopted = str(note["id"]), True
+                        break
+        if target_id is None:
+            target_id = str(await crm.add_note(crm_obj, crm_id, text, [fc]))
+    await asyncio.to_thread(_put, rt, key, {"version": ref.version, "sha256": sha, "target_id": target_id,
+                                            "name": fc.name, "size": len(content), "pending": None,
+                                            "erp_file": ref.id})
+    return {"action": "adopted" if adopted else ("replaced" if replacing else "sent"), "name": fc.name,
+            "size": len(content), "target_id": target_id}
