@@ -148,7 +148,7 @@ async def _one(rt: Runtime, name: str, entity: Entity, ft: FileTransfer, i: int,
     key = _key(name, crm_id, ft, i)
     state = await asyncio.to_thread(_state(rt).get, key) or {}
     if state.get("version") == ref.version and not state.get("pending"):
-        return {"action": "unchanged"}
+        return {"action": "unchanged", "version": ref.version}
     if state.get("sha256") and not state.get("pending") and ft.on_change == "keep":
         return {"action": "kept"}
     content = await erp.read_file(erp_obj, erp_id, ref, ft.source)

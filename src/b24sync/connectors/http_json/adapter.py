@@ -12,6 +12,7 @@ by status class plus the configured ``error_message`` path.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import base64
 import json
 import os
@@ -336,6 +337,30 @@ class HttpJsonAdapter:
 
     async def delete(self, obj: ObjectRef, record_id: str) -> None:
         await self.call(self._op(obj, "delete"), {"id": record_id}, name="delete")
+
+    # ---- files (engine.ports.FileSource; spec ``files[].source: {operation: OBJ, name: …}``)
+    async def list_files(self, obj: ObjectRef, record_id: str, source: dict[str, Any]) -> list[Any]:
+        """One file per record: the configured object's ``get`` operation with the record's id answers its bytes
+        (Kontur: ``invoice_pdf`` → ``GET /invoices/{id}/pdf``). Its version is the record's own (its version,
+        else its change time), so the file is fetched again only after the record changed."""
+        from b24sync.engine.ports import FileRef
+
+        if "operation" not in source:
+            raise PermanentError(f"{self.name}: a files source names `operation` (an object whose get answers the "
+                                 "file's bytes)")
+        rec = await self.get(obj, record_id)
+        if rec is None:
+            return []
+        version = rec.version or (rec.modified.isoformat() if rec.modified else None)
+        if version is None:  # no version on the record: the record's values stand for it
+            version = hashlib.sha256(jsonwire.dumps(rec.values).encode()).hexdigest()[:32]
+        name = str(source.get("name") or "{id}.pdf").replace("{id}", record_id)
+        return [FileRef(id=record_id, name=name, version=f"{record_id}:{version}",
+                        detail={"operation": str(source["operation"])})]
+
+    async def read_file(self, obj: ObjectRef, record_id: str, ref: Any, source: dict[str, Any]) -> bytes:
+        op = self._op(ObjectRef(ref.detail["operation"]), "get")
+        return (await self.call(op, {"id": ref.id}, name="get")).content
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -100,7 +100,8 @@ class HttpServices:
                 return _err(404, "not_found", f"{entity_set} {ref} не найден")
             lines = [f"{entity_set.split('_', 1)[-1]} No {doc.get('Number', '')}",
                      f"Date {str(doc.get('Date', ''))[:10]}", f"Sum {doc.get('СуммаДокумента', '')}",
-                     f"Version {doc.get('DataVersion', '')}"]
+                     "Digest " + hashlib.sha1(json.dumps(doc, ensure_ascii=False, sort_keys=True,  # noqa: S324
+                                                         default=str).encode()).hexdigest()]
         return Response(_pdf(lines), media_type="application/pdf")
 
     def _order_status(self, number: str) -> Response:
