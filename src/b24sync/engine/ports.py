@@ -110,7 +110,7 @@ class FileContent:
 @runtime_checkable
 class FileSource(Protocol):
     """A system that can hand over files of its records (optional; spec ``files:`` needs it on the file's side).
-    ``source`` is the spec's ``files[].source`` mapping, interpreted by the connector (docs/files.md)."""
+    ``source`` is the spec's ``files[].source`` mapping, interpreted by the connector (docs/flow-contracts.md "File transfer")."""
 
     async def list_files(self, obj: ObjectRef, record_id: str, source: dict[str, Any]) -> list[FileRef]: ...
 

@@ -449,7 +449,7 @@ class FileTo(Strict):
 class FileTransfer(Strict):
     """A file the ERP holds for a record (its printable PDF, the signed contract) put on the linked CRM record —
     once: it is sent again only when the ERP's file changes (``on_change: replace``), and a retry after a lost answer
-    finds what the lost call did. Runs after every committed sync of a linked pair (engine/files.py, docs/files.md).
+    finds what the lost call did. Runs after every committed sync of a linked pair (engine/files.py, docs/flow-contracts.md "File transfer").
     ``source`` is read by the ERP's connector: 1C ``{attached: Catalog_…ПрисоединенныеФайлы, where: {…}}`` or
     ``{http: "b24/print/{id}"}``; Kontur ``{operation: invoice_pdf}``; Diadok ``{signed: true}``."""
 

@@ -126,6 +126,29 @@ class DiadokAdapter:
                      expected_version: str | None = None) -> None:
         raise PermanentError("Диадок: отправленный документ нельзя изменить; отправьте новую версию.")
 
+    # ---- files (engine.ports.FileSource; spec ``files[].source: {signed: true}``)
+    async def list_files(self, obj: ObjectRef, record_id: str, source: dict[str, Any]) -> list[Any]:
+        """The document's print form with the signature stamps, once the counterparty signed it
+        (``WithRecipientSignature`` / ``…PartiallySignature``; with ``signed: false`` any state). Its version is the
+        recipient's response status, so a later change of the signature state fetches it again."""
+        from b24sync.engine.ports import FileRef
+
+        self._check(obj, "document")
+        mid, eid = _split(record_id)
+        try:
+            st = await self.client.get_document(await self.box_id(), mid, eid)
+        except NotFoundError:
+            return []
+        if source.get("signed", True) and not st.signed:
+            return []
+        name = str(source.get("name") or "{id}.pdf").replace("{id}", eid)
+        return [FileRef(id=record_id, name=name, version=f"{record_id}:{st.recipient_response_status}",
+                        detail={"status": st.recipient_response_status})]
+
+    async def read_file(self, obj: ObjectRef, record_id: str, ref: Any, source: dict[str, Any]) -> bytes:
+        mid, eid = _split(record_id)
+        return (await self.client.print_form(await self.box_id(), mid, eid)).content
+
     async def aclose(self) -> None:
         await self.client.aclose()
 
