@@ -29,10 +29,10 @@ def contract_entities(**files_over: Any) -> dict[str, Any]:
         "title": "Договоры (смарт-процесс) → договоры 1С", "master": "bitrix24", "direction": "crm_to_erp",
         "crm": {"object": f"crm.item:{SPA}"}, "erp": {"object": CONTRACTS},
         "match": [{"crm": "id", "erp": "ИдентификаторCRM"}],
-        "link": {"crm": "ufCrmErpId", "erp": "ИдентификаторCRM"},
+        "link": {"crm": "ufCrm1ErpId", "erp": "ИдентификаторCRM"},
         "fields": [{"crm": "companyId", "erp": "Контрагент_Key", "transform": {"ref": "company"}},
                    {"crm": "title", "erp": "Description"},
-                   {"crm": "ufCrmContractNumber", "erp": "Номер"},
+                   {"crm": "ufCrm1ContractNumber", "erp": "Номер"},
                    {"crm": "begindate", "erp": "Дата", "transform": {"type": "date"}},
                    {"crm": "opportunity", "erp": "Сумма"}],
         "header": [
@@ -41,7 +41,7 @@ def contract_entities(**files_over: Any) -> dict[str, Any]:
                                               "where": {"Ref_Key": "{target:Контрагент_Key}"}, "take": "Партнер_Key"}},
             {"erp": "ВалютаВзаиморасчетов_Key", "lookup": {"object": "Catalog_Валюты", "where": {"Code": "643"}}},
             {"erp": "Статус", "value": "НеСогласован"}],
-        "write_back": [{"crm": "ufCrmErpContractCode", "erp": "Code"}, {"crm": "ufCrmErpId", "erp": "Ref_Key"}],
+        "write_back": [{"crm": "ufCrm1ErpContractCode", "erp": "Code"}, {"crm": "ufCrm1ErpId", "erp": "Ref_Key"}],
         "triggers": [{"poll": "1m"}, {"webhook": "ONCRMDYNAMICITEMUPDATE"},
                      {"stage_change": {"to": [f"DT{SPA}_3:CLIENT"]}}],
         "guards": [{"require_fields": {"side": "crm", "fields": ["companyId"],
@@ -49,13 +49,13 @@ def contract_entities(**files_over: Any) -> dict[str, Any]:
     }
     ft = {"source": {"attached": FILES, "where": {"ПодписанЭП": True}},
           "when": {"field": "Статус", "values": ["Действует"]},
-          "to": {"field": "ufCrmSignedContract"}, "file_name": "Договор {erp:Номер} (подписан).pdf", **files_over}
+          "to": {"field": "ufCrm1SignedContract"}, "file_name": "Договор {erp:Номер} (подписан).pdf", **files_over}
     ents["contract_signed"] = {
         "title": "Подписанный договор из 1С", "master": "onec", "direction": "erp_to_crm", "create": False,
         "crm": {"object": f"crm.item:{SPA}"}, "erp": {"object": CONTRACTS},
-        "match": [{"crm": "id", "erp": "ИдентификаторCRM"}], "link": {"crm": "ufCrmErpId", "erp": "ИдентификаторCRM"},
-        "fields": [{"crm": "ufCrmErpContractStatus", "erp": "Статус"},
-                   {"crm": "ufCrmValidUntil", "erp": "ДатаОкончанияДействия"}],
+        "match": [{"crm": "id", "erp": "ИдентификаторCRM"}], "link": {"crm": "ufCrm1ErpId", "erp": "ИдентификаторCRM"},
+        "fields": [{"crm": "ufCrm1ErpContractStatus", "erp": "Статус"},
+                   {"crm": "ufCrm1ValidUntil", "erp": "ДатаОкончанияДействия"}],
         "triggers": [{"poll": "1m"}],
         "files": [ft],
     }
@@ -64,7 +64,7 @@ def contract_entities(**files_over: Any) -> dict[str, Any]:
 
 async def _contract(rt, client, s: dict[str, Any], *, company: bool = True) -> str:  # type: ignore[no-untyped-def]
     f: dict[str, Any] = {"title": "Договор поставки", "opportunity": 250000, "currencyId": "RUB",
-                         "ufCrmContractNumber": "Д-17/2026", "begindate": "2026-03-02T00:00:00+03:00"}
+                         "ufCrm1ContractNumber": "Д-17/2026", "begindate": "2026-03-02T00:00:00+03:00"}
     if company:
         f["companyId"] = int(s["company"])
     res = await client.call("crm.item.add", {"entityTypeId": SPA, "fields": f})
@@ -109,7 +109,7 @@ def test_contract_created_in_1c_only_on_the_stage_with_counterparty_sum_currency
         cur = onec.find("Catalog_Валюты", Code="643")[0]
         assert c["ВалютаВзаиморасчетов_Key"] == cur["Ref_Key"] and c["Статус"] == "НеСогласован"
         card = await _item(client, item)
-        assert card["ufCrmErpContractCode"] == c["Code"] and card["ufCrmErpId"] == c["Ref_Key"]
+        assert card["ufCrm1ErpContractCode"] == c["Code"] and card["ufCrm1ErpId"] == c["Ref_Key"]
         await cycle(rt)
         assert len(onec.find(CONTRACTS)) == 1
 
@@ -134,15 +134,15 @@ def test_signed_pdf_lands_in_the_card_once_and_is_replaced_when_1c_signs_a_new_v
         onec.attach_file(CONTRACTS, c["Ref_Key"], "Договор проект.docx", b"PK\x03\x04 draft", signed=False)
         onec.attach_file(CONTRACTS, c["Ref_Key"], "Договор скан.pdf", pdf("signed v1"), signed=True)
         await cycle(rt)
-        assert not (await _item(client, item)).get("ufCrmSignedContract")  # not in force yet: nothing sent
+        assert not (await _item(client, item)).get("ufCrm1SignedContract")  # not in force yet: nothing sent
         onec.edit(CONTRACTS, c["Ref_Key"], Статус="Действует", Согласован=True)
         await cycle(rt)
         card = await _item(client, item)
-        value = card["ufCrmSignedContract"]
+        value = card["ufCrm1SignedContract"]
         assert set(value) == {"id", "url", "urlMachine"}  # crm.item read-back shape (document-flows.md A.1)
         f = b24.portal.files[value["id"]]
         assert f["content"] == pdf("signed v1") and f["name"] == "Договор Д-17/2026 (подписан).pdf".replace("/", "_")
-        assert card["ufCrmErpContractStatus"] == "Действует"
+        assert card["ufCrm1ErpContractStatus"] == "Действует"
         files_before, updates_before = len(b24.portal.files), b24.portal.method_calls["crm.item.update"]
         for _ in range(2):  # later cycles send nothing
             await cycle(rt)
@@ -153,7 +153,7 @@ def test_signed_pdf_lands_in_the_card_once_and_is_replaced_when_1c_signs_a_new_v
         onec.attach_file(CONTRACTS, c["Ref_Key"], "Договор скан v2.pdf", pdf("signed v2"), signed=True)
         onec.edit(CONTRACTS, c["Ref_Key"], ДатаОкончанияДействия="2027-03-01T00:00:00")
         await cycle(rt)
-        value2 = (await _item(client, item))["ufCrmSignedContract"]
+        value2 = (await _item(client, item))["ufCrm1SignedContract"]
         assert value2["id"] != value["id"] and value["id"] not in b24.portal.files
         assert b24.portal.files[value2["id"]]["content"] == pdf("signed v2")
 
@@ -169,7 +169,7 @@ def test_signed_pdf_from_each_1c_storage_and_volumes_through_the_http_service(tm
             onec.attach_file(CONTRACTS, c["Ref_Key"], "Скан.pdf", pdf(storage), signed=True, storage=storage)
             onec.edit(CONTRACTS, c["Ref_Key"], Статус="Действует")
             await cycle(rt)
-            value = (await _item(client, item)).get("ufCrmSignedContract")
+            value = (await _item(client, item)).get("ufCrm1SignedContract")
             if storage == "volumes" and not files_over:
                 assert not value
                 assert any("хранится в томах на диске" in r for r in held_reasons(rt))
@@ -201,7 +201,7 @@ def test_bad_signed_files_are_held_with_a_russian_reason_and_go_after_the_fix(tm
 
             await enqueue_resync(rt, "contract_signed")
             await cycle(rt)
-            assert not (await _item(client, item)).get("ufCrmSignedContract")
+            assert not (await _item(client, item)).get("ufCrm1SignedContract")
             assert any(words in r for r in held_reasons(rt)), (words, held_reasons(rt))
         # the manager was told on the card's timeline
         notes = [r["COMMENT"] for r in b24.portal.t("timeline_comment").rows.values()]
@@ -209,7 +209,7 @@ def test_bad_signed_files_are_held_with_a_russian_reason_and_go_after_the_fix(tm
         onec.attach_file(CONTRACTS, c["Ref_Key"], "Скан исправленный.pdf", pdf("ok"), signed=True)
         assert jobs.replay(rt.db) >= 1
         await cycle(rt)
-        value = (await _item(client, item))["ufCrmSignedContract"]
+        value = (await _item(client, item))["ufCrm1SignedContract"]
         assert b24.portal.files[value["id"]]["content"] == pdf("ok")
         assert not any("слишком большой" in r for r in held_reasons(rt))
 
@@ -227,7 +227,7 @@ def test_lost_answer_on_the_upload_leaves_one_file(tmp_path: Path) -> None:
         b24.force("crm.item.update", "lost")
         for _ in range(3):
             await cycle(rt)
-        value = (await _item(client, item))["ufCrmSignedContract"]
+        value = (await _item(client, item))["ufCrm1SignedContract"]
         assert value["id"] == before + 1  # the first upload's file, adopted: the upload was not repeated
         ours = [f for f in b24.portal.files.values() if f["content"] == pdf("lost")]
         assert len(ours) == 1 and ours[0]["id"] == value["id"]

@@ -29,11 +29,11 @@ def _spec(b24_url: str, dd_url: str) -> Spec:
         "entities": {"contract_edo": {
             "title": "Договор в Диадоке", "master": "edo", "direction": "erp_to_crm", "create": False,
             "crm": {"object": f"crm.item:{SPA}"}, "erp": {"object": "document", "options": {"direction": "Outbound"}},
-            "match": [], "link": {"crm": "ufCrmDiadokId"},
-            "fields": [{"crm": "ufCrmDiadokStatus", "erp": "recipient_response_status"}],
+            "match": [], "link": {"crm": "ufCrm1DiadokId"},
+            "fields": [{"crm": "ufCrm1DiadokStatus", "erp": "recipient_response_status"}],
             "triggers": [{"poll": "1m"}],
             "files": [{"source": {"signed": True}, "when": {"field": "signed", "values": [True]},
-                       "to": {"field": "ufCrmSignedContract"}, "file_name": "{crm:title} (Диадок).pdf"}]}},
+                       "to": {"field": "ufCrm1SignedContract"}, "file_name": "{crm:title} (Диадок).pdf"}]}},
     })
 
 
@@ -65,7 +65,7 @@ async def _sent(rt, client, inn: str) -> tuple[str, str]:  # type: ignore[no-unt
         "to_inn": inn, "sign_with_test_signature": True, "file_name": "Договор.pdf",
         "metadata": {"DocumentNumber": "Д-5", "DocumentDate": "02.03.2026"}})
     res = await client.call("crm.item.add", {"entityTypeId": SPA, "fields": {"title": f"Договор {inn}",
-                                                                             "ufCrmDiadokId": doc}})
+                                                                             "ufCrm1DiadokId": doc}})
     return doc, str(res["item"]["id"])
 
 
@@ -87,13 +87,13 @@ def test_diadok_signature_status_follows_and_the_signed_pdf_lands_once(tmp_path:
         doc, item = await _sent(rt, client, "6663003127")
         await cycle(rt)
         card = b24.portal.t(f"item_{SPA}").get(int(item))
-        assert card["ufCrmDiadokStatus"] == "WaitingForRecipientSignature"
-        assert not card.get("ufCrmSignedContract")  # not signed yet: no file
+        assert card["ufCrm1DiadokStatus"] == "WaitingForRecipientSignature"
+        assert not card.get("ufCrm1SignedContract")  # not signed yet: no file
         _respond(dd, doc, "sign")
         await cycle(rt)
         card = b24.portal.t(f"item_{SPA}").get(int(item))
-        assert card["ufCrmDiadokStatus"] == "WithRecipientSignature"
-        f = b24.portal.files[card["ufCrmSignedContract"]["id"]]
+        assert card["ufCrm1DiadokStatus"] == "WithRecipientSignature"
+        f = b24.portal.files[card["ufCrm1SignedContract"]["id"]]
         assert f["content"].startswith(b"%PDF-") and f["name"] == "Договор 6663003127 (Диадок).pdf"
         n = len(b24.portal.files)
         await cycle(rt)
@@ -109,7 +109,7 @@ def test_diadok_rejection_writes_the_status_and_no_file(tmp_path: Path) -> None:
         _respond(dd, doc, "reject")
         await cycle(rt)
         card = b24.portal.t(f"item_{SPA}").get(int(item))
-        assert card["ufCrmDiadokStatus"] == "RecipientSignatureRequestRejected"
-        assert not card.get("ufCrmSignedContract") and not b24.portal.files
+        assert card["ufCrm1DiadokStatus"] == "RecipientSignatureRequestRejected"
+        assert not card.get("ufCrm1SignedContract") and not b24.portal.files
 
     _run(tmp_path, steps)

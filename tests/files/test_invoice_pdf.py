@@ -34,7 +34,7 @@ def test_invoice_pdf_lands_in_the_file_field_once_and_is_replaced_when_the_form_
     async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
         inv, doc = await _issued(rt, b24, onec, client)
         item = b24.portal.t("item_31").get(int(inv))
-        value = item["ufCrmInvoicePdf"]
+        value = item["ufCrmSmartInvoicePdf"]
         f = b24.portal.files[value["id"]]
         assert f["name"] == f"Счёт {doc['Number']}.pdf" and f["content"].startswith(b"%PDF-")
         assert doc["Number"][-6:].encode() in f["content"]  # the form of this invoice (ASCII in the sandbox PDF)
@@ -49,12 +49,12 @@ def test_invoice_pdf_lands_in_the_file_field_once_and_is_replaced_when_the_form_
 
         accept_event(rt, side="crm", event="ONCRMDYNAMICITEMUPDATE", record_id=inv, source="b24", delivery_id="edit")
         await cycle(rt)
-        value2 = b24.portal.t("item_31").get(int(inv))["ufCrmInvoicePdf"]
+        value2 = b24.portal.t("item_31").get(int(inv))["ufCrmSmartInvoicePdf"]
         assert value2["id"] != value["id"] and value["id"] not in b24.portal.files  # replaced, the old one deleted
         assert sum(1 for x in b24.portal.files.values() if x["name"] == f["name"]) == 1
         assert calls  # (requests were counted)
 
-    scenario(steps, tmp_path, _entities({"field": "ufCrmInvoicePdf"}))
+    scenario(steps, tmp_path, _entities({"field": "ufCrmSmartInvoicePdf"}))
 
 
 def test_invoice_pdf_as_a_timeline_note_once_even_when_the_answer_is_lost(tmp_path: Path) -> None:
@@ -79,9 +79,9 @@ def test_invoice_pdf_waits_while_the_erp_has_no_form_and_holds_a_bad_one(tmp_pat
         from tests.orders.test_orders import held_reasons
 
         inv, doc = await _issued(rt, b24, onec, client)
-        assert not b24.portal.t("item_31").get(int(inv)).get("ufCrmInvoicePdf")
+        assert not b24.portal.t("item_31").get(int(inv)).get("ufCrmSmartInvoicePdf")
         assert any("HTTP-сервис 1С не нашёл файл" in r for r in held_reasons(rt))
 
-    ents = _entities({"field": "ufCrmInvoicePdf"})
+    ents = _entities({"field": "ufCrmSmartInvoicePdf"})
     ents["invoice"]["files"][0]["source"] = {"http": "b24/print/Document_НетТакого/{id}"}
     scenario(steps, tmp_path, ents)

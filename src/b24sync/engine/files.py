@@ -184,13 +184,10 @@ async def _one(rt: Runtime, name: str, entity: Entity, ft: FileTransfer, i: int,
     else:
         assert ft.to.timeline is not None
         text = render(ft.to.timeline, name=fc.name, erp=erp_values, crm=crm_values)
-        if pending:
-            for note in await crm.notes(crm_obj, crm_id):
-                if note.get("text") == text and any(f.get("name") == fc.name and f.get("size") in (None, len(content))
-                                                    for f in note.get("files") or []):
-                    if str(note["id"]) != str(state.get("target_id")):
-                        target_id, adopted = str(note["id"]), True
-                        break
+        if pending:  # the text names this version (its number, its date): a note with it is the lost call's
+            found = await crm.find_note(crm_obj, crm_id, text)
+            if found is not None and str(found) != str(state.get("target_id")):
+                target_id, adopted = str(found), True
         if target_id is None:
             target_id = str(await crm.add_note(crm_obj, crm_id, text, [fc]))
     await asyncio.to_thread(_put, rt, key, {"version": ref.version, "sha256": sha, "target_id": target_id,

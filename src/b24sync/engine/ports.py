@@ -131,10 +131,11 @@ class FileTarget(Protocol):
         """The bytes of the file a file field holds (None if it cannot be downloaded)."""
         ...
 
-    async def add_note(self, obj: ObjectRef, record_id: str, text: str, files: list[FileContent]) -> str: ...
+    async def add_note(self, obj: ObjectRef, record_id: str, text: str,
+                       files: list[FileContent] | None = None) -> str: ...
 
-    async def notes(self, obj: ObjectRef, record_id: str) -> list[dict[str, Any]]:
-        """The record's notes as ``{"id", "text", "files": [{"name", "size"}]}``."""
+    async def find_note(self, obj: ObjectRef, record_id: str, text: str) -> str | None:
+        """The id of the record's note with exactly this text, if there is one."""
         ...
 
 

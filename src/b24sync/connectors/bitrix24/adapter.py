@@ -274,67 +274,6 @@ class Bitrix24Adapter:
             return None
         return resp.content if resp.status_code == 200 else None
 
-    async def add_note(self, obj: ObjectRef, record_id: str, text: str, files: list[FileContent]) -> str:
-        """A timeline comment with files (``crm.timeline.comment.add`` FILES, A.6): one JSON call, never batched."""
-        from b24sync.connectors.bitrix24.entities import Entities
-        from b24sync.flows.notify import timeline_type
-
-        ttype = timeline_type(obj.object)
-        if ttype is None:
-            raise ValidationError(f"Bitrix24 {obj.object} has no timeline")
-        return str(await Entities(self.client).timeline_comment(ttype, int(record_id), text,
-                                                                [(f.name, f.content) for f in files]))
-
-    async def notes(self, obj: ObjectRef, record_id: str) -> list[dict[str, Any]]:
-        from b24sync.flows.notify import timeline_type
-
-        ttype = timeline_type(obj.object)
-        if ttype is None:
-            return []
-        out: list[dict[str, Any]] = []
-        start: int | None = 0
-        while start is not None:
-            res = await self.client.call_full("crm.timeline.comment.list", {
-                "filter": {"ENTITY_ID": int(record_id), "ENTITY_TYPE": ttype}, "start": start})
-            start = res.next
-            for c in res.result or []:
-                files = c.get("FILES") or {}
-                files = list(files.values()) if isinstance(files, dict) else list(files)
-                out.append({"id": str(c.get("ID")), "text": c.get("COMMENT"),
-                            "files": [{"name": f.get("name"), "size": f.get("size")} for f in files]})
-        return out
-
-    async def merge(self, obj: ObjectRef, keep: str, others: list[str]) -> str:
-        """Merge duplicate records into one with ``crm.entity.mergeBatch`` (the portal's own merger: fields, multi-
-        fields, deals and contacts move to the survivor, the others are deleted). Returns the survivor's id.
-
-        The docs say ENTITY_IDS lists the merged ids "except the one left" but not which one is left
-        (RU:rest_help/crm/auxiliary/duplicates/crm_entity_mergeBatch.php). We send ``keep`` first (the reading we
-        assume: the first stays) and then check: if ``keep`` is among the merged-away ids, the survivor is the id
-        the answer leaves out. CONFLICT (fields that disagree) raises ``ConflictError`` with the manual merge page."""
-        types = {"crm.lead": 1, "crm.deal": 2, "crm.contact": 3, "crm.company": 4}
-        etid = next((v for k, v in types.items() if obj.object == k or obj.object.startswith(k + "+")
-                     or obj.object.startswith(k + ":")), None)
-        if etid is None:
-            raise ValidationError(f"Bitrix24 cannot merge {obj.object} records (crm.entity.mergeBatch takes leads, "
-                                  "deals, contacts and companies)")
-        ids = [str(keep), *[str(o) for o in others if str(o) != str(keep)]]
-        res = await self.client.call("crm.entity.mergeBatch", {"params": {"entityTypeId": etid,
-                                                                         "entityIds": [int(i) for i in ids]}},
-                                     batch=False)
-        status = str((res or {}).get("STATUS") or "").upper()
-        gone = {str(i) for i in (res or {}).get("ENTITY_IDS") or []}
-        if status == "CONFLICT":
-            page = {1: "lead", 2: "deal", 3: "contact", 4: "company"}[etid]
-            raise ConflictError(f"Bitrix24 could not merge {', '.join(ids)}: their fields disagree — merge them by "
-                                f"hand at /crm/{page}/merge/?id={','.join(ids)}",
-                                detail={"ids": ids, "status": status})
-        if status != "SUCCESS":
-            raise ValidationError(f"Bitrix24 refused to merge {', '.join(ids)} ({status or 'no status'}): check the "
-                                  "webhook user's rights to change and delete these records")
-        left = [i for i in ids if i not in gone]
-        return str(keep) if str(keep) in left else (left[0] if left else str(keep))
-
     async def read_rows(self, obj: ObjectRef, record_id: str, name: str) -> list[dict[str, Any]]:
         """A deal's product rows (``crm.deal.productrows.get``, UPPER_CASE row fields) or a universal item's
         (``crm.item.productrow.list`` filtered by owner type and id, camelCase) — document-flows.md A.5."""
@@ -433,10 +372,16 @@ class Bitrix24Adapter:
             return {1: "lead", 2: "deal", 3: "contact", 4: "company"}.get(et, f"dynamic_{et}")
         raise ValidationError(f"Bitrix24 {obj.object} has no timeline")
 
-    async def add_note(self, obj: ObjectRef, record_id: str, text: str) -> str:
-        """A timeline comment (``crm.timeline.comment.add``, lowercase ``fields`` only — A.6)."""
-        f = {"ENTITY_ID": int(record_id), "ENTITY_TYPE": self.timeline_type(obj), "COMMENT": text}
-        return str(await self.client.call("crm.timeline.comment.add", {"fields": f}))
+    async def add_note(self, obj: ObjectRef, record_id: str, text: str,
+                       files: list[FileContent] | None = None) -> str:
+        """A timeline comment (``crm.timeline.comment.add``, lowercase ``fields`` only — A.6), with ``files`` as
+        ``FILES: [[name, base64], …]`` (then one JSON call: files never ride in a batch)."""
+        import base64
+
+        f: dict[str, Any] = {"ENTITY_ID": int(record_id), "ENTITY_TYPE": self.timeline_type(obj), "COMMENT": text}
+        if files:
+            f["FILES"] = [[x.name, base64.b64encode(x.content).decode("ascii")] for x in files]
+        return str(await self.client.call("crm.timeline.comment.add", {"fields": f}, batch=not files))
 
     async def find_note(self, obj: ObjectRef, record_id: str, text: str) -> str | None:
         """The id of a timeline comment of the record with exactly this text (``crm.timeline.comment.list``: the

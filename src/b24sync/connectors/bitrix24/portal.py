@@ -50,6 +50,16 @@ class SmartProcessReq(BaseModel):
     stages: bool = True
 
 
+class ItemFieldReq(BaseModel):
+    """A user field of a smart process or of smart invoices (``crm.item:N``), named as ``crm.item.*`` shows it
+    (``ufCrm7SignedContract``, ``ufCrmSmartInvoicePdf``); created with ``userfieldconfig.add``."""
+
+    entity_type_id: int
+    name: str
+    user_type_id: str = "string"
+    label: str | None = None
+
+
 class StageReq(BaseModel):
     entity_id: str  # DEAL_STAGE, DEAL_STAGE_1, DYNAMIC_1032_STAGE_5, ...
     status_id: str  # the part after any C{n}: / DT…: prefix; the portal builds the full id
@@ -76,6 +86,7 @@ class RobotReq(BaseModel):
 
 class Requirements(BaseModel):
     user_fields: list[UserFieldReq] = Field(default_factory=list)
+    item_fields: list[ItemFieldReq] = Field(default_factory=list)
     smart_processes: list[SmartProcessReq] = Field(default_factory=list)
     stages: list[StageReq] = Field(default_factory=list)
     event_handlers: list[EventHandlerReq] = Field(default_factory=list)
@@ -189,6 +200,44 @@ async def _smart_process(c: Bitrix24Client, types: list[dict], req: SmartProcess
     et = ((res or {}).get("type") or {}).get("entityTypeId")
     types.append({"title": req.title, "code": req.code, "entityTypeId": et})
     return Finding("smart_process", label, "created", f"entityTypeId={et}")
+
+
+def _upper_name(camel: str) -> str:
+    """``ufCrm7SignedContract`` → ``UF_CRM_7_SIGNED_CONTRACT`` (crm.item.* shows user fields in camelCase)."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z0-9])|(?<=[0-9])(?=[A-Za-z])", "_", camel).upper()
+
+
+async def _item_field(c: Bitrix24Client, types: list[dict], req: ItemFieldReq, create: bool) -> Finding:
+    """[tutorials/crm/how-to-add-crm-objects/how-to-add-user-field-to-spa.md]: entityId ``CRM_{type id}`` (the
+    smart process's ``id`` from crm.type.list, not its entityTypeId), fieldName ``UF_CRM_{type id}_…`` (≤ 50);
+    smart invoices: ``CRM_SMART_INVOICE`` (document-flows.md A.1: UF names ``ufCrmSmartInvoice…``)."""
+    label = f"crm.item:{req.entity_type_id}.{req.name}"
+    res = await c.call("crm.item.fields", {"entityTypeId": req.entity_type_id})
+    have = (res or {}).get("fields", {}) if isinstance(res, dict) else {}
+    if req.name in have:
+        t = str(have[req.name].get("type") or "")
+        if t and t != req.user_type_id:
+            return Finding("user_field", label, "mismatch", f"type {t}, wanted {req.user_type_id}")
+        return Finding("user_field", label, "ok")
+    if req.entity_type_id == 31:
+        ent = "CRM_SMART_INVOICE"
+    else:
+        t = next((t for t in types if int(t.get("entityTypeId") or 0) == req.entity_type_id), None)
+        if t is None or t.get("id") is None:
+            return Finding("user_field", label, "missing", f"{req.user_type_id} (the smart process itself is missing)")
+        ent = f"CRM_{t['id']}"
+    upper = _upper_name(req.name)
+    if not upper.startswith(f"UF_{ent}_") or len(upper) > 50:
+        want = "ufCrm" + "".join(x[:1].upper() + x[1:].lower() for x in ent[4:].split("_")) + "…"
+        return Finding("user_field", label, "error", f"on this portal its user fields are named {want} "
+                       f"(UF_{ent}_…, ≤ 50 characters) — rename it in the spec")
+    if not create:
+        return Finding("user_field", label, "missing", req.user_type_id)
+    f: dict[str, Any] = {"entityId": ent, "fieldName": upper, "userTypeId": req.user_type_id, "multiple": "N"}
+    if req.label:
+        f["editFormLabel"] = {"ru": req.label, "en": req.label}
+    await c.call("userfieldconfig.add", {"moduleId": "crm", "field": f}, batch=False)
+    return Finding("user_field", label, "created", req.user_type_id)
 
 
 async def _stage(c: Bitrix24Client, req: StageReq, create: bool) -> Finding:
@@ -313,6 +362,14 @@ async def check_portal(client: Bitrix24Client, req: Requirements, *, create: boo
         types = list((res or {}).get("types", []))
         for sp in req.smart_processes:
             rep.findings.append(await _smart_process(client, types, sp, create))
+    if req.item_fields:
+        if any(f.entity_type_id != 31 for f in req.item_fields):
+            res = await client.call("crm.type.list", {})
+            types = list((res or {}).get("types", []))
+        else:
+            types = []
+        for itf in req.item_fields:
+            rep.findings.append(await _item_field(client, types, itf, create))
     for st in req.stages:
         rep.findings.append(await _stage(client, st, create))
     rep.findings.extend(await _handlers(client, req.event_handlers, create))

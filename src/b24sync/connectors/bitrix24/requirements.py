@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from b24sync.connectors.bitrix24.portal import (EventHandlerReq, Requirements, RobotReq, SmartProcessReq,
-                                                UserFieldReq)
+from b24sync.connectors.bitrix24.portal import (EventHandlerReq, ItemFieldReq, Requirements, RobotReq,
+                                                SmartProcessReq, UserFieldReq)
 from b24sync.connectors.bitrix24.robots import document_type
 from b24sync.spec.models import FieldMapping, Spec, TypeTransform
 
@@ -97,4 +97,28 @@ def requirements_from_spec(spec: Spec, *, handler_url: str | None = None) -> Req
                                                              handler=f"{base}/bitrix24/{system}/robots"))
     return Requirements(user_fields=list(fields.values()), event_handlers=list(handlers.values()),
                         smart_processes=list(smart.values()), robots=list(robots.values()),
-                        prune_robots=bool(handler_url))
+                        prune_robots=bool(handler_url), item_fields=_item_fields(spec))
+
+
+def _item_fields(spec: Spec) -> list[ItemFieldReq]:
+    """User fields (``ufCrm…``) a spec names on smart processes and smart invoices; a `files` target is a file."""
+    out: dict[tuple[int, str], ItemFieldReq] = {}
+    for e in spec.entities.values():
+        m = _SMART.match(e.crm.object)
+        if not m:
+            continue
+        et = int(m.group(1))
+        typed = {f.crm: (user_field_type(f), f.title) for f in e.fields}
+        typed.update({ft.to.field: ("file", "Файл из учётной системы") for ft in e.files if ft.to.field})
+        names = [ft.to.field for ft in e.files if ft.to.field]
+        if et != 31:  # smart invoices' mapped fields are user_fields (entity CRM_SMART_INVOICE) above
+            names += [f.crm for f in e.fields] + [k.crm for r in e.match for k in r.keys]
+            names += [e.link.crm] if e.link.crm else []
+            names += [w.crm for w in e.write_back]
+            names += [g.skip_if.field for g in e.guards if g.skip_if and g.skip_if.side == "crm"]
+            names += [g.only_if.field for g in e.guards if g.only_if and g.only_if.side == "crm"]
+        for n in names:
+            if n and n.startswith("ufCrm"):
+                t, title = typed.get(n, ("string", None))
+                out.setdefault((et, n), ItemFieldReq(entity_type_id=et, name=n, user_type_id=t, label=title or n))
+    return list(out.values())
