@@ -25,12 +25,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from b24sync.engine import effects
 from b24sync.engine.errors import HoldError, PermanentError
 from b24sync.engine.ports import FileContent, FileRef, FileSource, FileTarget
 from b24sync.engine.runtime import Outcome, Runtime
 from b24sync.spec.models import Entity, FileTransfer, parse_size
 from b24sync.store import queue as jobs
-from b24sync.store.kv import SqlState
 from b24sync.store.queue import ClaimedJob
 
 KIND = "files"
@@ -45,20 +45,8 @@ def enqueue_after(conn: Connection, rt: Runtime, entity_name: str, crm_id: str, 
                  payload={"side": "crm", "id": crm_id, "erp_id": erp_id}, dedup_key=f"files:{entity_name}:{crm_id}")
 
 
-def _state(rt: Runtime) -> SqlState:
-    st = getattr(rt, "_files_state", None)
-    if st is None:
-        st = SqlState(rt.db)
-        rt._files_state = st  # type: ignore[attr-defined]
-    return st
-
-
 def _key(entity_name: str, crm_id: str, ft: FileTransfer, index: int) -> str:
     return f"files:{entity_name}:{crm_id}:{ft.key(index)}"
-
-
-def _put(rt: Runtime, key: str, value: dict[str, Any]) -> None:
-    _state(rt).update(key, lambda old: ({**(old or {}), **value}, None))
 
 
 _PLACEHOLDER = re.compile(r"\{(erp|crm):([^{}]+)\}|\{name\}")
@@ -146,52 +134,53 @@ async def _one(rt: Runtime, name: str, entity: Entity, ft: FileTransfer, i: int,
         return {"action": "waiting", "why": "no file in the ERP yet"}
     ref = refs[0]  # the connector lists the file to send first (the latest, the signed one)
     key = _key(name, crm_id, ft, i)
-    state = await asyncio.to_thread(_state(rt).get, key) or {}
-    if state.get("version") == ref.version and not state.get("pending"):
+    state = (await asyncio.to_thread(effects.state, rt, key))[2] or {}
+    if state.get("version") == ref.version:
         return {"action": "unchanged", "version": ref.version}
-    if state.get("sha256") and not state.get("pending") and ft.on_change == "keep":
+    if state.get("sha256") and ft.on_change == "keep":
         return {"action": "kept"}
     content = await erp.read_file(erp_obj, erp_id, ref, ft.source)
     check(ft, ref, content, where=f"{entity.title or name}, запись {erp_id} в {rt.spec.system_for(entity, 'erp')}")
     sha = hashlib.sha256(content).hexdigest()
-    if sha == state.get("sha256") and not state.get("pending"):
+    if sha == state.get("sha256"):
         # a new version with the same bytes (the ERP touched its metadata): nothing to send
-        await asyncio.to_thread(_put, rt, key, {"version": ref.version})
+        await asyncio.to_thread(effects.put, rt, key, {**state, "version": ref.version})
         return {"action": "unchanged"}
     fc = FileContent(file_name(ft, ref, erp_values, crm_values), content)
-    pending = state.get("pending") == sha
-    replacing = bool(state.get("target_id"))
-    # declare before sending: a retry after a lost answer recognises its own file instead of sending a second one
-    await asyncio.to_thread(_put, rt, key, {"pending": sha})
-    target_id: str | None = None
-    adopted = False
-    if ft.to.field is not None:
-        if pending:
+    before = state.get("target_id")
+    text = render(ft.to.timeline, name=fc.name, erp=erp_values, crm=crm_values) if ft.to.timeline else None
+
+    async def send() -> str:
+        if ft.to.field is not None:
+            await crm.update(crm_obj, crm_id, {ft.to.field: fc})
+            cur = await crm.get(crm_obj, crm_id)
+            fid = crm.file_id(cur.values.get(ft.to.field)) if cur else None
+            if fid is None:
+                raise PermanentError(f"{name}: the CRM accepted the file for {ft.to.field} but the field is empty "
+                                     "on read-back — is it a file field?")
+            return fid
+        return str(await crm.add_note(crm_obj, crm_id, text, [fc]))
+
+    async def find() -> str | None:
+        """After a lost answer: what the lost call did, if it did (never the file this one replaces)."""
+        if ft.to.field is not None:
             cur = await crm.get(crm_obj, crm_id)
             value = cur.values.get(ft.to.field) if cur else None
             fid = crm.file_id(value)
-            if fid is not None and fid != state.get("target_id"):
+            if fid is not None and fid != before:
                 data = await crm.download(value)
                 if data is not None and hashlib.sha256(data).hexdigest() == sha:
-                    target_id, adopted = fid, True
-        if target_id is None:
-            await crm.update(crm_obj, crm_id, {ft.to.field: fc})
-            cur = await crm.get(crm_obj, crm_id)
-            target_id = crm.file_id(cur.values.get(ft.to.field)) if cur else None
-            if target_id is None:
-                raise PermanentError(f"{name}: the CRM accepted the file for {ft.to.field} but the field is empty "
-                                     "on read-back — is it a file field?")
-    else:
-        assert ft.to.timeline is not None
-        text = render(ft.to.timeline, name=fc.name, erp=erp_values, crm=crm_values)
-        if pending:  # the text names this version (its number, its date): a note with it is the lost call's
-            found = await crm.find_note(crm_obj, crm_id, text)
-            if found is not None and str(found) != str(state.get("target_id")):
-                target_id, adopted = str(found), True
-        if target_id is None:
-            target_id = str(await crm.add_note(crm_obj, crm_id, text, [fc]))
-    await asyncio.to_thread(_put, rt, key, {"version": ref.version, "sha256": sha, "target_id": target_id,
-                                            "name": fc.name, "size": len(content), "pending": None,
-                                            "erp_file": ref.id})
-    return {"action": "adopted" if adopted else ("replaced" if replacing else "sent"), "name": fc.name,
+                    return fid
+            return None
+        found = await crm.find_note(crm_obj, crm_id, text or "")
+        return found if found is not None and str(found) != str(before) else None
+
+    # One effect per (bytes, file replaced): declared pending before the call, looked up after a lost answer
+    # (engine/effects.py) — a changed file is a new effect, the same file sent again never is.
+    ekey = f"{key}:{sha[:40]}:{before or '-'}"
+    sent = await effects.once(rt, ekey, send, find, data={"name": fc.name, "size": len(content)})
+    target_id = (await asyncio.to_thread(effects.state, rt, ekey))[1]
+    await asyncio.to_thread(effects.put, rt, key, {"version": ref.version, "sha256": sha, "target_id": target_id,
+                                                   "name": fc.name, "size": len(content), "erp_file": ref.id})
+    return {"action": ("replaced" if before else "sent") if sent else "adopted", "name": fc.name,
             "size": len(content), "target_id": target_id}

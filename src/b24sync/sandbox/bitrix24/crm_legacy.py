@@ -1026,24 +1026,6 @@ def timeline_comment_get(portal, ctx, params):
     r = portal.t("timeline_comment").get(p(params, "id"))
     if r is None:
         raise ApiError(400, "NOT_FOUND", "Not found")
-    return _comment_out(portal, r)
-
-
-@method("crm.timeline.comment.list")
-def timeline_comment_list(portal, ctx, params):
-    """filter ENTITY_ID + ENTITY_TYPE (both required by the docs), newest first by default, 50 per page."""
-    flt = {str(k).upper(): v for k, v in (params.get("filter") or {}).items()} if isinstance(params.get("filter"), dict) else {}
-    etype, eid = str(flt.get("ENTITY_TYPE") or "").lower(), as_int(flt.get("ENTITY_ID"))
-    if not etype or eid is None:
-        raise ApiError(400, "INVALID_ARG_VALUE", "ENTITY_ID and ENTITY_TYPE are required in filter")
-    rows = [r for r in portal.t("timeline_comment").rows.values() if r["ENTITY_TYPE"] == etype and r["ENTITY_ID"] == eid]
-    rows.sort(key=lambda r: -r["ID"])
-    start = as_int(params.get("start")) or 0
-    page = rows[start:start + 50]
-    return Page([_comment_out(portal, r) for r in page], len(rows), start + 50 if start + 50 < len(rows) else None)
-
-
-def _comment_out(portal, r: dict) -> dict:
     return {"ID": str(r["ID"]), "CREATED": r["CREATED"], "ENTITY_ID": r["ENTITY_ID"], "ENTITY_TYPE": r["ENTITY_TYPE"],
             "AUTHOR_ID": str(r["AUTHOR_ID"]), "COMMENT": r["COMMENT"],
             "FILES": {str(fd["id"]): {"id": fd["id"], "name": portal.files[fd["id"]]["name"],
