@@ -238,7 +238,7 @@ class Bitrix24Adapter:
                         fields.pop(t)
         if not fields:
             return
-        single = len(fields) != len(values) or any(isinstance(v, FileContent) for v in values.values())
+        single = any(isinstance(v, FileContent) for v in values.values())  # files never ride in a batch
         if spec.universal:
             await self.client.call(spec.update, {"entityTypeId": spec.entity_type_id, "id": int(record_id),
                                                  "fields": fields}, batch=not single)
