@@ -271,3 +271,42 @@ def test_go_live_clusters_are_reviewed_in_the_console_and_the_engine_links_or_se
     again = {p.id for p in review.proposals(rt)} | {p.detail.get("cluster") for p in review.proposals(rt)}
     assert not again & {romashka.id, granit.id, romashka.detail["cluster"], granit.detail["cluster"]}
     asyncio.run(rt.aclose())
+
+
+def _relink(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from tests.flows.pair import write_spec
+
+    rt = build(load_spec(write_spec(tmp_path, direction="crm_to_erp")), database_url=f"sqlite:///{tmp_path}/state.db")
+    insert_rows(tmp_path / "crm.db", "company", [{"id": 1, "title": "Ромашка", "inn": inn10(51)}])
+    _cycle(rt)  # CRM 1 -> a new ERP counterparty, linked
+    erp_id = str(sql(tmp_path / "erp.db", "select id from counterparty")[0][0])
+    insert_rows(tmp_path / "crm.db", "company", [{"id": 2, "title": "Ромашка (дубль)", "inn": inn10(51)}])
+    _cycle(rt)  # CRM 2 finds the same ERP record by INN, already linked to CRM 1: a re-link claim
+    props = [p for p in review.proposals(rt) if p.kind == "relink"]
+    assert len(props) == 1, review.proposals(rt)
+    return rt, props[0], erp_id
+
+
+def test_rejecting_a_relink_moves_the_link_to_the_new_record(tmp_path: Path) -> None:
+    rt, p, erp_id = _relink(tmp_path)
+    assert {(m.role, m.id) for m in p.members} == {("source", "2"), ("linked", "1"), ("target", erp_id)}
+    done = asyncio.run(review.decide(rt, p.id, "reject"))
+    assert erp_id in done
+    _cycle(rt)
+    with rt.db.connect() as conn:
+        assert conn.execute(select(Link.crm_id).where(Link.erp_id == erp_id)).scalar() == "2"
+    assert sql(tmp_path / "erp.db", f"select name, crm_id from counterparty where id = {erp_id}") == [
+        ("Ромашка (дубль)", "2")]
+    asyncio.run(rt.aclose())
+
+
+def test_accepting_a_relink_where_the_system_cannot_merge_closes_the_claim_and_says_so(tmp_path: Path) -> None:
+    rt, p, erp_id = _relink(tmp_path)
+    done = asyncio.run(review.decide(rt, p.id, "accept"))
+    assert "cannot merge" in done and "вручную" in done
+    with rt.db.connect() as conn:
+        assert conn.execute(select(Link.crm_id).where(Link.erp_id == erp_id)).scalar() == "1"  # untouched
+        assert conn.execute(select(DeadLetter.resolution).where(DeadLetter.lane.like("%crm:2"))).scalar() == \
+            "discarded"
+    assert review.proposals(rt) == []
+    asyncio.run(rt.aclose())
