@@ -234,22 +234,28 @@ def same_value(current: Any, wanted: Any) -> bool:
     return canonical(current) == canonical(wanted)
 
 
+async def _service_item(rt: Runtime, entity: Entity, spec_rows: Rows, source: dict[str, Any],
+                        values: dict[str, Any]) -> str | None:
+    """The ERP id of the service item free-text rows go as (``rows.free_text: {erp_id | lookup}``), else None."""
+    from b24sync.engine import header
+
+    if not isinstance(spec_rows.free_text, ServiceItem):
+        return None
+    if spec_rows.free_text.erp_id is not None or spec_rows.free_text.lookup is None:
+        return spec_rows.free_text.erp_id
+    return await header.lookup_value(
+        rt.adapter(entity, "erp"), spec_rows.free_text.lookup, "услуга для строк без товара", source, values,
+        "Не найдена услуга для строк без товара из каталога — проверьте спецификацию (rows.free_text).")
+
+
 async def apply(rt: Runtime, entity: Entity, source: dict[str, Any], values: dict[str, Any], resolve: Any, *,
                 for_create: bool) -> None:
     """Put the whole mapped row set, the document total and the ERP's "prices include VAT" flag into ``values`` —
     unless the record sits in a ``frozen_at`` stage (the rows of a document being fulfilled are left alone)."""
-    from b24sync.engine import header
-
     spec_rows = entity.rows
     if spec_rows is None or (not for_create and frozen(spec_rows, source)):
         return
-    service_id: str | None = None
-    if isinstance(spec_rows.free_text, ServiceItem):
-        service_id = spec_rows.free_text.erp_id
-        if service_id is None and spec_rows.free_text.lookup is not None:
-            service_id = await header.lookup_value(
-                rt.adapter(entity, "erp"), spec_rows.free_text.lookup, "услуга для строк без товара", source, values,
-                "Не найдена услуга для строк без товара из каталога — проверьте спецификацию (rows.free_text).")
+    service_id = await _service_item(rt, entity, spec_rows, source, values)
     crm_rows = list(source.get(spec_rows.crm) or [])
     units = await erp_units(rt, entity, spec_rows, crm_rows) if spec_rows.unit is not None else None
     system = rt.spec.systems.get(rt.spec.system_for(entity, "erp"))
@@ -459,18 +465,10 @@ async def apply_to_crm(rt: Runtime, entity: Entity, name: str, source: dict[str,
     """ERP document → CRM record: the whole row set under ``rows.crm`` (written replace-all by the CRM adapter's
     ``write_rows``), on create only with ``rows.on: create``. Items not linked to CRM products yet are pushed first
     through the entity that brings the catalogue from the ERP, and the record waits; held ones hold it."""
-    from b24sync.engine import header
-
     spec_rows = entity.rows
     if spec_rows is None or (spec_rows.on == "create" and not for_create):
         return
-    service_id: str | None = None
-    if isinstance(spec_rows.free_text, ServiceItem):
-        service_id = spec_rows.free_text.erp_id
-        if service_id is None and spec_rows.free_text.lookup is not None:
-            service_id = await header.lookup_value(
-                rt.adapter(entity, "erp"), spec_rows.free_text.lookup, "услуга для строк без товара", source, {},
-                "Не найдена услуга для строк без товара из каталога — проверьте спецификацию (rows.free_text).")
+    service_id = await _service_item(rt, entity, spec_rows, source, {})
     erp_rows = [r for r in list(source.get(spec_rows.erp) or []) if isinstance(r, dict)]
     units = await crm_units(rt, entity, spec_rows, erp_rows) if spec_rows.unit is not None else None
     mapped, missing, problems = to_crm(spec_rows, erp_rows, resolve, service_id, units)
