@@ -274,6 +274,37 @@ class Bitrix24Adapter:
             return None
         return resp.content if resp.status_code == 200 else None
 
+    async def merge(self, obj: ObjectRef, keep: str, others: list[str]) -> str:
+        """Merge duplicate records into one with ``crm.entity.mergeBatch`` (the portal's own merger: fields, multi-
+        fields, deals and contacts move to the survivor, the others are deleted). Returns the survivor's id.
+
+        The docs say ENTITY_IDS lists the merged ids "except the one left" but not which one is left
+        (RU:rest_help/crm/auxiliary/duplicates/crm_entity_mergeBatch.php). We send ``keep`` first (the reading we
+        assume: the first stays) and then check: if ``keep`` is among the merged-away ids, the survivor is the id
+        the answer leaves out. CONFLICT (fields that disagree) raises ``ConflictError`` with the manual merge page."""
+        types = {"crm.lead": 1, "crm.deal": 2, "crm.contact": 3, "crm.company": 4}
+        etid = next((v for k, v in types.items() if obj.object == k or obj.object.startswith(k + "+")
+                     or obj.object.startswith(k + ":")), None)
+        if etid is None:
+            raise ValidationError(f"Bitrix24 cannot merge {obj.object} records (crm.entity.mergeBatch takes leads, "
+                                  "deals, contacts and companies)")
+        ids = [str(keep), *[str(o) for o in others if str(o) != str(keep)]]
+        res = await self.client.call("crm.entity.mergeBatch", {"params": {"entityTypeId": etid,
+                                                                         "entityIds": [int(i) for i in ids]}},
+                                     batch=False)
+        status = str((res or {}).get("STATUS") or "").upper()
+        gone = {str(i) for i in (res or {}).get("ENTITY_IDS") or []}
+        if status == "CONFLICT":
+            page = {1: "lead", 2: "deal", 3: "contact", 4: "company"}[etid]
+            raise ConflictError(f"Bitrix24 could not merge {', '.join(ids)}: their fields disagree — merge them by "
+                                f"hand at /crm/{page}/merge/?id={','.join(ids)}",
+                                detail={"ids": ids, "status": status})
+        if status != "SUCCESS":
+            raise ValidationError(f"Bitrix24 refused to merge {', '.join(ids)} ({status or 'no status'}): check the "
+                                  "webhook user's rights to change and delete these records")
+        left = [i for i in ids if i not in gone]
+        return str(keep) if str(keep) in left else (left[0] if left else str(keep))
+
     async def read_rows(self, obj: ObjectRef, record_id: str, name: str) -> list[dict[str, Any]]:
         """A deal's product rows (``crm.deal.productrows.get``, UPPER_CASE row fields) or a universal item's
         (``crm.item.productrow.list`` filtered by owner type and id, camelCase) — document-flows.md A.5."""
