@@ -68,6 +68,9 @@ def test_a_create_whose_answer_was_lost_is_looked_up_before_it_is_sent_again(tmp
                         if c.execute(select(func.count()).select_from(Job)).scalar_one() == 0:
                             break
                     await asyncio.sleep(0.5)
+                with rt.db.connect() as c:  # say so when the rounds ran out, before the data check below
+                    left = c.execute(select(Job.entity, Job.state, Job.attempts, Job.last_error)).all()
+                assert not left, f"jobs left after the rounds: {left[:5]}"
             finally:
                 await rt.aclose()
 
