@@ -118,6 +118,18 @@ class Report:
 _FIELD_NAME_RE = re.compile(r"^UF_CRM_[A-Z0-9_]{1,43}$")  # ≤50 chars incl. prefix (sheet §3.4)
 
 
+def _found(rows: list[dict[str, Any]], type_key: str, label: str, req: UserFieldReq, create: bool) -> Finding | None:
+    """What a user-field listing already answers: ok, a type mismatch, or missing (when not creating); None = create."""
+    if rows:
+        have = str(rows[0].get(type_key, ""))
+        if have and have != req.user_type_id:
+            return Finding("user_field", label, "mismatch", f"type {have}, wanted {req.user_type_id}")
+        return Finding("user_field", label, "ok")
+    if not create:
+        return Finding("user_field", label, "missing", req.user_type_id)
+    return None
+
+
 async def _config_user_field(c: Bitrix24Client, req: UserFieldReq, create: bool) -> Finding:
     """A smart invoice's user field (``userfieldconfig.*``, entityId ``CRM_SMART_INVOICE``; bitrix24-rest.md §6.6):
     its name must be ``UF_CRM_SMART_INVOICE_…`` (camelCase ``ufCrmSmartInvoice…`` in crm.item.*)."""
@@ -131,13 +143,9 @@ async def _config_user_field(c: Bitrix24Client, req: UserFieldReq, create: bool)
                                                                               "fieldName": name}}, batch=False)
     rows = res.get("fields", []) if isinstance(res, dict) else list(res or [])
     rows = [r for r in rows if str(r.get("fieldName", "")).upper() == name]
-    if rows:
-        have = str(rows[0].get("userTypeId", ""))
-        if have and have != req.user_type_id:
-            return Finding("user_field", label, "mismatch", f"type {have}, wanted {req.user_type_id}")
-        return Finding("user_field", label, "ok")
-    if not create:
-        return Finding("user_field", label, "missing", req.user_type_id)
+    found = _found(rows, "userTypeId", label, req, create)
+    if found is not None:
+        return found
     field: dict[str, Any] = {"entityId": req.entity, "fieldName": name, "userTypeId": req.user_type_id,
                              "multiple": "Y" if req.multiple else "N", "mandatory": "Y" if req.mandatory else "N"}
     if req.label:
@@ -159,13 +167,9 @@ async def _user_field(c: Bitrix24Client, req: UserFieldReq, create: bool) -> Fin
     rows = await c.call(f"crm.{req.entity}.userfield.list", {"filter": {"FIELD_NAME": name}})
     rows = [r for r in rows or [] if str(r.get("FIELD_NAME", "")).upper() == name]
     label = f"{req.entity}.{name}"
-    if rows:
-        have = str(rows[0].get("USER_TYPE_ID", ""))
-        if have and have != req.user_type_id:
-            return Finding("user_field", label, "mismatch", f"type {have}, wanted {req.user_type_id}")
-        return Finding("user_field", label, "ok")
-    if not create:
-        return Finding("user_field", label, "missing", req.user_type_id)
+    found = _found(rows, "USER_TYPE_ID", label, req, create)
+    if found is not None:
+        return found
     fields: dict[str, Any] = {
         "FIELD_NAME": name[len("UF_CRM_"):], "USER_TYPE_ID": req.user_type_id,
         "MULTIPLE": "Y" if req.multiple else "N", "MANDATORY": "Y" if req.mandatory else "N",
