@@ -194,8 +194,9 @@ def test_bad_signed_files_are_held_with_a_russian_reason_and_go_after_the_fix(tm
         onec.edit(CONTRACTS, c["Ref_Key"], Статус="Действует")
         cases = [(b"", "пустой"), (b"<html>not a pdf</html>", "не является PDF"),
                  (pdf("x" * 3000), "слишком большой")]
-        for content, words in cases:
-            onec.attach_file(CONTRACTS, c["Ref_Key"], "Скан.pdf", content, signed=True)
+        for n, (content, words) in enumerate(cases):  # one minute apart: 1C's whole seconds would tie on a fast run
+            onec.attach_file(CONTRACTS, c["Ref_Key"], "Скан.pdf", content, signed=True,
+                             modified=f"2030-01-01T10:0{n}:00")
             onec.edit(CONTRACTS, c["Ref_Key"], Комментарий=words)  # not mapped: the file job runs on resync below
             from b24sync.engine.resync import enqueue_resync
 
@@ -206,7 +207,8 @@ def test_bad_signed_files_are_held_with_a_russian_reason_and_go_after_the_fix(tm
         # the manager was told on the card's timeline
         notes = [r["COMMENT"] for r in b24.portal.t("timeline_comment").rows.values()]
         assert any("не является PDF" in n for n in notes)
-        onec.attach_file(CONTRACTS, c["Ref_Key"], "Скан исправленный.pdf", pdf("ok"), signed=True)
+        onec.attach_file(CONTRACTS, c["Ref_Key"], "Скан исправленный.pdf", pdf("ok"), signed=True,
+                         modified="2030-01-01T10:09:00")
         assert jobs.replay(rt.db) >= 1
         await cycle(rt)
         value = (await _item(client, item))["ufCrm1SignedContract"]

@@ -219,11 +219,12 @@ class OneCSandbox:
         return self.post("Document_РеализацияТоваровУслуг", doc["Ref_Key"]) if post else doc
 
     def attach_file(self, owner_set: str, owner_ref: str, name: str, content: bytes, *, signed: bool = False,
-                    storage: str = "register", description: str = "") -> dict:
+                    storage: str = "register", description: str = "", modified: str | None = None) -> dict:
         """Attach a file to an object as a 1C user does (BSP, document-flows.md B.7, B.9). ``storage``:
         ``register`` (BSP 3.1: bytes in Catalog_ХранилищеДвоичныхДанных via InformationRegister_ХранилищеФайлов),
         ``item`` (older storage: ``ФайлХранилище`` on the item) or ``volumes`` (on the server disk: OData cannot read
-        the bytes; the sample HTTP service can)."""
+        the bytes; the sample HTTP service can). ``modified`` sets ``ДатаМодификацииУниверсальная`` (1C keeps whole
+        seconds, so files attached within one second otherwise tie)."""
         import base64
         import hashlib
         from datetime import datetime
@@ -233,7 +234,7 @@ class OneCSandbox:
         item = {"Description": stem or name, "Расширение": ext if stem else "", "Размер": len(content),
                 "ВладелецФайла_Key": owner_ref, "ПодписанЭП": signed, "Описание": description,
                 "ТипХраненияФайла": "ВТомахНаДиске" if storage == "volumes" else "ВИнформационнойБазе",
-                "ДатаМодификацииУниверсальная": datetime.utcnow().replace(microsecond=0).isoformat()}
+                "ДатаМодификацииУниверсальная": modified or datetime.utcnow().replace(microsecond=0).isoformat()}
         if storage == "item":
             item.update({"ФайлХранилище_Base64Data": b64, "ФайлХранилище_Type": "application/octet-stream"})
         if storage == "volumes":
