@@ -168,7 +168,7 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
                                    "{expected} — укажите сумму в {expected} (b24sync не пересчитывает валюты)",
                              "en": "`{field}` = {value}: the amount is in {currency} but the ERP keeps this field in "
                                    "{expected} — enter it in {expected} (b24sync does not convert currencies)"},
-    # ---------------------------------------------------------------- record sync (engine/sync.py, engine/mapper.py)
+    # ---------------------------------------------------------------- record sync (engine/binder.py, engine/create.py, engine/mapper.py)
     "side.crm": {"ru": "CRM", "en": "CRM"},
     "side.erp": {"ru": "учётной системе", "en": "the ERP"},
     "side.in.crm": {"ru": "Битрикс24", "en": "Bitrix24"},
@@ -202,7 +202,7 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
                     "en": "the {tgt} record {target_id} found by {label} is already linked to {src} record {linked}, "
                           "so {src} record {src_id} looks like a duplicate of it — merge the two (or correct the key), "
                           "then replay; nothing was written"},
-    # ---------------------------------------------------------------- guards (engine/sync.py)
+    # ---------------------------------------------------------------- guards (engine/guards.py)
     "hold.fill_in": {"ru": "заполните {fields} — и запись синхронизируется",
                      "en": "fill in {fields} and the record will sync"},
     "valid.head": {"ru": "Запись ждёт, пока реквизиты не будут исправлены",

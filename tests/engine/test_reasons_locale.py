@@ -68,7 +68,9 @@ def test_sync_reasons_have_both_languages() -> None:
 
 
 def test_engine_modules_keep_no_english_reason_text() -> None:
-    for rel in ("src/b24sync/engine/sync.py", "src/b24sync/engine/mapper.py"):
+    for rel in ("src/b24sync/engine/sync.py", "src/b24sync/engine/mapper.py", "src/b24sync/engine/binder.py",
+                "src/b24sync/engine/guards.py", "src/b24sync/engine/create.py", "src/b24sync/engine/update.py",
+                "src/b24sync/engine/related.py"):
         text = (ROOT / rel).read_text(encoding="utf-8")
         for phrase in ("is empty but required", "is not in {name}", "is not a number", "no match key value",
                        "records on the {tgt} side", "looks like a duplicate"):

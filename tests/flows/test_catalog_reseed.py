@@ -121,7 +121,7 @@ async def test_a_failed_read_of_the_old_record_is_not_gone() -> None:
 
     from b24sync.engine.errors import NotFoundError, RetryableError
     from b24sync.engine.ports import Record
-    from b24sync.engine.sync import _gone
+    from b24sync.engine.binder import gone as _gone
 
     class Side:
         def __init__(self, answer):  # type: ignore[no-untyped-def]

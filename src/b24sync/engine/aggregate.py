@@ -240,7 +240,7 @@ async def take(rt: Runtime, job: ClaimedJob, entity: Entity) -> Outcome:
         if was is not None and (not counts or was != replaces):
             # a correction that no longer counts (or corrects another document): the one it replaced is looked at
             # again, so it counts once more
-            from b24sync.engine.sync import enqueue_sync
+            from b24sync.engine.enqueue import enqueue_sync
 
             ent, _, rid = was.partition(":")
             if ent in rt.spec.entities:
@@ -609,7 +609,7 @@ async def guard(rt: Runtime, job: ClaimedJob, entity: Entity) -> Outcome:
         # An entity that sends this CRM record to the ERP may have sent the edit before it was put back: it sends
         # the record again, as it is now (forced: its fingerprints would take the put-back value for unchanged).
         from b24sync.engine.mapper import flows_from
-        from b24sync.engine.sync import enqueue_sync
+        from b24sync.engine.enqueue import enqueue_sync
 
         system, obj = rt.spec.system_for(entity, "crm"), entity.crm.object.split("+", 1)[0]
         for name, e in rt.spec.entities.items():

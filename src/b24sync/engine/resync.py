@@ -19,7 +19,7 @@ from b24sync.engine.errors import PermanentError
 from b24sync.engine.mapper import flows_from, other
 from b24sync.engine.ports import ChangeCursor
 from b24sync.engine.runtime import Runtime
-from b24sync.engine.sync import enqueue_sync
+from b24sync.engine.enqueue import enqueue_sync
 from b24sync.spec.models import Side
 from b24sync.store import identity
 

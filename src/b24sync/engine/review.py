@@ -8,7 +8,7 @@ Proposals are read from the store (nothing is kept twice):
   its data is written into the existing card instead of a second one. *reject*: not a duplicate — the candidates
   are remembered as distinct from this record (never proposed for it again) and the record is replayed, so it is
   created.
-* ``same_key`` — several target records carry one match key (two CRM companies with one INN; engine/sync.py
+* ``same_key`` — several target records carry one match key (two CRM companies with one INN; engine/binder.py
   ``_locate``). *accept* (keep = the survivor): the engine merges the others into it through the target connector's
   ``merge`` (Bitrix24: ``crm.entity.mergeBatch``), moves their links to the survivor and replays the record, which
   then links with the one card left. *reject*: they are different companies sharing a key typed wrong — the record
@@ -318,7 +318,7 @@ async def _accept_cluster(rt: Runtime, p: Proposal, keep: str | None) -> str:
     """One company: its CRM card ``keep`` is linked with its ERP record and synced from the master; the other CRM
     cards are merged into it through the CRM connector (Bitrix24 ``crm.entity.mergeBatch``)."""
     from b24sync.engine.mapper import flows_from
-    from b24sync.engine.sync import enqueue_sync
+    from b24sync.engine.enqueue import enqueue_sync
 
     entity = rt.spec.entities[p.entity]
     scope = rt.spec.scope(p.entity)
@@ -363,7 +363,7 @@ async def _reject(rt: Runtime, p: Proposal) -> str:
     src = p.members[0]
     if p.kind == "cluster":
         from b24sync.engine.mapper import flows_from
-        from b24sync.engine.sync import enqueue_sync
+        from b24sync.engine.enqueue import enqueue_sync
 
         entity = rt.spec.entities[p.entity]
         with rt.db.begin() as conn:

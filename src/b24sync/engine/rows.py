@@ -517,7 +517,7 @@ async def _push_items(rt: Runtime, name: str, product_entity: str, items: list[s
                         "повторите.", detail={"items": items})
 
     def push() -> list[str]:
-        from b24sync.engine.sync import enqueue_sync
+        from b24sync.engine.enqueue import enqueue_sync
 
         with rt.db.begin() as conn:
             keys = {jobs.record_key(p, "", {"side": "erp", "id": i}): i for p in pushers for i in items}

@@ -24,7 +24,7 @@ from b24sync.engine.mapper import edited_owned_fields, flows_from, project
 from b24sync.engine.metrics import ENQUEUED, POLLED
 from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef
 from b24sync.engine.runtime import Runtime
-from b24sync.engine.sync import enqueue_sync_many
+from b24sync.engine.enqueue import enqueue_sync_many
 from b24sync.spec.models import Side, parse_duration
 from b24sync.store import cursors, fingerprints, leases
 from b24sync.store.fingerprints import fingerprint

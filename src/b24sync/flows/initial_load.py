@@ -572,7 +572,7 @@ def _links(rt: Runtime, entity: str) -> dict[str, str]:
 
 
 async def initial_load(rt: Runtime, entity_name: str, opts: Options | None = None) -> Report:
-    from b24sync.engine.sync import enqueue_sync_many
+    from b24sync.engine.enqueue import enqueue_sync_many
 
     opts = opts or Options()
     entity = rt.entity(entity_name)

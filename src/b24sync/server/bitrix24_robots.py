@@ -36,7 +36,7 @@ from b24sync.connectors.bitrix24.events import (_TOKEN_IN_FORM, BadEvent, Event,
                                                 _text, decode_event_body)
 from b24sync.connectors.bitrix24.robots import document_type, record_of
 from b24sync.engine.runtime import Runtime
-from b24sync.engine.sync import enqueue_sync
+from b24sync.engine.enqueue import enqueue_sync
 from b24sync.messages import t
 from b24sync.server.intake import seen_before
 from b24sync.store import identity, leases

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, insert, select
 
 from b24sync.engine.metrics import ENQUEUED
 from b24sync.engine.runtime import Runtime
-from b24sync.engine.sync import enqueue_sync
+from b24sync.engine.enqueue import enqueue_sync
 from b24sync.spec.models import Side
 from b24sync.store.db import utcnow
 from b24sync.store.models import InboxEntry
