@@ -132,7 +132,8 @@ def test_signed_pdf_lands_in_the_card_once_and_is_replaced_when_1c_signs_a_new_v
     async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
         s, item, c = await _signed(rt, b24, onec, client)
         onec.attach_file(CONTRACTS, c["Ref_Key"], "Договор проект.docx", b"PK\x03\x04 draft", signed=False)
-        onec.attach_file(CONTRACTS, c["Ref_Key"], "Договор скан.pdf", pdf("signed v1"), signed=True)
+        onec.attach_file(CONTRACTS, c["Ref_Key"], "Договор скан.pdf", pdf("signed v1"), signed=True,
+                         modified="2030-01-01T10:00:00")  # v2 below a minute later: 1C keeps whole seconds
         await cycle(rt)
         assert not (await _item(client, item)).get("ufCrm1SignedContract")  # not in force yet: nothing sent
         onec.edit(CONTRACTS, c["Ref_Key"], Статус="Действует", Согласован=True)
@@ -150,7 +151,8 @@ def test_signed_pdf_lands_in_the_card_once_and_is_replaced_when_1c_signs_a_new_v
         assert b24.portal.method_calls["crm.item.update"] == updates_before
         # 1C signs a corrected version (and the contract's term changes): the field's file is replaced, the old
         # file is gone from the portal
-        onec.attach_file(CONTRACTS, c["Ref_Key"], "Договор скан v2.pdf", pdf("signed v2"), signed=True)
+        onec.attach_file(CONTRACTS, c["Ref_Key"], "Договор скан v2.pdf", pdf("signed v2"), signed=True,
+                         modified="2030-01-01T10:01:00")
         onec.edit(CONTRACTS, c["Ref_Key"], ДатаОкончанияДействия="2027-03-01T00:00:00")
         await cycle(rt)
         value2 = (await _item(client, item))["ufCrm1SignedContract"]

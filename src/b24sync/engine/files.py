@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import Connection
@@ -93,6 +94,46 @@ def check(ft: FileTransfer, ref: FileRef, content: bytes, *, where: str) -> None
                         "системе PDF-файл, затем повторите.", detail={"file": ref.name, "problem": "not_pdf"})
 
 
+def tied_first(refs: list[FileRef]) -> list[FileRef]:
+    """The first file and those the connector cannot rank apart from it (``FileRef.rank``: 1C attached files changed
+    in one second, all signed or none), in the connector's (stable) order."""
+    top = refs[0]
+    if top.rank is None:
+        return [top]
+    return [r for r in refs if r.rank == top.rank]
+
+
+async def untie(ft: FileTransfer, tied: list[FileRef], read: Callable[[FileRef], Awaitable[bytes]], *,
+                where: str) -> tuple[FileRef, bytes]:
+    """Files the connector ranks alike: the one that passes the checks is meant when all that pass have the same
+    bytes (a scan attached twice, or a draft beside it that is empty, not a PDF, too big); different contents
+    are not ours to choose — held, naming the files, so a person keeps the right one."""
+    good: list[tuple[FileRef, bytes]] = []
+    first_problem: HoldError | None = None
+    for r in tied:
+        content = await read(r)
+        try:
+            check(ft, r, content, where=where)
+        except HoldError as e:
+            first_problem = first_problem or e
+            continue
+        good.append((r, content))
+    if not good:
+        assert first_problem is not None
+        raise first_problem
+    if len({hashlib.sha256(c).digest() for _, c in good}) == 1:
+        return good[0]
+    names = ", ".join(f"«{r.name}»" for r, _ in good)
+    modified = tied[0].detail.get("modified")
+    when = f" (изменены в одну секунду: {str(modified).replace('T', ' ')})" if modified else ""
+    n = len(good)
+    files_word = "разных файла" if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14 else "разных файлов"
+    raise HoldError(f"В учётной системе {n} {files_word} подходят одинаково ({where}): {names}{when}, с одной и "
+                    "той же отметкой о подписи — какой из них передать в карточку, должен решить человек. Оставьте "
+                    "нужный файл (лишние пометьте на удаление или снимите с них отметку о подписи), затем повторите.", detail={"problem": "tied", "files": [r.id for r, _ in good],
+                                                "names": [r.name for r, _ in good]})
+
+
 def _flag(value: Any, values: list[Any]) -> bool:
     return value in values or str(value) in {str(v) for v in values}
 
@@ -132,19 +173,25 @@ async def _one(rt: Runtime, name: str, entity: Entity, ft: FileTransfer, i: int,
     refs: list[FileRef] = await erp.list_files(erp_obj, erp_id, ft.source)
     if not refs:
         return {"action": "waiting", "why": "no file in the ERP yet"}
-    ref = refs[0]  # the connector lists the file to send first (the latest, the signed one)
+    tied = tied_first(refs)
+    ref = tied[0]  # the connector lists the file to send first (the latest, the signed one)
+    tie = sorted(r.version for r in tied) if len(tied) > 1 else None  # the tied files, as last decided
     key = _key(name, crm_id, ft, i)
     state = (await asyncio.to_thread(effects.state, rt, key))[2] or {}
-    if state.get("version") == ref.version:
-        return {"action": "unchanged", "version": ref.version}
+    if (state.get("tie") == tie) if tie else (state.get("version") == ref.version):
+        return {"action": "unchanged", "version": state.get("version")}
     if state.get("sha256") and ft.on_change == "keep":
         return {"action": "kept"}
-    content = await erp.read_file(erp_obj, erp_id, ref, ft.source)
-    check(ft, ref, content, where=f"{entity.title or name}, запись {erp_id} в {rt.spec.system_for(entity, 'erp')}")
+    where = f"{entity.title or name}, запись {erp_id} в {rt.spec.system_for(entity, 'erp')}"
+    if tie:
+        ref, content = await untie(ft, tied, lambda r: erp.read_file(erp_obj, erp_id, r, ft.source), where=where)
+    else:
+        content = await erp.read_file(erp_obj, erp_id, ref, ft.source)
+        check(ft, ref, content, where=where)
     sha = hashlib.sha256(content).hexdigest()
     if sha == state.get("sha256"):
         # a new version with the same bytes (the ERP touched its metadata): nothing to send
-        await asyncio.to_thread(effects.put, rt, key, {**state, "version": ref.version})
+        await asyncio.to_thread(effects.put, rt, key, {**state, "version": ref.version, "tie": tie})
         return {"action": "unchanged"}
     fc = FileContent(file_name(ft, ref, erp_values, crm_values), content)
     before = state.get("target_id")
@@ -181,6 +228,7 @@ async def _one(rt: Runtime, name: str, entity: Entity, ft: FileTransfer, i: int,
     sent = await effects.once(rt, ekey, send, find, data={"name": fc.name, "size": len(content)})
     target_id = (await asyncio.to_thread(effects.state, rt, ekey))[1]
     await asyncio.to_thread(effects.put, rt, key, {"version": ref.version, "sha256": sha, "target_id": target_id,
-                                                   "name": fc.name, "size": len(content), "erp_file": ref.id})
+                                                   "name": fc.name, "size": len(content), "erp_file": ref.id,
+                                                   "tie": tie})
     return {"action": ("replaced" if before else "sent") if sent else "adopted", "name": fc.name,
             "size": len(content), "target_id": target_id}

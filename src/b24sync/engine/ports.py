@@ -83,13 +83,19 @@ class ObjectSchema:
 class FileRef:
     """A file a system holds for a record (a 1C attached file, a print form, a signed EDI document), as its
     ``list_files`` reports it. ``version`` changes whenever the file's content does (a modification time, a hash, a
-    document state); ``detail`` carries what the connector needs to read it back (storage kind, ids)."""
+    document state); ``detail`` carries what the connector needs to read it back (storage kind, ids).
+
+    ``list_files`` answers the best file first. ``rank`` is the connector's preference key for that order (1C
+    attached files: the modification time, then the signed flag): files that share the first file's ``rank`` tie —
+    the connector cannot tell which one is meant, and the engine decides (engine/files.py: the one valid content,
+    else held for a person). ``None``: the connector's first file is the one (a print form, a signed EDI document)."""
 
     id: str
     name: str
     version: str
     size: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    rank: tuple[Any, ...] | None = None
 
 
 @dataclass(frozen=True)

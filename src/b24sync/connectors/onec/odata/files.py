@@ -4,7 +4,9 @@
 
 * ``attached: Catalog_<Owner>ПрисоединенныеФайлы`` — BSP attached files of the record (document-flows.md B.7):
   items whose ``owner`` (default ``ВладелецФайла_Key``) is the record, not marked for deletion, filtered by
-  ``where`` (e.g. ``{ПодписанЭП: true}``), latest ``ДатаМодификацииУниверсальная`` first. The bytes (B.9), in order:
+  ``where`` (e.g. ``{ПодписанЭП: true}``), latest ``ДатаМодификацииУниверсальная`` first, the signed one
+  (``ПодписанЭП``) first among files changed in one second; files equal on both tie (``FileRef.rank``, decided by the
+  engine). The bytes (B.9), in order:
   the item's own ``ФайлХранилище_Base64Data`` (older storage); BSP 3.1 ``InformationRegister_ХранилищеФайлов``
   (``Файл`` + ``Файл_Type``) → ``Catalog_ХранилищеДвоичныхДанных.ДвоичныеДанные_Base64Data``; the pre-3.1
   ``InformationRegister_УдалитьДвоичныеДанныеФайлов``; for files kept in volumes on the server disk
@@ -32,6 +34,12 @@ def _name(row: dict[str, Any]) -> str:
     return f"{stem}.{ext}" if ext and not stem.lower().endswith("." + ext.lower()) else stem
 
 
+def _rank(row: Any) -> tuple[str, bool]:
+    """An attached file's preference: its modification time (ISO, whole seconds), then signed over unsigned."""
+    signed = row.values.get("ПодписанЭП")
+    return (str(row.values.get("ДатаМодификацииУниверсальная") or ""), signed is True or str(signed).lower() == "true")
+
+
 def _b64(value: Any) -> bytes | None:
     if value in (None, ""):
         return None
@@ -47,13 +55,19 @@ async def list_files(adapter: Any, obj: ObjectRef, record_id: str, source: dict[
         criteria = {str(source.get("owner") or "ВладелецФайла_Key"): record_id, **(source.get("where") or {})}
         rows = [r for r in await adapter.find(ObjectRef(files_set), criteria)
                 if not r.deleted and not r.values.get("DeletionMark")]
-        rows.sort(key=lambda r: (str(r.values.get("ДатаМодификацииУниверсальная") or ""), r.version or ""),
-                  reverse=True)
+        # Best first: the latest modification, then — among files changed in one second (1C keeps whole seconds,
+        # B.7 ДатаМодификацииУниверсальная) — the one marked signed (ПодписанЭП, B.7). Files still equal on both
+        # tie (FileRef.rank): the engine decides, never the order 1C happened to answer in; the id orders them
+        # only so that every run lists them alike.
+        rows.sort(key=lambda r: r.id)
+        rows.sort(key=_rank, reverse=True)
         return [FileRef(id=r.id, name=_name(r.values), version=f"{r.id}:{r.version or ''}",
                         size=int(r.values["Размер"]) if str(r.values.get("Размер") or "").replace(".0", "").isdigit()
                         else None,
                         detail={"set": files_set, "storage": r.values.get("ТипХраненияФайла"),
-                                "path": r.values.get("ПутьКФайлу"), "inline": r.values.get("ФайлХранилище_Base64Data")})
+                                "path": r.values.get("ПутьКФайлу"), "inline": r.values.get("ФайлХранилище_Base64Data"),
+                                "modified": r.values.get("ДатаМодификацииУниверсальная")},
+                        rank=_rank(r))
                 for r in rows]
     if "http" in source:
         rec = await adapter.get(obj, record_id)
