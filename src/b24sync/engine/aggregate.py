@@ -165,10 +165,11 @@ async def take(rt: Runtime, job: ClaimedJob, entity: Entity) -> Outcome:
         rows = _rows(values, agg.rows)
         unresolved = Decimal(0)
         unlinked: list[str] = []
+        waits: list[str] = []  # the links that would let it count: taken again when one commits (identity.bind)
         for row in rows:
             amt = _dec(paths.get(values, agg.amount, row=row, rows=agg.rows), field=agg.amount, this=number)
             doc_amount += amt
-            found = await _targets(rt, entity, values, row, unlinked)
+            found = await _targets(rt, entity, values, row, unlinked, waits)
             for k in found:
                 parts[k] = parts.get(k, Decimal(0)) + amt
             if not found:
@@ -184,7 +185,7 @@ async def take(rt: Runtime, job: ClaimedJob, entity: Entity) -> Outcome:
         elif not parts and unlinked:
             # it names its order (invoice), which no CRM record is linked to (yet): a person links it, then replays
             raise HoldError(t("agg.hold.unlinked", number=number, date=ru_date(day), refs=", ".join(unlinked[:5])),
-                            detail={"document": number, "unlinked": unlinked})
+                            detail={"document": number, "unlinked": unlinked, "waits_for": waits})
         elif not parts and (unresolved or agg.purpose is not None):
             parts = await _by_purpose(rt, entity, values, unresolved, number, day)
         elif not parts:
@@ -270,9 +271,9 @@ def _rows(values: dict[str, Any], rows: str | None) -> list[dict[str, Any] | Non
 
 
 async def _targets(rt: Runtime, entity: Entity, values: dict[str, Any], row: dict[str, Any] | None,
-                   unlinked: list[str] | None = None) -> list[str]:
+                   unlinked: list[str] | None = None, waits: list[str] | None = None) -> list[str]:
     """The targets (``via:crm_id``) one part counts for: every target rule that resolves; ERP ids a rule found
-    but no CRM record is linked to go to ``unlinked``."""
+    but no CRM record is linked to go to ``unlinked`` (and the link each waits for to ``waits``)."""
     agg = entity.aggregate
     assert agg is not None
     found: list[str] = []
@@ -295,6 +296,8 @@ async def _targets(rt: Runtime, entity: Entity, values: dict[str, Any], row: dic
         crm_id = await asyncio.to_thread(_crm_of, rt, rule.via, erp_id)
         if crm_id is None and unlinked is not None and erp_id not in unlinked:
             unlinked.append(erp_id)
+        if crm_id is None and waits is not None:
+            waits.append(jobs.wait_key(rt.spec.scope(rule.via), "erp", erp_id))
         if crm_id is not None:
             key = f"{rule.via}:{crm_id}"
             if key not in found:

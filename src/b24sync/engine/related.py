@@ -25,7 +25,8 @@ def push_or_hold(rt: Runtime, name: str, e: UnresolvedRef) -> None:
         raise HoldError(e.hold or f"Компания (ID {e.value}) не связана с контрагентом 1С, а передавать компании из "
                         "Bitrix24 в 1С спецификация не разрешает — свяжите её с контрагентом 1С (заполните ИНН, "
                         "чтобы она нашлась при загрузке из 1С), затем повторите.",
-                        detail={"ref": e.ref, "id": e.value, "field": e.field})
+                        detail={"ref": e.ref, "id": e.value, "field": e.field,
+                                "waits_for": [jobs.wait_key(ref_scope, e.side, e.value)]})
     with rt.db.begin() as conn:
         held = conn.execute(select(DeadLetter.reason).where(
             DeadLetter.entity.in_(pushers), DeadLetter.resolved_at.is_(None),
@@ -37,6 +38,7 @@ def push_or_hold(rt: Runtime, name: str, e: UnresolvedRef) -> None:
         whom = (f"Компания (ID {e.value}) не передана в 1С" if e.side == "crm"
                 else f"Контрагент 1С ({e.value}) не загружен в Bitrix24")
         raise HoldError(f"{e.hold + ' ' if e.hold else ''}{whom}: {held}",
-                        detail={"ref": e.ref, "id": e.value, "field": e.field, "held": held})
+                        detail={"ref": e.ref, "id": e.value, "field": e.field, "held": held,
+                                "waits_for": [jobs.wait_key(ref_scope, e.side, e.value)]})
     raise RetryableError(f"{e.field} refers to {what}, not linked yet — pushed it first through {pushers[0]}; "
                          "waiting for it", retry_after=5.0)

@@ -514,7 +514,8 @@ async def _push_items(rt: Runtime, name: str, product_entity: str, items: list[s
     if not pushers:
         raise HoldError(f"Товары 1С ({', '.join(items[:5])}{'…' if len(items) > 5 else ''}) не связаны с товарами "
                         "Bitrix24, а загружать каталог из 1С спецификация не разрешает — свяжите товары, затем "
-                        "повторите.", detail={"items": items})
+                        "повторите.", detail={"items": items,
+                                                  "waits_for": [jobs.wait_key(scope, "erp", i) for i in items]})
 
     def push() -> list[str]:
         from b24sync.engine.enqueue import enqueue_sync
@@ -533,7 +534,8 @@ async def _push_items(rt: Runtime, name: str, product_entity: str, items: list[s
     if not wait:
         return
     if held:
-        raise HoldError(f"Товар заказа не загружен из 1С в Bitrix24: {held[0]}", detail={"items": items, "held": held})
+        raise HoldError(f"Товар заказа не загружен из 1С в Bitrix24: {held[0]}", detail={"items": items, "held": held,
+                                "waits_for": [jobs.wait_key(scope, "erp", i) for i in items]})
     raise RetryableError(f"{len(items)} item(s) of the rows are not linked to CRM products yet — pushed them "
                          f"through {pushers[0]}; waiting", retry_after=5.0)
 

@@ -250,7 +250,8 @@ class Worker:
     def _park(self, job: ClaimedJob, kind: str, reason: str, etype: str, duration_ms: int, detail: dict | None,
               conflict: bool = False) -> None:
         with self.rt.db.begin() as conn:
-            if not jobs.park(conn, job, kind=kind, reason=reason, error_type=etype):
+            if not jobs.park(conn, job, kind=kind, reason=reason, error_type=etype,
+                             waits_for=(detail or {}).get("waits_for") if kind == "held" else None):
                 return
             if conflict:
                 conn.execute(insert(Conflict).values(entity=job.entity, crm_id=None, erp_id=None, field=None,

@@ -95,6 +95,7 @@ def bind(conn: Connection, entity: str, *, crm_id: str | None, erp_id: str | Non
             insert(Link).values(entity=entity, crm_id=crm_id, erp_id=erp_id, match_key=match_key,
                                 created_at=now, updated_at=now).returning(Link.id)
         ).scalar_one()
+        _release(conn, entity, crm_id, erp_id)
         return Binding(new_id, entity, crm_id, erp_id, match_key)
     values = {"updated_at": now}
     if crm_id is not None:
@@ -104,5 +105,18 @@ def bind(conn: Connection, entity: str, *, crm_id: str | None, erp_id: str | Non
     if match_key is not None and existing.match_key is None:
         values["match_key"] = match_key
     conn.execute(update(Link).where(Link.id == existing.id).values(**values))
+    if (crm_id is not None and existing.crm_id != crm_id) or (erp_id is not None and existing.erp_id != erp_id):
+        _release(conn, entity, crm_id or existing.crm_id, erp_id or existing.erp_id)
     return Binding(existing.id, entity, crm_id or existing.crm_id, erp_id or existing.erp_id,
                    existing.match_key or match_key)
+
+
+def _release(conn: Connection, entity: str, crm_id: str | None, erp_id: str | None) -> None:
+    """A pair just got linked (both sides known): held records waiting for this link go back on the queue, in the
+    same transaction (a payment that named an order before the order had its deal)."""
+    if crm_id is None or erp_id is None:
+        return
+    from b24sync.store import queue
+
+    queue.release_waiting(conn, [queue.wait_key(entity, "crm", crm_id), queue.wait_key(entity, "erp", erp_id)],
+                          why=f"{entity}: CRM {crm_id} linked with ERP {erp_id}")

@@ -333,3 +333,17 @@ class Effect(Base):
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
+
+
+class HoldWait(Base):
+    """A held record waiting for a related record's link (a payment naming an order no deal is linked to yet, a
+    deal whose company is not in the ERP yet): ``wait_key`` is ``scope:side:id`` of the related record. When a link
+    with that record commits (``store/identity.bind``), the held record is put back on the queue in the same
+    transaction."""
+
+    __tablename__ = "hold_waits"
+    __table_args__ = (Index("ix_hold_waits_key", "wait_key"), Index("ix_hold_waits_letter", "dead_letter_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    dead_letter_id: Mapped[int] = mapped_column(BigId)
+    wait_key: Mapped[str] = mapped_column(String(400))

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, and_, delete, exists, func, insert, o
 from sqlalchemy.orm import aliased
 
 from b24sync.store.db import is_postgres, utcnow
-from b24sync.store.models import DeadLetter, HistoryEntry, Job
+from b24sync.store.models import DeadLetter, HistoryEntry, HoldWait, Job
 
 
 # The queue's clock. Tests replace it to expire leases and backoffs without sleeping.
@@ -235,11 +235,14 @@ def replay_payload(payload: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if k != "snapshot"}
 
 
-def park(conn: Connection, job: ClaimedJob, *, kind: str, reason: str, error_type: str) -> bool:
+def park(conn: Connection, job: ClaimedJob, *, kind: str, reason: str, error_type: str,
+         waits_for: list[str] | None = None) -> bool:
     """Move a job to the dead letters (``dead`` or ``held``) inside the caller's transaction.
 
     One open entry per record and reason: parking the same record again for the same reason (each poll of a held
     record, each retry cycle) updates that entry — its count, last-seen time and latest text — instead of adding one.
+    ``waits_for``: the related records (``scope:side:id``) whose link would let a held record go on — when one of
+    them is linked, ``release_waiting`` puts it back on the queue (the entry's waits are replaced each time).
     """
     if conn.execute(delete(Job).where(_owned(job))).rowcount != 1:
         return False
@@ -256,15 +259,65 @@ def park(conn: Connection, job: ClaimedJob, *, kind: str, reason: str, error_typ
         conn.execute(update(DeadLetter).where(DeadLetter.id == existing).values(
             count=DeadLetter.count + 1, last_seen_at=now, reason=reason[:8000], payload=payload, lane=job.lane,
             attempts=job.attempts + 1))
-        return True
-    conn.execute(
-        insert(DeadLetter).values(
-            kind=kind, entity=job.entity, lane=job.lane, job_kind=job.kind, payload=payload,
-            reason=reason[:8000], error_type=error_type, attempts=job.attempts + 1, created_at=now,
-            record_key=rk, reason_key=why, count=1, last_seen_at=now,
-        )
-    )
+    else:
+        existing = conn.execute(
+            insert(DeadLetter).values(
+                kind=kind, entity=job.entity, lane=job.lane, job_kind=job.kind, payload=payload,
+                reason=reason[:8000], error_type=error_type, attempts=job.attempts + 1, created_at=now,
+                record_key=rk, reason_key=why, count=1, last_seen_at=now,
+            ).returning(DeadLetter.id)
+        ).scalar_one()
+    conn.execute(delete(HoldWait).where(HoldWait.dead_letter_id == existing))
+    for key in dict.fromkeys(waits_for or ()):
+        conn.execute(insert(HoldWait).values(dead_letter_id=existing, wait_key=str(key)[:400]))
     return True
+
+
+def wait_key(scope: str, side: str, record_id: str) -> str:
+    """What a held record waits for: the link of ``record_id`` on ``side`` in the identity scope ``scope``."""
+    return f"{scope}:{side}:{record_id}"[:400]
+
+
+def release_waiting(conn: Connection, keys: list[str], *, why: str) -> int:
+    """Put the held records waiting for any of ``keys`` back on the queue (their entries closed ``replayed``), in
+    the caller's transaction — the link that frees them and their new jobs commit together."""
+    keys = [k for k in dict.fromkeys(keys) if k]
+    if not keys:
+        return 0
+    ids = sorted({i for (i,) in conn.execute(select(HoldWait.dead_letter_id).where(HoldWait.wait_key.in_(keys)))})
+    if not ids:
+        return 0
+    letters = conn.execute(select(DeadLetter).where(DeadLetter.id.in_(ids), DeadLetter.resolved_at.is_(None))
+                           .order_by(DeadLetter.id)).all()
+    for dl in letters:
+        enqueue(conn, kind=dl.job_kind, entity=dl.entity, lane=dl.lane,
+                payload={**replay_payload(dl.payload), "reason": why[:200]}, dedup_key=f"{dl.job_kind}:{dl.lane}")
+        conn.execute(update(DeadLetter).where(DeadLetter.id == dl.id)
+                     .values(resolved_at=_now(), resolution="replayed"))
+    conn.execute(delete(HoldWait).where(HoldWait.dead_letter_id.in_(ids)))
+    return len(letters)
+
+
+def recheck_held(conn: Connection, *, older_than_seconds: float, limit: int = 200) -> int:
+    """Put held records back on the queue for a fresh look when they were last looked at more than
+    ``older_than_seconds`` ago (the timer of ``defaults.recheck_held``). Their entries stay open: a record still
+    held updates its entry (count, last seen), one that goes through closes it. A record with a job waiting is left
+    alone (the job will look)."""
+    cutoff = _now() - timedelta(seconds=older_than_seconds)
+    letters = conn.execute(select(DeadLetter).where(
+        DeadLetter.kind == "held", DeadLetter.resolved_at.is_(None),
+        func.coalesce(DeadLetter.last_seen_at, DeadLetter.created_at) < cutoff)
+        .order_by(func.coalesce(DeadLetter.last_seen_at, DeadLetter.created_at)).limit(limit)).all()
+    n = 0
+    for dl in letters:
+        if conn.execute(select(Job.id).where(Job.lane == dl.lane).limit(1)).first() is None:
+            enqueue(conn, kind=dl.job_kind, entity=dl.entity, lane=dl.lane,
+                    payload={**replay_payload(dl.payload), "reason": "recheck held"},
+                    dedup_key=f"{dl.job_kind}:{dl.lane}")
+            n += 1
+        # looked at now (also when a job was waiting): the next sweep takes the others first
+        conn.execute(update(DeadLetter).where(DeadLetter.id == dl.id).values(last_seen_at=_now()))
+    return n
 
 
 def resolve_parked(conn: Connection, lane: str, resolution: str = "superseded", *,
