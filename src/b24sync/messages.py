@@ -475,3 +475,38 @@ CATALOGUE.update({
                    "en": "b24sync: this record has been paid, so {fields} are kept in {erp}. The manual change was "
                          "reverted — ask accounting to make it in {erp}."},
 })
+
+CATALOGUE.update({
+    # ---------------------------------------------------------------- routing to several bases (engine/route.py)
+    "route.empty": {"ru": "Не заполнено поле «{field}» — из-за этого неизвестно, в какую базу 1С передать запись. "
+                          "Выберите одно из: {values}; запись передастся сама",
+                    "en": "The field {field} is empty, so it is not known which ERP base the record goes to. Choose "
+                          "one of: {values}; the record then syncs by itself"},
+    "route.unknown": {"ru": "В поле «{field}» значение «{value}», для которого не задана база 1С. Выберите одно из: "
+                            "{values} (или попросите администратора добавить это значение в маршрут спецификации); "
+                            "запись передастся сама",
+                      "en": "The field {field} holds «{value}», which no ERP base is set for. Choose one of: {values} "
+                            "(or ask the administrator to add the value to the spec's route); the record then syncs "
+                            "by itself"},
+    "route.moved": {"ru": "Запись уже передана в базу «{home}» ({home_value}) под номером {erp_id}; в поле «{field}» "
+                          "теперь «{value}». Второй документ в другой базе не создаётся: верните «{home_value}», "
+                          "либо закройте документ в базе «{home}» и создайте новую сделку для «{value}»",
+                    "en": "The record was sent to base {home} ({home_value}) as {erp_id}; the field {field} now says "
+                          "«{value}». No second document is made in another base: put back «{home_value}», or close "
+                          "the document in base {home} and make a new deal for «{value}»"},
+    "route.empty_value": {"ru": "пусто", "en": "empty"},
+    "doc.route": {"ru": "- Маршрут по полю `{field}` (одна запись — одна база, у каждой базы свои связи): {pairs}; "
+                        "пусто или другое значение — {default}; смена значения после передачи не создаёт второй "
+                        "документ (запись ждёт с пояснением); записи из базы получают её значение в `{field}`",
+                  "en": "- Routed by the field `{field}` (one record — one base, each base its own links): {pairs}; "
+                        "empty or another value — {default}; a change of the value after the record was sent makes no "
+                        "second document (the record waits, with the reason); records from a base get its value in "
+                        "`{field}`"},
+    "doc.route.follow": {"ru": "- В каждую из баз {systems} (у каждой свои связи) — когда запись нужна "
+                               "маршрутизированному документу этой базы (клиент заказа) или уже связана с ней",
+                         "en": "- Into each of the bases {systems} (each its own links) — when a routed document of "
+                               "that base needs the record (the order's client) or it is linked there already"},
+    "doc.route.hold": {"ru": "запись ждёт с пояснением, что заполнить", "en": "the record waits, saying what to fill"},
+    "doc.route.skip": {"ru": "запись не передаётся", "en": "the record is not sent"},
+    "doc.route.to": {"ru": "в базу `{system}`", "en": "into base `{system}`"},
+})

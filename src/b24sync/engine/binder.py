@@ -9,7 +9,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from b24sync.engine import guards
+from b24sync.engine import guards, route
 from b24sync.engine.errors import ConflictError, NotFoundError, ValidationError
 from b24sync.engine.mapper import match_criteria, other
 from b24sync.engine.normalize import normalize
@@ -128,7 +128,7 @@ async def _locate(rt: Runtime, entity: Entity, tgt: Side, src_id: str, criteria:
     # request (Bitrix24: one list call per 50 values); their answers are weighed in rule order as before.
     answers = await asyncio.gather(*(target.find(obj, crit) for crit, _ in unique))
     for (crit, label), rows in zip(unique, answers, strict=True):
-        found = [r for r in rows if not r.deleted]
+        found = await route.mine(rt, scope, tgt, [r for r in rows if not r.deleted])  # not another base's
         # A hit of a looser rule (INN alone) must not contradict a stricter one (INN + KPP): a branch with another
         # KPP is a different record, not this one. An empty value on the target does not contradict.
         found = [r for r in found if _consistent(entity, tgt, r.values, everything)]

@@ -9,7 +9,7 @@ import asyncio
 
 from sqlalchemy import insert, select
 
-from b24sync.engine import guards, header, review, rows, stages
+from b24sync.engine import guards, header, review, route, rows, stages
 from b24sync.engine.binder import Target, stamp_keys
 from b24sync.engine.commit import committed
 from b24sync.engine.dedupe import check_before_create
@@ -40,6 +40,7 @@ async def create_target(rj: RecordJob, record: Record, src_hash: str, found: Tar
         if entity.without_match_key == "skip":
             return Outcome("skipped", detail={"why": why}, effects=rj.remember_read(record, src_hash))
         raise ValidationError(why)
+    await route.check_create(rt, rj.name, entity, src, record)  # no base named: hold, saying what to fill
     await guards.check_holds(rt, entity, src, src_id, record, creating=True)
     target, obj = rj.target, rj.obj
     await check_before_create(entity, src, src_id, record, tgt, target, obj,  # spec `dedupe.before_create`

@@ -121,6 +121,7 @@ async def check_names(rt: Runtime, entities: list[str] | None = None) -> NameRep
                     fix = f"create it with `b24sync portal prepare SPEC`, or {fix}"
                 probs.append(NameProblem(
                     ename, side, use.path, f"{where} has no field `{use.name}` (entity {ename}, {use.what})", fix))
+        probs += _check_route_values(rt, ename, entity, rep.schemas.get((ename, "crm")))
         probs += await _check_stages(rt, ename, entity)
         probs += await _check_reach_stages(rt, ename, entity)
         rep.problems[ename] = probs
@@ -193,3 +194,22 @@ async def _check_reach_stages(rt: Runtime, ename: str, entity: Any) -> list[Name
                               f"{ename}, the target rule via {r.via})", _fix(stage, known, "crm.status.list"))
                   for path, stage in named if stage not in known]
     return probs
+
+
+def _check_route_values(rt: Runtime, ename: str, entity: Any, schema: ObjectSchema | None) -> list[NameProblem]:
+    """A route's values (``erp.route.systems``) against the items of its list field: a value the list does not
+    have never routes anything (docs/several-systems.md "Routing")."""
+    from b24sync.engine.route import resolve
+
+    r = entity.erp.route
+    if r is None or not r.by or schema is None or not isinstance(r.systems, dict):
+        return []
+    items = (schema.detail.get("enums") or {}).get(r.by)
+    if items is None:
+        return []
+    known = [str(i.get("VALUE")) for i in items]
+    _, missing = resolve(r, items)
+    return [NameProblem(ename, "crm", ("entities", ename, "erp", "route", "systems", v),
+                        f"the list field `{r.by}` has no item `{v}` (entity {ename}, route)",
+                        _fix(v, known, f"the items of `{r.by}`: {', '.join(known) or 'none'}"))
+            for v in missing]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from b24sync.engine import binder, guards, rows, stages
+from b24sync.engine import binder, guards, route, rows, stages
 from b24sync.engine.create import create_target, in_doubt
 from b24sync.engine.enqueue import enqueue_sync, enqueue_sync_many, lane_for
 from b24sync.engine.mapper import flows_from, project
@@ -55,6 +55,8 @@ async def _sync(rt: Runtime, job: ClaimedJob, memo: stages.Memo) -> Outcome:
     skipped = guards.skipped_by_flag(rj, record)
     if skipped is not None:
         return skipped
+    if (routed := await route.decide(rt, job.entity, entity, src, src_id, record, p)) is not None:
+        return routed  # spec `erp.route`: another base's record (engine/route.py)
     memo.saw(rt.spec, entity, src, record)
     # store reads and writes run in a thread: hundreds of jobs share one event loop, and a blocked loop starves the
     # connectors' batchers (one SQLite commit is milliseconds)

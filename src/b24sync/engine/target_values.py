@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from b24sync.engine import header, rows
+from b24sync.engine import header, route, rows
 from b24sync.engine.mapper import UnresolvedRef, map_record, other
 from b24sync.engine.ports import Record
 from b24sync.engine.related import push_or_hold
@@ -27,6 +27,8 @@ async def target_values(rt: Runtime, name: str, entity: Entity, src: Side, recor
             await rows.push_items_early(rt, entity, name, record.values, resolver(rt))
         push_or_hold(rt, name, e)
     await header.apply(rt, entity, tgt, record.values, values, for_create=for_create)
+    if for_create and tgt == "crm" and (source := await route.crm_value(rt, name, entity)) is not None:
+        values[source[0]] = source[1]  # a record from a routed base carries it (the seller)
     if src == "crm":
         await rows.apply(rt, entity, record.values, values, resolver(rt), for_create=for_create)
     else:

@@ -45,6 +45,7 @@ def check_semantics(spec: Spec, file: str, lines: LineMap) -> list:
         if not any(s.role == role for s in spec.systems.values()):
             add(("systems",), "no system has `role: crm`", "add the Bitrix24 portal with `role: crm`")
 
+    _check_routes(spec, add)
     robot_codes: dict[tuple[str, str], tuple[str, str]] = {}
     for ename, entity in spec.entities.items():
         base = ("entities", ename)
@@ -161,3 +162,89 @@ def _check_sides(spec: Spec, ename: str, entity: Entity, add) -> None:  # type: 
             add(path, f"entity `{ename}` does not say which {side} system holds it "
                 f"({len(candidates)} systems have role {side})",
                 f"add `system: <name>` under `{side}:`" if candidates else f"define a system with `role: {side}`")
+
+
+def _check_routes(spec: Spec, add) -> None:  # type: ignore[no-untyped-def]
+    """``erp.route`` (docs/several-systems.md "Routing"): every routed system exists, is an ERP of one type and
+    preset (one entity's field names must mean the same in every base), the value table fits ``by``, ``default``
+    is hold / skip / a routed system, and every reference and ``{route:NAME}`` resolves in every base."""
+    import json
+
+    done: set[str] = set()
+    for ename, entity in spec.entities.items():
+        if entity.crm.route is not None:
+            add(("entities", ename, "crm", "route"), "`route` chooses among ERP bases, so it belongs under `erp:`",
+                "move it to `erp: {object: …, route: …}`")
+        r = entity.erp.route
+        if r is None:
+            continue
+        routed = spec.routed(ename)
+        if routed is None:
+            if "@" in ename:
+                add(("entities", ename), f"entity name `{ename}` has `@`, which names the bases' copies of a routed "
+                    "entity", "rename it without `@`")
+            else:
+                add(("entities", ename, "erp", "system"), f"entity `{ename}` names both `system` and `route`",
+                    "keep `route:` (it names the systems) and remove `system:`")
+            continue
+        base, system, _ = routed
+        bpath = ("entities", ename, "erp", "route")
+        if base not in done:
+            done.add(base)
+            kinds = set()
+            for value, sname in (r.systems.items() if isinstance(r.systems, dict) else
+                                 ((i, n) for i, n in enumerate(r.systems))):
+                sys_ = spec.systems.get(sname)
+                where = bpath + ("systems", value)
+                if sys_ is None:
+                    add(where, f"route of `{base}` sends to system `{sname}`, which is not defined",
+                        f"define it under `systems:` or use one of {', '.join(n for n, s in spec.systems.items() if s.role == 'erp')}")
+                elif sys_.role != "erp":
+                    add(where, f"route of `{base}` sends to `{sname}`, which has role {sys_.role}",
+                        "route only to ERP systems (`role: erp`)")
+                else:
+                    kinds.add((sys_.type, str(sys_.config().get("preset") or "")))
+            if len(kinds) > 1:
+                shown = ", ".join(f"{t}" + (f" ({p})" if p else "") for t, p in sorted(kinds))
+                add(bpath + ("systems",), f"route of `{base}` mixes systems of different kinds: {shown}",
+                    "route one entity only to bases of one type and preset (the same field names); write one "
+                    "entity per kind of base")
+            if r.by is None and isinstance(r.systems, dict):
+                add(bpath + ("systems",), f"route of `{base}` maps values to systems but has no `by`",
+                    "add `by: UF_CRM_…` (the CRM field with the value), or list the systems: `systems: [onec_a, onec_b]`")
+            if r.by is not None and not isinstance(r.systems, dict):
+                add(bpath + ("systems",), f"route of `{base}` is `by: {r.by}` but lists no values",
+                    "write `systems: {\"ООО Ромашка\": onec_a, \"ООО Лютик\": onec_b}` (value → system)")
+            if r.default not in ("hold", "skip") and r.default not in r.targets():
+                add(bpath + ("default",), f"route default `{r.default}` is not hold, skip or one of its systems",
+                    f"use hold, skip or one of {', '.join(r.targets())}")
+            for sname in r.vars:
+                if sname not in r.targets():
+                    add(bpath + ("vars", sname), f"route vars name `{sname}`, which the route does not send to",
+                        f"use one of {', '.join(r.targets())}")
+        # what this base's copy still cannot resolve
+        text = json.dumps(entity.model_dump(exclude={"erp": {"route"}}), ensure_ascii=False)
+        for m in sorted(set(re.findall(r"\{route:([A-Za-z_][A-Za-z0-9_]*)\}", text))):
+            add(bpath + ("vars",), f"`{{route:{m}}}` in `{base}` has no value for system `{system}`",
+                f"add `vars: {{{system}: {{{m}: …}}}}` under the route")
+    for ename, entity in spec.entities.items():
+        mine = spec.routed(ename)
+        refs = [(("fields", i, "transform", j), t.ref) for i, f in enumerate(entity.fields)
+                for j, t in enumerate(f.transform) if isinstance(t, RefTransform)]
+        if entity.rows is not None and entity.rows.product_entity:
+            refs.append((("rows", "product_entity"), entity.rows.product_entity))
+        for i, tg in enumerate(entity.aggregate.targets if entity.aggregate is not None else []):
+            refs.append((("aggregate", "targets", i, "via"), tg.via))
+        for path, ref in refs:
+            if ref in spec.entities:
+                continue
+            copies = [n for n in spec.entities if n.startswith(f"{ref}@") and spec.routed(n)]
+            if not copies:
+                continue
+            base = (mine[0] if mine else ename)
+            if mine is None:
+                add(("entities", ename) + path, f"`{base}` refers to `{ref}`, which is routed to several bases",
+                    f"route `{base}` the same way (`erp: {{route: …}}`), so each base's copy uses its own `{ref}`")
+            else:
+                add(("entities", ename) + path, f"`{base}` in base `{mine[1]}` refers to `{ref}`, which is not "
+                    f"routed to `{mine[1]}`", f"add `{mine[1]}` to the route of `{ref}`")

@@ -23,7 +23,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from b24sync.spec.checks import check_semantics
-from b24sync.spec.models import Defaults, Entity, Spec, SystemSpec
+from b24sync.spec.models import Defaults, Entity, Spec, SystemSpec, route_expansions
 
 Path_ = tuple[str | int, ...]
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -62,6 +62,15 @@ class LineMap:
             for i, item in enumerate(node):
                 self.lines[path + (i,)] = node.lc.item(i)[0] + 1
                 self.record(item, path + (i,))
+
+    def alias_routes(self, routed: dict[str, list[str]]) -> None:
+        """The entities a route made (``NAME@SYSTEM``, spec/models.py) have the lines of the entity as written."""
+        for base, systems in routed.items():
+            prefix = ("entities", base)
+            for path, line in list(self.lines.items()):
+                if path[:2] == prefix:
+                    for system in systems:
+                        self.lines.setdefault(("entities", f"{base}@{system}") + path[2:], line)
 
     def line_for(self, loc: Path_) -> int:
         best: Path_ = ()
@@ -211,6 +220,8 @@ def line_map(path: str | Path) -> LineMap:
     except (OSError, MarkedYAMLError, UnicodeDecodeError):
         return lines
     lines.record(doc)
+    if isinstance(doc, dict) and isinstance(doc.get("entities"), dict):
+        lines.alias_routes(route_expansions(_plain(doc["entities"])))
     return lines
 
 
@@ -255,6 +266,8 @@ def check_spec(path: str | Path, env: Mapping[str, str] | None = None, *,
     lines.record(doc)
     problems: list[SpecProblem] = []
     data = interpolate(_plain(doc, env_text.restore), env, lines, file, problems, unset=unset)
+    if isinstance(data, dict) and isinstance(data.get("entities"), dict):
+        lines.alias_routes(route_expansions(data["entities"]))  # `order@onec_a` points at `order`'s lines
     try:
         spec = Spec.model_validate(data)
     except PydanticValidationError as e:

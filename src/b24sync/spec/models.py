@@ -51,12 +51,44 @@ class SystemSpec(BaseModel):
         return {k: v for k, v in self.model_dump().items() if k not in {"type", "role", "title"}}
 
 
+class Route(Strict):
+    """Several ERP bases behind one entity (docs/several-systems.md "Routing"): the entity runs once per base, each
+    run with its own identity map, cursors, fingerprints and poll leases (named ``ENTITY@SYSTEM``). With ``by``, a
+    CRM record goes to the base its field names (``systems``: value → system; the deal's "Seller legal entity"),
+    and a record a base sends to the CRM gets that base's value in the field; without ``by`` (``systems`` a list),
+    a record goes to a base only when a routed document there needs it (the order's client) or is linked there."""
+
+    by: str | None = Field(None, description="The CRM field that names the base, e.g. UF_CRM_SELLER (a list field: "
+                                             "the values are its items' names)")
+    systems: dict[str, str] | list[str] = Field(description="With `by`: value → system, e.g. {\"ООО Ромашка\": "
+                                                "onec_a}; without: the systems, e.g. [onec_a, onec_b]")
+    default: str = Field("hold", description="An empty or unknown value: hold (the record waits with a message "
+                                             "saying what to fill), skip, or the name of a system to send it to")
+    message: str | None = Field(None, description="The hold text for an empty or unknown value (default: a Russian "
+                                                  "sentence naming the field and the values)")
+    vars: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per system: values the entity uses "
+                                            "as {route:NAME} (the organisation's INN in a header lookup)")
+
+    def targets(self) -> list[str]:
+        """The routed systems, each once, in the order written."""
+        names = list(self.systems.values()) if isinstance(self.systems, dict) else list(self.systems)
+        return list(dict.fromkeys(names))
+
+    def value_for(self, system: str) -> str | None:
+        """The value a record of ``system`` carries in ``by`` (the first one written for it)."""
+        if not isinstance(self.systems, dict):
+            return None
+        return next((v for v, s in self.systems.items() if s == system), None)
+
+
 class ObjectSide(Strict):
     """Where an entity lives in one system."""
 
     object: str = Field(description="The system's object: crm.company, crm.item:1038, Catalog_Контрагенты, ...")
     system: str | None = Field(None, description="Which system (by name); defaults to the only one with this role")
     options: dict[str, Any] = Field(default_factory=dict)
+    route: Route | None = Field(None, description="ERP side: several bases behind this one entity (instead of "
+                                                  "`system`), docs/several-systems.md")
 
 
 # ---- transforms ---------------------------------------------------------------------------------------------
@@ -836,6 +868,42 @@ class Spec(Strict):
     alerts: Alerts | None = Field(None, description="Who is told when something needs a person")
     retention: Retention = Field(default_factory=Retention)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_routes(cls, data: Any) -> Any:
+        """An entity with ``erp.route`` becomes one entity per routed base, ``NAME@SYSTEM`` (docs/several-systems.md
+        "Routing"): identity, cursors, fingerprints, leases and history are per (system, id) because every part of
+        the engine keys them by entity name and system. References between routed entities (``ref:``, ``via:``,
+        ``product_entity:``) point at the same base's copy; ``{route:NAME}`` takes the base's ``vars``."""
+        if not isinstance(data, dict) or not isinstance(data.get("entities"), dict):
+            return data
+        routed = route_expansions(data["entities"])
+        if not routed:
+            return data
+        out: dict[str, Any] = {}
+        for name, e in data["entities"].items():
+            if name not in routed:
+                out[name] = e
+                continue
+            for system in routed[name]:
+                out[f"{name}@{system}"] = _specialise(e, system, routed)
+        return {**data, "entities": out}
+
+    def routed(self, name: str) -> tuple[str, str, Route] | None:
+        """(the entity as written, its system, the route) for an entity a route made, else None."""
+        e = self.entities.get(name)
+        if e is None or e.erp.route is None or "@" not in name or e.erp.system is None:
+            return None
+        base, system = name.rsplit("@", 1)
+        return (base, system, e.erp.route) if system == e.erp.system else None
+
+    def route_siblings(self, name: str) -> list[str]:
+        """The other bases' copies of a routed entity (in the route's order), this one included."""
+        r = self.routed(name)
+        if r is None:
+            return [name]
+        return [f"{r[0]}@{s}" for s in r[2].targets() if f"{r[0]}@{s}" in self.entities]
+
     def system_for(self, entity: Entity, side: Side) -> str:
         explicit = (entity.crm if side == "crm" else entity.erp).system
         if explicit:
@@ -866,3 +934,60 @@ class Spec(Strict):
 
     def owner_of(self, entity: Entity, f: FieldMapping) -> Owner:
         return f.owner or self.master_side(entity)
+
+
+_REF_KEYS = ("ref", "via", "product_entity")
+_ROUTE_VAR = re.compile(r"\{route:([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def route_expansions(entities: dict[str, Any]) -> dict[str, list[str]]:
+    """Entities (as written, raw YAML data) with a well-formed ``erp.route`` and no ``erp.system`` → their systems.
+    A malformed route is left alone, for the models and checks to report at its line."""
+    out: dict[str, list[str]] = {}
+    for name, e in entities.items():
+        if "@" in str(name) or not isinstance(e, dict) or not isinstance(e.get("erp"), dict):
+            continue
+        r = e["erp"].get("route")
+        if not isinstance(r, dict) or e["erp"].get("system"):
+            continue
+        systems = r.get("systems")
+        names = list(systems.values()) if isinstance(systems, dict) else systems if isinstance(systems, list) else []
+        names = [n for n in names if isinstance(n, str) and n and "@" not in n]
+        if names:
+            out[str(name)] = list(dict.fromkeys(names))
+    return out
+
+
+def _specialise(entity: Any, system: str, routed: dict[str, list[str]]) -> Any:
+    """One base's copy of a routed entity (raw data): its system set, its references to other routed entities
+    pointed at the same base, ``{route:NAME}`` filled from the base's ``vars``."""
+    route = entity["erp"]["route"]
+    svars = {"system": system}
+    if isinstance(route.get("systems"), dict):
+        value = next((v for v, s in route["systems"].items() if s == system), None)
+        if value is not None:
+            svars["value"] = str(value)
+    own = (route.get("vars") or {}).get(system) if isinstance(route.get("vars"), dict) else None
+    if isinstance(own, dict):
+        svars.update({str(k): v for k, v in own.items()})
+
+    def walk(node: Any, key: str | None = None) -> Any:
+        if isinstance(node, dict):
+            return {k: (node[k] if k == "route" and key == "erp" else walk(v, k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(x, key) for x in node]
+        if isinstance(node, str):
+            if key in _REF_KEYS and node in routed and system in routed[node]:
+                return f"{node}@{system}"
+            whole = _ROUTE_VAR.fullmatch(node)
+            if whole and whole.group(1) in svars:
+                return svars[whole.group(1)]  # a whole value keeps its type (a number stays a number)
+            return _ROUTE_VAR.sub(lambda m: str(svars[m.group(1)]) if m.group(1) in svars else m.group(0), node)
+        return node
+
+    out = walk(entity)
+    out["erp"] = {**out["erp"], "system": system}
+    rows = out.get("rows")
+    if isinstance(rows, dict) and "product_entity" not in rows and system in routed.get("product", []):
+        rows["product_entity"] = f"product@{system}"  # the default `product`, routed: this base's products
+    return out

@@ -55,6 +55,8 @@ def names_of(ename: str, e: Entity) -> list[NameUse]:
         for side in ("crm", "erp"):
             if getattr(h, side):
                 out.append(NameUse(side, getattr(h, side), base + ("header", i, side), "header value"))  # type: ignore[arg-type]
+    if e.erp.route is not None and e.erp.route.by:
+        out.append(NameUse("crm", e.erp.route.by, base + ("erp", "route", "by"), "route"))
     for i, wb in enumerate(e.write_back):
         out.append(NameUse("crm", wb.crm, base + ("write_back", i, "crm"), "write-back"))
         out.append(NameUse("erp", wb.erp, base + ("write_back", i, "erp"), "write-back"))

@@ -10,6 +10,7 @@ from typing import Any
 from b24sync.messages import t, use_locale
 from b24sync.spec.models import (
     Entity,
+    Route,
     FieldMapping,
     MapTransform,
     NormalizeTransform,
@@ -117,6 +118,31 @@ def _aggregate_lines(e: Entity) -> list[str]:
     return out
 
 
+def _written(spec: Spec) -> dict[str, Entity]:
+    """The entities as the spec writes them: a routed entity once (its first base's copy, under its own name)."""
+    out: dict[str, Entity] = {}
+    for name, e in spec.entities.items():
+        r = spec.routed(name)
+        if r is None:
+            out[name] = e
+        elif r[0] not in out:
+            out[r[0]] = e
+    return out
+
+
+def _bases(e: Entity) -> str:
+    return f" ({', '.join(e.erp.route.targets())})" if e.erp.route is not None else ""
+
+
+def _route_line(r: Route) -> str:
+    if not r.by or not isinstance(r.systems, dict):
+        return t("doc.route.follow", systems=", ".join(f"`{s}`" for s in r.targets()))
+    pairs = "; ".join(f"«{v}» → `{s}`" for v, s in r.systems.items())
+    default = (t("doc.route.hold") if r.default == "hold" else t("doc.route.skip") if r.default == "skip"
+               else t("doc.route.to", system=r.default))
+    return t("doc.route", field=r.by, pairs=pairs, default=default)
+
+
 def render_markdown(spec: Spec, *, locale: str | None = None) -> str:
     with use_locale(locale or spec.locale):
         return _render(spec)
@@ -132,10 +158,10 @@ def _render(spec: Spec) -> str:
         out.append(f"| {_cell(s.title or name)} | {t('doc.role.' + s.role)} | {s.type} |")
 
     out += ["", f"## {t('doc.entities')}", "", t("doc.entities_head"), "|---|---|---|---|---|---|"]
-    for name, e in spec.entities.items():
+    for name, e in _written(spec).items():
         trig = "; ".join(_trigger(x) for x in e.triggers) or t("doc.trigger.manual")
         out.append(f"| {_cell(e.title or name)} | {_cell(e.master)} | {t('doc.dir.' + e.direction)} | `{e.crm.object}` | "
-                   f"`{e.erp.object}` | {_cell(trig)} |")
+                   f"`{e.erp.object}`{_bases(e)} | {_cell(trig)} |")
 
     out += ["", f"## {t('doc.flows')}", "", "```mermaid", "flowchart LR"]
     crm = [n for n, s in spec.systems.items() if s.role == "crm"]
@@ -153,10 +179,10 @@ def _render(spec: Spec) -> str:
             out.append(f'    {c} <-- "{lbl}" --> {r}')
     out += ["```", ""]
 
-    for name, e in spec.entities.items():
+    for name, e in _written(spec).items():
         out += [f"## {e.title or name}", "",
                 t("doc.entity_line", master=e.master, direction=t("doc.dir." + e.direction), crm=e.crm.object,
-                  erp=e.erp.object), ""]
+                  erp=e.erp.object + _bases(e)), ""]
         out += [t("doc.selection"), ""]
         sel = _selection("CRM", e.crm) + _selection("ERP", e.erp)
         out += sel or [t("doc.sel.everything")]
@@ -211,6 +237,8 @@ def _render(spec: Spec) -> str:
             out.append(f"- Возвращается в CRM: `{wb.erp}` → `{wb.crm}`")
         if e.aggregate is not None:
             out += _aggregate_lines(e)
+        if e.erp.route is not None:
+            out.append(_route_line(e.erp.route))
         for g in e.guards:
             if g.skip_if:
                 out.append(t("doc.skip_if", field=g.skip_if.field, side=g.skip_if.side))

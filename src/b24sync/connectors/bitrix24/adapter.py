@@ -448,7 +448,21 @@ class Bitrix24Adapter:
             fields = (res or {}).get("fields", res) or {}
         else:
             fields = await self.client.call(f"{obj.object}.fields", {}, batch=False) or {}
-        return ObjectSchema(fields={str(k): str((v or {}).get("type", "")) for k, v in fields.items()})
+        # a list (enumeration) user field: its items, so a value written in the spec by name is checked and sent as
+        # the item's id. crm.*.fields lists them as `items: [{ID, VALUE}]` [M]; where it does not, the
+        # userfield list's LIST (the items crm.*.userfield.add takes, bitrix24-rest.md §6.6) is read instead
+        enums: dict[str, list[dict[str, Any]]] = {}
+        for k, v in fields.items():
+            if str((v or {}).get("type", "")) == "enumeration":
+                items = (v or {}).get("items")
+                if items is None and not spec.universal:
+                    ufs = await self.client.call(f"{obj.object}.userfield.list", {"filter": {"FIELD_NAME": str(k)}},
+                                                 batch=False) or []
+                    items = next((u.get("LIST") for u in ufs if str(u.get("FIELD_NAME")) == str(k)), None)
+                enums[str(k)] = [{"ID": str(i.get("ID")), "VALUE": i.get("VALUE"), "XML_ID": i.get("XML_ID")}
+                                 for i in items or [] if isinstance(i, dict)]
+        return ObjectSchema(fields={str(k): str((v or {}).get("type", "")) for k, v in fields.items()},
+                            detail={"enums": enums} if enums else {})
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -55,6 +55,12 @@ def requirements_from_spec(spec: Spec, *, handler_url: str | None = None) -> Req
         names += [g.skip_if.field for g in e.guards if g.skip_if and g.skip_if.side == "crm"]
         names += [w.crm for w in e.write_back]
         names += [g.only_if.field for g in e.guards if g.only_if and g.only_if.side == "crm"]
+        r = e.erp.route
+        if r is not None and r.by and r.by.upper().startswith("UF_CRM_") and isinstance(r.systems, dict):
+            # the routing field ("Seller legal entity"): a list whose items are the route's values
+            fields.setdefault((ent, r.by.upper()), UserFieldReq(
+                entity=ent, field_name=r.by.upper(), label=r.by[7:].replace("_", " ").title(),
+                user_type_id="enumeration", values=list(r.systems)))
         for n in names:
             if n.upper().startswith("UF_CRM_"):
                 mapping = next((f for f in e.fields if f.crm == n), None)

@@ -50,6 +50,9 @@ def schema(portal, ent: str) -> dict[str, dict]:
                                      "isReadOnly": False, "isImmutable": False, "isMultiple": uf.get("MULTIPLE") == "Y",
                                      "isDynamic": True, "title": uf["FIELD_NAME"], "listLabel": label,
                                      "formLabel": label, "filterLabel": label, "settings": uf.get("SETTINGS") or {}}
+            if uf["USER_TYPE_ID"] == "enumeration":  # crm.*.fields lists a list field's items
+                out[uf["FIELD_NAME"]]["items"] = [{"ID": str(i["ID"]), "VALUE": i.get("VALUE")}
+                                                  for i in uf.get("LIST") or []]
     return out
 
 
