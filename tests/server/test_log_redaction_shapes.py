@@ -37,3 +37,26 @@ def test_control_characters_escaped(raw):
     out = escape_control(raw)
     assert all(ord(ch) >= 32 and ch not in "\x7f\u2028\u2029\x85" for ch in out), out
     assert redact_text(raw) == out
+
+
+# A nasty corpus (issue 15): secrets and personal data go, ids / times / company INNs / amounts / error codes stay.
+NASTY_KEPT = ["status_code=429 reason_key=dead:ValueError match_key=inn:7707083893", "ИНН 7707083893 КПП 770701001",
+              "INN 770708389312 (wrong check digits: an id, not a person)", "сумма 1 234 567,89 руб.",
+              "amount 71234567.89", "2026-12-02T06:10:00.123456+03:00", "job 123456789012 lane deal:crm:42",
+              "Ref_Key 5f1c0c43-0000-0000-0000-000000000020 DataVersion AAAAAgAAAAA="]
+
+
+@pytest.mark.parametrize("text", NASTY_KEPT)
+def test_nasty_corpus_kept(text):
+    assert redact_text(text) == text
+
+
+def test_nasty_corpus_masked():
+    out = redact_text("ИНН 500100732259 ИП; INN: 500100732259; Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.x.y "
+                      "GET /x?client_secret=s3cr3t&api_key=k3y&id=5")
+    for secret in ("500100732259", "eyJhbGciOiJIUzI1NiJ9", "s3cr3t", "k3y"):
+        assert secret not in out, out
+    assert "ИНН ***59" in out and "id=5" in out
+    assert redact_value("status_code", "429") == "429" and redact_value("error_code", "QUERY_LIMIT_EXCEEDED") != "***"
+    assert redact_value("code", "oauth-code-1") == "***" and redact_value("x-api-key", "k") == "***"
+    assert redact_value("RQ_INN", "500100732259") == "***59" and redact_value("RQ_INN", "7707083893") == "7707083893"

@@ -12,10 +12,17 @@ from typing import Any
 
 import structlog
 
-_SECRET_KEYS = re.compile(r"(token|secret|password|passwd|auth|api_key|apikey|authorization|cookie|code)$", re.I)
+# ``code`` only as a whole key (an OAuth code): ``status_code`` / ``error_code`` are data, not secrets.
+_SECRET_KEYS = re.compile(r"(token|secret|password|passwd|auth|api[-_]?key|authorization|cookie)$|^(auth_)?code$", re.I)
 _PERSONAL_KEYS = re.compile(r"(phone|email|e_mail|fio|full_name|last_name|first_name|passport)", re.I)
 _WEBHOOK = re.compile(r"(/rest/\d+/)([A-Za-z0-9]{4,})")
-_QUERY_SECRET = re.compile(r"((?:auth|access_token|refresh_token|token|key|password)=)[^&\s]+", re.I)
+# A whole parameter name only: ``reason_key=…`` or ``match_key=…`` are not secrets.
+_QUERY_SECRET = re.compile(r"((?<![\w-])(?:auth|access_token|refresh_token|token|key|api_key|password|client_secret)=)"
+                           r"[^&\s]+", re.I)
+_BEARER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.I)
+# A personal INN (12 digits: a person or a sole trader — personal data) after an INN label, when its check digits
+# are right; a company's 10-digit INN is a public id and stays.
+_PERSONAL_INN = re.compile(r"((?:ИНН|INN)\s*[:=№]?\s*)(\d{12})(?!\d)", re.I)
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
 # Phones by shape (issue 11: a loose "digits and dashes" rule ate timestamps, GUIDs and INNs): a "+" international
 # number, a Russian number with 7/8 and separators or brackets, a bracketed area code, or 11 bare digits from 7/8.
@@ -42,8 +49,17 @@ def redact_text(text: str) -> str:
     text = escape_control(text)
     text = _WEBHOOK.sub(r"\1***", text)
     text = _QUERY_SECRET.sub(r"\1***", text)
+    text = _BEARER.sub(r"\1 ***", text)
+    text = _PERSONAL_INN.sub(lambda m: m.group(1) + ("***" + m.group(2)[-2:] if _inn12(m.group(2)) else m.group(2)),
+                             text)
     text = _EMAIL.sub(r"\1***@\2", text)
     return _PHONE.sub(lambda m: "***" + re.sub(r"\D", "", m.group())[-2:], text)
+
+
+def _inn12(digits: str) -> bool:
+    from b24sync.requisites.checks import inn_check_digits
+
+    return inn_check_digits(digits[:10]) == digits[10:]
 
 
 def redact_value(key: str, value: Any) -> Any:
@@ -55,6 +71,9 @@ def redact_value(key: str, value: Any) -> Any:
         return value
     if _SECRET_KEYS.search(key):
         return "***"
+    if re.search(r"(^|_)(inn|ИНН|RQ_INN)$", key, re.I) and isinstance(value, str) and re.fullmatch(r"\d{12}", value) \
+            and _inn12(value):
+        return f"***{value[-2:]}"  # a person's / sole trader's INN (a company's 10-digit INN stays)
     if _PERSONAL_KEYS.search(key):
         s = str(value)
         return f"***{s[-2:]}" if len(s) > 4 else "***"
