@@ -456,12 +456,17 @@ CATALOGUE.update({
                           "человека",
                     "en": "- A second document with the same {key} is not counted; with another amount it is a "
                           "conflict for a person"},
-    "doc.agg.target": {"ru": "- Относится к записи через связи `{via}` по {ref}; в CRM пишется: {figures}; одна "
-                             "запись в ленте на документ",
-                       "en": "- Belongs to the record through the links of `{via}` by {ref}; written into the CRM: "
-                             "{figures}; one timeline entry per document"},
-    "doc.agg.reach": {"ru": "- Когда сумма достигает `{total}`: `{field}` = `{value}` (один раз)",
-                      "en": "- When the sum reaches `{total}`: `{field}` = `{value}` (once)"},
+    "doc.agg.target": {"ru": "- Относится к записи через связи `{via}` по {ref}{kind}{follow}; в CRM пишется: "
+                             "{figures}; {note}",
+                       "en": "- Belongs to the record through the links of `{via}` by {ref}{kind}{follow}; written "
+                             "into the CRM: {figures}; {note}"},
+    "doc.agg.type": {"ru": " (только ссылки на `{type}`)", "en": " (only references to `{type}`)"},
+    "doc.agg.follow": {"ru": ", через поле `{field}` этого документа", "en": ", through its field `{field}`"},
+    "doc.agg.note.on": {"ru": "одна запись в ленте на документ", "en": "one timeline entry per document"},
+    "doc.agg.note.off": {"ru": "без записи в ленте", "en": "no timeline entry"},
+    "doc.agg.reach": {"ru": "- Когда сумма достигает `{total}`: `{field}` = `{value}` (один раз){unless}",
+                      "en": "- When the sum reaches `{total}`: `{field}` = `{value}` (once){unless}"},
+    "doc.agg.unless": {"ru": ", кроме записей на {values}", "en": ", except records at {values}"},
     "doc.agg.lock": {"ru": "- После первой оплаты {fields} ведутся в учётной системе: правка в CRM отменяется с "
                            "комментарием",
                      "en": "- After the first payment {fields} are kept in the accounting system: an edit in the CRM "

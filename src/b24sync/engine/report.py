@@ -22,6 +22,11 @@ MEANING: dict[str, str] = {
     "dead": "could not be synced: parked with its reason (`b24sync dead`), replayable after a fix",
     "held": "waits for a person (a guard's message is on the record's timeline)",
     "retried": "failed for a temporary reason and was retried",
+    # sums over related documents (engine/aggregate.py) and files (engine/files.py)
+    "recorded": "a document (payment, shipment) counted into the sums of the records it names",
+    "duplicate": "the same document again (same payer's number, date, payer and amount): counted once",
+    "reversed": "a document that no longer counts (unposted, marked for deletion, storno): its amount taken back",
+    "files": "a file from the ERP put on the CRM record (once per version)",
 }
 
 

@@ -98,19 +98,24 @@ def _selection(side_name: str, side: ObjectSide) -> list[str]:
     return out
 
 
-def _aggregate_lines(e: Entity) -> list[str]:
+def _aggregate_lines(name: str, e: Entity) -> list[str]:
     """A sum over related documents (docs/flow-payments.md), in the finance reader's words."""
     a = e.aggregate
     assert a is not None
     counts = ", ".join(f"`{k}` ∈ {', '.join(f'`{v}`' for v in vs)}" for k, vs in a.counts_if.items()) or "все"
-    out = [t("doc.agg.sum", ledger=a.ledger or "—", amount=a.amount, rows=a.rows or "—", counts=counts)]
+    # without `ledger` the sum is the entity's own (engine/aggregate.py ledger_of)
+    out = [t("doc.agg.sum", ledger=a.ledger or name, amount=a.amount, rows=a.rows or "—", counts=counts)]
     if a.key:
         out.append(t("doc.agg.key", key=" + ".join(f"`{k}`" for k in a.key)))
     for r in a.targets:
         figures = ", ".join(f"`{x.crm}` = {x.value}" for x in r.set) or "—"
-        out.append(t("doc.agg.target", via=r.via, ref=", ".join(f"`{x}`" for x in r.ref) or "—", figures=figures))
+        out.append(t("doc.agg.target", via=r.via, ref=", ".join(f"`{x}`" for x in r.ref) or "—", figures=figures,
+                     kind=t("doc.agg.type", type=r.type) if r.type else "",
+                     follow=t("doc.agg.follow", field=r.follow) if r.follow else "",
+                     note=t("doc.agg.note.on" if r.note else "doc.agg.note.off")))
         for x in r.reach:
-            out.append(t("doc.agg.reach", total=r.total or "—", field=x.crm, value=x.value))
+            unless = t("doc.agg.unless", values=", ".join(f"`{v}`" for v in x.unless)) if x.unless else ""
+            out.append(t("doc.agg.reach", total=r.total or "—", field=x.crm, value=x.value, unless=unless))
         if r.lock:
             out.append(t("doc.agg.lock", fields=", ".join(f"`{f}`" for f in r.lock)))
     if a.purpose is not None:
@@ -236,7 +241,7 @@ def _render(spec: Spec) -> str:
         for wb in e.write_back:
             out.append(f"- Возвращается в CRM: `{wb.erp}` → `{wb.crm}`")
         if e.aggregate is not None:
-            out += _aggregate_lines(e)
+            out += _aggregate_lines(name, e)
         if e.erp.route is not None:
             out.append(_route_line(e.erp.route))
         for g in e.guards:
