@@ -1,6 +1,7 @@
 """`b24sync demo --once` — the main job — runs on the sandboxes and exits 0 with its summary (issue 12.7, 12.13: a
 readable table with every outcome explained, no Python dicts; the store named; its temp directory removed unless
---keep, and then the exact commands to look at it)."""
+--keep, and then the exact commands to look at it) — and plays the deal-to-cash story (issues 10, 16) with every
+step's check held (the story step by step is tests/cli/test_demo_story.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,16 @@ def test_demo_once_exits_zero_with_a_summary(tmp_path) -> None:  # type: ignore[
     assert "Requisites by INN" in out and "ликвидирована" in out
     assert "A cycle with nothing changed: 0 job(s), no writes." in out
     assert "0 QUERY_LIMIT_EXCEEDED" in out
+    # the deal-to-cash story, each step read back from both systems, every check held
+    assert "Deal to cash" in out and "✗" not in out, out[out.find("Deal to cash"):][:6000]
+    assert "Deal to cash: 7 steps, every rule held; 0 of its records in the dead-letter or held list" in " ".join(
+        out.split())
+    flat = " ".join(out.split())
+    assert re.search(r"→ 1C: order \S+ posted, status НеСогласован", flat)
+    assert "stage «Счёт на предоплату» (PREPAYMENT_INVOICE)" in flat
+    assert re.search(r"timeline: «Оплата [\d ]+ ₽ получена \d\d\.\d\d\.\d{4} \(документ № 245\)»", flat)
+    assert "stage «В работе» (EXECUTING)" in flat and "stage «Оплачен» (DT31_2:P)" in flat
+    assert "stage «Финальный счёт» (FINAL_INVOICE)" in flat
     assert not re.search(r"\{'[a-z_]+': \d+", out), "a Python dict in the demo's output"
     assert "what it means" in out and "created on the other side" in out
     if "not_found" in out:

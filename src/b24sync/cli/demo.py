@@ -1,6 +1,8 @@
 """``b24sync demo``: the product on its sandboxes. Starts the Bitrix24 and 1C sandboxes, prepares the portal
-(user fields the spec needs), runs a full sync, then an incremental one after an edit "in 1C", and a third that
-must write nothing; prints a summary, and (without ``--once``) keeps serving until Ctrl-C."""
+(user fields the spec needs), runs a full sync, shows each reference-data flow's rule after an edit in one system,
+plays the deal-to-cash story (``demo_story.py``: deal → order → invoice → payments → shipment, both systems read
+back after each step), then a cycle that must write nothing; prints a summary, and (without ``--once``) keeps
+serving until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ def demo_cmd(
     port: int = typer.Option(8400, help="Port of b24sync's own server (event intake, /status, /metrics)"),
     companies: int = typer.Option(0, help="Extra generated counterparties in 1C, for a bigger run"),
     keep: bool = typer.Option(False, "--keep", help="Keep the demo's store (its temporary directory) after it ends"),
+    story: bool = typer.Option(True, "--story/--no-story", help="Play the deal-to-cash story after the reference data"),
 ) -> None:
     """Start the sandboxes, sync, print a summary and the commands to poke at it; keep serving until Ctrl-C (or exit
     with --once). Its temporary store is removed at the end unless --keep."""
@@ -44,6 +47,7 @@ def demo_cmd(
     # about a minute; the tests and benchmarks hold the client to the default plan's 2/s and 50.
     b24 = Bitrix24Sandbox(rate=5.0, burst=250)
     onec = OneCSandbox(user="odata", password="secret", seed="demo", seed_counterparties=companies)
+    onec.store.full_fill_checks = True  # 1C refuses an order without Организация, Соглашение, … (document-flows B.1)
     from b24sync.sandbox.dadata.app import create_app as dadata_app
 
     b24.start()
@@ -65,7 +69,8 @@ def demo_cmd(
     poke = _poke_commands(store, b24.webhook_url, onec_url, "odata", "secret", dadata.url, "demo-token", port,
                           serving=not once, keep=keep)
     try:
-        ok = asyncio.run(_demo(rt, spec, b24, onec, dadata.app, once=once, port=port, poke=poke))
+        ok = asyncio.run(_demo(rt, spec, b24, onec, dadata.app, once=once, port=port, poke=poke,
+                               story=(onec_url, "odata", "secret") if story else None))
     finally:
         b24.stop()
         onec.stop()
@@ -108,7 +113,7 @@ def _print_poke(lines: list[str], *, serving: bool, keep: bool) -> None:
 
 
 async def _demo(rt: Runtime, spec: Spec, b24, onec, dadata, *, once: bool, port: int,  # type: ignore[no-untyped-def]
-                poke: list[str] | None = None) -> bool:
+                poke: list[str] | None = None, story: tuple[str, str, str] | None = None) -> bool:
     """Everything on one event loop: the connectors' HTTP clients belong to the loop that opened them."""
     try:
         await _prepare_portal(rt, spec)
@@ -127,11 +132,15 @@ async def _demo(rt: Runtime, spec: Spec, b24, onec, dadata, *, once: bool, port:
             console.print(f"\n[bold]{title}[/bold]")
             for line in await step():
                 console.print(f"  • {line}", markup=False, highlight=False)
+        story_ok = True
+        if story is not None:
+            story_ok = await _story(rt, onec, *story)
         idle = await run(rt, RunOptions(once=True))
         from b24sync.engine.report import actions_text
 
         console.print(f"\nA cycle with nothing changed: {idle.done} job(s), {actions_text(idle.actions)}.")
-        ok = not full.dead and not any(a in idle.actions for a in ("created", "updated", "linked", "reverted"))
+        ok = story_ok and not full.dead and not any(a in idle.actions for a in ("created", "updated", "linked",
+                                                                                   "reverted"))
         console.print(f"Bitrix24: {b24.requests_served} HTTP requests in all, {b24.query_limit_exceeded} "
                       f"QUERY_LIMIT_EXCEEDED.")
         _print_poke(poke or [], serving=not once, keep=bool(poke) and once)
@@ -148,6 +157,34 @@ async def _demo(rt: Runtime, spec: Spec, b24, onec, dadata, *, once: bool, port:
         from b24sync.connectors.dadata import aclose_clients
 
         await aclose_clients()
+
+
+async def _story(rt: Runtime, onec, onec_url: str, user: str, password: str) -> bool:  # type: ignore[no-untyped-def]
+    """The deal-to-cash story, printed step by step as each step is done."""
+    from b24sync.cli.demo_story import Step, play
+
+    console.print("\n[bold]Deal to cash[/bold] — the demo acts as the manager (Bitrix24 REST) and the 1C users; "
+                  "after each action one sync cycle, then both systems are read back", highlight=False)
+    n = 0
+
+    def show(step: Step) -> None:
+        nonlocal n
+        n += 1
+        console.print(f"\n[bold]{n}. {step.title}[/bold]", highlight=False)
+        for line in step.lines:
+            console.print(f"  {line}", markup=False, highlight=False, soft_wrap=False)
+        for what in step.failed:
+            console.print(f"  ✗ {what}", markup=False, highlight=False)
+
+    result = await play(rt, onec, onec_url, user=user, password=password, out=show)
+    from b24sync.cli.demo_story import parked
+
+    left = parked(rt)
+    console.print(f"\nDeal to cash: {len(result.steps)} steps, "
+                  + ("every rule held" if result.ok else "[red]some steps did not do what they should (✗ above)[/red]")
+                  + f"; {len(left)} of its records in the dead-letter or held list"
+                  + "".join(f"\n  {k} {e}: {r[:160]}" for k, e, r in left), highlight=False)
+    return result.ok and not left
 
 
 async def _prepare_portal(rt: Runtime, spec: Spec) -> None:

@@ -209,6 +209,9 @@ def _counterparty(store: Store, rng: random.Random, i: int, supplier: bool = Fal
         "Description": f"Договор поставки № {i + 1}-П", "Контрагент_Key": cp["Ref_Key"], "Партнер_Key": partner["Ref_Key"],
         "Номер": f"{i + 1}-П", "Дата": "2025-12-01T00:00:00",
         "ВидДоговора": "СПоставщиком" if supplier else "СПокупателем"}, register=False)
+    if not supplier:  # УТ 11 sells to a partner under an agreement (Соглашение, a fill-checked order field, B.1)
+        store.create("Catalog_СоглашенияСКлиентами", {
+            "Description": "Основное соглашение", "Партнер_Key": partner["Ref_Key"]}, register=False)
     person = _PERSONS[(i + 3) % len(_PERSONS)].split()
     store.create("Catalog_КонтактныеЛицаПартнеров", {
         "Description": " ".join(person), "Owner_Key": partner["Ref_Key"], "Должность": "Менеджер по закупкам",
