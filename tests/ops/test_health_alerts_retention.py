@@ -277,3 +277,13 @@ def test_retention_purges_what_is_older_than_the_period_and_nothing_newer(tmp_pa
     assert len(left) == 2  # the open one stays (a person must act), the recently resolved one stays
     log = SqlState(rt.db).get("retention:log")
     assert log and "+7999" not in str(log) and log["runs"][-1]["days"] == 90
+
+
+def test_lag_quantiles_come_from_the_histogram_buckets() -> None:
+    from b24sync.engine.metrics import SYNC_LAG, lag_quantiles
+
+    assert lag_quantiles("lagq-none") is None
+    for v in [0.5] * 10 + [3.0] * 8 + [4000.0] * 2:
+        SYNC_LAG.labels("lagq").observe(v)
+    q = lag_quantiles("lagq")
+    assert q == {0.5: 1.0, 0.95: 7200.0}

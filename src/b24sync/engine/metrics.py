@@ -195,3 +195,21 @@ def api_totals() -> dict[str, dict[str, float]]:
                     grp = f"requests_{s.labels['method_group']}"
                     row[grp] = row.get(grp, 0.0) + s.value
     return out
+
+
+def lag_quantiles(entity: str, qs: tuple[float, ...] = (0.5, 0.95)) -> dict[float, float] | None:
+    """Median / p95 of the end-to-end sync lag of ``entity`` from this process's histogram (since it started): the
+    upper bound of the bucket the quantile falls in (what a bucketed histogram can tell), None with no samples."""
+    counts: list[tuple[float, float]] = []
+    for fam in SYNC_LAG.collect():
+        for s in fam.samples:
+            if s.name.endswith("_bucket") and s.labels.get("entity") == entity:
+                counts.append((float(s.labels["le"]), s.value))
+    counts.sort()
+    total = counts[-1][1] if counts else 0
+    if not total:
+        return None
+    out = {}
+    for q in qs:
+        out[q] = next(le for le, c in counts if c >= q * total)
+    return out

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Text, cast, func, or_, select
 
 from b24sync.engine.health import poll_state, readiness
+from b24sync.engine.metrics import lag_quantiles
 from b24sync.engine.runtime import Runtime
 from b24sync.store.db import utcnow
 from b24sync.store.kv import SqlState
@@ -63,6 +64,7 @@ def overview(rt: Runtime) -> dict[str, Any]:
                      "reason": next((v.get("error") for v in polls.values() if v.get("error")), None),
                      "last_poll": datetime.fromtimestamp(last, UTC) if last else None, "pending": n,
                      "lag_s": (now - first).total_seconds() if first else None,
+                     "sync_lag": lag_quantiles(name),
                      "dead": parked.get((name, "dead"), 0), "held": parked.get((name, "held"), 0),
                      "hours": hours.get(name, []), "chart": chart(hours.get(name, []), since),
                      "done_24h": sum(h[0] for h in hours.get(name, [])),
