@@ -87,3 +87,40 @@ def test_erp_status_manual_card_move_leaves_the_erp_untouched_and_is_put_back(tm
         assert len(orders(onec)) == 1
 
     scenario(steps, tmp_path, _with_status(), {"order_stage": STAGES})
+
+
+def test_a_skipped_job_of_the_status_entity_leaves_the_order_entitys_hold_open(tmp_path: Path) -> None:
+    """Engine rule: a job closes only its own entity's dead letters. The status entity shares the order entity's
+    identity scope (and so its lanes); its job on a deal without an order ends "skipped" — that must not close
+    the order entity's hold on the same deal (it would vanish from the list while the deal still cannot go)."""
+    from sqlalchemy import select
+
+    from b24sync.store.models import DeadLetter
+
+    def open_letters(rt) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+        with rt.db.connect() as conn:
+            return [(e, r) for e, r in conn.execute(select(DeadLetter.entity, DeadLetter.reason)
+                                                    .where(DeadLetter.resolved_at.is_(None)))]
+
+    async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
+        s = await seed(rt, onec, client, agreement=False)
+        d = await deal(client, s, [{"PRODUCT_ID": s["products"][0], "PRICE": 100, "QUANTITY": 1}])
+        await move(rt, client, d, "FINAL_INVOICE")  # both entities get the event; order holds, status skips
+        await cycle(rt)
+        assert orders(onec) == []
+        letters = open_letters(rt)
+        assert [e for e, _ in letters] == ["order"] and "нет соглашения" in letters[0][1], letters
+        with rt.db.connect() as conn:  # the status entity's job ran on the same deal and ended skipped
+            from b24sync.store.models import HistoryEntry
+
+            acts = {(h.entity, h.action) for h in conn.execute(select(HistoryEntry).where(
+                HistoryEntry.entity == "order_status"))}
+        assert ("order_status", "skipped") in acts, acts
+        from b24sync.server.intake import accept_event
+
+        await client.call("crm.deal.update", {"id": int(d), "fields": {"TITLE": "Поставка кабеля, уточнено"}})
+        accept_event(rt, side="crm", event="ONCRMDEALUPDATE", record_id=d, source="b24", delivery_id=f"{d}:title")
+        await cycle(rt)
+        assert [e for e, _ in open_letters(rt)] == ["order"], open_letters(rt)  # still held, one entry
+
+    scenario(steps, tmp_path, _with_status(), {"order_stage": STAGES})

@@ -155,6 +155,21 @@ def test_success_under_the_linked_lane_resolves_the_records_old_dead_letters(db:
     assert n == 1
 
 
+def test_success_of_another_entity_on_the_same_lane_leaves_the_entry_open(db: Engine, clock: Clock) -> None:
+    # order and order_status share the deal ⇄ order pair's scope, so their jobs run on one lane: the status job
+    # ending well (or skipped) must not close the order entity's hold — only the order's own success does
+    _park_sync(db, "42", "нет соглашения", lane="deal:crm:42")
+    with db.begin() as c:
+        other = q.resolve_parked(c, "deal:crm:42", record=q.record_key("order_status", "deal:crm:42",
+                                                                        {"side": "erp", "id": "42"}),
+                                 entity="order_status")
+    assert other == 0
+    with db.begin() as c:
+        own = q.resolve_parked(c, "deal:crm:42", record=q.record_key("company", "deal:crm:42",
+                                                                      {"side": "erp", "id": "42"}), entity="company")
+    assert own == 1
+
+
 def test_enqueue_many_coalesces_like_enqueue_one_by_one(db: Engine, clock: Clock) -> None:
     with db.begin() as c:
         waiting = q.enqueue(c, kind="sync", entity="e", lane="L1", payload={"v": 0}, dedup_key="k1")

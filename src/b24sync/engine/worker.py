@@ -198,7 +198,8 @@ class Worker:
                 jobs.record(conn, job=job, entity=job.entity, lane=job.lane, kind=job.kind, action=outcome.action,
                             outcome="ok", duration_ms=duration_ms, target=outcome.target, target_id=outcome.target_id,
                             detail=outcome.detail or None)
-                jobs.resolve_parked(conn, job.lane, record=jobs.record_key(job.entity, job.lane, job.payload))
+                jobs.resolve_parked(conn, job.lane, record=jobs.record_key(job.entity, job.lane, job.payload),
+                                    entity=job.entity)  # its own entries only (a shared lane is not a shared reason)
                 if outcome.event is not None and self.rt.spec.bus is not None and self.rt.spec.bus.publish:
                     outbox.add(conn, entity=job.entity, action=outcome.action, event=outcome.event)
                 if not jobs.complete(conn, job):

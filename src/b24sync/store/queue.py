@@ -321,11 +321,16 @@ def recheck_held(conn: Connection, *, older_than_seconds: float, limit: int = 20
 
 
 def resolve_parked(conn: Connection, lane: str, resolution: str = "superseded", *,
-                   record: str | None = None) -> int:
-    """A later successful sync of the same record makes its open dead letters moot (found by lane or record)."""
+                   record: str | None = None, entity: str | None = None) -> int:
+    """A later successful sync of the same record makes its open dead letters moot (found by lane or record).
+
+    ``entity``: only that entity's letters. Entities over the same pair share an identity scope and so a lane
+    (order, order status, orders from 1C): a job of one of them that ends well (even ``skipped``) says nothing about
+    why another one is held — it closes only its own entity's entries."""
     which = DeadLetter.lane == lane if record is None else or_(DeadLetter.lane == lane, DeadLetter.record_key == record)
+    own = [DeadLetter.entity == entity] if entity is not None else []
     return conn.execute(
-        update(DeadLetter).where(which, DeadLetter.resolved_at.is_(None))
+        update(DeadLetter).where(which, *own, DeadLetter.resolved_at.is_(None))
         .values(resolved_at=_now(), resolution=resolution)
     ).rowcount
 
