@@ -196,6 +196,12 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
                               "затем повторите; ничего не создано",
                         "en": "{n} records on the {side} side have the same {label} ({ids}) — merge the duplicates "
                               "there, then replay; nothing was created"},
+    "sync.version_conflict": {"ru": "запись {id} в {side} изменили, пока b24sync готовил запись в неё (поля: {fields}) — "
+                                   "наши значения не записаны; решите на странице «Проверка»: записать наши или "
+                                   "оставить значения системы",
+                             "en": "record {id} in {side} was changed while b24sync was writing to it (fields: "
+                                   "{fields}) — our values were not written; decide on the Review page: write ours or "
+                                   "keep the system's"},
     "sync.relink": {"ru": "запись {tgt} {target_id}, найденная по {label}, уже связана с записью {src} {linked} (она "
                           "существует), значит запись {src} {src_id} похожа на её дубль — объедините их (или исправьте "
                           "ключ), затем повторите; ничего не записано",

@@ -17,6 +17,13 @@ Proposals are read from the store (nothing is kept twice):
   records are one company — merged into the linked one through the source connector's ``merge`` (where the system
   has none, the claim is closed and the page says to merge by hand). *reject*: the target belongs to the new
   record — the link is moved to it and the record replayed.
+* ``version`` — a write refused because the target record changed since we read it (1C ``DataVersion`` moved —
+  the connector's read-compare-write guard; an ETag / row version elsewhere) and the change touched a field we were
+  about to overwrite (engine/update.py ``version_conflict``). The evidence: per field our value, the target's value
+  now and when we read it, both versions. *accept*: write ours — the record is replayed, read afresh and written
+  with the fresh version. *reject*: keep the target's values — ours are dropped (the source record is remembered
+  as read, so it is not sent again until it changes) and, where the entity flows from the target's side, the
+  target record is synced back so the source side gets its values.
 * ``field`` — both sides changed a field owned by both (a DataVersion / last-write conflict); the master's value
   was applied. *accept*: keep it. *reject*: the losing value is written into the master's record through its
   connector, and the normal sync carries it across.
@@ -64,7 +71,7 @@ class Member:
 @dataclass
 class Proposal:
     id: str
-    kind: str  # duplicate | same_key | relink | field
+    kind: str  # duplicate | same_key | relink | version | field | cluster
     entity: str
     reason: str
     members: list[Member]
@@ -167,6 +174,14 @@ def _from_letter(rt: Runtime, dl: Any, detail: dict[str, Any]) -> Proposal | Non
                         keep=[m.id for m in cands], dead_letter_id=dl.id, detail=detail, at=dl.last_seen_at)
     if dl.kind != "conflict":
         return None
+    if detail.get("kind") == "version":
+        target = str(detail.get("target_id") or "")
+        if not target or not detail.get("fields"):
+            return None
+        members = [Member(side, rid, "source"), Member(tgt, target, "target")]
+        return Proposal(_pid("version", dl.entity, side, rid, target, detail.get("read_version"),
+                             detail.get("current_version")), "version", dl.entity, reason, members,
+                        dead_letter_id=dl.id, detail=detail, at=dl.last_seen_at)
     if detail.get("kind") == "relink":
         target = detail.get(f"{tgt}_id")
         linked = detail.get(f"linked_{side}_id")
@@ -275,6 +290,13 @@ async def _accept(rt: Runtime, p: Proposal, keep: str | None) -> str:
     entity = rt.spec.entities[p.entity]
     scope = rt.spec.scope(p.entity)
     src = p.members[0]
+    if p.kind == "version":
+        ours = [str(f.get("field")) for f in p.detail.get("fields") or []]
+        if not jobs.replay(rt.db, dead_letter_id=p.dead_letter_id, extra={"ours": ours}):
+            raise ReviewError("this record is no longer parked (replayed or discarded): nothing changed")
+        tgt = next(m for m in p.members if m.role == "target")
+        return (f"запись {src.side.upper()} {src.id} повторена: она прочитана заново и наши значения "
+                f"({_field_names(p)}) будут записаны в {tgt.side.upper()} {tgt.id} поверх изменений")
     if p.kind == "field":
         return f"оставлено применённое значение ({p.detail.get('winner', '').upper()})"
     if p.kind == "cluster":
@@ -402,6 +424,8 @@ async def _reject(rt: Runtime, p: Proposal) -> str:
             raise ReviewError(f"{tgt.upper()} {target} is no longer linked: nothing changed")
         jobs.replay(rt.db, dead_letter_id=p.dead_letter_id)
         return f"связь {tgt.upper()} {target} перенесена на {src.side.upper()} {src.id}; запись повторена"
+    if p.kind == "version":
+        return _reject_version(rt, p)
     if p.kind == "field":
         entity = rt.spec.entities[p.entity]
         tgt = p.detail["target"]
@@ -416,6 +440,38 @@ async def _reject(rt: Runtime, p: Proposal) -> str:
         await rt.adapter(entity, side).update(rt.objref(entity, side), rid, {name: value})  # type: ignore[arg-type]
         return f"в {side.upper()} {rid} записано {name} = «{value}»; синхронизация перенесёт его на другую сторону"
     raise ReviewError(f"unknown proposal kind {p.kind}")
+
+
+def _field_names(p: Proposal) -> str:
+    return ", ".join(str(f.get("field")) for f in p.detail.get("fields") or [])
+
+
+def _reject_version(rt: Runtime, p: Proposal) -> str:
+    """Keep the target's values: our write is dropped, the source record is remembered as read (a poll does not
+    send it again until it changes), and where the entity flows from the target's side the target record is synced
+    so the source side takes its values."""
+    from b24sync.engine.enqueue import enqueue_sync
+    from b24sync.engine.mapper import flows_from
+    from b24sync.store import fingerprints
+
+    entity = rt.spec.entities[p.entity]
+    src = next(m for m in p.members if m.role == "source")
+    tgt = next(m for m in p.members if m.role == "target")
+    if not jobs.discard(rt.db, p.dead_letter_id or 0,
+                        why=f"решение проверки: оставлены значения {tgt.side.upper()} {tgt.id}"):
+        raise ReviewError("this record is no longer parked (replayed or discarded): nothing changed")
+    back = flows_from(rt.spec, entity, tgt.side)  # type: ignore[arg-type]
+    with rt.db.begin() as conn:
+        if p.detail.get("src_hash"):
+            fingerprints.mark_read(conn, p.entity, src.side, src.id, str(p.detail["src_hash"]),
+                                   p.detail.get("src_version"))
+        if back:
+            enqueue_sync(conn, p.entity, tgt.side, tgt.id, force=True, reason="review: version conflict rejected",
+                         scope=rt.spec.scope(p.entity))
+    kept = f"оставлены значения {tgt.side.upper()} {tgt.id} ({_field_names(p)}); наши не записаны"
+    if back:
+        return f"{kept}; запись {tgt.side.upper()} поставлена в очередь — {src.side.upper()} {src.id} получит её значения"
+    return f"{kept}; направление сущности не позволяет перенести их в {src.side.upper()} — наши значения отброшены"
 
 
 async def _merge(rt: Runtime, entity: Any, side: str, keep: str, others: list[str]) -> str:

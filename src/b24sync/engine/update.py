@@ -11,6 +11,7 @@ from b24sync.engine import header, rows
 from b24sync.engine.binder import Target
 from b24sync.engine.commit import committed
 from b24sync.engine.errors import ConflictError, RetryableError
+from b24sync.messages import t
 from b24sync.engine.ports import Record
 from b24sync.engine.record_job import RecordJob
 from b24sync.engine.runtime import Outcome, Runtime
@@ -27,7 +28,7 @@ async def diff_and_update(rj: RecordJob, record: Record, src_hash: str, found: T
     rt, entity, src, src_id, tgt = rj.rt, rj.entity, rj.src, rj.src_id, rj.tgt
     current, target_id = found.current, found.id
     assert current is not None and target_id is not None
-    conflicts = resolve_conflicts(rt, entity, tgt, current, seen_tgt, values)
+    conflicts = resolve_conflicts(rt, entity, tgt, current, seen_tgt, values, ours=rj.job.payload.get("ours"))
     if rows.rows_field(entity, tgt) in values:
         current = await rows.with_rows(rt, entity, tgt, current)  # rows kept apart are compared too
     diff = {k: v for k, v in values.items() if not rows.same_value(current.values.get(k), v)}
@@ -37,8 +38,8 @@ async def diff_and_update(rj: RecordJob, record: Record, src_hash: str, found: T
         try:
             version = await rj.target.update(rj.obj, target_id, diff, expected_version=current.version) or None
         except ConflictError as e:
-            # Changed between our read and our write (the small race window): read again shortly.
-            raise RetryableError(f"{e.reason} — will re-read and retry", retry_after=1.0) from e
+            # Changed between our read and our write (the version guard: 1C DataVersion, an ETag, a row version).
+            await version_conflict(rj, record, src_hash, target_id, current, diff, e)
     if apart is not None:
         await rows.write_apart(rt, entity, tgt, target_id, apart)
         diff[rows.rows_field(entity, tgt)] = apart  # type: ignore[index]
@@ -57,9 +58,34 @@ async def diff_and_update(rj: RecordJob, record: Record, src_hash: str, found: T
     return out
 
 
+async def version_conflict(rj: RecordJob, record: Record, src_hash: str, target_id: str, current: Record,
+                           diff: dict[str, Any], e: ConflictError) -> None:
+    """The target refused our write (or its guard did) because the record changed since we read it. Read it again:
+    when the change touched none of the fields we write, retry shortly (the next try reads the new version); when
+    it changed a field we were about to overwrite, park the record for a person (review kind ``version``) with
+    the evidence — per field our value, the target's value now and what it was when we read it, and both
+    versions. Always raises."""
+    fresh = await rj.target.get(rj.obj, target_id)
+    if fresh is None or fresh.deleted:
+        raise RetryableError(f"{e.reason} — the record is gone now; will re-read and retry", retry_after=1.0) from e
+    fields = [{"field": k, "ours": v, "theirs": fresh.values.get(k), "before": current.values.get(k)}
+              for k, v in diff.items() if canonical(fresh.values.get(k)) != canonical(current.values.get(k))
+              and not rows.same_value(fresh.values.get(k), v)]
+    if not fields:
+        raise RetryableError(f"{e.reason} — will re-read and retry", retry_after=1.0) from e
+    names = ", ".join(f["field"] for f in fields)
+    raise ConflictError(
+        t("sync.version_conflict", side=t(f"side.{rj.tgt}"), id=target_id, fields=names),
+        detail={"kind": "version", "target_side": rj.tgt, "target_id": target_id, "fields": fields,
+                "read_version": current.version, "current_version": fresh.version,
+                "guard": {k: v for k, v in (e.detail or {}).items() if k in ("expected", "current", "status", "code")},
+                "src_hash": src_hash, "src_version": record.version}) from e
+
+
 def resolve_conflicts(rt: Runtime, entity: Entity, tgt: Side, current: Record, seen_tgt: fingerprints.Seen | None,
-                      values: dict[str, Any]) -> list[dict[str, Any]]:
-    """Fields owned by both sides that the target changed since our last write: the master's value wins."""
+                      values: dict[str, Any], *, ours: list[str] | None = None) -> list[dict[str, Any]]:
+    """Fields owned by both sides that the target changed since our last write: the master's value wins — except
+    the fields ``ours`` names (a person accepted our values over the target's in a version conflict)."""
     if seen_tgt is None or not seen_tgt.written_values:
         return []
     master = rt.spec.master_side(entity)
@@ -73,6 +99,8 @@ def resolve_conflicts(rt: Runtime, entity: Entity, tgt: Side, current: Record, s
         theirs, ours_before, ours_now = current.values.get(name), seen_tgt.written_values.get(name), values[name]
         if canonical(theirs) not in (canonical(ours_before), canonical(ours_now)):
             found.append({"field": name, "target_value": theirs, "source_value": ours_now, "winner": master})
-            if master == tgt:
+            if name in (ours or ()):
+                found.pop()  # a person chose our value (review of a version conflict): decided, not a conflict
+            elif master == tgt:
                 values.pop(name)  # the target is master for this entity: keep its edit
     return found

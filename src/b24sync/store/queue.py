@@ -345,8 +345,9 @@ def discard(engine: Engine, dead_letter_id: int, *, why: str) -> bool:
 
 
 def replay(engine: Engine, *, dead_letter_id: int | None = None, entity: str | None = None, kind: str | None = None,
-           reason_key: str | None = None) -> int:
-    """Put open dead letters back on the queue (one, all of an entity or of one reason, or all). Returns how many."""
+           reason_key: str | None = None, extra: dict[str, Any] | None = None) -> int:
+    """Put open dead letters back on the queue (one, all of an entity or of one reason, or all). Returns how many.
+    ``extra`` is added to each replayed job's payload (a review decision the job must honour)."""
     with engine.begin() as conn:
         q = select(DeadLetter).where(DeadLetter.resolved_at.is_(None))
         if dead_letter_id is not None:
@@ -359,7 +360,8 @@ def replay(engine: Engine, *, dead_letter_id: int | None = None, entity: str | N
             q = q.where(or_(DeadLetter.reason_key == reason_key, DeadLetter.error_type == reason_key))
         letters = conn.execute(q.order_by(DeadLetter.id)).all()
         for dl in letters:
-            enqueue(conn, kind=dl.job_kind, entity=dl.entity, lane=dl.lane, payload=replay_payload(dl.payload),
+            enqueue(conn, kind=dl.job_kind, entity=dl.entity, lane=dl.lane,
+                    payload={**replay_payload(dl.payload), **(extra or {})},
                     dedup_key=f"{dl.job_kind}:{dl.lane}")
             conn.execute(update(DeadLetter).where(DeadLetter.id == dl.id)
                          .values(resolved_at=_now(), resolution="replayed"))

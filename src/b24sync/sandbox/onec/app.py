@@ -157,6 +157,8 @@ class ODataService:
         self.accept_plus = accept_plus
         self.request_log: list[tuple[str, str, int]] = []
         self._metadata_cache: str | None = None
+        # (entity set, Ref_Key) -> changes a 1C user saves right after the next GET of that object is answered
+        self.edits_after_read: dict[tuple[str, str], dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ ASGI entry
     async def __call__(self, scope, receive, send) -> None:
@@ -618,7 +620,14 @@ class ODataService:
                       record_type: bool) -> Response:
         if method == "GET":
             rec = self._find(d, key_raw, record_type)
-            return self._single(d, rec, q, root, fmt_json, record_type)
+            resp = self._single(d, rec, q, root, fmt_json, record_type)
+            edit = self.edits_after_read.pop((d.name, str(rec.get("Ref_Key"))), None) if d.is_reference else None
+            if edit is not None:
+                # A 1C user saves the object after our read was answered: DataVersion moves on (§1.10), and the
+                # client's read-compare-write guard is what notices it — the platform itself would accept a PATCH
+                # carrying the stale DataVersion (§1.10 ⚠, [GATE:P8-write-forms.md] §4).
+                self.store.update(d.name, str(rec["Ref_Key"]), edit)
+            return resp
         if method in ("PATCH", "PUT", "MERGE"):
             body = await self._body(request)
             rec = self._find(d, key_raw)

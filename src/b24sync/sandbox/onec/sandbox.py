@@ -159,6 +159,12 @@ class OneCSandbox:
         """Edit an object inside 1C: bumps DataVersion and registers the change for every node."""
         return self.store.update(entity_set, ref, changes)
 
+    def edit_after_next_read(self, entity_set: str, ref: str, **changes: Any) -> None:
+        """A 1C user saves the object right after the next read of it by key is answered — the race between a
+        client's read and its write. 1C itself would apply a PATCH with the stale DataVersion (§1.10 ⚠); only a
+        client that re-reads DataVersion before writing notices."""
+        self.service.edits_after_read[(entity_set, ref)] = changes
+
     def create(self, entity_set: str, **data: Any) -> dict:
         return self.store.create(entity_set, data)
 

@@ -238,12 +238,29 @@ def review(rt: Runtime) -> dict[str, Any]:
                       "keep": p.keep, "field": p.detail.get("field"),
                       "members": [{"side": m.side, "id": m.id, "role": m.role, "name": mask(m.name),
                                    "score": m.score, "evidence": [e if e.startswith(_KEYS) else mask(e) for e in m.evidence]}
-                                  for m in p.members]})
+                                  for m in p.members],
+                      **(_version_evidence(p.detail) if p.kind == "version" else {})})
     with rt.db.connect() as conn:
         paused = conn.execute(select(EntityState).where(EntityState.paused)).all()
-    return {"merges": [p for p in props if p["kind"] != "field"], "fields": [p for p in props if p["kind"] == "field"],
+    return {"merges": [p for p in props if p["kind"] not in ("field", "version")],
+            "fields": [p for p in props if p["kind"] == "field"],
+            "versions": [p for p in props if p["kind"] == "version"],
             "paused": [{"entity": p.entity, "reason": p.reason, "since": _aware(p.since),
                         "changes": _changes(p.detail or {})} for p in paused]}
+
+
+def _shown(v: Any) -> str:
+    """A value of a version conflict for the screen: phones, e-mails and personal INNs masked."""
+    if v is None or v == "":
+        return "—"
+    return mask(v if isinstance(v, str) else str(v))
+
+
+def _version_evidence(detail: dict[str, Any]) -> dict[str, Any]:
+    """Per field our value, the target's value now and when we read it (masked), and both versions."""
+    return {"rows": [{"field": f.get("field"), "ours": _shown(f.get("ours")), "theirs": _shown(f.get("theirs")),
+                      "before": _shown(f.get("before"))} for f in detail.get("fields") or []],
+            "read_version": detail.get("read_version"), "current_version": detail.get("current_version")}
 
 
 def _changes(detail: dict[str, Any]) -> list[dict[str, Any]]:
