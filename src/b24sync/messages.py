@@ -431,6 +431,13 @@ CATALOGUE.update({
                            "en": "Which deal document no. {number} of {date} belongs to is unclear: it links no order "
                                  "or invoice linked to a deal, and its purpose «{purpose}» names no known invoice "
                                  "number. Say in the accounting system which order or invoice it belongs to (payment breakdown, document rows), then replay."},
+    "agg.hold.unlinked_part": {"ru": "Документ № {number} от {date}: {counted} учтено, а {amount} относится к "
+                                     "документу учётной системы ({refs}), который не связан ни с одной записью "
+                                     "Bitrix24 — эта часть будет учтена, как только он будет связан (или повторите "
+                                     "после связи: b24sync replay --held).",
+                              "en": "Document no. {number} of {date}: {counted} counted; {amount} belongs to an "
+                                    "accounting-system document ({refs}) no Bitrix24 record is linked to — that part "
+                                    "counts as soon as it is linked (or replay after linking: b24sync replay --held)."},
     "agg.hold.unlinked": {"ru": "Документ № {number} от {date} относится к документу учётной системы ({refs}), "
                                 "который не связан ни с одной записью Bitrix24 — свяжите его (или дождитесь, пока "
                                 "сделка будет создана), затем повторите: b24sync replay --held.",

@@ -157,6 +157,7 @@ async def take(rt: Runtime, job: ClaimedJob, entity: Entity) -> Outcome:
     day = _day(paths.first(values, [agg.date, "Date"])[1])
     dedup = _key(agg, values)
     replaces = None
+    held: HoldError | None = None
     parts: dict[str, Decimal] = {}
     doc_amount = Decimal(0)
     detail: dict[str, Any] = {"document": number, "state": state}
@@ -166,14 +167,25 @@ async def take(rt: Runtime, job: ClaimedJob, entity: Entity) -> Outcome:
         unresolved = Decimal(0)
         unlinked: list[str] = []
         waits: list[str] = []  # the links that would let it count: taken again when one commits (identity.bind)
+        waiting = Decimal(0)  # rows naming a document no CRM record is linked to (yet)
+        waiting_refs: list[str] = []
+        waiting_keys: list[str] = []
         for row in rows:
             amt = _dec(paths.get(values, agg.amount, row=row, rows=agg.rows), field=agg.amount, this=number)
             doc_amount += amt
-            found = await _targets(rt, entity, values, row, unlinked, waits)
+            row_unlinked: list[str] = []
+            row_waits: list[str] = []
+            found = await _targets(rt, entity, values, row, row_unlinked, row_waits)
+            unlinked += [u for u in row_unlinked if u not in unlinked]
+            waits += row_waits
             for k in found:
                 parts[k] = parts.get(k, Decimal(0)) + amt
             if not found:
                 unresolved += amt
+                if row_waits:
+                    waiting += amt
+                    waiting_refs += [u for u in row_unlinked if u not in waiting_refs]
+                    waiting_keys += [w for w in row_waits if w not in waiting_keys]
         storno_of = paths.get(values, agg.storno) if agg.storno else None
         if not paths.empty(storno_of):
             # A storno takes back what the document it reverses added: its parts negated (the storno's own amounts
@@ -182,6 +194,14 @@ async def take(rt: Runtime, job: ClaimedJob, entity: Entity) -> Outcome:
             parts = {k: -abs(v) for k, v in original.items()} or {k: -abs(v) for k, v in parts.items()}
             dedup = None
             detail["storno_of"] = storno_of
+        elif parts and waiting:
+            # some rows count now, others name a document no CRM record is linked to yet: those are held with
+            # their reason and the links they wait for, and count when the link commits — never dropped
+            held = HoldError(t("agg.hold.unlinked_part", number=number, date=ru_date(day), amount=money(waiting),
+                               counted=money(doc_amount - unresolved), refs=", ".join(waiting_refs[:5])),
+                             detail={"document": number, "unlinked": waiting_refs, "waits_for": waiting_keys,
+                                     "amount": str(waiting)})
+            detail["waiting"] = str(waiting)
         elif not parts and unlinked:
             # it names its order (invoice), which no CRM record is linked to (yet): a person links it, then replays
             raise HoldError(t("agg.hold.unlinked", number=number, date=ru_date(day), refs=", ".join(unlinked[:5])),
@@ -255,7 +275,10 @@ async def take(rt: Runtime, job: ClaimedJob, entity: Entity) -> Outcome:
             enqueue_settle(conn, job.entity, ledger, target)
 
     action = "recorded" if counts else ("duplicate" if state == "duplicate" else "reversed")
-    return Outcome(action, target="crm", target_id=",".join(sorted(parts)) or None, detail=detail, effects=effects_)
+    if not counts:
+        held = None  # a duplicate or a superseded document: nothing of it waits
+    return Outcome(action, target="crm", target_id=",".join(sorted(parts)) or None, detail=detail, effects=effects_,
+                   held=held)
 
 
 def enqueue_settle(conn: Connection, entity: str, ledger: str, target: str) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from b24sync.engine.errors import HoldError
 from b24sync.engine.ports import ObjectRef, SystemAdapter
 from b24sync.spec.models import Entity, Side, Spec, parse_duration
 from b24sync.store.queue import ClaimedJob
@@ -24,6 +25,9 @@ class Outcome:
     detail: dict[str, Any] = field(default_factory=dict)
     effects: Callable[[Connection], None] | None = None
     event: dict[str, Any] | None = None  # what a committed write tells the bus: the values written and the links
+    # Done, but part of the record is held: its open entry (one per record and reason) stays with this reason and
+    # the links it waits for (``detail["waits_for"]``), so the held part is told and taken again — never dropped.
+    held: HoldError | None = None
 
 
 Handler = Callable[["Runtime", ClaimedJob], Awaitable[Outcome]]

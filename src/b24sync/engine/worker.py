@@ -198,8 +198,13 @@ class Worker:
                 jobs.record(conn, job=job, entity=job.entity, lane=job.lane, kind=job.kind, action=outcome.action,
                             outcome="ok", duration_ms=duration_ms, target=outcome.target, target_id=outcome.target_id,
                             detail=outcome.detail or None)
+                keep = None
+                if outcome.held is not None:  # done, with a part held: its entry stays open (waits re-queue it)
+                    keep = jobs.hold_open(conn, job, reason=outcome.held.reason, error_type="HoldError",
+                                          waits_for=(outcome.held.detail or {}).get("waits_for"))
                 jobs.resolve_parked(conn, job.lane, record=jobs.record_key(job.entity, job.lane, job.payload),
-                                    entity=job.entity)  # its own entries only (a shared lane is not a shared reason)
+                                    entity=job.entity, keep=keep)  # its own entries only (a shared lane is not a
+                                                                   # shared reason), but the part still held
                 if outcome.event is not None and self.rt.spec.bus is not None and self.rt.spec.bus.publish:
                     outbox.add(conn, entity=job.entity, action=outcome.action, event=outcome.event)
                 if not jobs.complete(conn, job):

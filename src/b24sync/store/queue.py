@@ -246,6 +246,20 @@ def park(conn: Connection, job: ClaimedJob, *, kind: str, reason: str, error_typ
     """
     if conn.execute(delete(Job).where(_owned(job))).rowcount != 1:
         return False
+    _letter(conn, job, kind=kind, reason=reason, error_type=error_type, waits_for=waits_for)
+    return True
+
+
+def hold_open(conn: Connection, job: ClaimedJob, *, reason: str, error_type: str,
+              waits_for: list[str] | None = None) -> int:
+    """A job that went through with a part of its record held (a payment of two orders, one not linked yet): the
+    record's open ``held`` entry for this reason is created or updated — like ``park``, but the job is left to
+    complete. Returns the entry's id (keep it open: ``resolve_parked(keep=...)``)."""
+    return _letter(conn, job, kind="held", reason=reason, error_type=error_type, waits_for=waits_for)
+
+
+def _letter(conn: Connection, job: ClaimedJob, *, kind: str, reason: str, error_type: str,
+            waits_for: list[str] | None) -> int:
     now = _now()
     rk = record_key(job.entity, job.lane, job.payload)
     why = reason_key(error_type, reason)
@@ -270,7 +284,7 @@ def park(conn: Connection, job: ClaimedJob, *, kind: str, reason: str, error_typ
     conn.execute(delete(HoldWait).where(HoldWait.dead_letter_id == existing))
     for key in dict.fromkeys(waits_for or ()):
         conn.execute(insert(HoldWait).values(dead_letter_id=existing, wait_key=str(key)[:400]))
-    return True
+    return int(existing)
 
 
 def wait_key(scope: str, side: str, record_id: str) -> str:
@@ -321,14 +335,17 @@ def recheck_held(conn: Connection, *, older_than_seconds: float, limit: int = 20
 
 
 def resolve_parked(conn: Connection, lane: str, resolution: str = "superseded", *,
-                   record: str | None = None, entity: str | None = None) -> int:
-    """A later successful sync of the same record makes its open dead letters moot (found by lane or record).
+                   record: str | None = None, entity: str | None = None, keep: int | None = None) -> int:
+    """A later successful sync of the same record makes its open dead letters moot (found by lane or record) — all
+    but ``keep``, the entry of a part still held (``hold_open``).
 
     ``entity``: only that entity's letters. Entities over the same pair share an identity scope and so a lane
     (order, order status, orders from 1C): a job of one of them that ends well (even ``skipped``) says nothing about
     why another one is held — it closes only its own entity's entries."""
     which = DeadLetter.lane == lane if record is None else or_(DeadLetter.lane == lane, DeadLetter.record_key == record)
     own = [DeadLetter.entity == entity] if entity is not None else []
+    if keep is not None:
+        own.append(DeadLetter.id != keep)
     return conn.execute(
         update(DeadLetter).where(which, *own, DeadLetter.resolved_at.is_(None))
         .values(resolved_at=_now(), resolution=resolution)
