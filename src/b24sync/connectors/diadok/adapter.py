@@ -158,5 +158,5 @@ def from_config(name: str, config: dict[str, Any]) -> DiadokAdapter:
     state = cfg.pop("state", None)
     transport = cfg.pop("transport", None)
     box_id = cfg.pop("box_id", None)
-    client = DiadokClient(DiadokSettings.from_config(cfg), state=state, transport=transport)
+    client = DiadokClient(DiadokSettings.from_config(cfg), state=state, transport=transport, system=name)
     return DiadokAdapter(name, client, box_id=box_id)

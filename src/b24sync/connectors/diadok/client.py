@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from b24sync.connectors.metered import metered_client
 from b24sync.connectors.diadok.auth import AuthSettings, DiadokAuth
 from b24sync.connectors.diadok.errors import error_for, retry_after_seconds, transport_error
 from b24sync.engine.errors import (
@@ -244,15 +245,17 @@ class DiadokClient:
         transport: httpx.AsyncBaseTransport | None = None,
         token_provider: Callable[[], Awaitable[str]] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        system: str = "diadok",
     ) -> None:
         self.settings = settings or DiadokSettings()
         self.state = state or MemoryState()
         self.auth = DiadokAuth(self.settings.auth, state=self.state, token_provider=token_provider)
         self._sleep = sleep
-        self.http = httpx.AsyncClient(
+        self.http = metered_client(
+            system,
+            transport=transport,
             base_url=self.settings.base_url.rstrip("/"),
             timeout=self.settings.timeout_seconds,
-            transport=transport,
             headers={"Accept": "application/json"},
         )
 

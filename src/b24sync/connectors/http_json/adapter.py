@@ -38,6 +38,7 @@ from b24sync.connectors.http_json.paths import (
     render_value,
     set_path,
 )
+from b24sync.connectors.metered import metered_client
 from b24sync.engine.errors import (
     AuthError,
     ConflictError,
@@ -113,8 +114,8 @@ class HttpJsonAdapter:
         headers = {"Accept": "application/json", "User-Agent": "b24sync-http-json/0.1", **config.headers,
                    **auth_headers(config.auth, environ)}
         self.retry = RetryPolicy(attempts=3, total=20.0)
-        self._http = httpx.AsyncClient(base_url=config.base_url + "/", headers=headers, timeout=config.timeout,
-                                       transport=transport, verify=config.verify_tls)
+        self._http = metered_client(name, transport=transport, verify=config.verify_tls, base_url=config.base_url + "/",
+                                    headers=headers, timeout=config.timeout)
 
     # ---- plumbing --------------------------------------------------------------------------------------------
     def ops(self, obj: ObjectRef) -> ObjectOperations:

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from b24sync.connectors.metered import metered_client
 from b24sync.connectors.party import (
     Address,
     BranchType,
@@ -36,7 +37,7 @@ def _client(base_url: str, timeout: float) -> httpx.AsyncClient:
     per_loop = _CLIENTS.setdefault(asyncio.get_running_loop(), {})
     c = per_loop.get((base_url, timeout))
     if c is None or c.is_closed:
-        c = httpx.AsyncClient(base_url=base_url, timeout=timeout, headers={"Accept": "application/json"})
+        c = metered_client(FocusLookup.name, base_url=base_url, timeout=timeout, headers={"Accept": "application/json"})
         per_loop[(base_url, timeout)] = c
     return c
 

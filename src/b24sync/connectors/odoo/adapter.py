@@ -135,5 +135,6 @@ def from_config(name: str, config: dict[str, Any]) -> OdooAdapter:
                              "user; from the environment)")
     client = OdooClient(str(config["url"]), str(config["database"]), str(config["username"]),
                         str(config["api_key"]), protocol=str(config.get("protocol") or "auto"),
-                        timeout=float(config.get("timeout") or 60), transport=config.get("transport"))
+                        timeout=float(config.get("timeout") or 60), transport=config.get("transport"),
+                        system=name)
     return OdooAdapter(name, client)

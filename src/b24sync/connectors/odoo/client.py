@@ -16,11 +16,13 @@ duplicate orders). Idempotent reads are retried here with backoff and jitter.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from typing import Any
 
 import httpx
 
+from b24sync.connectors.metered import metered_client
 from b24sync.engine.errors import (
     AuthError,
     NotFoundError,
@@ -48,10 +50,25 @@ def _fail(name: str, message: str, where: str) -> Exception:
     return PermanentError(f"{text} ({name})")
 
 
+def odoo_group(request: httpx.Request) -> str:
+    """The method class of an Odoo request (every call is a POST): the ORM method's — ``read`` for READS,
+    ``write`` for the rest — and ``auth`` for the login (``common.authenticate``)."""
+    path = request.url.path
+    if path.startswith("/json/2/"):
+        return "read" if path.rstrip("/").rsplit("/", 1)[-1] in READS else "write"
+    if path == "/jsonrpc":
+        params = (json.loads(request.content or b"{}") or {}).get("params") or {}
+        if params.get("service") != "object":
+            return "auth"
+        args = params.get("args") or []
+        return "read" if len(args) > 4 and args[4] in READS else "write"
+    return "read" if request.method == "GET" else "write"
+
+
 class OdooClient:
     def __init__(self, url: str, database: str, username: str, api_key: str, *, protocol: str = "auto",
                  timeout: float = 60.0, transport: httpx.AsyncBaseTransport | None = None,
-                 read_attempts: int = 5, rng: random.Random | None = None) -> None:
+                 read_attempts: int = 5, rng: random.Random | None = None, system: str = "odoo") -> None:
         if protocol not in ("auto", "json2", "jsonrpc"):
             raise PermanentError(f"Odoo protocol {protocol!r}: use auto, json2 or jsonrpc")
         self.database, self.username, self._key = database, username, api_key
@@ -60,8 +77,8 @@ class OdooClient:
         self.rng = rng or random.Random()
         self._uid: int | None = None
         self._lock = asyncio.Lock()
-        self.http = httpx.AsyncClient(base_url=url.rstrip("/"), timeout=timeout, transport=transport,
-                                      headers={"User-Agent": USER_AGENT}, follow_redirects=False)
+        self.http = metered_client(system, transport=transport, group=odoo_group, base_url=url.rstrip("/"),
+                                   timeout=timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=False)
         self.calls = 0
 
     async def aclose(self) -> None:

@@ -48,6 +48,7 @@ from sqlalchemy import MetaData, Table, and_, create_engine, event, func, or_, s
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
+from b24sync.connectors.metered import meter_sql
 from b24sync.engine.errors import ConflictError, PermanentError, RetryableError, ValidationError
 from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, Record
 
@@ -67,6 +68,7 @@ class SqlTableAdapter:
         self.engine: Engine = create_engine(url, **kw)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", lambda c, _r: c.execute("PRAGMA journal_mode=WAL"))
+        meter_sql(name, self.engine)  # b24sync_api_requests_total{system=name} per statement
         self.tables_cfg = tables
         self._tables: dict[str, Table] = {}
         self._md = MetaData()
