@@ -60,3 +60,46 @@ def test_nasty_corpus_masked():
     assert redact_value("status_code", "429") == "429" and redact_value("error_code", "QUERY_LIMIT_EXCEEDED") != "***"
     assert redact_value("code", "oauth-code-1") == "***" and redact_value("x-api-key", "k") == "***"
     assert redact_value("RQ_INN", "500100732259") == "***59" and redact_value("RQ_INN", "7707083893") == "7707083893"
+
+
+def test_one_redaction_for_every_log_line_stdlib_and_structlog(capsys, caplog) -> None:  # type: ignore[no-untyped-def]
+    """structlog events and stdlib records (httpx, uvicorn, ours) go through the same rules: a Bitrix24 secret
+    registered at run time, phones, e-mails and a personal INN are gone from both kinds of line — and from a
+    traceback —, while ids, GUIDs, timestamps and a company INN stay."""
+    import json
+    import logging
+
+    import structlog
+
+    from b24sync.connectors.bitrix24.auth import register_secret
+    from b24sync.server.logging import configure
+
+    secret = "app-token-5c1e7a9b2d"
+    register_secret(secret)
+    pd = ["+7 (916) 123-45-67", "ivan.petrov@mail.ru", "500100732259"]
+    kept = ["5f1c0c43-0000-0000-0000-000000000020", "2026-12-02T06:10:00.123Z", "deal 78912345678901",
+            "ИНН 7707083893"]
+    text = (f"event with application_token {secret}, phone {pd[0]}, mail {pd[1]}, ИНН {pd[2]}; "
+            + "; ".join(kept))
+    configure(logging.INFO, json=True)
+    structlog.get_logger("b24sync.test").warning(text, lane="company:crm:42", contact=pd[1])
+    stdlib = logging.getLogger("b24sync.test.stdlib")
+    stdlib.warning("%s", text)
+    logging.getLogger("uvicorn.error").warning(text)
+    try:
+        raise ValueError(f"refused for {pd[1]} with {secret}")
+    except ValueError:
+        stdlib.exception("write failed at %s", kept[1])
+    out = capsys.readouterr()
+    lines = [json.loads(line) for line in out.out.splitlines() if line.startswith("{")]
+    assert lines and lines[0]["lane"] == "company:crm:42" and lines[0]["timestamp"]  # ids and times stay
+    stdlib_text = "\n".join(h.format(r) for r in caplog.records for h in logging.getLogger().handlers[:1]) + \
+        caplog.text + out.err
+    for where in (out.out, stdlib_text):
+        assert secret not in where, where
+        for v in pd:
+            assert v not in where, (v, where)
+        for v in kept:
+            assert v in where, (v, where)
+    assert "ИНН ***59" in out.out and "***67" in out.out and "i***@mail.ru" in stdlib_text
+    assert "Traceback" in stdlib_text and "ValueError: refused for i***@mail.ru with ***" in stdlib_text

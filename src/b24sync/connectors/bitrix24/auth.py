@@ -27,6 +27,7 @@ import httpx
 
 from b24sync.connectors.bitrix24.errors import Bitrix24AuthError, Bitrix24TransportError
 from b24sync.connectors.bitrix24.limits import run_state
+from b24sync.redaction import RedactFilter, add_masker
 from b24sync.store.kv import SharedState
 
 log = logging.getLogger("b24sync.bitrix24")
@@ -63,32 +64,38 @@ def escape_control(value: object) -> object:
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], value)
 
 
-def mask(text: str) -> str:
-    """Hide webhook codes, tokens and every registered secret in a string (URLs, reprs, log messages)."""
-    if not text:
-        return text
-    text = _WEBHOOK_RE.sub(r"\1***", text)
-    text = _PARAM_RE.sub(r"\1***", text)
+def mask_registered(text: str) -> str:
+    """Every registered secret out of a string — applied to every log line (``redaction.add_masker``)."""
     for s in sorted(_SECRETS, key=len, reverse=True):
         if s in text:
             text = text.replace(s, "***")
     return text
 
 
-class MaskingFilter(logging.Filter):
-    """Rewrites records on the way out so that no handler ever sees a secret."""
+def mask(text: str) -> str:
+    """Hide webhook codes, tokens and every registered secret in a string (URLs, reprs, log messages)."""
+    if not text:
+        return text
+    text = _WEBHOOK_RE.sub(r"\1***", text)
+    text = _PARAM_RE.sub(r"\1***", text)
+    return mask_registered(text)
+
+
+add_masker(mask_registered)
+
+
+class MaskingFilter(RedactFilter):
+    """The shared redaction of every log line (``b24sync.redaction``) plus this connector's own patterns (``auth``
+    / ``code`` parameters in JSON-ish texts), on the loggers that carry Bitrix24 URLs."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(escape_control(a) for a in record.args)
-        elif isinstance(record.args, dict):
-            record.args = {k: escape_control(v) for k, v in record.args.items()}
+        super().filter(record)
         try:
             msg = record.getMessage()
         except Exception:  # pragma: no cover - a broken format string is not ours to fix
             return True
         masked = mask(msg)
-        if masked != msg or record.args:
+        if masked != msg:
             record.msg, record.args = masked, None
         return True
 
