@@ -13,7 +13,8 @@ from typing import Any
 from b24sync.engine.errors import HoldError
 from b24sync.engine.ports import ObjectRef
 from b24sync.engine.runtime import Runtime
-from b24sync.spec.models import Entity, Lookup, Side
+from b24sync.spec.models import Entity, HeaderValue, Lookup, Side
+from b24sync.store.fingerprints import canonical
 
 
 def _subst(v: Any, target: dict[str, Any], source: dict[str, Any]) -> Any:
@@ -44,12 +45,22 @@ async def apply(rt: Runtime, entity: Entity, tgt: Side, source: dict[str, Any], 
     cache: dict[tuple[str, str], Any] = {}
     for h in entity.header:
         name = h.erp if tgt == "erp" else h.crm
-        if name is None or (h.on == "create" and not for_create):
+        if name is None or (h.on == "create" and not for_create) or not applies(h, source):
             continue
         if h.lookup is None:
             values[name] = _text(h.value, values, source)
             continue
         values[name] = await lookup_value(adapter, h.lookup, name, source, values, h.message, cache)
+
+
+def applies(h: HeaderValue, source: dict[str, Any]) -> bool:
+    """``when``: each named source field holds one of its values (a boolean matches only a boolean)."""
+    for name, allowed in h.when.items():
+        v = source.get(name)
+        if not any((v is a) if isinstance(a, bool) or isinstance(v, bool) else canonical(v) == canonical(a)
+                   for a in allowed):
+            return False
+    return True
 
 
 # Constant lookups (no {target:…}/{field:…} in `where`: the organisation, the currency, the warehouse) are the same

@@ -76,6 +76,8 @@ def project(spec: Spec, entity: Entity, side: Side, values: dict[str, Any]) -> d
     obj = (entity.crm if side == "crm" else entity.erp).object
     names += [t.stage_change.field_for(obj) for t in entity.triggers
               if t.stage_change is not None and (t.side or "crm") == side]
+    # the source fields a conditional header value looks at (`when`): a document marked for deletion is a change
+    names += [k for h in entity.header if (h.crm if side == "erp" else h.erp) is not None for k in h.when]
     if entity.rows is not None and flows_from(spec, entity, side):
         names.append(entity.rows.crm if side == "crm" else entity.rows.erp)  # a row edit is a change
     return {n: values.get(n) for n in dict.fromkeys(names)}
@@ -114,11 +116,23 @@ def convert(spec: Spec, f: FieldMapping, value: Any, source: Side, resolve: Reso
     if money and source == "crm":
         value = money_amount(f, value)
     chain: list[Transform] = list(f.transform) if source == "erp" else list(reversed(f.transform))
+    if source == "erp" and not of_ref_type(f, chain, record or {}):
+        return None  # a composite reference to another kind of document: nothing to link (RefTransform.erp_type)
     for t in chain:
         value = _apply(spec, f, t, value, to_crm=(source == "erp"), resolve=resolve)
     if money and source == "erp":
         value = money_text(f, value, record or {})
     return value
+
+
+def of_ref_type(f: FieldMapping, chain: list[Transform], record: dict[str, Any]) -> bool:
+    """A ``ref`` with ``erp_type``: the composite value's ``X_Type`` (``StandardODATA.Document_…``) names that set.
+    Without a type on the record (a single reference) it is taken to be of that set."""
+    for t in chain:
+        if isinstance(t, RefTransform) and t.erp_type:
+            typ = str(record.get(f"{f.erp.removesuffix('_Key')}_Type") or "")
+            return not typ or typ.removeprefix("StandardODATA.") == t.erp_type.removeprefix("StandardODATA.")
+    return True
 
 
 # ---------------------------------------------------------------- money user fields (`crm_type: money`)

@@ -140,6 +140,10 @@ class RefTransform(Strict):
     ref: str = Field(description="The entity whose links translate the id, e.g. company")
     message: str | None = Field(None, description="Hold text when the referenced record is not linked and no entity "
                                                   "can push it first (default: a Russian sentence naming it)")
+    erp_type: str | None = Field(
+        None, description="ERP → CRM through a composite 1C reference (`ДокументОснование` + `ДокументОснование_Type`): "
+        "only a value of this entity set (`Document_ЗаказПоставщику`) is translated; a value of another type leaves "
+        "the CRM field empty instead of waiting for a record the entity never syncs (docs/flow-suppliers.md)")
 
 
 _TRANSFORM_KEYS = {"map": "map", "table": "table", "scale": "scale", "normalize": "normalize", "type": "type",
@@ -316,6 +320,10 @@ class HeaderValue(Strict):
     lookup: Lookup | None = None
     on: Literal["always", "create"] = "create"
     message: str | None = Field(None, description="Hold text when the lookup finds nothing")
+    when: dict[str, list[Any]] = Field(
+        default_factory=dict, description="Applied only while each source field holds one of the values "
+        "(`{DeletionMark: [true]}`, `{Posted: [false]}`); values for the same target field are resolved in order, "
+        "so the last one that applies wins — the stage an ERP document's state names (docs/flow-suppliers.md)")
 
     @model_validator(mode="after")
     def _one(self) -> HeaderValue:
@@ -323,6 +331,8 @@ class HeaderValue(Strict):
             raise ValueError("a header value names exactly one target field: crm or erp")
         if (self.value is None) == (self.lookup is None):
             raise ValueError("a header value is either a constant (value) or a lookup")
+        if any(not isinstance(v, list) or not v for v in self.when.values()):
+            raise ValueError("`when` lists the values each source field may hold: `{DeletionMark: [true]}`")
         return self
 
 

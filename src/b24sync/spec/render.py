@@ -215,7 +215,10 @@ def _render(spec: Spec) -> str:
             src = (f"`{hv.value}`" if hv.lookup is None else
                    f"`{hv.lookup.take}` записи `{hv.lookup.object}`, где "
                    + ", ".join(f"{k} = {v}" for k, v in hv.lookup.where.items()))
-            out.append(f"- Реквизит `{name}` ({'при создании' if hv.on == 'create' else 'всегда'}): {src}")
+            cond = ("; только если " + " и ".join(
+                f"`{k}` = " + " или ".join(_when_value(x) for x in vs) for k, vs in hv.when.items())
+                if hv.when else "")
+            out.append(f"- Реквизит `{name}` ({'при создании' if hv.on == 'create' else 'всегда'}{cond}): {src}")
         if e.rows is not None:
             r = e.rows
             free = "запись задерживается" if r.free_text == "hold" else "передаются услугой"
@@ -280,3 +283,8 @@ def _render(spec: Spec) -> str:
             out += [f"| {_cell(k)} | {_cell(v)} |" for k, v in table.items()]
             out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def _when_value(v: object) -> str:
+    """A `when` value as finance reads it: booleans in Russian (`DeletionMark` = да)."""
+    return {True: "да", False: "нет"}.get(v, f"`{v}`") if isinstance(v, bool) else f"`{v}`"

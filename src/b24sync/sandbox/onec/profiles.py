@@ -189,6 +189,49 @@ def _bp30(exchange_plan: str, dp: str, cp: str) -> list[EntityDef]:
                       _s("СтавкаНДС", enum="СтавкиНДС", default="НДС22"), _d("СуммаНДС"),
                       _ref("СчетНаОплату_Key", "Document_СчетНаОплатуПокупателю")])],
                   posts_to=["AccumulationRegister_ОплатаСчетов"]),
+        # The supplier side (docs/flow-suppliers.md; БП 3.0.198.19 Documents/СчетНаОплатуПоставщика and
+        # ПлатежноеПоручение read attribute by attribute, document-flows.md B.10). The supplier's invoice: its own
+        # number in НомерВходящегоДокумента / ДатаВходящегоДокумента, rows Товары with a single Номенклатура
+        # reference (not composite, unlike the customer invoice). Its payment state is not an attribute: it is
+        # InformationRegister_СтатусыДокументов.Статус (Enum.СтатусОплатыСчета).
+        EntityDef("Document_СчетНаОплатуПоставщика", "Document", number_prefix=dp,
+                  fields=[_ref("Организация_Key", org), _ref("Контрагент_Key", "Catalog_Контрагенты"),
+                          _ref("ДоговорКонтрагента_Key", "Catalog_ДоговорыКонтрагентов"),
+                          _ref("БанковскийСчетКонтрагента_Key", "Catalog_БанковскиеСчета"),
+                          _ref("ВалютаДокумента_Key", "Catalog_Валюты"), _d("КурсВзаиморасчетов"),
+                          _d("КратностьВзаиморасчетов"), _b("СуммаВключаетНДС"), _d("СуммаДокумента"),
+                          _s("НомерВходящегоДокумента", 30), _dt("ДатаВходящегоДокумента"),
+                          Field("Ответственный_Key", "Guid"), _s("Комментарий", 0)],
+                  tabular=[TabularSection("Товары", [
+                      Field("LineNumber", "Int64"), _ref("Номенклатура_Key", "Catalog_Номенклатура"),
+                      _s("Содержание", 1000), _d("Количество"), _d("Цена"), _d("Сумма"),
+                      _s("СтавкаНДС", enum="СтавкиНДС", default="НДС22"), _d("СуммаНДС")])]),
+        # The payment order: what it pays in the composite ДокументОснование (СчетНаОплатуПоставщика,
+        # ПоступлениеТоваровУслуг, СписаниеСРасчетногоСчета, …), the recipient a composite Контрагент (Контрагенты |
+        # ФизическиеЛица). БП 3.0.198 has no «Оплачено» attribute: the state (Подготовлено … Оплачено, Отклонено) is
+        # InformationRegister_СостоянияБанковскихДокументов.Состояние, the bank's debit a СписаниеСРасчетногоСчета.
+        EntityDef("Document_ПлатежноеПоручение", "Document", number_prefix=dp,
+                  fields=[*_composite("ДокументОснование", "Document_СчетНаОплатуПоставщика",
+                                      "Document_ПоступлениеТоваровУслуг"),
+                          _ref("Организация_Key", org), _ref("СчетОрганизации_Key", "Catalog_БанковскиеСчета"),
+                          *_composite("Контрагент", "Catalog_Контрагенты", "Catalog_ФизическиеЛица"),
+                          _ref("СчетКонтрагента_Key", "Catalog_БанковскиеСчета"),
+                          _ref("ДоговорКонтрагента_Key", "Catalog_ДоговорыКонтрагентов"), _d("СуммаДокумента"),
+                          _s("СтавкаНДС", enum="СтавкиНДС", default="НДС22"), _d("СуммаНДС"), _s("ВидПлатежа", 20),
+                          _d("ОчередностьПлатежа"), _s("НазначениеПлатежа", 210),
+                          _ref("ВалютаДокумента_Key", "Catalog_Валюты"), _s("ВидОперации", 50,
+                                                                              default="ОплатаПоставщику"),
+                          _s("ИННПолучателя", 12), _s("КПППолучателя", 9), _s("Комментарий", 0)]),
+        EntityDef("InformationRegister_СостоянияБанковскихДокументов", "InformationRegister", exchange=False,
+                  dimensions=["Организация_Key", "СсылкаНаОбъект", "СсылкаНаОбъект_Type"],
+                  resources=["Состояние", "Согласовано"],
+                  fields=[_ref("Организация_Key", org), _s("СсылкаНаОбъект", 36), _s("СсылкаНаОбъект_Type", 200),
+                          _s("Состояние", enum="СостоянияБанковскихДокументов", default="Подготовлено"),
+                          Field("Ответственный_Key", "Guid"), _b("Согласовано")]),
+        EntityDef("InformationRegister_СтатусыДокументов", "InformationRegister", exchange=False,
+                  dimensions=["Организация_Key", "Документ", "Документ_Type"], resources=["Статус"],
+                  fields=[_ref("Организация_Key", org), _s("Документ", 36), _s("Документ_Type", 200),
+                          _s("Статус", 50)]),
         # document-flows.md B.3 [H]: dims Организация, СчетНаОплату, СтавкаНДС; resources Сумма, СуммаНДС
         EntityDef("AccumulationRegister_ОплатаСчетов", "AccumulationRegister", balance=True,
                   recorder_types=["Document_ПоступлениеНаРасчетныйСчет"],

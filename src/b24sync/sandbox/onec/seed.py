@@ -165,7 +165,42 @@ def seed_demo(store: Store, *, counterparties: int = 30, seed: int = 1) -> dict:
                                         "Сумма": total}]})
             _post_quiet(store, "Document_ПоступлениеБезналичныхДенежныхСредств", pay["Ref_Key"])
         ids.setdefault("orders", []).append(order["Ref_Key"])
+    ids["supplier_orders"] = _seed_supplier_side(store, c, org["Ref_Key"], rub["Ref_Key"], main["Ref_Key"], supplier,
+                                                 products)
     return ids
+
+
+def _seed_supplier_side(store: Store, c, org: str, rub: str, wh: str, supplier: dict,  # type: ignore[no-untyped-def]
+                        products: list) -> list[str]:
+    """The supplier side (docs/flow-suppliers.md): two invoices registered as supplier orders — one confirmed and
+    paid by a payment order the bank has debited, one still a draft (not posted)."""
+    refs = []
+    for n, (status, number, post) in enumerate((("Подтвержден", "СЧ-1045", True), ("НеСогласован", "СЧ-1107", False))):
+        ref, price, _service = products[n]
+        total = round(price * 0.6 * 10, 2)
+        doc = c("Document_ЗаказПоставщику", {
+            "Date": f"2026-01-{20 + n:02d}T11:00:00", "Организация_Key": org, "Контрагент_Key": supplier["Ref_Key"],
+            "Партнер_Key": supplier.get("Партнер_Key") or EMPTY_REF, "Склад_Key": wh, "Валюта_Key": rub,
+            "Статус": status, "Согласован": status != "НеСогласован", "НомерПоДаннымПоставщика": number,
+            "ДатаПоДаннымПоставщика": f"2026-01-{19 + n:02d}T00:00:00", "СуммаДокумента": total,
+            "ЦенаВключаетНДС": True,
+            "Товары": [{"LineNumber": 1, "Номенклатура_Key": ref, "Количество": 10, "КоличествоУпаковок": 10,
+                        "Цена": round(price * 0.6, 2), "Сумма": total, "СтавкаНДС": "НДС22",
+                        "СуммаНДС": round(total * 22 / 122, 2), "СуммаСНДС": total}],
+            "ЭтапыГрафикаОплаты": [{"LineNumber": 1, "ДатаПлатежа": f"2026-01-{25 + n:02d}T00:00:00",
+                                    "ПроцентПлатежа": 100, "СуммаПлатежа": total}]})
+        if post:
+            _post_quiet(store, "Document_ЗаказПоставщику", doc["Ref_Key"])
+            pay = c("Document_СписаниеБезналичныхДенежныхСредств", {
+                "Date": "2026-01-24T10:00:00", "Организация_Key": org, "Контрагент_Key": supplier["Ref_Key"],
+                "Валюта_Key": rub, "СуммаДокумента": total, "ПроведеноБанком": True,
+                "ДатаПроведенияБанком": "2026-01-24T00:00:00",
+                "НазначениеПлатежа": f"Оплата по счету № {number} от 19.01.2026, в т.ч. НДС 22%",
+                "ДокументОснование": doc["Ref_Key"], "ДокументОснование_Type": "StandardODATA.Document_ЗаказПоставщику",
+                "РасшифровкаПлатежа": [{"LineNumber": 1, "Контрагент_Key": supplier["Ref_Key"], "Сумма": total}]})
+            _post_quiet(store, "Document_СписаниеБезналичныхДенежныхСредств", pay["Ref_Key"])
+        refs.append(doc["Ref_Key"])
+    return refs
 
 
 def _post_quiet(store: Store, name: str, ref: str) -> None:
