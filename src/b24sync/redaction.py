@@ -126,3 +126,11 @@ class RedactFilter(logging.Filter):
         return True
 
 
+
+
+def mask_for_screen(text: str) -> str:
+    """What the console shows of a reason, an evidence line or a payload summary: the log rules exactly — real
+    phones and e-mails by shape, a personal INN (12 digits, check digits right) after an INN label, secrets —, so
+    a company's INN, a 14-digit deal id, a GUID, an amount or a time stays readable. A bare 12-digit run without
+    a label cannot be told from an id and is shown."""
+    return redact_text(text) if text else text

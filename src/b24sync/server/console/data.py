@@ -12,19 +12,15 @@ from sqlalchemy import Text, cast, func, or_, select
 from b24sync.engine.health import poll_state, readiness
 from b24sync.engine.metrics import lag_quantiles
 from b24sync.engine.runtime import Runtime
+from b24sync.redaction import mask_for_screen
 from b24sync.store.db import utcnow
 from b24sync.store.kv import SqlState
 from b24sync.store.models import DeadLetter, EntityState, Fingerprint, HistoryEntry, Job, Link
 
-_MASK = re.compile(r"(\+?\d[\d\s\-()]{8,}\d)|([\w.+-]+@[\w-]+\.[\w.-]+)")
-
-
-_KEYS = ("ИНН ", "КПП ", "INN ", "KPP ")  # an INN / KPP is a company's public key, not personal data: shown
-
-
 def mask(text: str) -> str:
-    """Phones and e-mails in reasons and details are masked for the screen (ids and INNs stay readable)."""
-    return _MASK.sub(lambda m: (m.group(0)[:3] + "…" + m.group(0)[-2:]) if len(m.group(0)) > 6 else "…", text)
+    """Real phones, e-mails and personal INNs in reasons, evidence and details are masked for the screen by the log
+    redaction's rules (b24sync/redaction.py); company INNs, KPPs, deal ids, GUIDs, amounts and times stay readable."""
+    return mask_for_screen(text)
 
 
 def _aware(dt: datetime | None) -> datetime | None:
@@ -237,7 +233,7 @@ def review(rt: Runtime) -> dict[str, Any]:
         props.append({"id": p.id, "kind": p.kind, "entity": p.entity, "reason": mask(p.reason), "at": _aware(p.at),
                       "keep": p.keep, "field": p.detail.get("field"),
                       "members": [{"side": m.side, "id": m.id, "role": m.role, "name": mask(m.name),
-                                   "score": m.score, "evidence": [e if e.startswith(_KEYS) else mask(e) for e in m.evidence]}
+                                   "score": m.score, "evidence": [mask(e) for e in m.evidence]}
                                   for m in p.members],
                       **(_version_evidence(p.detail) if p.kind == "version" else {})})
     with rt.db.connect() as conn:
