@@ -480,6 +480,32 @@ CATALOGUE.update({
     "doc.agg.reach": {"ru": "- Когда сумма достигает `{total}`: `{field}` = `{value}` (один раз){unless}",
                       "en": "- When the sum reaches `{total}`: `{field}` = `{value}` (once){unless}"},
     "doc.agg.unless": {"ru": ", кроме записей на {values}", "en": ", except records at {values}"},
+    "doc.credit.rule": {"ru": "- Кредитный лимит: долг клиента `{debt}` из учётной системы сравнивается с лимитом "
+                              "({limit}); клиент сопоставляется с компанией через сущность `{company}`. Долг больше "
+                              "лимита — открытые сделки воронок {pipelines} переходят на стадию `{stage}` "
+                              "(«{stage_name}»), запоминая прежнюю стадию{leave}; долг не больше лимита — сделки "
+                              "возвращаются на прежние стадии",
+                        "en": "- Credit limit: the client's debt `{debt}` from the accounting system is compared with "
+                              "its limit ({limit}); the client is found as a company through the entity `{company}`. "
+                              "Debt over the limit — the open deals of pipelines {pipelines} move to the stage "
+                              "`{stage}` (“{stage_name}”), remembering where they were{leave}; debt at or below the "
+                              "limit — the deals return to their stages"},
+    "doc.credit.limit.erp": {"ru": "поле `{field}` учётной системы", "en": "the accounting system's field `{field}`"},
+    "doc.credit.limit.crm": {"ru": "поле компании `{field}`", "en": "the company field `{field}`"},
+    "doc.credit.limit.both": {"ru": "поле `{erp}` учётной системы, а где его нет — поле компании `{crm}`",
+                              "en": "the accounting system's field `{erp}`, where it has none the company field "
+                                    "`{crm}`"},
+    "doc.credit.leave": {"ru": "; стадии {stages} не трогаются", "en": "; stages {stages} are left alone"},
+    "doc.credit.new": {"ru": "- Новая сделка клиента сверх лимита сразу переходит на стадию ожидания (Битрикс24 не "
+                             "позволяет запретить её создание); перенос приостановленной сделки вручную, пока долг "
+                             "больше лимита, отменяется с комментарием в ленте",
+                       "en": "- A new deal of a client over its limit moves to the waiting stage at once (Bitrix24 "
+                             "cannot refuse its creation); a manual move of a suspended deal while the debt is over "
+                             "the limit is undone with a timeline note"},
+    "doc.credit.notify": {"ru": "- Ответственный за сделку получает одно уведомление при приостановке и одно при "
+                                "возврате",
+                          "en": "- The deal's manager gets one notification when it is suspended and one when it "
+                                "returns"},
     "doc.agg.lock": {"ru": "- После первой оплаты {fields} ведутся в учётной системе: правка в CRM отменяется с "
                            "комментарием",
                      "en": "- After the first payment {fields} are kept in the accounting system: an edit in the CRM "
@@ -488,6 +514,23 @@ CATALOGUE.update({
                               "одного — на разбор человеку",
                         "en": "- Without a document link — by the number in `{field}` found in `{number}`; several or "
                               "none — held for a person"},
+    "credit.suspended": {"ru": "Сделка «{title}» (№ {deal}) приостановлена: долг клиента {client} — {debt} при "
+                               "кредитном лимите {limit}{overdue}. Она вернётся на прежнюю стадию сама, когда долг "
+                               "снизится до лимита.",
+                         "en": "Deal “{title}” (no. {deal}) is suspended: the debt of {client} is {debt} against a "
+                               "credit limit of {limit}{overdue}. It returns to its previous stage by itself once "
+                               "the debt is down to the limit."},
+    "credit.overdue": {"ru": ", из них просрочено {overdue}", "en": ", {overdue} of it overdue"},
+    "credit.released": {"ru": "Сделка «{title}» (№ {deal}) возвращена на стадию {stage}: долг клиента {client} — "
+                              "{debt}, кредитный лимит {limit}.",
+                        "en": "Deal “{title}” (no. {deal}) is back at stage {stage}: the debt of {client} is {debt}, "
+                              "the credit limit {limit}."},
+    "credit.put_back": {"ru": "b24sync: сделка остаётся приостановленной — долг клиента {client} ({debt}) превышает "
+                              "кредитный лимит ({limit}). Она вернётся на прежнюю стадию сама, когда долг снизится "
+                              "до лимита; до тех пор перенос на другую стадию отменяется.",
+                        "en": "b24sync: the deal stays suspended — the debt of {client} ({debt}) is over the credit "
+                              "limit ({limit}). It returns to its previous stage by itself once the debt is down to "
+                              "the limit; until then a move to another stage is undone."},
     "agg.revert": {"ru": "b24sync: по этой записи уже есть оплата, поэтому {fields} ведутся в {erp}. Ручное изменение "
                          "отменено — попросите бухгалтерию внести его в {erp}.",
                    "en": "b24sync: this record has been paid, so {fields} are kept in {erp}. The manual change was "

@@ -20,7 +20,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from b24sync.engine.runtime import Runtime
@@ -71,10 +71,14 @@ async def once(rt: Runtime, key: str, do: Callable[[], Awaitable[Any]],
 def put(rt: Runtime, key: str, data: dict[str, Any]) -> None:
     """Remember a value under an effect key (a lock's snapshot), done at once."""
     with rt.db.begin() as conn:
-        if conn.execute(update(Effect).where(Effect.key == key).values(data=data, state="done",
-                                                                       done_at=utcnow())).rowcount == 0:
-            conn.execute(insert(Effect).values(key=key, state="done", data=data, created_at=utcnow(),
-                                               done_at=utcnow()))
+        put_in(conn, key, data)
+
+
+def put_in(conn: Connection, key: str, data: dict[str, Any]) -> None:
+    """``put`` inside a transaction of the caller's (committed with a job's outcome)."""
+    if conn.execute(update(Effect).where(Effect.key == key).values(data=data, state="done",
+                                                                   done_at=utcnow())).rowcount == 0:
+        conn.execute(insert(Effect).values(key=key, state="done", data=data, created_at=utcnow(), done_at=utcnow()))
 
 
 def forget(rt: Runtime, key: str) -> None:

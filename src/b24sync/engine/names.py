@@ -124,6 +124,7 @@ async def check_names(rt: Runtime, entities: list[str] | None = None) -> NameRep
         probs += _check_route_values(rt, ename, entity, rep.schemas.get((ename, "crm")))
         probs += await _check_stages(rt, ename, entity)
         probs += await _check_reach_stages(rt, ename, entity)
+        probs += await _check_credit_stage(rt, ename, entity)
         rep.problems[ename] = probs
     return rep
 
@@ -194,6 +195,34 @@ async def _check_reach_stages(rt: Runtime, ename: str, entity: Any) -> list[Name
                               f"{ename}, the target rule via {r.via})", _fix(stage, known, "crm.status.list"))
                   for path, stage in named if stage not in known]
     return probs
+
+
+async def _check_credit_stage(rt: Runtime, ename: str, entity: Any) -> list[NameProblem]:
+    """The waiting stage of ``credit_control`` in each watched pipeline (docs/flow-credit.md)."""
+    cc = entity.credit_control
+    if cc is None:
+        return []
+    lister = getattr(rt.adapter(entity, "crm"), "stage_ids", None)
+    if lister is None:
+        return []
+    try:
+        known = await lister(rt.objref(entity, "crm"))
+    except Exception as exc:  # noqa: BLE001 - reported, not fatal
+        return [NameProblem(ename, "crm", ("entities", ename, "credit_control"), f"cannot read the stages: {exc}",
+                            "check the portal's URL and credentials", fatal=False)]
+    if known is None:
+        return []
+    from b24sync.engine.credit import hold_stage
+
+    out = []
+    for cat in cc.pipelines:
+        stage = hold_stage(cc, cat)
+        if stage not in known:
+            out.append(NameProblem(ename, "crm", ("entities", ename, "credit_control", "stage"),
+                                   f"the portal has no stage `{stage}` for crm.deal (entity {ename}, credit_control, "
+                                   f"pipeline {cat})", "create it with `b24sync portal prepare SPEC`, or "
+                                   + _fix(stage, known, "crm.status.list")))
+    return out
 
 
 def _check_route_values(rt: Runtime, ename: str, entity: Any, schema: ObjectSchema | None) -> list[NameProblem]:

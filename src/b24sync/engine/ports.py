@@ -146,6 +146,15 @@ class FileTarget(Protocol):
 
 
 @runtime_checkable
+class Notifier(Protocol):
+    """A system that can tell a person something (optional; the credit rule tells a deal's manager). ``tag``: a new
+    notice with the same tag replaces the older one (Bitrix24 ``TAG``), so a notice repeated after a lost answer is
+    seen once."""
+
+    async def notify(self, user_id: str, text: str, *, tag: str | None = None) -> str | None: ...
+
+
+@runtime_checkable
 class SystemAdapter(Protocol):
     """What every connector offers the engine. All methods are async; connectors batch and rate-limit inside."""
 

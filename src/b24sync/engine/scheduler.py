@@ -142,7 +142,7 @@ def _commit_page(rt: Runtime, entity_name: str, side: Side, name: str, page: Cha
                 h = fingerprint(project(rt.spec, entity, side, r.values))
                 if h in (s.read_hash, s.written_hash):
                     continue  # unchanged, or the echo of our own write
-            if not flowing and entity.aggregate is None:  # an aggregate's CRM side: every change is checked
+            if not flowing and not entity.apart:  # an aggregate's, a credit limit's CRM side: every change counts
                 # A side the entity does not flow from is watched only for manual edits of fields the other side
                 # owns: a record still holding what we wrote there needs no job.
                 if s is None or not edited_owned_fields(rt.spec, entity, side, r.values, s.written_values):

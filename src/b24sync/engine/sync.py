@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from b24sync.engine import binder, guards, route, rows, stages
+from b24sync.engine import apart, binder, guards, route, rows, stages
 from b24sync.engine.create import create_target, in_doubt
 from b24sync.engine.enqueue import enqueue_sync, enqueue_sync_many, lane_for
 from b24sync.engine.mapper import flows_from, project
@@ -35,10 +35,8 @@ __all__ = ["enqueue_sync", "enqueue_sync_many", "lane_for", "sync_record"]  # en
 
 
 async def sync_record(rt: Runtime, job: ClaimedJob) -> Outcome:
-    if rt.entity(job.entity).aggregate is not None:  # a sum over related documents (engine/aggregate.py)
-        from b24sync.engine import aggregate
-
-        return await aggregate.handle(rt, job)
+    if rt.entity(job.entity).apart:  # a sum over documents, a credit limit: their own modules (engine/apart.py)
+        return await apart.handle(rt, job)
     memo = stages.Memo()  # the watched stage fields this job saw, remembered with its outcome
     return memo.attach(await _sync(rt, job, memo))
 

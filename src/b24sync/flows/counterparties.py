@@ -294,6 +294,7 @@ def install(rt: Runtime) -> None:
     """Flow installer: the Bitrix24 composite, the 1C virtual objects on every 1C OData system, the hooks."""
     import b24sync.connectors.bitrix24.company_card  # noqa: F401  (registers crm.company+requisite)
     from b24sync.flows import notify
+    from b24sync.flows.receivables import CREDIT, OneCCredit
     from b24sync.store.kv import SqlState
 
     for name, system in rt.spec.systems.items():
@@ -301,8 +302,9 @@ def install(rt: Runtime) -> None:
             base = rt.adapters[name]
             rt.object_adapters.setdefault((name, COUNTERPARTY), OneCCounterparty(base, name))
             rt.object_adapters.setdefault((name, DEBT), OneCDebt(base, name, SqlState(rt.db)))
+            rt.object_adapters.setdefault((name, CREDIT), OneCCredit(base, name, SqlState(rt.db)))
     # Tell managers about holds and reverts only where this flow's objects are used (other specs keep their hooks).
-    if any(e.crm.object == "crm.company+requisite" or e.erp.object in (COUNTERPARTY, DEBT)
+    if any(e.crm.object == "crm.company+requisite" or e.erp.object in (COUNTERPARTY, DEBT, CREDIT)
            for e in rt.spec.entities.values()):
         notify.install(rt)
 

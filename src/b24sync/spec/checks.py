@@ -56,7 +56,9 @@ def check_semantics(spec: Spec, file: str, lines: LineMap) -> list:
                 f"use one of {', '.join(sorted(n for n in names_ok if n))}")
         if entity.aggregate is not None:
             _check_aggregate(spec, ename, entity, add)
-        if not entity.match and entity.aggregate is None:
+        if entity.credit_control is not None:
+            _check_credit(spec, ename, entity, add)
+        if not entity.match and not entity.apart:
             add(base + ("match",), f"entity `{ename}` has no match keys",
                 "add `match: [{crm: RQ_INN, erp: ИНН}]` so records are found before anything is created")
         seen_crm: dict[str, int] = {}
@@ -145,6 +147,47 @@ def _check_aggregate(spec: Spec, ename: str, entity: Entity, add) -> None:  # ty
     if agg.purpose is not None and agg.purpose.via not in vias:
         add(base + ("purpose", "via"), f"`purpose.via: {agg.purpose.via}` is none of the target rules",
             f"use one of {', '.join(sorted(vias))}")
+
+
+def _check_credit(spec: Spec, ename: str, entity: Entity, add) -> None:  # type: ignore[no-untyped-def]
+    """``credit_control`` (docs/flow-credit.md): the ERP's debt onto Bitrix24 deals, through a company entity."""
+    cc = entity.credit_control
+    assert cc is not None
+    base = ("entities", ename, "credit_control")
+    if entity.aggregate is not None:
+        add(base, f"`{ename}` has both `aggregate` and `credit_control`", "give the credit limit an entity of its own")
+    if entity.direction != "erp_to_crm":
+        add(("entities", ename, "direction"), f"`{ename}` reads the debt from the ERP and moves CRM deals, so it "
+            "flows erp_to_crm", "set `direction: erp_to_crm`")
+    if entity.crm.object != "crm.deal":
+        add(("entities", ename, "crm", "object"), f"`credit_control` moves deals, not `{entity.crm.object}`",
+            "set `crm: {object: crm.deal}`")
+    via = spec.entities.get(cc.company)
+    if via is None:
+        add(base + ("company",), f"`company: {cc.company}` names no entity",
+            f"use the entity that links 1C counterparties to companies: one of {', '.join(spec.entities)}")
+    elif via.crm.object.split("+", 1)[0] != "crm.company":
+        add(base + ("company",), f"`company: {cc.company}` maps `{via.crm.object}`, not Bitrix24 companies",
+            "name the entity over crm.company (or crm.company+requisite) whose links reach the ERP counterparty")
+    if not cc.limit.erp and not cc.limit.crm:
+        add(base + ("limit",), "`limit` names no field: the rule would never find a limit",
+            "add `erp: Лимит` (the УТ contract's allowed debt) and/or `crm: UF_CRM_CREDIT_LIMIT` (a company field)")
+    if cc.limit.crm and not cc.limit.crm.upper().startswith("UF_CRM_"):
+        add(base + ("limit", "crm"), f"`limit.crm: {cc.limit.crm}` is not a company user field",
+            "use a UF_CRM_… field (portal prepare creates it as money), e.g. UF_CRM_CREDIT_LIMIT")
+    if cc.stage.upper().split(":")[-1] in ("WON", "LOSE", "APOLOGY", "NEW"):
+        add(base + ("stage",), f"`stage: {cc.stage}` is a stage of the pipeline itself (final or the first), so a "
+            "suspended deal could not be told from the others", "name a stage of its own, e.g. UC_CREDIT_HOLD")
+    if cc.stage in cc.leave:
+        add(base + ("leave",), f"`leave` names the waiting stage `{cc.stage}`", "remove it from `leave`")
+    if not cc.pipelines:
+        add(base + ("pipelines",), "`pipelines` is empty: no deal would ever be suspended", "use `[0]` (the main one)")
+    for i, cat in enumerate(cc.pipelines):
+        if cat and len(cc.stage) > 20 - len(str(cat)):
+            add(base + ("stage",), f"`stage: {cc.stage}` is too long for pipeline {cat}: Bitrix24 allows "
+                f"{20 - len(str(cat))} characters there (crm.status.add)", "shorten it")
+        if cat < 0:
+            add(base + ("pipelines", i), f"pipeline {cat} is not a CATEGORY_ID", "use 0 or a pipeline's id")
 
 
 def _check_sides(spec: Spec, ename: str, entity: Entity, add) -> None:  # type: ignore[no-untyped-def]

@@ -720,6 +720,39 @@ class Aggregate(Strict):
                       "shipment («Отгрузка … от …»), or your own with {amount}, {date}, {number}")
 
 
+# ---- credit limit: deals of a client over its limit wait in a stage (engine/credit.py) -----------------------------
+
+
+class CreditLimit(Strict):
+    """Where a client's credit limit comes from: a field of the ERP record (the УТ contracts' allowed debt,
+    document-flows.md B.8) and/or a field of the Bitrix24 company. Both given: the ERP's where it has one."""
+
+    erp: str | None = Field(None, description="Field of the ERP record holding the limit (`Лимит` of "
+                            "counterparty_credit: Σ ДопустимаяСуммаЗадолженности of the client's limited contracts)")
+    crm: str | None = Field(None, description="Company field holding the limit (UF_CRM_CREDIT_LIMIT, a money "
+                            "field) — used where the ERP has none")
+
+
+class CreditControl(Strict):
+    """A client whose debt is over its credit limit: its open deals move to the waiting stage (each remembering the
+    stage it came from), the deal's manager is told once per suspension, a new deal of that client is moved there at
+    once (Bitrix24 cannot refuse a deal's creation, document-flows.md E.25), and they all return to where they were
+    when the debt is at or below the limit again (docs/flow-credit.md)."""
+
+    company: str = Field(description="The entity whose links translate the ERP counterparty into the Bitrix24 "
+                                     "company (counterparty, company)")
+    debt: str = Field("Долг", description="Field of the ERP record holding the client's debt")
+    overdue: str | None = Field(None, description="Field of the ERP record holding the overdue part (named in the "
+                                "notice)")
+    limit: CreditLimit
+    stage: str = Field(pattern=r"^[A-Za-z0-9_-]{1,22}$", description="The waiting stage's id without the pipeline "
+                       "prefix (UC_CREDIT_HOLD; pipeline N gets CN:UC_CREDIT_HOLD); portal prepare creates it")
+    stage_name: str = Field("Приостановлена: кредитный лимит", description="Its name, for portal prepare")
+    pipelines: list[int] = Field(default_factory=lambda: [0], description="Deal pipelines (CATEGORY_ID) watched")
+    leave: list[str] = Field(default_factory=list, description="Open stages whose deals are never suspended")
+    notify: bool = Field(True, description="Tell the deal's manager (ASSIGNED_BY_ID) once per suspension and release")
+
+
 class Entity(Strict):
     title: str | None = None
     master: str = Field(description="The authoritative system (a name from `systems`, or crm / erp)")
@@ -737,6 +770,8 @@ class Entity(Strict):
                                                                           "after each write (the ERP number and id)")
     aggregate: Aggregate | None = Field(None, description="A sum over related documents (payments, shipments) "
                                         "onto CRM records instead of a record-to-record sync (docs/flow-payments.md)")
+    credit_control: CreditControl | None = Field(None, description="Deals of a client over its credit limit wait "
+                                                 "in a stage until the debt falls (docs/flow-credit.md)")
     files: list[FileTransfer] = Field(default_factory=list, description="Files the ERP holds for a record (print "
                                       "form, signed contract) put on the linked CRM record, once per version")
     flow: str | None = Field(None, description="A named business flow that handles this entity instead of the generic sync")
@@ -750,6 +785,13 @@ class Entity(Strict):
         "(logged with the reason, synced once the record changes)")
     conflict: Literal["master_wins"] = "master_wins"
     delete: Literal["ignore", "mark"] = Field("ignore", description="What a deletion on the source does to the target")
+
+    @property
+    def apart(self) -> bool:
+        """Its jobs are handled by an engine module of their own, not the record sync: a sum over documents
+        (engine/aggregate.py) or a credit limit (engine/credit.py). Every CRM-side change of such an entity is
+        looked at (there is no field mapping to compare)."""
+        return self.aggregate is not None or self.credit_control is not None
 
 
 class RetryPolicy(Strict):

@@ -62,6 +62,14 @@ def names_of(ename: str, e: Entity) -> list[NameUse]:
         out.append(NameUse("erp", wb.erp, base + ("write_back", i, "erp"), "write-back"))
     if e.rows is not None:
         out += _row_names(base + ("rows",), e)
+    cc = e.credit_control
+    if cc is not None:
+        cp = base + ("credit_control",)
+        out.append(NameUse("erp", cc.debt, cp + ("debt",), "debt"))
+        if cc.overdue:
+            out.append(NameUse("erp", cc.overdue, cp + ("overdue",), "overdue debt"))
+        if cc.limit.erp:
+            out.append(NameUse("erp", cc.limit.erp, cp + ("limit", "erp"), "credit limit"))
     return out
 
 

@@ -123,6 +123,24 @@ def _aggregate_lines(name: str, e: Entity) -> list[str]:
     return out
 
 
+def _credit_lines(e: Entity) -> list[str]:
+    """A credit limit (docs/flow-credit.md), in the manager's words."""
+    cc = e.credit_control
+    assert cc is not None
+    lim = cc.limit
+    if lim.erp and lim.crm:
+        limit = t("doc.credit.limit.both", erp=lim.erp, crm=lim.crm)
+    else:
+        limit = t("doc.credit.limit.erp", field=lim.erp) if lim.erp else t("doc.credit.limit.crm", field=lim.crm)
+    leave = t("doc.credit.leave", stages=", ".join(f"`{x}`" for x in cc.leave)) if cc.leave else ""
+    out = [t("doc.credit.rule", debt=cc.debt, limit=limit, company=cc.company,
+             pipelines=", ".join(str(p) for p in cc.pipelines), stage=cc.stage, stage_name=cc.stage_name,
+             leave=leave), t("doc.credit.new")]
+    if cc.notify:
+        out.append(t("doc.credit.notify"))
+    return out
+
+
 def _written(spec: Spec) -> dict[str, Entity]:
     """The entities as the spec writes them: a routed entity once (its first base's copy, under its own name)."""
     out: dict[str, Entity] = {}
@@ -245,6 +263,8 @@ def _render(spec: Spec) -> str:
             out.append(f"- Возвращается в CRM: `{wb.erp}` → `{wb.crm}`")
         if e.aggregate is not None:
             out += _aggregate_lines(name, e)
+        if e.credit_control is not None:
+            out += _credit_lines(e)
         if e.erp.route is not None:
             out.append(_route_line(e.erp.route))
         for g in e.guards:

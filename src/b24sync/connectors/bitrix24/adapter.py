@@ -425,6 +425,16 @@ class Bitrix24Adapter:
                     return str(row.get("ID"))
         return None
 
+    async def notify(self, user_id: str, text: str, *, tag: str | None = None) -> str | None:
+        """A system notification to a portal user (engine.ports.Notifier): ``im.notify.system.add`` with ``TAG``
+        — a new notice with an existing tag removes the older ones — and ``CLIENT_ID`` beside it, as the method asks
+        of a webhook caller (document-flows.md A.10). Through the batching client like every other call."""
+        p: dict[str, Any] = {"USER_ID": int(user_id), "MESSAGE": text}
+        if tag:
+            p.update(TAG=tag[:255], CLIENT_ID="b24sync")
+        res = await self.client.call("im.notify.system.add", p)
+        return None if res is None else str(res)
+
     async def describe(self, obj: ObjectRef) -> ObjectSchema | None:
         """The object's fields as the portal lists them (``crm.{entity}.fields`` with the user fields and their
         ``USER_TYPE_ID``; ``crm.item.fields`` for smart processes — sheet §6.1, §6.6), for ``portal check``."""

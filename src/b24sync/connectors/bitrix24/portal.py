@@ -64,7 +64,7 @@ class StageReq(BaseModel):
     entity_id: str  # DEAL_STAGE, DEAL_STAGE_1, DYNAMIC_1032_STAGE_5, ...
     status_id: str  # the part after any C{n}: / DT…: prefix; the portal builds the full id
     name: str
-    sort: int = 100
+    sort: int | None = 100  # None: just before the pipeline's first final stage (a process stage among the others)
     semantics: str | None = None  # None, "S", "F"
 
 
@@ -254,7 +254,11 @@ async def _stage(c: Bitrix24Client, req: StageReq, create: bool) -> Finding:
         return Finding("stage", label, "ok", str(hit.get("STATUS_ID")))
     if not create:
         return Finding("stage", label, "missing", req.name)
-    f: dict[str, Any] = {"ENTITY_ID": req.entity_id, "STATUS_ID": sid, "NAME": req.name, "SORT": req.sort}
+    sort = req.sort
+    if sort is None:
+        finals = [int(r.get("SORT") or 0) for r in rows or [] if r.get("SEMANTICS") in ("S", "F")]
+        sort = max(1, min(finals) - 1) if finals else 100
+    f: dict[str, Any] = {"ENTITY_ID": req.entity_id, "STATUS_ID": sid, "NAME": req.name, "SORT": sort}
     if req.semantics:
         f["SEMANTICS"] = req.semantics
     await c.call("crm.status.add", {"fields": f}, batch=False)

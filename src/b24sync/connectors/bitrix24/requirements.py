@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from b24sync.connectors.bitrix24.portal import (EventHandlerReq, ItemFieldReq, Requirements, RobotReq,
-                                                SmartProcessReq, UserFieldReq)
+                                                SmartProcessReq, StageReq, UserFieldReq)
 from b24sync.connectors.bitrix24.robots import document_type
 from b24sync.spec.models import FieldMapping, Spec, TypeTransform
 
@@ -82,6 +82,18 @@ def requirements_from_spec(spec: Spec, *, handler_url: str | None = None) -> Req
                     fields.setdefault((ent, x.crm.upper()), UserFieldReq(
                         entity=ent, field_name=x.crm.upper(), label=x.crm[7:].replace("_", " ").title(),
                         user_type_id=kind))
+    stages: dict[tuple[str, str], StageReq] = {}
+    for e in spec.entities.values():  # a credit limit: the waiting stage, the company's limit field
+        cc = e.credit_control
+        if cc is None:
+            continue
+        for cat in cc.pipelines:
+            ent = "DEAL_STAGE" if cat == 0 else f"DEAL_STAGE_{cat}"
+            stages.setdefault((ent, cc.stage), StageReq(entity_id=ent, status_id=cc.stage, name=cc.stage_name,
+                                                        sort=None))
+        if cc.limit.crm and cc.limit.crm.upper().startswith("UF_CRM_"):
+            fields.setdefault(("company", cc.limit.crm.upper()), UserFieldReq(
+                entity="company", field_name=cc.limit.crm.upper(), label="Кредитный лимит", user_type_id="money"))
     smart: dict[int, SmartProcessReq] = {}
     for e in spec.entities.values():
         objs = [e.crm.object] + [r.object for g in e.guards if g.require_related for r in g.require_related.any]
@@ -102,7 +114,7 @@ def requirements_from_spec(spec: Spec, *, handler_url: str | None = None) -> Req
                                                              description=t.robot.description, document_type=doc,
                                                              handler=f"{base}/bitrix24/{system}/robots"))
     return Requirements(user_fields=list(fields.values()), event_handlers=list(handlers.values()),
-                        smart_processes=list(smart.values()), robots=list(robots.values()),
+                        smart_processes=list(smart.values()), robots=list(robots.values()), stages=list(stages.values()),
                         prune_robots=bool(handler_url), item_fields=_item_fields(spec))
 
 

@@ -1147,6 +1147,42 @@ def status_list(portal, ctx, params):
     return Page([status_out(r) for r in rows], len(rows))
 
 
+_STATUS_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@method("crm.status.add")
+def status_add(portal, ctx, params):
+    """A new dictionary item / pipeline stage (dev.1c-bitrix.ru rest_help crm/auxiliary/status/crm_status_add.php):
+    ENTITY_ID, STATUS_ID (both fixed once made) and NAME required; since CRM 20.5.500 a deal stage's STATUS_ID is
+    latin letters, digits, '-' and '_', at most 22 characters in DEAL_STAGE and 19 in DEAL_STAGE_N (N < 10, one fewer
+    per further digit); a stage of pipeline N gets the prefix CN: added by the portal. Answers the new item's ID."""
+    from .bootstrap import add_status
+
+    ctx.cost = WRITE_COST
+    f = fields_param(params)
+    ent, sid, name = str(f.get("ENTITY_ID") or ""), str(f.get("STATUS_ID") or ""), str(f.get("NAME") or "")
+    if not ent or not sid or not name:
+        raise ApiError(400, "ERROR_CORE", "Required fields are not filled: " + ", ".join(
+            k for k, v in (("ENTITY_ID", ent), ("STATUS_ID", sid), ("NAME", name)) if not v))
+    cat = None
+    if ent.startswith("DEAL_STAGE"):
+        cat = int(ent.rsplit("_", 1)[1]) if ent != "DEAL_STAGE" else 0
+        limit = 22 if cat == 0 else 20 - len(str(cat))
+        if not _STATUS_ID.match(sid) or len(sid) > limit:
+            raise ApiError(400, "ERROR_CORE", f"STATUS_ID: latin letters, digits, '-' and '_', at most {limit} "
+                                              "characters")
+        if cat and portal.t("category").get(cat) is None:
+            raise ApiError(400, "ERROR_CORE", "Category not found")
+        if cat:
+            sid = f"C{cat}:{sid}"
+    if any(r["ENTITY_ID"] == ent and r["STATUS_ID"] == sid for r in portal.t("status").rows.values()):
+        raise ApiError(400, "ERROR_CORE", f"The status {sid} already exists")
+    sem = f.get("SEMANTICS") or None
+    row = add_status(portal, ent, sid, name, int(f.get("SORT") or 10), sem if sem in ("S", "F") else None, cat,
+                     str(f.get("COLOR") or "") or None, extra=ent.startswith("DEAL_STAGE"))
+    return int(row["ID"])
+
+
 @method("crm.status.entity.items")
 def status_entity_items(portal, ctx, params):
     ent = str(p(params, "entityId", ""))

@@ -86,6 +86,13 @@ def _notify(portal, ctx, params, kind: str):
     attach = p(params, "ATTACH")
     if attach is not None and len(str(attach)) > 60000:
         raise ApiError(400, "ATTACH_OVERSIZE", "You have exceeded the maximum allowable size of attachments")
+    tag = p(params, "TAG")
+    if tag:
+        # A.10: a new notification with an existing TAG removes the older ones — kept here, marked, so a test can
+        # still count every notice that was sent
+        for old in portal.notifications:
+            if old.get("TAG") == tag and old.get("USER_ID") == uid:
+                old["REPLACED"] = True
     portal.notifications.append({"ID": len(portal.notifications) + 1, "TYPE": kind, "USER_ID": uid, "MESSAGE": msg,
                                  "MESSAGE_OUT": p(params, "MESSAGE_OUT"), "TAG": p(params, "TAG"),
                                  "SUB_TAG": p(params, "SUB_TAG"), "FROM_USER_ID": ctx.user_id})

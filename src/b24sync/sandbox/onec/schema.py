@@ -255,6 +255,11 @@ def build_configuration(exchange_plan: str = "ОбменСB24", *, document_pref
                           _s("Статус", enum="СтатусыДоговоровКонтрагентов", default="НеСогласован"),
                           _b("Согласован"), _dt("ДатаНачалаДействия"), _dt("ДатаОкончанияДействия"), _d("Сумма"),
                           _s("Комментарий", 0),
+                          # document-flows.md B.7/B.8 (УТ 11.5 / ERP 2.5): the payment term and the credit limit
+                          # live on the contract
+                          _b("УстановленСрокОплаты"), Field("СрокОплаты", "Int64", default=0),
+                          _b("ОграничиватьСуммуЗадолженности"), _d("ДопустимаяСуммаЗадолженности"),
+                          _b("ЗапрещаетсяПросроченнаяЗадолженность"),
                           # ИдентификаторCRM: an attribute a configuration extension adds for the integration
                           _s("ИдентификаторCRM", 50)]),
         EntityDef("Catalog_КлассификаторЕдиницИзмерения", "Catalog", has_code=True, code_length=4,
@@ -309,7 +314,8 @@ def build_configuration(exchange_plan: str = "ОбменСB24", *, document_pref
                           _d("СуммаДокумента"), _b("ЦенаВключаетНДС"), _s("Комментарий", 0)],
                   tabular=[_goods_rows([_ref("ЗаказКлиента_Key", "Document_ЗаказКлиента")])],
                   posts_to=["AccumulationRegister_ТоварыНаСкладах", "AccumulationRegister_РасчетыСКлиентами",
-                            "AccumulationRegister_ВыручкаИСебестоимостьПродаж"]),
+                            "AccumulationRegister_ВыручкаИСебестоимостьПродаж",
+                            "AccumulationRegister_РасчетыСКлиентамиПоСрокам"]),
         EntityDef("Document_СчетНаОплатуКлиенту", "Document", number_prefix=document_prefix,
                   fields=[_ref("Организация_Key", org), _ref("Партнер_Key", "Catalog_Партнеры"),
                           _ref("Контрагент_Key", "Catalog_Контрагенты"),
@@ -341,7 +347,7 @@ def build_configuration(exchange_plan: str = "ОбменСB24", *, document_pref
                           _ref("ИсправляемыйДокумент_Key", "Document_ПоступлениеБезналичныхДенежныхСредств"),
                           _s("ДанныеВыписки", 0), _dt("ДатаЗагрузки")],
                   tabular=[_payment_rows()],
-                  posts_to=["AccumulationRegister_РасчетыСКлиентами"]),
+                  posts_to=["AccumulationRegister_РасчетыСКлиентами", "AccumulationRegister_РасчетыСКлиентамиПоСрокам"]),
         # B.5: a cash receipt has no incoming number; rows as in B.4 plus the unused 11.4 field УдалитьЗаказ
         EntityDef("Document_ПриходныйКассовыйОрдер", "Document", number_prefix=document_prefix,
                   fields=[_ref("Организация_Key", org), _ref("Контрагент_Key", "Catalog_Контрагенты"),
@@ -352,7 +358,7 @@ def build_configuration(exchange_plan: str = "ОбменСB24", *, document_pref
                           _ref("ОбъектРасчетов_Key", "Catalog_ОбъектыРасчетов"), _b("Исправление"),
                           _ref("СторнируемыйДокумент_Key", "Document_ПриходныйКассовыйОрдер")],
                   tabular=[_payment_rows([_s("УдалитьЗаказ", 36, default=EMPTY_REF)])],
-                  posts_to=["AccumulationRegister_РасчетыСКлиентами"]),
+                  posts_to=["AccumulationRegister_РасчетыСКлиентами", "AccumulationRegister_РасчетыСКлиентамиПоСрокам"]),
         # B.4: the settlement objects of УТ 11.5 (one per order when settlements are "by orders")
         EntityDef("Catalog_ОбъектыРасчетов", "Catalog", has_code=False, exchange=False,
                   fields=[_s("Объект", 36, default=EMPTY_REF), _s("Объект_Type", 100),
@@ -422,6 +428,16 @@ def build_configuration(exchange_plan: str = "ОбменСB24", *, document_pref
                   dimensions=["Контрагент_Key", "ЗаказКлиента_Key"], resources=["Сумма"],
                   fields=[_ref("Контрагент_Key", "Catalog_Контрагенты"),
                           _ref("ЗаказКлиента_Key", "Document_ЗаказКлиента"), _d("Сумма")]),
+        # document-flows.md B.8: settlements by payment term — dims + ДатаПлановогоПогашения, ДатаВозникновения;
+        # resources Долг, Предоплата; overdue = Долг with a plan date before today. (Grouped here, like
+        # РасчетыСКлиентами above, by Контрагент_Key instead of УТ's АналитикаУчетаПоПартнерам_Key.)
+        EntityDef("AccumulationRegister_РасчетыСКлиентамиПоСрокам", "AccumulationRegister", balance=True,
+                  recorder_types=["Document_РеализацияТоваровУслуг", "Document_ПоступлениеБезналичныхДенежныхСредств",
+                                  "Document_ПриходныйКассовыйОрдер"],
+                  dimensions=["Контрагент_Key", "ДатаПлановогоПогашения", "ДатаВозникновения"],
+                  resources=["Долг", "Предоплата"],
+                  fields=[_ref("Контрагент_Key", "Catalog_Контрагенты"), _dt("ДатаПлановогоПогашения"),
+                          _dt("ДатаВозникновения"), _d("Долг"), _d("Предоплата")]),
         # A turnover-only register: Balance on it must answer 400 code 6 "Метод не найден" (§1.7)
         EntityDef("AccumulationRegister_ВыручкаИСебестоимостьПродаж", "AccumulationRegister", balance=False,
                   recorder_types=["Document_РеализацияТоваровУслуг"],

@@ -486,6 +486,11 @@ class Store:
             moves["AccumulationRegister_РасчетыСКлиентами"].append({
                 "RecordType": "Receipt", "Контрагент_Key": rec["Контрагент_Key"],
                 "ЗаказКлиента_Key": rec.get("ЗаказКлиента_Key", EMPTY_REF), "Сумма": rec["СуммаДокумента"]})
+            if "AccumulationRegister_РасчетыСКлиентамиПоСрокам" in moves:
+                moves["AccumulationRegister_РасчетыСКлиентамиПоСрокам"].append({
+                    "RecordType": "Receipt", "Контрагент_Key": rec["Контрагент_Key"],
+                    "ДатаПлановогоПогашения": self._due_date(rec), "ДатаВозникновения": period,
+                    "Долг": rec["СуммаДокумента"], "Предоплата": 0})
         elif d.name in ("Document_ПоступлениеБезналичныхДенежныхСредств", "Document_ПриходныйКассовыйОрдер"):
             parts = rec.get("РасшифровкаПлатежа") or [{"Сумма": rec["СуммаДокумента"]}]
             for r in parts:
@@ -494,6 +499,9 @@ class Store:
                 moves["AccumulationRegister_РасчетыСКлиентами"].append({
                     "RecordType": "Expense", "Контрагент_Key": rec["Контрагент_Key"],
                     "ЗаказКлиента_Key": order or EMPTY_REF, "Сумма": r.get("Сумма", 0)})
+            if "AccumulationRegister_РасчетыСКлиентамиПоСрокам" in moves:
+                moves["AccumulationRegister_РасчетыСКлиентамиПоСрокам"] = self._pay_by_terms(
+                    ref, rec["Контрагент_Key"], sum(r.get("Сумма", 0) or 0 for r in parts), period)
         elif d.name == "Document_ПоступлениеНаРасчетныйСчет":  # БП: document-flows.md B.3 ОплатаСчетов
             for r in rec.get("РасшифровкаПлатежа") or []:
                 if r.get("СчетНаОплату_Key", EMPTY_REF) != EMPTY_REF:
@@ -515,6 +523,42 @@ class Store:
                 full.append(row)
             self.sets[reg][ref] = (d.name, full)
             self.register(reg, ref)
+
+    def _due_date(self, rec: dict) -> str:
+        """A shipment's planned payment date (document-flows.md B.8 ДатаПлановогоПогашения): its date plus the
+        contract's СрокОплаты days when the contract sets a term (УстановленСрокОплаты), else its own date."""
+        contract = self.objects.get("Catalog_ДоговорыКонтрагентов", {}).get(rec.get("Договор_Key") or EMPTY_REF)
+        day = dt.datetime.fromisoformat(str(rec["Date"])[:19])
+        if contract and contract.get("УстановленСрокОплаты"):
+            day += dt.timedelta(days=int(contract.get("СрокОплаты") or 0))
+        return day.strftime("%Y-%m-%dT00:00:00")
+
+    def _pay_by_terms(self, ref: str, counterparty: str, amount: float, period: str) -> list[dict]:
+        """A payment closes the client's oldest planned debts first (FIFO by plan date, as УТ's offset of
+        advances and debts does); what is left over is a prepayment. Sandbox simplification: the split is made when
+        the payment posts and is not redone when an earlier document is unposted later."""
+        reg = "AccumulationRegister_РасчетыСКлиентамиПоСрокам"
+        open_: dict[str, float] = {}
+        for recorder, (_t, rows) in self.sets.get(reg, {}).items():
+            if recorder == ref:
+                continue
+            for r in rows:
+                if r.get("Контрагент_Key") == counterparty and r.get("Active", True):
+                    sign = -1 if r.get("RecordType") == "Expense" else 1
+                    open_[r["ДатаПлановогоПогашения"]] = open_.get(r["ДатаПлановогоПогашения"], 0) + sign * (r.get("Долг") or 0)
+        out: list[dict] = []
+        left = float(amount)
+        for due in sorted(d for d, v in open_.items() if v > 1e-9):
+            if left <= 1e-9:
+                break
+            part = min(left, open_[due])
+            out.append({"RecordType": "Expense", "Контрагент_Key": counterparty, "ДатаПлановогоПогашения": due,
+                        "ДатаВозникновения": period, "Долг": part, "Предоплата": 0})
+            left -= part
+        if left > 1e-9:
+            out.append({"RecordType": "Expense", "Контрагент_Key": counterparty, "ДатаПлановогоПогашения": period,
+                        "ДатаВозникновения": period, "Долг": left, "Предоплата": 0})
+        return out
 
     # ------------------------------------------------------------------ information register records
     def info_key(self, d: EntityDef, rec: dict) -> tuple:

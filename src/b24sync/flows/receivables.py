@@ -1,0 +1,161 @@
+"""The 1C virtual object ``counterparty_credit``: a client's debt, its overdue part and its credit limit in one record
+per counterparty — for the company card (money fields) and for the credit rule (engine/credit.py, docs/flow-credit.md).
+
+``{Ref_Key, Долг, ПросроченныйДолг, Лимит}`` keyed by the counterparty's ``Ref_Key`` (document-flows.md B.8):
+
+* ``Долг`` — ``AccumulationRegister_РасчетыСКлиентами/Balance`` grouped by ``Контрагент_Key`` (as
+  ``counterparty_debt``, flows/counterparties.py);
+* ``ПросроченныйДолг`` — ``AccumulationRegister_РасчетыСКлиентамиПоСрокам/Balance`` with the condition
+  ``ДатаПлановогоПогашения < today`` (B.8: "overdue = Долг with plan date < today" [M]), never below 0. A base that
+  does not publish the register gives no such field (absent, so a card's value is never cleared by mistake);
+* ``Лимит`` — Σ ``ДопустимаяСуммаЗадолженности`` of the counterparty's contracts (``Catalog_ДоговорыКонтрагентов``,
+  B.7/B.8: the limit of УТ 11.5 / ERP 2.5 lives on the contract) that limit the debt, are not marked for deletion
+  and not closed; none → empty (no limit from 1C). The flag is ``ОграничиватьСуммуЗадолженности`` in УТ 11.5 (B.8
+  [H]); older configurations name it ``КонтролироватьСуммуЗадолженности`` (public УТ 10 / БП 2 dumps) — whichever
+  the base's ``$metadata`` has is read (11.5's first).
+
+⚠ The sandbox and this reader group the registers by a ``Контрагент_Key`` dimension; a real УТ 11.5 register has
+``АналитикаУчетаПоПартнерам_Key`` (Catalog_КлючиАналитикиУчетаПоПартнерам → ``Контрагент``) instead (B.8), the
+same simplification ``counterparty_debt`` makes — see docs/flow-credit.md "Limits".
+
+A balance has no change time: each poll reads the three grouped sets (three requests) and reports every
+counterparty with a debt; one whose debt went to zero is reported once more with 0 (the keys are kept in the shared
+state). Read-only."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from b24sync.engine.errors import PermanentError, ValidationError
+from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, ObjectSchema, Record
+
+CREDIT = "counterparty_credit"
+SETTLEMENTS = "AccumulationRegister_РасчетыСКлиентами"
+BY_TERMS = "AccumulationRegister_РасчетыСКлиентамиПоСрокам"
+CONTRACTS = "Catalog_ДоговорыКонтрагентов"
+LIMIT_FLAGS = ("ОграничиватьСуммуЗадолженности", "КонтролироватьСуммуЗадолженности")  # УТ 11.5, then older
+LIMIT_AMOUNT = "ДопустимаяСуммаЗадолженности"
+CLOSED = "Закрыт"  # Enum_СтатусыДоговоровКонтрагентов (B.7)
+FIELDS = {"Ref_Key": "Edm.Guid", "Долг": "Edm.Decimal", "ПросроченныйДолг": "Edm.Decimal", "Лимит": "Edm.Decimal"}
+
+
+def _money(v: Decimal) -> str:
+    return format(v.quantize(Decimal("0.01")), "f")
+
+
+class OneCCredit:
+    def __init__(self, base: Any, name: str, state: Any) -> None:
+        self.base = base  # the system's ODataAdapter
+        self.name = name
+        self.state = state
+        self.key = f"receivables:credit:nonzero:{name}"
+        self._layout: tuple[bool, str | None] | None = None
+
+    async def _published(self) -> tuple[bool, str | None]:
+        """(the overdue register is published, the contract's limit flag field or None)."""
+        if self._layout is None:
+            terms = await self.base.describe(ObjectRef(BY_TERMS))
+            contracts = await self.base.describe(ObjectRef(CONTRACTS))
+            have = contracts.fields if contracts.exists else {}
+            flag = next((f for f in LIMIT_FLAGS if f in have), None) if LIMIT_AMOUNT in have else None
+            self._layout = (bool(terms.exists), flag)
+        return self._layout
+
+    async def _sums(self, register: str, condition: str | None, resource: str) -> dict[str, Decimal]:
+        params: dict[str, Any] = {"Dimensions": "Контрагент_Key"}
+        if condition:
+            params["Condition"] = condition
+        out: dict[str, Decimal] = {}
+        for r in await self.base.client.virtual_table(register, "Balance", params):
+            k = str(r.get("Контрагент_Key") or "")
+            if k:
+                out[k] = out.get(k, Decimal(0)) + Decimal(str(r.get(f"{resource}Balance") or 0))
+        return out
+
+    async def _limits(self, flag: str | None, ref: str | None) -> dict[str, Decimal]:
+        if flag is None:
+            return {}
+        cond = f"{flag} eq true and DeletionMark eq false"
+        if ref is not None:
+            cond += f" and Контрагент_Key eq guid'{ref}'"
+        out: dict[str, Decimal] = {}
+        async for row in self.base.client.iter_all(CONTRACTS, filter=cond, key_field="Ref_Key"):
+            if str(row.get("Статус") or "") == CLOSED:
+                continue
+            k = str(row.get("Контрагент_Key") or "")
+            if k:
+                out[k] = out.get(k, Decimal(0)) + Decimal(str(row.get(LIMIT_AMOUNT) or 0))
+        return out
+
+    async def _read(self, ref: str | None) -> tuple[dict[str, Decimal], dict[str, Decimal] | None, dict[str, Decimal]]:
+        terms, flag = await self._published()
+        one = f"Контрагент_Key eq guid'{ref}'" if ref is not None else None
+        today = date.today().isoformat()
+        late = f"ДатаПлановогоПогашения lt datetime'{today}T00:00:00'" + (f" and {one}" if one else "")
+        debt, overdue, limits = await asyncio.gather(
+            self._sums(SETTLEMENTS, one, "Сумма"),
+            self._sums(BY_TERMS, late, "Долг") if terms else asyncio.sleep(0, None),
+            self._limits(flag, ref))
+        return debt, overdue, limits
+
+    @staticmethod
+    def _rec(ref: str, debt: Decimal, overdue: dict[str, Decimal] | None, limits: dict[str, Decimal]) -> Record:
+        values: dict[str, Any] = {"Ref_Key": ref, "Долг": _money(debt), "Лимит": None}
+        if overdue is not None:
+            values["ПросроченныйДолг"] = _money(max(Decimal(0), overdue.get(ref, Decimal(0))))
+        if ref in limits:
+            values["Лимит"] = _money(limits[ref])
+        version = "|".join(str(values.get(k) or "") for k in ("Долг", "ПросроченныйДолг", "Лимит"))
+        return Record(id=ref, values=values, version=version)
+
+    async def describe(self, obj: ObjectRef) -> ObjectSchema:
+        reg = await self.base.describe(ObjectRef(SETTLEMENTS))
+        return ObjectSchema(fields=dict(FIELDS), exists=reg.exists, alternatives=[SETTLEMENTS] if not reg.exists else [])
+
+    async def read_changes(self, obj: ObjectRef, cursor: ChangeCursor, *, overlap_seconds: float,
+                           limit: int) -> ChangePage:
+        debt, overdue, limits = await self._read(None)
+        bal = {k: v for k, v in debt.items() if v != 0}
+        key = self._key(obj)
+        before = set((await asyncio.to_thread(self.state.get, key) or {}).get("keys", []))
+        recs = [self._rec(k, v, overdue, limits) for k, v in sorted(bal.items())]
+        recs += [self._rec(k, Decimal(0), overdue, limits) for k in sorted(before - set(bal))]
+        return ChangePage(records=recs, cursor=cursor, more=False, ack={"keys": sorted(bal)})
+
+    def _key(self, obj: ObjectRef) -> str:
+        """One memory of "non-zero last time" per poller: the company card's entity and the credit rule both poll
+        this object, and each must see a debt paid off once."""
+        poller = str(obj.options.get("poller") or "")
+        return f"{self.key}:{poller}" if poller else self.key
+
+    async def acknowledge(self, obj: ObjectRef, page: ChangePage) -> None:
+        keys = (page.ack or {}).get("keys")
+        if keys is not None:
+            await asyncio.to_thread(self.state.update, self._key(obj), lambda old: ({"keys": keys}, None))
+
+    async def get(self, obj: ObjectRef, record_id: str) -> Record | None:
+        debt, overdue, limits = await self._read(record_id)
+        return self._rec(record_id, debt.get(record_id, Decimal(0)), overdue, limits)
+
+    async def find(self, obj: ObjectRef, criteria: dict[str, Any]) -> list[Record]:
+        ref = criteria.get("Ref_Key")
+        if ref is None or set(criteria) != {"Ref_Key"}:
+            raise ValidationError(f"1C {CREDIT}: look up by Ref_Key only")
+        rec = await self.get(obj, str(ref))
+        return [rec] if rec else []
+
+    async def exists(self, obj: ObjectRef, criteria: dict[str, Any]) -> bool:
+        return bool(await self.find(obj, criteria))
+
+    async def create(self, obj: ObjectRef, values: dict[str, Any]) -> str:
+        raise PermanentError("receivables and limits are kept by 1C; b24sync never writes them")
+
+    async def update(self, obj: ObjectRef, record_id: str, values: dict[str, Any], *,
+                     expected_version: str | None = None) -> str | None:
+        raise PermanentError("receivables and limits are kept by 1C; b24sync never writes them")
+
+    async def aclose(self) -> None:
+        return None

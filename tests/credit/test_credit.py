@@ -1,0 +1,191 @@
+"""Credit limits (issue 16, docs/flow-credit.md) end to end over the Bitrix24 and 1C (УТ) sandboxes: a client's
+debt in 1C over its limit (from the УТ contract, or a field of the company) moves its open deals to the waiting
+stage with one notice to each deal's manager, a new deal of that client goes there at once, a manual move out is
+put back with one timeline note, and when the debt falls to the limit every deal returns to the stage it came from.
+Debt and overdue debt reach the company card as money."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from b24sync.server.intake import accept_event
+from tests.orders.harness import cycle, scenario
+from tests.orders.test_orders import seed
+from tests.payments.harness import comments, deal_row, parked
+
+RECEIPTS = "Document_ПоступлениеБезналичныхДенежныхСредств"
+SHIPMENTS = "Document_РеализацияТоваровУслуг"
+CONTRACTS = "Catalog_ДоговорыКонтрагентов"
+HOLD = "UC_CREDIT_HOLD"
+
+
+def credit_entities(limit: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "company": {"master": "onec", "direction": "erp_to_crm", "crm": {"object": "crm.company"},
+                    "erp": {"object": "Catalog_Контрагенты"}, "match": [{"crm": "UF_CRM_INN", "erp": "ИНН"}],
+                    "link": {"crm": "UF_CRM_ERP_ID"}, "fields": [{"crm": "TITLE", "erp": "Description"}]},
+        "receivables": {"master": "onec", "direction": "erp_to_crm", "create": False,
+                        "crm": {"object": "crm.company"}, "erp": {"object": "counterparty_credit"},
+                        "match": [{"crm": "UF_CRM_ERP_ID", "erp": "Ref_Key"}], "link": {"crm": "UF_CRM_ERP_ID"},
+                        "fields": [{"crm": "UF_CRM_DEBT", "erp": "Долг", "crm_type": "money"},
+                                   {"crm": "UF_CRM_OVERDUE_DEBT", "erp": "ПросроченныйДолг", "crm_type": "money"}],
+                        "triggers": [{"poll": "1m"}]},
+        "credit": {"master": "onec", "direction": "erp_to_crm", "crm": {"object": "crm.deal"},
+                   "erp": {"object": "counterparty_credit"}, "match": [],
+                   "credit_control": {"company": "company", "debt": "Долг", "overdue": "ПросроченныйДолг",
+                                      "limit": limit, "stage": HOLD},
+                   "triggers": [{"poll": "1m"}, {"poll": "1m", "side": "crm"}, {"webhook": "ONCRMDEALADD"},
+                                {"webhook": "ONCRMDEALUPDATE"}]},
+    }
+
+
+async def _client(rt, onec, client) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    s = await seed(rt, onec, client)
+    await client.call("crm.company.update", {"id": int(s["company"]),
+                                             "fields": {"UF_CRM_ERP_ID": s["cp"]["Ref_Key"]}})
+    return s
+
+
+def _ship(onec, s: dict[str, Any], amount: float, *, date: str = "2026-03-01T10:00:00",  # type: ignore[no-untyped-def]
+          contract: str | None = None) -> dict:
+    extra = {"Договор_Key": contract} if contract else {}
+    doc = onec.create(SHIPMENTS, Контрагент_Key=s["cp"]["Ref_Key"], Партнер_Key=s["partner"]["Ref_Key"],
+                      СуммаДокумента=amount, Date=date, **extra,
+                      Товары=[{"LineNumber": 1, "Номенклатура_Key": s["goods"][0]["Ref_Key"], "Количество": 1,
+                               "Цена": amount, "Сумма": amount, "СуммаСНДС": amount}])
+    return onec.post(SHIPMENTS, doc["Ref_Key"])
+
+
+def _pay(onec, s: dict[str, Any], amount: float, number: str) -> dict:  # type: ignore[no-untyped-def]
+    doc = onec.create(RECEIPTS, Контрагент_Key=s["cp"]["Ref_Key"], СуммаДокумента=amount,
+                      НомерВходящегоДокумента=number, ДатаВходящегоДокумента="2026-03-20T00:00:00",
+                      РасшифровкаПлатежа=[{"LineNumber": 1, "Сумма": amount}])
+    return onec.post(RECEIPTS, doc["Ref_Key"])
+
+
+async def _deal(rt, client, s: dict[str, Any], stage: str, title: str) -> str:  # type: ignore[no-untyped-def]
+    d = str(await client.call("crm.deal.add", {"fields": {"TITLE": title, "STAGE_ID": stage,
+                                                          "COMPANY_ID": s["company"], "ASSIGNED_BY_ID": 1}}))
+    accept_event(rt, side="crm", event="ONCRMDEALADD", record_id=d, source="b24", delivery_id=f"add:{d}")
+    return d
+
+
+def notices(b24) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every notice sent (one replaced by a newer one with its TAG included: a duplicate would show here)."""
+    return [n["MESSAGE"] for n in b24.portal.notifications]
+
+
+def test_debt_over_the_contract_limit_suspends_deals_then_releases_them(tmp_path: Path) -> None:
+    async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
+        s = await _client(rt, onec, client)
+        contract = onec.create(CONTRACTS, Description="Основной", Контрагент_Key=s["cp"]["Ref_Key"],
+                               Партнер_Key=s["partner"]["Ref_Key"], Статус="Действует",
+                               ОграничиватьСуммуЗадолженности=True, ДопустимаяСуммаЗадолженности=100000,
+                               УстановленСрокОплаты=True, СрокОплаты=10)
+        d1 = await _deal(rt, client, s, "PREPARATION", "Кабель")
+        d2 = await _deal(rt, client, s, "EXECUTING", "Автоматы")
+        won = await _deal(rt, client, s, "WON", "Старая поставка")
+        await cycle(rt)
+        assert deal_row(b24, d1)["STAGE_ID"] == "PREPARATION" and notices(b24) == []  # no debt yet
+
+        _ship(onec, s, 150000, contract=contract["Ref_Key"])  # due 11.03.2026: overdue by now
+        await cycle(rt)
+        assert deal_row(b24, d1)["STAGE_ID"] == HOLD, parked(rt)
+        assert deal_row(b24, d2)["STAGE_ID"] == HOLD
+        assert deal_row(b24, won)["STAGE_ID"] == "WON"  # a closed deal is left alone
+        sent = notices(b24)
+        assert len(sent) == 2, sent
+        assert sorted(sent)[1] == ("Сделка «Кабель» (№ " + d1 + ") приостановлена: долг клиента ООО Покупатель — 150 000 ₽ "
+                           "при кредитном лимите 100 000 ₽, из них просрочено 150 000 ₽. Она вернётся на прежнюю "
+                           "стадию сама, когда долг снизится до лимита.")
+        card = b24.portal.t("company").get(int(s["company"]))
+        assert card["UF_CRM_DEBT"] == "150000.00|RUB" and card["UF_CRM_OVERDUE_DEBT"] == "150000.00|RUB", card
+
+        for _ in range(2):  # polls again and a forced re-run of the client's job: no second notice, no move
+            await cycle(rt)
+        from b24sync.engine.enqueue import enqueue_sync
+
+        with rt.db.begin() as conn:
+            enqueue_sync(conn, "credit", "erp", s["cp"]["Ref_Key"], force=True, scope="credit", reason="replay")
+        await cycle(rt)
+        assert len(notices(b24)) == 2, notices(b24)
+
+        d3 = await _deal(rt, client, s, "NEW", "Новая заявка")  # Bitrix24 cannot refuse it: moved at once
+        await cycle(rt)
+        assert deal_row(b24, d3)["STAGE_ID"] == HOLD
+        assert len(notices(b24)) == 3
+
+        await client.call("crm.deal.update", {"id": int(d1), "fields": {"STAGE_ID": "FINAL_INVOICE"}})
+        accept_event(rt, side="crm", event="ONCRMDEALUPDATE", record_id=d1, source="b24", delivery_id="m1")
+        await cycle(rt)
+        assert deal_row(b24, d1)["STAGE_ID"] == HOLD  # still over the limit: put back
+        notes = comments(b24, d1)
+        assert len(notes) == 1 and notes[0].startswith("b24sync: сделка остаётся приостановленной"), notes
+        await cycle(rt)
+        assert len(comments(b24, d1)) == 1 and len(notices(b24)) == 3
+
+        _pay(onec, s, 50000, "7")  # debt 100 000 = the limit: allowed, so released
+        await cycle(rt)
+        assert deal_row(b24, d1)["STAGE_ID"] == "PREPARATION", parked(rt)
+        assert deal_row(b24, d2)["STAGE_ID"] == "EXECUTING"
+        assert deal_row(b24, d3)["STAGE_ID"] == "NEW"
+        assert deal_row(b24, won)["STAGE_ID"] == "WON"
+        released = notices(b24)[3:]
+        assert len(released) == 3, released
+        assert any(m.startswith(f"Сделка «Кабель» (№ {d1}) возвращена на стадию PREPARATION") for m in released)
+        card = b24.portal.t("company").get(int(s["company"]))
+        assert card["UF_CRM_DEBT"] == "100000.00|RUB"
+        for _ in range(2):
+            await cycle(rt)
+        assert len(notices(b24)) == 6 and deal_row(b24, d1)["STAGE_ID"] == "PREPARATION"
+
+        d4 = await _deal(rt, client, s, "NEW", "После оплаты")  # under the limit: stays where it was made
+        await cycle(rt)
+        assert deal_row(b24, d4)["STAGE_ID"] == "NEW" and parked(rt) == []
+
+        _ship(onec, s, 20000)  # over again: a new suspension, a new notice for each open deal
+        await cycle(rt)
+        assert {deal_row(b24, d)["STAGE_ID"] for d in (d1, d2, d3, d4)} == {HOLD}
+        assert len(notices(b24)) == 10
+
+    scenario(steps, tmp_path, credit_entities({"erp": "Лимит", "crm": "UF_CRM_CREDIT_LIMIT"}))
+
+
+def test_limit_from_a_company_field_where_1c_has_none(tmp_path: Path) -> None:
+    async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
+        s = await _client(rt, onec, client)
+        await client.call("crm.company.update", {"id": int(s["company"]),
+                                                 "fields": {"UF_CRM_CREDIT_LIMIT": "50000|RUB"}})
+        d = await _deal(rt, client, s, "PREPARATION", "Кабель")
+        _ship(onec, s, 60000, date="2099-01-01T00:00:00")  # not due yet: nothing overdue
+        await cycle(rt)
+        assert deal_row(b24, d)["STAGE_ID"] == HOLD, parked(rt)
+        (msg,) = notices(b24)
+        assert "долг клиента ООО Покупатель — 60 000 ₽ при кредитном лимите 50 000 ₽. Она" in msg, msg
+        assert b24.portal.t("company").get(int(s["company"]))["UF_CRM_OVERDUE_DEBT"] == "0.00|RUB"
+        # the limit raised on the card: seen at the next poll of the debt
+        await client.call("crm.company.update", {"id": int(s["company"]),
+                                                 "fields": {"UF_CRM_CREDIT_LIMIT": "70000|RUB"}})
+        await cycle(rt)
+        assert deal_row(b24, d)["STAGE_ID"] == "PREPARATION", parked(rt)
+        assert len(notices(b24)) == 2
+
+    scenario(steps, tmp_path, credit_entities({"crm": "UF_CRM_CREDIT_LIMIT"}))
+
+
+def test_portal_prepare_made_the_stage_and_the_limit_field(tmp_path: Path) -> None:
+    async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
+        rows = await client.call("crm.status.list", {"filter": {"ENTITY_ID": "DEAL_STAGE"}})
+        (hold,) = [r for r in rows if r["STATUS_ID"] == HOLD]
+        assert hold["NAME"] == "Приостановлена: кредитный лимит" and hold["SEMANTICS"] in (None, "")
+        won = next(r for r in rows if r["STATUS_ID"] == "WON")
+        assert int(hold["SORT"]) < int(won["SORT"])  # a process stage, before the final ones
+        ufs = await client.call("crm.company.userfield.list", {"filter": {"FIELD_NAME": "UF_CRM_CREDIT_LIMIT"}})
+        assert [u["USER_TYPE_ID"] for u in ufs] == ["money"]
+        from b24sync.engine.names import check_names
+
+        rep = await check_names(rt, ["credit"])
+        assert rep.problems["credit"] == []
+
+    scenario(steps, tmp_path, credit_entities({"crm": "UF_CRM_CREDIT_LIMIT"}))
