@@ -61,6 +61,43 @@ def _login(c: TestClient, token: str) -> str:
     return m.group(1) if m else ""
 
 
+def _accept_in_chromium(rt, pid: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Debian's chromium (as tests/console/test_console_browser.py): log in as the operator, find the version
+    conflict on the Review page with its evidence, press «Записать наши», see the notice."""
+    import os
+
+    from tests.console.test_console_browser import CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Debian's chromium is not at {CHROMIUM}: `make test` installs it (apt package chromium)")
+    from playwright.sync_api import sync_playwright
+
+    from b24sync.sandbox.served import ServedApp
+    from b24sync.server.app import create_app
+
+    os.environ["B24SYNC_CONSOLE_TOKEN"] = "console-operator-token-for-the-test"
+    served = ServedApp(create_app(rt))
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{served.url}/console/login?next=/console/review")
+            page.fill("input[name=token]", "console-operator-token-for-the-test")
+            page.click("button[type=submit]")
+            page.goto(f"{served.url}/console/review")
+            item = page.locator(f'section[data-proposal="{pid}"]')
+            row = item.locator('tr[data-field="Description"]')
+            assert row.locator(".ours").inner_text() == "Вектор CRM" and row.locator(".theirs").inner_text() == "Вектор 1С"
+            page.screenshot(path=str(tmp_path / "version-conflict.png"), full_page=True)
+            item.locator("button.accept").click()
+            page.wait_for_selector("#notice")
+            assert "повторена" in page.locator("#notice").inner_text()
+            browser.close()
+    finally:
+        os.environ.pop("B24SYNC_CONSOLE_TOKEN", None)
+        served.stop()
+
+
 @pytest.mark.parametrize("direction", ["both", "crm_to_erp"])
 def test_a_1c_version_conflict_is_reviewed_and_decided(tmp_path: Path, direction: str) -> None:
     from b24sync.connectors.bitrix24.portal import prepare_portal
@@ -150,9 +187,12 @@ def test_a_1c_version_conflict_is_reviewed_and_decided(tmp_path: Path, direction
                        headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403  # CSRF
         assert op.post("/console/review/decide", data={"csrf": "0" * 32, "proposal": p.id, "decision": "accept"}
                        ).status_code == 403
-        r = op.post("/console/review/decide", data={"csrf": csrf, "proposal": p.id, "decision": "accept"},
-                    follow_redirects=True)
-        assert r.status_code == 200 and 'id="notice"' in r.text, r.text[-1500:]
+        if direction == "both":  # in a real browser: the page as a person sees it, the decision by its button
+            _accept_in_chromium(rt, p.id, tmp_path)
+        else:
+            r = op.post("/console/review/decide", data={"csrf": csrf, "proposal": p.id, "decision": "accept"},
+                        follow_redirects=True)
+            assert r.status_code == 200 and 'id="notice"' in r.text, r.text[-1500:]
         asyncio.run(rt.aclose())
         asyncio.run(cycle())
         assert one_c()["Description"] == "Вектор CRM"
