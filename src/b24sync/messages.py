@@ -359,6 +359,8 @@ CATALOGUE: dict[str, dict[Locale, str]] = {
     "doc.trigger.manual": {"ru": "вручную", "en": "manual"},
     "doc.tr.values": {"ru": "значения: {pairs}", "en": "values: {pairs}"},
     "doc.tr.table": {"ru": "таблица `{table}`", "en": "table `{table}`"},
+    "doc.tr.table_qualified": {"ru": "таблица `{table}` (с уточнением по полю {field})",
+                               "en": "table `{table}` (refined by {field})"},
     "doc.tr.scale": {"ru": "× {scale} в CRM", "en": "× {scale} to CRM"},
     "doc.tr.phone": {"ru": "телефон в формате E.164", "en": "phone to E.164"},
     "doc.tr.inn": {"ru": "ИНН (с проверкой)", "en": "INN (checked)"},

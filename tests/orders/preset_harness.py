@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def preset_scenario(example: str, fn, tmp_path: Path, *, erp: str = "onec", profile: str = "ut11",  # type: ignore[no-untyped-def]
-                    before=None) -> Any:
+                    before=None, order_state: str = "composite") -> Any:
     b24 = Bitrix24Sandbox(rate=50, burst=400)
     url = b24.start()
     env = {"B24_WEBHOOK_URL": url, "B24_EVENT_TOKEN": ""}
@@ -27,7 +27,7 @@ def preset_scenario(example: str, fn, tmp_path: Path, *, erp: str = "onec", prof
     if erp == "onec":
         from b24sync.sandbox.onec.sandbox import OneCSandbox
 
-        erp_handle = OneCSandbox(profile=profile)
+        erp_handle = OneCSandbox(profile=profile, order_state=order_state)
         env |= {"ONEC_ODATA_URL": erp_handle.start(), "ONEC_USER": "odata", "ONEC_PASSWORD": "secret"}
         stops.append(erp_handle.stop)
     else:

@@ -100,13 +100,42 @@ def test_unf_order_fill_checks_name_the_fields_then_post_and_unpost(bases) -> No
     contract = sb.find("Catalog_ДоговорыКонтрагентов", Owner_Key=ids["counterparties"][0])[0]["Ref_Key"]
     c.patch(f"{url}Document_ЗаказПокупателя(guid'{ref}')?$format=json", json={
         "Организация_Key": ids["org"], "Договор_Key": contract, "ВалютаДокумента_Key": ids["rub"],
-        "СостояниеЗаказа_Key": ids["order_states"]["В работе"],
+        "СостояниеЗаказа": ids["order_states"]["В работе"],
+        "СостояниеЗаказа_Type": "StandardODATA.Catalog_СостоянияЗаказовПокупателей",
         "Запасы": [{"LineNumber": 1, "Номенклатура_Key": ids["products"][0], "Количество": 1, "Цена": 100,
                     "СтавкаНДС_Key": ids["vat_rates"]["22%"]}]})
     assert _post(c, url, "Document_ЗаказПокупателя", ref).status_code == 200
     assert sb.get("Document_ЗаказПокупателя", ref)["Posted"] is True
     assert c.post(f"{url}Document_ЗаказПокупателя(guid'{ref}')/Unpost").status_code == 200
     assert sb.get("Document_ЗаказПокупателя", ref)["Posted"] is False
+
+
+def test_unf_order_state_is_what_3_0_8_73_declares_and_the_older_reading_on_request() -> None:
+    """docs/flow-orders.md "Limits": composite СостояниеЗаказа (+ _Type), ВариантЗавершения Успешно | Отменен,
+    УдалитьЗакрыт; the catalog ships «В работе» and the predefined «Завершен». ``order_state="key"``: the older
+    reading (СостояниеЗаказа_Key, Закрыт)."""
+    new, old = OneCSandbox(profile="unf30"), OneCSandbox(profile="unf30", order_state="key")
+    try:
+        url = new.start()
+        old.start()
+        md = httpx.get(url + "$metadata", auth=("odata", "secret")).text
+        props = new.store.defs["Document_ЗаказПокупателя"].all_fields()
+        names = {f.name for f in props}
+        assert {"СостояниеЗаказа", "СостояниеЗаказа_Type", "ВариантЗавершения", "УдалитьЗакрыт"} <= names
+        assert not {"СостояниеЗаказа_Key", "Закрыт"} & names
+        assert 'Name="СостояниеЗаказа_Type"' in md and 'Name="ВариантЗавершения"' in md
+        done = new.get("Catalog_СостоянияЗаказовПокупателей", new.ids["order_states"]["Завершен"])
+        assert (done["Predefined"], done["PredefinedDataName"]) == (True, "Завершен")
+        assert "Code" not in done
+        order = new.create("Document_ЗаказПокупателя", ВариантЗавершения="Отменен")
+        assert order["ВариантЗавершения"] == "Отменен"
+        with pytest.raises(Exception):
+            new.create("Document_ЗаказПокупателя", ВариантЗавершения="Закрыт")  # not a member of the enum
+        old_names = {f.name for f in old.store.defs["Document_ЗаказПокупателя"].all_fields()}
+        assert {"СостояниеЗаказа_Key", "Закрыт"} <= old_names and "ВариантЗавершения" not in old_names
+    finally:
+        for sb in (new, old):
+            sb.stop()
 
 
 def test_two_bases_have_their_own_guids_and_number_sequences(bases) -> None:  # type: ignore[no-untyped-def]

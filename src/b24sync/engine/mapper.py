@@ -68,6 +68,9 @@ def edited_owned_fields(spec: Spec, entity: Entity, side: Side, values: dict[str
 def project(spec: Spec, entity: Entity, side: Side, values: dict[str, Any]) -> dict[str, Any]:
     """The values of ``side``'s fields that matter for syncing out of it (what its fingerprint covers)."""
     names = [f.crm if side == "crm" else f.erp for f in outgoing_fields(spec, entity, side)]
+    if side == "erp":  # a qualified table reads a second ERP field: its change alone is a change
+        names += [t.qualify for f in outgoing_fields(spec, entity, side) for t in f.transform
+                  if isinstance(t, TableTransform) and t.qualify]
     for rule in entity.match:
         names += [k.crm if side == "crm" else k.erp for k in rule.keys]
     names += [g.skip_if.field for g in entity.guards if g.skip_if and g.skip_if.side == side]
@@ -119,7 +122,7 @@ def convert(spec: Spec, f: FieldMapping, value: Any, source: Side, resolve: Reso
     if source == "erp" and not of_ref_type(f, chain, record or {}):
         return None  # a composite reference to another kind of document: nothing to link (RefTransform.erp_type)
     for t in chain:
-        value = _apply(spec, f, t, value, to_crm=(source == "erp"), resolve=resolve)
+        value = _apply(spec, f, t, value, to_crm=(source == "erp"), resolve=resolve, record=record)
     if money and source == "erp":
         value = money_text(f, value, record or {})
     return value
@@ -194,7 +197,7 @@ def money_text(f: FieldMapping, value: Any, record: dict[str, Any]) -> Any:
 
 
 def _apply(spec: Spec, f: FieldMapping, t: Transform, value: Any, *, to_crm: bool,
-           resolve: Resolver | None = None) -> Any:
+           resolve: Resolver | None = None, record: dict[str, Any] | None = None) -> Any:
     if value is None or value == "":
         return None
     if isinstance(t, RefTransform):
@@ -212,8 +215,14 @@ def _apply(spec: Spec, f: FieldMapping, t: Transform, value: Any, *, to_crm: boo
     if isinstance(t, (MapTransform, TableTransform)):
         table = t.map if isinstance(t, MapTransform) else spec.value_maps[t.table]
         default = t.default if isinstance(t, MapTransform) else None
-        lookup = table if to_crm else {v: k for k, v in reversed(list(table.items()))}
+        qualify = t.qualify if isinstance(t, TableTransform) else None
+        lookup = table if to_crm else {v: k for k, v in reversed(list(table.items()))
+                                       if not (qualify and "/" in k)}  # back to the plain value, never `a/b`
         key = str(value)
+        if to_crm and qualify:
+            q = (record or {}).get(qualify)
+            if q not in (None, "") and f"{key}/{q}" in lookup:
+                return lookup[f"{key}/{q}"]  # «Завершен» with ВариантЗавершения = Отменен
         if key in lookup:
             return lookup[key]
         if default is not None and to_crm:

@@ -119,6 +119,11 @@ async def check_names(rt: Runtime, entities: list[str] | None = None) -> NameRep
                     use.name, schema.fields, f"`{obj.object}` in {system}")
                 if use.name.upper().startswith("UF_CRM_"):
                     fix = f"create it with `b24sync portal prepare SPEC`, or {fix}"
+                if use.what == "table qualifier":  # an older base without it: the table's plain keys still work
+                    probs.append(NameProblem(
+                        ename, side, use.path, f"{where} has no field `{use.name}` (entity {ename}, {use.what}): "
+                        f"the table is looked up by the value alone", fix, fatal=False))
+                    continue
                 probs.append(NameProblem(
                     ename, side, use.path, f"{where} has no field `{use.name}` (entity {ename}, {use.what})", fix))
         probs += _check_route_values(rt, ename, entity, rep.schemas.get((ename, "crm")))

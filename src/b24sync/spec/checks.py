@@ -82,6 +82,11 @@ def check_semantics(spec: Spec, file: str, lines: LineMap) -> list:
                 if isinstance(t, TableTransform) and t.table not in spec.value_maps:
                     add(fpath + ("transform", j), f"transform table `{t.table}` is not defined",
                         f"add it under `value_maps:` (defined: {', '.join(spec.value_maps) or 'none'})")
+                if isinstance(t, TableTransform) and t.qualify and owner != "erp":
+                    add(fpath + ("transform", j, "qualify"),
+                        f"`qualify: {t.qualify}` reads the table ERP → CRM only, but `{f.crm}` is owned by {owner}",
+                        "set `owner: erp` on this field, or drop `qualify` (the CRM value cannot say which "
+                        f"`{t.qualify}` to write)")
         for i, g in enumerate(entity.guards):
             ap = g.require_active_party
             if ap is not None:

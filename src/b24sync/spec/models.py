@@ -105,6 +105,10 @@ class TableTransform(Strict):
     """A named table from ``value_maps`` (e.g. order status <-> deal stage), ERP value -> CRM value."""
 
     table: str
+    qualify: str | None = Field(
+        None, description="ERP field whose value refines the key, ERP -> CRM only: the table is looked up by "
+        "`<value>/<that field's value>` first, then by the value alone (УНФ: the state «Завершен» with "
+        "ВариантЗавершения Успешно → won, Отменен → lost: keys `Завершен/Успешно`, `Завершен/Отменен`)")
 
 
 class ScaleTransform(Strict):

@@ -24,6 +24,10 @@ def names_of(ename: str, e: Entity) -> list[NameUse]:
     for i, f in enumerate(e.fields):
         out.append(NameUse("crm", f.crm, base + ("fields", i, "crm"), "field"))
         out.append(NameUse("erp", f.erp, base + ("fields", i, "erp"), "field"))
+        for j, t in enumerate(f.transform):
+            if getattr(t, "qualify", None):
+                out.append(NameUse("erp", t.qualify, base + ("fields", i, "transform", j, "qualify"),
+                                   "table qualifier"))  # not fatal: without it the plain value is looked up
     for i, rule in enumerate(e.match):
         for j, k in enumerate(rule.keys):
             out.append(NameUse("crm", k.crm, base + ("match", i, "keys", j, "crm"), "match key"))

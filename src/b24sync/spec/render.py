@@ -55,6 +55,8 @@ def _transform(tr: Transform, spec: Spec) -> str:
     if isinstance(tr, MapTransform):
         return t("doc.tr.values", pairs=", ".join(f"{k} → {v}" for k, v in tr.map.items()))
     if isinstance(tr, TableTransform):
+        if tr.qualify:
+            return t("doc.tr.table_qualified", table=tr.table, field=tr.qualify)
         return t("doc.tr.table", table=tr.table)
     if isinstance(tr, ScaleTransform):
         return t("doc.tr.scale", scale=f"{tr.scale:g}")

@@ -9,7 +9,11 @@ object by object) and erp-side.md §1.14 (БП rows). What differs and matters t
   ``Номенклатура_Key``; VAT is the enum ``СтавкаНДС``; the invoice is written, not posted (no register records);
   numbers look like ``0000-000001``; ``Document_ПоступлениеНаРасчетныйСчет`` has a composite ``Контрагент``
   (Контрагенты | ФизическиеЛица) and rows ``СчетНаОплату_Key`` that feed ``AccumulationRegister_ОплатаСчетов``.
-* УНФ sells through ``Document_ЗаказПокупателя`` (rows ``Запасы``, state a catalog ``СостояниеЗаказа_Key``) and
+* УНФ sells through ``Document_ЗаказПокупателя`` (rows ``Запасы``; its state is what УНФ 3.0.8.73 declares, docs/
+  flow-orders.md "Limits": the **composite** ``СостояниеЗаказа`` + ``СостояниеЗаказа_Type`` (Catalog_
+  СостоянияЗаказовПокупателей | Catalog_СостоянияЗаказНарядов), the outcome the enum ``ВариантЗавершения``
+  (Успешно | Отменен), the old flag ``УдалитьЗакрыт``; the catalog has no code, ships «В работе» and the predefined
+  «Завершен»; ``order_state="key"`` builds the older reading — ``СостояниеЗаказа_Key`` and ``Закрыт``) and
   invoices with ``Document_СчетНаОплату`` whose ``ДокументОснование`` is composite; VAT rates are the catalog
   ``Catalog_СтавкиНДС`` (rows ``СтавкаНДС_Key``); contracts are owned by the counterparty.
 
@@ -56,7 +60,7 @@ BP30_FILL: FillChecks = {
                                         ["Номенклатура_Key", "Количество"], "Товары", True),
 }
 UNF30_FILL: FillChecks = {
-    "Document_ЗаказПокупателя": (["Организация_Key", "Контрагент_Key", "Договор_Key", "СостояниеЗаказа_Key",
+    "Document_ЗаказПокупателя": (["Организация_Key", "Контрагент_Key", "Договор_Key", "СостояниеЗаказа",
                                   "ВалютаДокумента_Key"], ["Номенклатура_Key", "Количество"], "Запасы", True),
     "Document_СчетНаОплату": (["Организация_Key", "Контрагент_Key", "Договор_Key", "БанковскийСчет_Key"],
                               ["Номенклатура_Key", "Количество"], "Запасы", True),
@@ -74,23 +78,33 @@ def profile_name(name: str | None) -> str:
     return ALIASES[key]
 
 
-def fill_checks(profile: str) -> tuple[FillChecks, FillChecks]:
+def fill_checks(profile: str, *, order_state: str = "composite") -> tuple[FillChecks, FillChecks]:
     """(always checked, checked with full_fill_checks)."""
     if profile == "bp30":
         return BP30_FILL, BP30_FILL
     if profile == "unf30":
-        return UNF30_FILL, UNF30_FILL
+        fill = UNF30_FILL
+        if order_state == "key":  # the older reading: a single reference
+            head, rows, tab, req = fill["Document_ЗаказПокупателя"]
+            fill = {**fill, "Document_ЗаказПокупателя": (
+                [("СостояниеЗаказа_Key" if h == "СостояниеЗаказа" else h) for h in head], rows, tab, req)}
+        return fill, fill
     return UT11_FILL, UT11_FULL_FILL
 
 
+ORDER_STATES = ("composite", "key")  # УНФ order state: 3.0.8.73 as declared (default) | the older reading
+
+
 def build(profile: str, exchange_plan: str = "ОбменСB24", *, document_prefix: str | None = None,
-          code_prefix: str | None = None) -> list[EntityDef]:
+          code_prefix: str | None = None, order_state: str = "composite") -> list[EntityDef]:
     dp = DOCUMENT_PREFIX[profile] if document_prefix is None else document_prefix
     cp = CODE_PREFIX[profile] if code_prefix is None else code_prefix
+    if order_state not in ORDER_STATES:
+        raise ValueError(f"unknown УНФ order-state reading {order_state!r}; known: {', '.join(ORDER_STATES)}")
     if profile == "bp30":
         return _bp30(exchange_plan, dp, cp)
     if profile == "unf30":
-        return _unf30(exchange_plan, dp, cp)
+        return _unf30(exchange_plan, dp, cp, order_state)
     return build_configuration(exchange_plan, document_prefix=dp, code_prefix=cp)
 
 
@@ -242,8 +256,15 @@ def _bp30(exchange_plan: str, dp: str, cp: str) -> list[EntityDef]:
     ]
 
 
-def _unf30(exchange_plan: str, dp: str, cp: str) -> list[EntityDef]:
+def _unf30(exchange_plan: str, dp: str, cp: str, order_state: str = "composite") -> list[EntityDef]:
     org = "Catalog_Организации"
+    states = "Catalog_СостоянияЗаказовПокупателей"
+    if order_state == "key":  # the older reading (the sandbox's first unf30 profile): one reference and a flag
+        state: list[Field] = [_ref("СостояниеЗаказа_Key", states), _b("Закрыт")]
+    else:  # [UNF:Documents/ЗаказПокупателя.xml] 3.0.8.73 (docs/flow-orders.md "Limits"): composite, the outcome
+        # an enum, the old flag renamed «(не используется)»
+        state = [*_composite("СостояниеЗаказа", states, "Catalog_СостоянияЗаказНарядов"),
+                 _s("ВариантЗавершения", enum="ВариантыЗавершенияЗаказа"), _b("УдалитьЗакрыт")]
 
     def stock_rows() -> TabularSection:  # [L] УНФ `Запасы`: B.6 names Количество, Сумма, Всего
         return TabularSection("Запасы", [
@@ -271,8 +292,10 @@ def _unf30(exchange_plan: str, dp: str, cp: str) -> list[EntityDef]:
                   fields=[_s("НаименованиеПолное", 1000), _s("Артикул", 50),
                           _ref("ЕдиницаИзмерения_Key", "Catalog_КлассификаторЕдиницИзмерения"),
                           _s("ТипНоменклатуры", 50, default="Запас"), _ref("СтавкаНДС_Key", "Catalog_СтавкиНДС")]),
-        # document-flows.md "sandbox must reproduce": ЗаказПокупателя with catalog-based СостояниеЗаказа
-        EntityDef("Catalog_СостоянияЗаказовПокупателей", "Catalog", has_code=False, fields=[_s("Цвет", 50)]),
+        # document-flows.md "sandbox must reproduce": ЗаказПокупателя with catalog-based СостояниеЗаказа;
+        # [UNF:Catalogs/СостоянияЗаказовПокупателей] no code, «В работе» + the predefined «Завершен» (seed_profiles)
+        EntityDef(states, "Catalog", has_code=False, fields=[_s("Цвет", 50)]),
+        EntityDef("Catalog_СостоянияЗаказНарядов", "Catalog", has_code=False, fields=[_s("Цвет", 50)]),
         EntityDef("Catalog_СтруктурныеЕдиницы", "Catalog", has_code=False,
                   fields=[_s("ТипСтруктурнойЕдиницы", 50, default="Склад")]),
         EntityDef("Document_ЗаказПокупателя", "Document", number_prefix=dp,
@@ -281,7 +304,7 @@ def _unf30(exchange_plan: str, dp: str, cp: str) -> list[EntityDef]:
                           _ref("Договор_Key", "Catalog_ДоговорыКонтрагентов"),
                           _ref("ВалютаДокумента_Key", "Catalog_Валюты"), _d("СуммаДокумента"),
                           _b("СуммаВключаетНДС"), _s("НалогообложениеНДС", 50, default="ОблагаетсяНДС"),
-                          _ref("СостояниеЗаказа_Key", "Catalog_СостоянияЗаказовПокупателей"), _b("Закрыт"),
+                          *state,
                           _ref("СтруктурнаяЕдиницаРезерв_Key", "Catalog_СтруктурныеЕдиницы"), _dt("ДатаОтгрузки"),
                           Field("Ответственный_Key", "Guid"), _s("Комментарий", 0), _s("ИдентификаторCRM", 50)],
                   tabular=[stock_rows()]),

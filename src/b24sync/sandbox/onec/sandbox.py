@@ -26,12 +26,14 @@ class OneCSandbox:
                  latency_ms: int = 0, cold_start_ms: int = 0, virtual_table_latency_ms: int = 0,
                  exchange_plan: str = "ОбменСB24", strict_writes: bool = False,
                  inlinecount_ignores_paging: bool = False, state_file: str | None = None,
-                 random_seed: int | None = None, profile: str = "ut11"):
+                 random_seed: int | None = None, profile: str = "ut11", order_state: str = "composite"):
         """``profile``: the configuration emulated — ``ut11`` (УТ 11 / ERP 2, default), ``bp30`` (Бухгалтерия
         предприятия 3.0) or ``unf30`` (УНФ 3.0); see profiles.py. Each instance is its own base (own GUIDs and
-        number sequences), so two sandboxes are two bases."""
+        number sequences), so two sandboxes are two bases. ``order_state`` (unf30): ``composite`` — the order's
+        state as УНФ 3.0.8.73 declares it (``СостояниеЗаказа`` + ``_Type``, ``ВариантЗавершения``) — or ``key``,
+        the older reading (``СостояниеЗаказа_Key``, ``Закрыт``)."""
         self.base = base
-        self.store = Store(exchange_plan=exchange_plan, profile=profile)
+        self.store = Store(exchange_plan=exchange_plan, profile=profile, order_state=order_state)
         self.profile = self.store.profile
         self.state_file = state_file
         loaded = bool(state_file) and self.store.load_sqlite(state_file)

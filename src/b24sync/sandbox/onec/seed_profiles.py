@@ -37,9 +37,15 @@ def seed_profile(store: Store, *, counterparties: int = 12, seed: int = 1) -> di
         for label, rate, exempt in (("22%", 22, False), ("10%", 10, False), ("0%", 0, False), ("Без НДС", 0, True)):
             rates[label] = c("Catalog_СтавкиНДС", {"Description": label, "Ставка": rate, "НеОблагается": exempt})["Ref_Key"]
         ids["vat_rates"] = rates
+        # [UNF:Catalogs/СостоянияЗаказовПокупателей/Ext/ManagerModule.bsl] ships «В работе» and the predefined
+        # «Завершен» (the outcome is the order's ВариантЗавершения); «Новый», «Ждёт оплаты» are this base's own —
+        # other bases name theirs differently, with other GUIDs
         states = {}
-        for name in ("Новый", "В работе", "Выполнен", "Отменен"):
+        for name, predefined in (("Новый", ""), ("В работе", ""), ("Ждёт оплаты", ""), ("Завершен", "Завершен")):
             states[name] = c("Catalog_СостоянияЗаказовПокупателей", {"Description": name})["Ref_Key"]
+            if predefined:  # read-only over OData: the configuration's own item
+                store.objects["Catalog_СостоянияЗаказовПокупателей"][states[name]].update(
+                    Predefined=True, PredefinedDataName=predefined)
         ids["order_states"] = states
         ids["warehouse"] = c("Catalog_СтруктурныеЕдиницы", {"Description": "Основной склад"})["Ref_Key"]
     else:

@@ -64,12 +64,14 @@ def now_1c() -> str:
 
 class Store:
     def __init__(self, *, exchange_plan: str = "ОбменСB24", document_prefix: str | None = None,
-                 code_prefix: str | None = None, profile: str = "ut11"):
+                 code_prefix: str | None = None, profile: str = "ut11", order_state: str = "composite"):
         self.lock = threading.RLock()
         self.profile = profiles.profile_name(profile)
+        self.order_state = order_state  # unf30: УНФ 3.0.8.73's composite СостояниеЗаказа, or "key" (older reading)
         self.defs: dict[str, EntityDef] = {d.name: d for d in profiles.build(
-            self.profile, exchange_plan, document_prefix=document_prefix, code_prefix=code_prefix)}
-        self.FILL_CHECKS, self.FULL_FILL_CHECKS = profiles.fill_checks(self.profile)
+            self.profile, exchange_plan, document_prefix=document_prefix, code_prefix=code_prefix,
+            order_state=order_state)}
+        self.FILL_CHECKS, self.FULL_FILL_CHECKS = profiles.fill_checks(self.profile, order_state=order_state)
         # documents whose fill checks also run on every write (the other reading of the open item "whether
         # programmatic OData writes run fill checks without posting"; by default only Post checks)
         self.check_on_write: set[str] = set()

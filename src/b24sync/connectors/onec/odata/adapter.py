@@ -211,6 +211,26 @@ class ODataAdapter:
         if wanted:
             await self._load_names(ent, reload=wanted)
 
+    async def _names_seen(self, ent: EntityPreset, rows: list[dict[str, Any]]) -> None:
+        """After a read: a header reference given by name whose GUID the loaded catalog does not know (an item
+        added in 1C since, e.g. a new order state) re-reads that catalog, so it is read back by its name."""
+        if not ent.by_name or not rows:
+            return
+        stale: set[str] = set()
+        for key, sp in ent.by_name.items():
+            if "/" in key:
+                continue
+            back = self._name_of.get((sp["object"], sp.get("field", "Description")))
+            if back is None:
+                continue
+            for r in rows:
+                v = r.get(key)
+                if isinstance(v, str) and v not in back and v != _EMPTY_REF and _is_guid(v):
+                    stale.add(sp["object"])
+                    break
+        if stale:
+            await self._load_names(ent, reload=stale)
+
     async def _load_names(self, ent: EntityPreset, reload: set[str] | None = None) -> None:
         """The small catalogs a preset lets a spec name by their names (VAT rates), read once per adapter (again
         when a write names an item not seen, at most once a minute)."""
@@ -318,6 +338,7 @@ class ODataAdapter:
         pkg = await reader.read_package()
         records = []
         skipped = 0
+        await self._names_seen(ent, [c for c in pkg.changes if isinstance(c, dict)])
         for change in pkg.changes:
             t = change_type(change)
             if t is not None and t != ent.entity_set:
@@ -345,6 +366,7 @@ class ODataAdapter:
         order = [ent.key] if ent.key else None
         page = await self.client.query(ent.entity_set, orderby=order, top=size, skip=offset)
         rows = page.rows
+        await self._names_seen(ent, rows)
         recs = [self._record(ent, r) for r in rows]
         # one store for all objects: keys of different sets never collide; a second entity polling the same set
         # (engine option `poller`) keeps its own versions, or the first one's scan would hide the changes from it
@@ -376,6 +398,7 @@ class ODataAdapter:
             row = await self.client.get(ent.entity_set, record_id)
         except ODataNotFoundError:
             return None
+        await self._names_seen(ent, [row])
         return self._record(ent, row)
 
     async def find(self, obj: ObjectRef, criteria: dict[str, Any]) -> list[Record]:
@@ -383,13 +406,14 @@ class ODataAdapter:
         await self._shape(ent)
         if ent.kind == "virtual":
             return await self._find_virtual(ent, obj, criteria)
-        out: list[Record] = []
+        rows: list[dict[str, Any]] = []
         async for row in self.client.iter_all(ent.entity_set, filter=self._criteria_filter(ent, criteria),
                                               key_field=ent.key, page_size=min(self.page_size, FIND_CAP)):
-            out.append(self._record(ent, row))
-            if len(out) > FIND_CAP:
+            rows.append(row)
+            if len(rows) > FIND_CAP:
                 raise ValidationError(f"{ent.entity_set}: lookup {sorted(criteria)} matched more than {FIND_CAP} rows")
-        return out
+        await self._names_seen(ent, rows)
+        return [self._record(ent, row) for row in rows]
 
     async def find_in(self, obj: ObjectRef, field: str, values: list[Any]) -> list[Record]:
         """Every row whose ``field`` is one of ``values``: a *set read* (``field eq a or field eq b …``), split so
@@ -399,11 +423,14 @@ class ODataAdapter:
         name = ent.fields.get(field, field)
         keys = list(dict.fromkeys(v for v in values if v not in (None, "")))
         out: list[Record] = []
+        rows: list[dict[str, Any]] = []
         for chunk in self._key_chunks(ent, name, keys):
             expr = flt.F.any_(*(self._criteria_filter(ent, {name: v}) for v in chunk))
             async for row in self.client.iter_all(ent.entity_set, filter=expr, key_field=ent.key,
                                                   page_size=self.page_size):
-                out.append(self._record(ent, row))
+                rows.append(row)
+        await self._names_seen(ent, rows)
+        out += [self._record(ent, row) for row in rows]
         return out
 
     def _key_chunks(self, ent: EntityPreset, name: str, keys: list[Any]) -> list[list[Any]]:

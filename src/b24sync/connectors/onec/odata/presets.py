@@ -99,6 +99,7 @@ UT11: dict[str, dict[str, Any]] = {
 # be checked with `b24sync onec discover` against the customer's publication (field names differ between
 # УНФ 1.6 and 3.0; override in preset_overrides).
 _VAT_BY_NAME = {"object": "Catalog_СтавкиНДС", "field": "Description"}  # "22%", "10%", "0%", "Без НДС" [L]
+_STATE_BY_NAME = {"object": "Catalog_СостоянияЗаказовПокупателей", "field": "Description"}  # «В работе», «Завершен»
 UNF: dict[str, dict[str, Any]] = {
     "counterparties": _e("Catalog_Контрагенты", conf="L", name="Description", full_name="НаименованиеПолное",
                          inn="ИНН", kpp="КПП", legal_form="ЮрФизЛицо", contacts="КонтактнаяИнформация"),
@@ -126,10 +127,17 @@ UNF: dict[str, dict[str, Any]] = {
                     number="НомерДоговора", date="ДатаДоговора"),
     "contact_persons": _e("Catalog_КонтактныеЛица", conf="L", name="Description", owner="Owner_Key",
                           contacts="КонтактнаяИнформация"),
+    # the state: УНФ 3.0.8.73 declares a composite СостояниеЗаказа (+ _Type: СостоянияЗаказовПокупателей |
+    # СостоянияЗаказНарядов), the outcome the enum ВариантЗавершения (docs/flow-orders.md "Limits"); an older
+    # reading has СостояниеЗаказа_Key — both given and read back by the item's name, so a value table keyed by
+    # state names («В работе», the predefined «Завершен») works on any base, whatever its GUIDs
     "customer_orders": {**_e("Document_ЗаказПокупателя", "document", "L", number="Number", date="Date",
                              posted="Posted", counterparty="Контрагент_Key", contract="Договор_Key",
-                             status="СостояниеЗаказа_Key", total="СуммаДокумента", items="Запасы"),
-                        "by_name": {"Запасы/СтавкаНДС_Key": _VAT_BY_NAME}},
+                             status="СостояниеЗаказа_Key", outcome="ВариантЗавершения", total="СуммаДокумента",
+                             items="Запасы"),
+                        "composite": {"СостояниеЗаказа": "Catalog_СостоянияЗаказовПокупателей"},
+                        "by_name": {"Запасы/СтавкаНДС_Key": _VAT_BY_NAME, "СостояниеЗаказа": _STATE_BY_NAME,
+                                    "СостояниеЗаказа_Key": _STATE_BY_NAME}},
     "shipments": _e("Document_РасходнаяНакладная", "document", "L", number="Number", date="Date",
                     posted="Posted", counterparty="Контрагент_Key", total="СуммаДокумента", items="Запасы"),
     "invoices": {**_e("Document_СчетНаОплату", "document", "M", number="Number", date="Date", posted="Posted",
