@@ -1,8 +1,9 @@
 # b24sync — the two commands a fresh machine needs: `make demo` and `make test`.
 # Both create .venv and install the pinned dependencies themselves.
 PY ?= python3
-# Tests run in 4 processes (most wait on sandboxes and services, not on the 2 cores); a file stays in one process.
-PYTEST_ARGS ?= -n 4 --dist loadfile
+# Tests run in 4 processes (most wait on sandboxes and services, not on the 2 cores); a file stays in one process
+# (tests/conftest.py: each variant of a slow parametrized test is its own unit, and slow units start first).
+PYTEST_ARGS ?= -n 4 --dist loadgroup --no-loadscope-reorder
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

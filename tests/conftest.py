@@ -57,3 +57,25 @@ def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # typ
         return
     with pg_schema() as url:
         yield url
+
+
+# Scheduling for `make test` (-n 4 --dist loadgroup --no-loadscope-reorder): a file is one unit of work, so its
+# module fixtures are shared, except that each variant of a parametrized test marked `slow` is a unit of its own
+# (the PostgreSQL and SQLite halves of a crash test run side by side). Units are handed out longest first by the
+# seconds `slow(N)` estimates for an idle machine (a scheduling hint only, never asserted), so the longest ones
+# never start last; order inside a file is kept.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    groups: dict[str, str] = {}
+    weight: dict[str, float] = {}
+    for item in items:
+        slow = item.get_closest_marker("slow")
+        group = item.nodeid.split("::", 1)[0]
+        if slow is not None and hasattr(item, "callspec"):
+            group = item.nodeid
+        groups[item.nodeid] = group
+        if slow is not None:
+            weight[group] = weight.get(group, 0.0) + float(slow.args[0] if slow.args else 10)
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda i: -weight.get(groups[i.nodeid], 0.0))

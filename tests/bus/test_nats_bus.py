@@ -74,6 +74,7 @@ def _pending(db) -> int:  # type: ignore[no-untyped-def]
         return outbox.count_pending(c)
 
 
+@pytest.mark.slow(30)
 def test_the_nats_relay_killed_mid_stream_publishes_every_change_once_in_order(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'state.db'}"
     db = make_engine(store)
@@ -174,6 +175,7 @@ async def _unfinished(stream: str, durable: str) -> int:
         await nc.close()
 
 
+@pytest.mark.slow(25)
 def test_a_nats_consumer_killed_between_receiving_and_committing_applies_each_event_once(tmp_path: Path) -> None:
     from tests.sqltables import crm_and_erp
 

@@ -82,6 +82,7 @@ def _pending(db) -> int:  # type: ignore[no-untyped-def]
         return outbox.count_pending(c)
 
 
+@pytest.mark.slow(35)
 def test_the_relay_killed_mid_stream_publishes_every_change_in_order_with_stable_ids(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'state.db'}"
     db = make_engine(store)
@@ -172,6 +173,7 @@ async def _publish(queue: str, events: list[CloudEvent], junk: int) -> None:
     await conn.close()
 
 
+@pytest.mark.slow(55)
 def test_a_consumer_killed_between_receiving_and_committing_applies_each_event_once(tmp_path: Path) -> None:
     from tests.sqltables import crm_and_erp
 

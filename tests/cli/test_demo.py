@@ -12,7 +12,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 
+
+@pytest.mark.slow(70)
 def test_demo_once_exits_zero_with_a_summary(tmp_path) -> None:  # type: ignore[no-untyped-def]
     tmp = tmp_path / "tmp"
     tmp.mkdir()
@@ -45,10 +48,13 @@ def test_demo_once_exits_zero_with_a_summary(tmp_path) -> None:  # type: ignore[
     assert not (tmp_path / ".b24sync").exists()
 
 
+@pytest.mark.slow(35)
 def test_demo_keep_prints_the_commands_for_its_store(tmp_path: Path) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    p = subprocess.run([sys.executable, "-m", "b24sync.cli.main", "demo", "--once", "--keep"], cwd=tmp_path,
+    # the story is checked by test_demo_once_exits_zero_with_a_summary and tests/cli/test_demo_story.py
+    p = subprocess.run([sys.executable, "-m", "b24sync.cli.main", "demo", "--once", "--keep", "--no-story"],
+                       cwd=tmp_path,
                        env={**os.environ, "COLUMNS": "160", "TMPDIR": str(tmp)}, capture_output=True, text=True,
                        timeout=300)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]

@@ -12,6 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from b24sync.cli.demo import DEMO_SPEC, _prepare_portal
 from b24sync.cli.demo_story import INVOICES, ORDERS, Step, dec, parked, play
 from b24sync.compose import build
@@ -42,6 +44,7 @@ def _stage_moves(b24: Bitrix24Sandbox, deal_id: str, stage: str) -> int:
                and r.get("STAGE_ID") == stage)
 
 
+@pytest.mark.slow(40)
 def test_deal_to_cash_story_on_the_demo_spec(tmp_path: Path) -> None:
     b24 = Bitrix24Sandbox(rate=50, burst=400)
     onec = OneCSandbox(user="odata", password="secret", seed="demo")

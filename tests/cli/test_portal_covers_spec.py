@@ -4,6 +4,8 @@ product properties — and every name against the live Bitrix24 and 1C (FILE:LIN
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import os
 import re
@@ -25,6 +27,7 @@ def _portal(cmd: str, spec: Path, env: dict[str, str]) -> subprocess.CompletedPr
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow(45)
 def test_check_and_prepare_cover_everything_the_demo_needs(tmp_path: Path) -> None:
     names = set(re.findall(r"\$\{([A-Z0-9_]+)", DEMO.read_text("utf-8")))
     stand = start_stand(load_spec(DEMO, {n: f"x-{n}" for n in names}))

@@ -33,6 +33,7 @@ def test_readme_names_the_quick_start_steps() -> None:
     assert at == sorted(at), "the test below walks these steps in this order"
 
 
+@pytest.mark.slow(25)
 @pytest.mark.parametrize("kind", KINDS)
 def test_quick_start_walks_clean(kind: str, tmp_path: Path) -> None:
     init = _b24sync(tmp_path, "init", "--erp", kind)

@@ -31,6 +31,7 @@ def _rehearse(spec: Path, cwd: Path, *extra: str, env: dict[str, str] | None = N
 _KNOWN: dict[str, object] = {}  # every example rehearses clean (issue 12.10 declared `without_match_key`)
 
 
+@pytest.mark.slow(15)
 @pytest.mark.parametrize("spec", [pytest.param(p, id=p.stem, marks=_KNOWN.get(p.stem, ())) for p in EXAMPLES])
 def test_every_example_rehearses_clean(spec: Path, tmp_path: Path) -> None:
     p = _rehearse(spec, tmp_path)

@@ -285,6 +285,7 @@ async def test_operating_fed_from_every_result_time_entry():
     assert c.stats.operating["crm.contact.list"] > 0
 
 
+@pytest.mark.slow(30)
 async def test_full_read_packs_2500_rows_per_request():
     fake = FakePortal(20_000)
     async with client(fake.transport()) as c:

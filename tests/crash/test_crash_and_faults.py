@@ -17,7 +17,7 @@ from tests.crash.harness import run_world
 SEED = int(os.environ.get("B24SYNC_CRASH_SEED", "13"))
 
 
-@pytest.mark.slow
+@pytest.mark.slow(70)
 @pytest.mark.timeout(480)
 def test_every_record_lands_exactly_once_under_sigkill_and_lost_answers(tmp_path: Path, store_url: str) -> None:
     rep = run_world(tmp_path, store_url, counterparties=650, products=350, kills=10, lose_rate=0.08, seed=SEED,

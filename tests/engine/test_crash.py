@@ -27,7 +27,7 @@ def _run(spec: Path, store_url: str) -> subprocess.Popen[bytes]:
                              "--no-serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(110)
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(tmp_path: Path, store_url: str) -> None:
     spec = write_spec(tmp_path, lease="1s", page=250, workers=16)
     seed_erp(tmp_path, N)

@@ -120,9 +120,10 @@ def _count(store_url: str, *where) -> int:  # type: ignore[no-untyped-def]
     return int(n)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(45)
+@pytest.mark.timeout(600)
 def test_jobs_of_a_killed_worker_resume_within_seconds_not_after_the_lease(tmp_path: Path, store_url: str) -> None:
-    spec = write_spec(tmp_path, lease="120s", page=100, workers=16)
+    spec = write_spec(tmp_path, lease="300s", page=100, workers=16)
     seed_erp(tmp_path, 600)
     _store(store_url).dispose()
     p = _run(spec, store_url, once=True)
@@ -140,24 +141,26 @@ def test_jobs_of_a_killed_worker_resume_within_seconds_not_after_the_lease(tmp_p
     assert held, "the worker finished before it could be killed"
 
     dead_owner = {o for o in _owners(store_url, held)}
+    until = until if until.tzinfo else until.replace(tzinfo=UTC)
+    left = (until - killed_at).total_seconds()  # how long the dead worker's leases still had to run
     t0 = time.monotonic()
     q = _run(spec, store_url, once=True)
     freed_after = done_after = None
-    while time.monotonic() - t0 < 70 and q.poll() is None:
+    while time.monotonic() - t0 < left and q.poll() is None:
         if freed_after is None and not (_owners(store_url, held) & dead_owner):
             freed_after = time.monotonic() - t0  # back on the queue (or already taken by the new worker)
         if _count(store_url, Job.id.in_(held)) == 0:  # every job the dead worker held is done
             done_after = time.monotonic() - t0
             break
         time.sleep(0.1)
-    _, err = q.communicate(timeout=120)
+    _, err = q.communicate(timeout=300)
     assert q.returncode == 0, err.decode()[-2000:]
-    # The dead worker's leases still had most of their 120 s to run (≥ 80 s); the restart did not wait for them: it freed
-    # them as it started, and they ran right after its first poll.
-    until = until if until.tzinfo else until.replace(tzinfo=UTC)
-    assert (until - killed_at).total_seconds() > 75
-    assert freed_after is not None and freed_after < 25, f"freed only after {freed_after}s"
-    assert done_after is not None and done_after < 45, f"the held jobs were done only after {done_after}s"
+    # The dead worker's leases still had most of their 300 s to run; the restart did not wait for them: it freed them
+    # as it started, and they ran right after its first poll. The bounds are what the lease had left, not seconds of
+    # an idle machine (a restart at load 40 took up to a minute to start; on an idle one it frees them in ~3 s).
+    assert left > 240
+    assert freed_after is not None and freed_after < left / 2, f"freed only after {freed_after}s of {left}s"
+    assert done_after is not None and done_after < left - 30, f"the held jobs were done only after {done_after}s"
     assert _count(store_url) == 0
     crm = create_engine(f"sqlite:///{tmp_path / 'crm.db'}")
     with crm.connect() as c:
@@ -178,7 +181,7 @@ def _poll_spans(log: Path) -> list[tuple[float, float, str]]:
     return spans
 
 
-@pytest.mark.slow
+@pytest.mark.slow(30)
 @pytest.mark.postgres
 def test_two_worker_processes_handle_each_record_once_and_poll_each_entity_one_at_a_time(
         tmp_path: Path, store_url: str) -> None:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from b24sync.sandbox.bitrix24.sandbox import Bitrix24Sandbox
@@ -74,6 +75,7 @@ def _payments_of(i: int) -> tuple[int, ...]:
     return PLAN[:2] if i % 3 == 0 else PLAN
 
 
+@pytest.mark.slow(25)
 def test_payments_survive_kills_and_lost_answers_with_one_entry_each(tmp_path: Path) -> None:
     rng = random.Random(16)
     b24, onec = Bitrix24Sandbox(rate=None, operating_limit=None), OneCSandbox(seed=None, random_seed=16)

@@ -85,19 +85,19 @@ def test_operating_budget_counted_vs_uncounted():
 
 
 def test_paging_fast_on_100k():
-    import time
+    import time  # CPU seconds below: other processes on a loaded machine do not count
     sb = Bitrix24Sandbox(rate=None)
-    t0 = time.time()
+    t0 = time.process_time()
     sb.seed(companies=100_000)
-    assert time.time() - t0 < 30
+    assert time.process_time() - t0 < 30
     from b24sync.sandbox.bitrix24.portal import Ctx
     ctx = Ctx(principal="t", user_id=1)
-    t0 = time.time()
+    t0 = time.process_time()
     last, n = 0, 0
     while n < 200:
         page = sb.portal.call(ctx, "crm.company.list", {"filter": {">ID": last}, "order": {"ID": "ASC"}, "start": -1,
                                                           "select": ["ID"]})
         last = int(page.result[-1]["ID"])
         n += 1
-    assert last == 10_000 and time.time() - t0 < 3.0  # 200 pages without scanning the table
+    assert last == 10_000 and time.process_time() - t0 < 3.0  # 200 pages without scanning the table
     sb.close()

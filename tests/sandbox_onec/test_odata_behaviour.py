@@ -273,8 +273,8 @@ def test_faults_and_cold_start():
 
 def test_volume_seed_is_quick():
     from b24sync.sandbox.onec import OneCSandbox
-    t = time.monotonic()
+    t = time.process_time()  # CPU seconds: other processes on a loaded machine do not count
     sb = OneCSandbox(seed=None, seed_counterparties=100_000)
-    assert time.monotonic() - t < 10
+    assert time.process_time() - t < 10
     assert len(sb.store.objects[CP]) == 100_000
     assert all(valid_inn(r["ИНН"]) for r in list(sb.store.objects[CP].values())[:1000])

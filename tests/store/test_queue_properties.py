@@ -108,6 +108,7 @@ def machine_for(url: str) -> type[RuleBasedStateMachine]:
     return QueueMachine
 
 
+@pytest.mark.slow(25)
 @pytest.mark.parametrize("examples", [60])
 def test_queue_state_machine(store_url: str, examples: int) -> None:
     Machine = machine_for(store_url)
