@@ -101,6 +101,8 @@ def test_invoice_created_once_with_its_supplier_updated_on_change_and_staged_by_
         assert (await card_of(client, INV, inv["Ref_Key"]))["stageId"] == "DT1042_3:SUCCESS"
         assert len(await cards(client, INV, ufCrm1ErpId=inv["Ref_Key"])) == 1
         assert held_reasons(rt) == []
+        types = {t["entityTypeId"]: t["title"] for t in (await client.call("crm.type.list", {}))["types"]}
+        assert types[INV] == "Счета поставщиков" and types[PAY] == "Платежи поставщикам"  # as `crm.title` says
 
     preset_scenario(EXAMPLE, steps, tmp_path)
 

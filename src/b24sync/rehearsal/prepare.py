@@ -35,7 +35,9 @@ async def prepare(rt: Runtime, spec: Spec, stand: Any) -> list[str]:
     types = (await client.call("crm.type.list", {})) or {}
     have = {int(t.get("entityTypeId", 0)) for t in types.get("types", [])}
     for type_id in sorted(t for t in wanted - have if t >= 1030):
-        await client.call("crm.type.add", {"fields": {"entityTypeId": type_id, "title": f"Смарт-процесс {type_id}"}})
+        title = next((e.crm.title for e in spec.entities.values() if e.crm.object == f"crm.item:{type_id}"
+                      and e.crm.title), None) or f"Смарт-процесс {type_id}"
+        await client.call("crm.type.add", {"fields": {"entityTypeId": type_id, "title": title}})
         notes.append(f"smart process {type_id} created")
     if any(e.erp.object in ("catalog.products", "cml.products") for e in spec.entities.values()):
         from b24sync.flows import catalog

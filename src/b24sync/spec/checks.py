@@ -46,6 +46,7 @@ def check_semantics(spec: Spec, file: str, lines: LineMap) -> list:
             add(("systems",), "no system has `role: crm`", "add the Bitrix24 portal with `role: crm`")
 
     _check_routes(spec, add)
+    _check_titles(spec, add)
     robot_codes: dict[tuple[str, str], tuple[str, str]] = {}
     for ename, entity in spec.entities.items():
         base = ("entities", ename)
@@ -193,6 +194,31 @@ def _check_credit(spec: Spec, ename: str, entity: Entity, add) -> None:  # type:
                 f"{20 - len(str(cat))} characters there (crm.status.add)", "shorten it")
         if cat < 0:
             add(base + ("pipelines", i), f"pipeline {cat} is not a CATEGORY_ID", "use 0 or a pipeline's id")
+
+
+_SMART_OBJECT = re.compile(r"^crm\.item:(\d+)$")
+
+
+def _check_titles(spec: Spec, add) -> None:  # type: ignore[no-untyped-def]
+    """``crm.title`` names a smart process ``portal prepare`` creates: only on crm.item:N (N ≥ 1030), one name per
+    type."""
+    named: dict[str, tuple[str, str]] = {}
+    for ename, entity in spec.entities.items():
+        if entity.erp.title is not None:
+            add(("entities", ename, "erp", "title"), "`title` names a smart process, so it belongs under `crm:`",
+                "move it under `crm:` of an entity over crm.item:N, or remove it")
+        title = entity.crm.title
+        if title is None:
+            continue
+        m = _SMART_OBJECT.match(entity.crm.object)
+        if m is None or int(m.group(1)) < 1030:
+            add(("entities", ename, "crm", "title"), f"`title` names a smart process b24sync creates, and "
+                f"`{entity.crm.object}` is not one", "remove it, or use it on an entity over crm.item:N (N ≥ 1030)")
+        elif entity.crm.object in named and named[entity.crm.object][1] != title:
+            add(("entities", ename, "crm", "title"), f"`{entity.crm.object}` is titled «{named[entity.crm.object][1]}» "
+                f"in `{named[entity.crm.object][0]}` and «{title}» here", "give the smart process one title")
+        else:
+            named.setdefault(entity.crm.object, (ename, title))
 
 
 def _check_sides(spec: Spec, ename: str, entity: Entity, add) -> None:  # type: ignore[no-untyped-def]

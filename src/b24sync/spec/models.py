@@ -89,6 +89,9 @@ class ObjectSide(Strict):
     options: dict[str, Any] = Field(default_factory=dict)
     route: Route | None = Field(None, description="ERP side: several bases behind this one entity (instead of "
                                                   "`system`), docs/several-systems.md")
+    title: str | None = Field(None, min_length=1, max_length=100, description="CRM side, a smart process "
+                              "(`crm.item:N`): the name `portal prepare` creates the type with («Счета поставщиков»); "
+                              "default «Смарт-процесс N»")
 
 
 # ---- transforms ---------------------------------------------------------------------------------------------

@@ -185,7 +185,8 @@ def _render(spec: Spec) -> str:
     out += ["", f"## {t('doc.entities')}", "", t("doc.entities_head"), "|---|---|---|---|---|---|"]
     for name, e in _written(spec).items():
         trig = "; ".join(_trigger(x) for x in e.triggers) or t("doc.trigger.manual")
-        out.append(f"| {_cell(e.title or name)} | {_cell(e.master)} | {t('doc.dir.' + e.direction)} | `{e.crm.object}` | "
+        out.append(f"| {_cell(e.title or name)} | {_cell(e.master)} | {t('doc.dir.' + e.direction)} | `{e.crm.object}`"
+                   f"{' «' + _cell(e.crm.title) + '»' if e.crm.title else ''} | "
                    f"`{e.erp.object}`{_bases(e)} | {_cell(trig)} |")
 
     out += ["", f"## {t('doc.flows')}", "", "```mermaid", "flowchart LR"]

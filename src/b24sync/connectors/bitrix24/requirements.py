@@ -101,7 +101,10 @@ def requirements_from_spec(spec: Spec, *, handler_url: str | None = None) -> Req
             m = _SMART.match(obj)
             if m and int(m.group(1)) >= 1030:  # 31 (smart invoices) and the other system types always exist
                 et = int(m.group(1))
-                smart.setdefault(et, SmartProcessReq(title=f"Смарт-процесс {et}", entity_type_id=et))
+                title = e.crm.title if obj == e.crm.object else None
+                req = smart.setdefault(et, SmartProcessReq(title=title or f"Смарт-процесс {et}", entity_type_id=et))
+                if title and req.title != title:  # the entity that titles it wins over one that only names it
+                    smart[et] = SmartProcessReq(title=title, entity_type_id=et)
     robots: dict[str, RobotReq] = {}
     if handler_url:
         base = handler_url.split("/bitrix24/", 1)[0] if "/bitrix24/" in handler_url else handler_url.rstrip("/")
