@@ -153,3 +153,32 @@ def test_sql_statements_are_counted_with_errors(tmp_path: Path) -> None:
     groups = counted(metrics.API_REQUESTS, "sql_metrics", "method_group")
     assert codes["ok"] >= 2 and codes["error"] == 1 and groups["write"] >= 2 and groups["read"] >= 1, (codes, groups)
     assert counted(metrics.API_ERRORS, "sql_metrics", "error") == {"client": 1}
+
+
+def test_kontur_focus_lookups_and_a_refused_key_equal_what_the_sandbox_served() -> None:
+    from b24sync.connectors.kontur_focus import FocusLookup
+    from b24sync.connectors.kontur_focus.lookup import aclose_clients
+    from b24sync.sandbox.focus import create_app
+    from b24sync.sandbox.served import ServedApp
+
+    served = Served(create_app(key="focus-key"))
+    app = ServedApp(served)
+    before = counted(metrics.API_REQUESTS, "kontur_focus", "code")
+    errors_before = counted(metrics.API_ERRORS, "kontur_focus", "error")
+
+    async def go() -> None:
+        lk = FocusLookup("focus-key", base_url=app.url + "/api3/")
+        assert await lk.find_by_inn("7707083893")
+        assert await lk.find_by_inn("1234567894") == []
+        with pytest.raises(AuthError):
+            await FocusLookup("wrong", base_url=app.url + "/api3/").find_by_inn("7707083893")
+        await aclose_clients()
+
+    try:
+        asyncio.run(go())
+    finally:
+        app.stop()
+    after = counted(metrics.API_REQUESTS, "kontur_focus", "code")
+    assert after - before == served.codes and served.codes["200"] == 2 and sum(served.codes.values()) == 3
+    refused = counted(metrics.API_ERRORS, "kontur_focus", "error") - errors_before
+    assert refused == {"auth": 1}
