@@ -433,6 +433,12 @@ CATALOGUE.update({
                            "en": "Which deal document no. {number} of {date} belongs to is unclear: it links no order "
                                  "or invoice linked to a deal, and its purpose «{purpose}» names no known invoice "
                                  "number. Say in the accounting system which order or invoice it belongs to (payment breakdown, document rows), then replay."},
+    "overdue.notice": {"ru": "Счёт № {number} просрочен на {days} дн., остаток {balance} (срок оплаты {due}).",
+                       "en": "Invoice no. {number} is {days} days overdue, {balance} outstanding (due {due})."},
+    "overdue.no_manager": {"ru": "Счёт № {number} просрочен, но в нём не указан ответственный ({field}) — "
+                                 "уведомление о просрочке некому отправить. Назначьте ответственного.",
+                           "en": "Invoice no. {number} is overdue but names no responsible person ({field}) — "
+                                 "there is nobody to notify. Assign one."},
     "agg.hold.unlinked_part": {"ru": "Документ № {number} от {date}: {counted} учтено, а {amount} относится к "
                                      "документу учётной системы ({refs}), который не связан ни с одной записью "
                                      "Bitrix24 — эта часть будет учтена, как только он будет связан (или повторите "
@@ -508,6 +514,16 @@ CATALOGUE.update({
                                 "возврате",
                           "en": "- The deal's manager gets one notification when it is suspended and one when it "
                                 "returns"},
+    "doc.overdue": {"ru": "- Просроченные счета: каждый день в {at} ({tz}) ответственному (`{who}`) приходит одно "
+                          "уведомление «Счёт № … просрочен на N дн., остаток … ₽», если срок оплаты (`{due}`) прошёл, "
+                          "а остаток (`{total}` минус {paid}) больше нуля; не чаще раза в день на счёт{skip}",
+                    "en": "- Overdue invoices: every day at {at} ({tz}) the responsible person (`{who}`) gets one "
+                          "notice «Invoice no. … is N days overdue, … outstanding» when the due date (`{due}`) has "
+                          "passed and the balance (`{total}` minus {paid}) is above zero; at most once a day per "
+                          "invoice{skip}"},
+    "doc.overdue.ledger": {"ru": "оплаты, учтённые в `{ledger}`", "en": "the payments counted in `{ledger}`"},
+    "doc.overdue.field": {"ru": "`{field}`", "en": "`{field}`"},
+    "doc.overdue.skip": {"ru": "; на стадиях {stages} — нет", "en": "; none at the stages {stages}"},
     "doc.agg.lock": {"ru": "- После первой оплаты {fields} ведутся в учётной системе: правка в CRM отменяется с "
                            "комментарием",
                      "en": "- After the first payment {fields} are kept in the accounting system: an edit in the CRM "

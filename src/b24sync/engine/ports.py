@@ -151,7 +151,9 @@ class Notifier(Protocol):
     notice with the same tag replaces the older one (Bitrix24 ``TAG``), so a notice repeated after a lost answer is
     seen once."""
 
-    async def notify(self, user_id: str, text: str, *, tag: str | None = None) -> str | None: ...
+    async def notify(self, user_id: str, text: str, *, tag: str | None = None, personal: bool = False) -> str | None:
+        """``personal``: as a personal rather than a system notice, where the system tells them apart."""
+        ...
 
 
 @runtime_checkable

@@ -30,6 +30,7 @@ from b24sync.store import cursors, fingerprints, leases
 from b24sync.store.fingerprints import fingerprint
 
 log = structlog.get_logger("b24sync.scheduler")
+SWEEP_EVERY = 60.0  # seconds between looks at the daily timers (a sweep itself runs once a day)
 
 
 @dataclass(frozen=True)
@@ -169,10 +170,35 @@ class Scheduler:
     def stop(self) -> None:
         self._stopping.set()
 
+    @property
+    def timers(self) -> bool:
+        """Daily timers to look at (entities with ``overdue:`` notices)."""
+        return any(e.overdue is not None for n, e in self.rt.spec.entities.items() if n not in self.rt.refused)
+
+    async def sweep(self) -> int:
+        """The daily sweeps that are due (engine/overdue.py): each enqueues its day's jobs once; a failing sweep is
+        logged and tried again at the next look."""
+        if not self.timers:
+            return 0
+        from b24sync.engine import overdue
+
+        try:
+            n = await asyncio.to_thread(overdue.sweep_all, self.rt)
+        except Exception as e:  # noqa: BLE001 - the next look tries again
+            log.warning("daily sweep failed", error=str(e))
+            return 0
+        if n:
+            log.info("daily sweep", enqueued=n)
+        return n
+
     async def run(self) -> None:
         next_due = {(t.entity, t.side): 0.0 for t in self.plan}
-        while not self._stopping.is_set() and self.plan:
+        next_sweep = 0.0
+        while not self._stopping.is_set() and (self.plan or self.timers):
             now = time.monotonic()
+            if self.timers and next_sweep <= now:
+                await self.sweep()
+                next_sweep = time.monotonic() + SWEEP_EVERY
             for t in self.plan:
                 key = (t.entity, t.side)
                 if next_due[key] <= now:
@@ -181,7 +207,8 @@ class Scheduler:
                         next_due[key] = time.monotonic() + min(t.interval, max(0.5, self.lease_seconds / 3))
                         continue
                     next_due[key] = time.monotonic() + t.interval
-            wait = max(0.05, min(next_due.values()) - time.monotonic())
+            wait = max(0.05, min([*next_due.values(), next_sweep if self.timers else float("inf")])
+                       - time.monotonic())
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=wait)
             except TimeoutError:

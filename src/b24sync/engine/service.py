@@ -63,9 +63,10 @@ def build_runtime(spec: Spec, build_adapter: AdapterBuilder, *, db: Engine | Non
         if name in used:
             # Rate budgets, tokens and version stores are shared by every worker of the installation.
             adapters[name] = build_adapter(name, system.type, {**system.config(), "state": state})
-    from b24sync.engine import aggregate
+    from b24sync.engine import aggregate, overdue
 
-    handlers: dict[str, Handler] = {"sync": sync_record, aggregate.KIND: aggregate.handle, files.KIND: files.transfer_files, **FLOW_HANDLERS}
+    handlers: dict[str, Handler] = {"sync": sync_record, aggregate.KIND: aggregate.handle, files.KIND: files.transfer_files,
+                                    overdue.KIND: overdue.remind, **FLOW_HANDLERS}
     return Runtime(spec=spec, db=db, adapters=adapters, handlers=handlers)
 
 
@@ -93,6 +94,7 @@ async def run(rt: Runtime, opts: RunOptions) -> WorkerStats:
                 except Exception as e:  # noqa: BLE001 - one broken entity (a wrong name, a system down) must not stop the others
                     log.warning("poll failed", entity=t.entity, side=t.side, error=str(e))
                     failed.append((t.entity, t.side, e))
+            await scheduler.sweep()  # the daily timers (overdue notices) that are due
         stats = await worker.run(until_idle=True)
         stats.failed_polls.extend(failed)
         return stats

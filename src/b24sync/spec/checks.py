@@ -59,6 +59,8 @@ def check_semantics(spec: Spec, file: str, lines: LineMap) -> list:
             _check_aggregate(spec, ename, entity, add)
         if entity.credit_control is not None:
             _check_credit(spec, ename, entity, add)
+        if entity.overdue is not None:
+            _check_overdue(spec, ename, entity, add)
         if not entity.match and not entity.apart:
             add(base + ("match",), f"entity `{ename}` has no match keys",
                 "add `match: [{crm: RQ_INN, erp: ИНН}]` so records are found before anything is created")

@@ -760,6 +760,40 @@ class CreditControl(Strict):
     notify: bool = Field(True, description="Tell the deal's manager (ASSIGNED_BY_ID) once per suspension and release")
 
 
+class Overdue(Strict):
+    """Overdue notices (docs/flow-payments.md "Overdue invoices"): once a day, a CRM record past its due date with
+    something left to pay gets one notification to its responsible person, «Счёт № … просрочен на N дн., остаток
+    … ₽» — at most once a day per record (effects ledger, keyed by record and day), however many workers,
+    restarts and replays."""
+
+    due: str = Field(description="CRM field with the date payment is due: the smart invoice's closedate, or a UF the "
+                                 "ERP's due date (СрокОплаты, ЭтапыГрафикаОплаты.ДатаПлатежа) is written into")
+    total: str = Field("opportunity", description="CRM field with the amount due")
+    ledger: str | None = Field(None, description="The aggregate ledger whose counted documents pay this record "
+                               "(default: the ledger of the aggregate entity with a target `via` this entity)")
+    paid: str | None = Field(None, description="Instead of a ledger: a CRM field holding the paid amount")
+    who: str = Field("assignedById", description="CRM field with the user id the notice goes to")
+    number: list[str] = Field(default_factory=lambda: ["accountNumber"], description="CRM fields tried in order for "
+                              "the number the notice names (ufCrmSmartInvoiceErpNumber, accountNumber); else the id")
+    stage: str = Field("stageId", description="CRM field with the stage")
+    skip_stages: list[str] = Field(default_factory=list, description="Stages that get no notice: the final ones "
+                                   "(paid DT31_2:P, cancelled DT31_2:D)")
+    at: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Local time of the daily sweep, HH:MM")
+    timezone: str = Field("Europe/Moscow", description="The time zone of `at` and of the day a notice belongs to")
+    personal: bool = Field(False, description="im.notify.personal.add instead of im.notify.system.add")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as Europe/Moscow)") from None
+        return v
+
+
 class Entity(Strict):
     title: str | None = None
     master: str = Field(description="The authoritative system (a name from `systems`, or crm / erp)")
@@ -779,6 +813,10 @@ class Entity(Strict):
                                         "onto CRM records instead of a record-to-record sync (docs/flow-payments.md)")
     credit_control: CreditControl | None = Field(None, description="Deals of a client over its credit limit wait "
                                                  "in a stage until the debt falls (docs/flow-credit.md)")
+
+
+    overdue: Overdue | None = Field(None, description="Overdue notices: once a day, a record past its due date "
+                                    "with a balance gets one notification to its manager (docs/flow-payments.md)")
     files: list[FileTransfer] = Field(default_factory=list, description="Files the ERP holds for a record (print "
                                       "form, signed contract) put on the linked CRM record, once per version")
     flow: str | None = Field(None, description="A named business flow that handles this entity instead of the generic sync")

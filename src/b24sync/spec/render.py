@@ -143,6 +143,18 @@ def _credit_lines(e: Entity) -> list[str]:
     return out
 
 
+def _overdue_line(spec: Spec, name: str, e: Entity) -> str:
+    """Overdue notices (engine/overdue.py), in the manager's words."""
+    from b24sync.spec.checks import overdue_ledgers
+
+    od = e.overdue
+    assert od is not None
+    paid = (t("doc.overdue.field", field=od.paid) if od.paid else
+            t("doc.overdue.ledger", ledger=", ".join(overdue_ledgers(spec, name)) or "—"))
+    skip = t("doc.overdue.skip", stages=", ".join(f"`{x}`" for x in od.skip_stages)) if od.skip_stages else ""
+    return t("doc.overdue", at=od.at, tz=od.timezone, who=od.who, due=od.due, total=od.total, paid=paid, skip=skip)
+
+
 def _written(spec: Spec) -> dict[str, Entity]:
     """The entities as the spec writes them: a routed entity once (its first base's copy, under its own name)."""
     out: dict[str, Entity] = {}
@@ -232,14 +244,14 @@ def _render(spec: Spec) -> str:
                 links.append(t("doc.link.erp", field=e.link.erp))
             out.append(t("doc.link", links="; ".join(links)))
         for hv in e.header:  # document rules (docs/flow-orders.md); Russian, as the rendered spec is
-            name = hv.erp or hv.crm
+            hname = hv.erp or hv.crm  # not `name`: the entity's name is used below (aggregate, overdue)
             src = (f"`{hv.value}`" if hv.lookup is None else
                    f"`{hv.lookup.take}` записи `{hv.lookup.object}`, где "
                    + ", ".join(f"{k} = {v}" for k, v in hv.lookup.where.items()))
             cond = ("; только если " + " и ".join(
                 f"`{k}` = " + " или ".join(_when_value(x) for x in vs) for k, vs in hv.when.items())
                 if hv.when else "")
-            out.append(f"- Реквизит `{name}` ({'при создании' if hv.on == 'create' else 'всегда'}{cond}): {src}")
+            out.append(f"- Реквизит `{hname}` ({'при создании' if hv.on == 'create' else 'всегда'}{cond}): {src}")
         if e.rows is not None:
             r = e.rows
             free = "запись задерживается" if r.free_text == "hold" else "передаются услугой"
@@ -268,6 +280,10 @@ def _render(spec: Spec) -> str:
             out += _aggregate_lines(name, e)
         if e.credit_control is not None:
             out += _credit_lines(e)
+
+
+        if e.overdue is not None:
+            out.append(_overdue_line(spec, name, e))
         if e.erp.route is not None:
             out.append(_route_line(e.erp.route))
         for g in e.guards:

@@ -425,14 +425,15 @@ class Bitrix24Adapter:
                     return str(row.get("ID"))
         return None
 
-    async def notify(self, user_id: str, text: str, *, tag: str | None = None) -> str | None:
+    async def notify(self, user_id: str, text: str, *, tag: str | None = None, personal: bool = False) -> str | None:
         """A system notification to a portal user (engine.ports.Notifier): ``im.notify.system.add`` with ``TAG``
         — a new notice with an existing tag removes the older ones — and ``CLIENT_ID`` beside it, as the method asks
-        of a webhook caller (document-flows.md A.10). Through the batching client like every other call."""
+        of a webhook caller (document-flows.md A.10). ``personal``: ``im.notify.personal.add`` (same parameters,
+        bitrix24-rest.md §6.10). Through the batching client like every other call."""
         p: dict[str, Any] = {"USER_ID": int(user_id), "MESSAGE": text}
         if tag:
             p.update(TAG=tag[:255], CLIENT_ID="b24sync")
-        res = await self.client.call("im.notify.system.add", p)
+        res = await self.client.call("im.notify.personal.add" if personal else "im.notify.system.add", p)
         return None if res is None else str(res)
 
     async def describe(self, obj: ObjectRef) -> ObjectSchema | None:
