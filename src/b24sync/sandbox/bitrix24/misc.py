@@ -94,9 +94,8 @@ def _notify(portal, ctx, params, kind: str):
             if old.get("TAG") == tag and old.get("USER_ID") == uid:
                 old["REPLACED"] = True
     portal.notifications.append({"ID": len(portal.notifications) + 1, "TYPE": kind, "USER_ID": uid, "MESSAGE": msg,
-                                 "MESSAGE_OUT": p(params, "MESSAGE_OUT"), "TAG": tag,
-                                 "SUB_TAG": p(params, "SUB_TAG"), "FROM_USER_ID": ctx.user_id, "REMOVED": False,
-                                 "REPLACES_BY_TAG": replaces})
+                                 "MESSAGE_OUT": p(params, "MESSAGE_OUT"), "TAG": p(params, "TAG"),
+                                 "SUB_TAG": p(params, "SUB_TAG"), "FROM_USER_ID": ctx.user_id})
     return len(portal.notifications)
 
 
