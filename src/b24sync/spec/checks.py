@@ -223,6 +223,44 @@ def _check_titles(spec: Spec, add) -> None:  # type: ignore[no-untyped-def]
             named.setdefault(entity.crm.object, (ename, title))
 
 
+def overdue_ledgers(spec: Spec, ename: str) -> list[str]:
+    """The ledgers whose documents pay records of ``ename``: ``overdue.ledger``, else every aggregate entity's
+    ledger with a target ``via: ename``."""
+    entity = spec.entities[ename]
+    if entity.overdue is not None and entity.overdue.ledger:
+        return [entity.overdue.ledger]
+    out: list[str] = []
+    for n, e in spec.entities.items():
+        if e.aggregate is not None and any(r.via == ename for r in e.aggregate.targets):
+            led = (e.aggregate.ledger or n)[:64]
+            if led not in out:
+                out.append(led)
+    return out
+
+
+def _check_overdue(spec: Spec, ename: str, entity: Entity, add) -> None:  # type: ignore[no-untyped-def]
+    od = entity.overdue
+    assert od is not None
+    base = ("entities", ename, "overdue")
+    crm = spec.systems.get(spec.system_for(entity, "crm") or "")
+    if crm is None or crm.type != "bitrix24":
+        add(base, "overdue notices go to Bitrix24 users, so the entity's CRM must be Bitrix24",
+            "put `overdue:` on an entity whose crm system is of type bitrix24")
+    if entity.aggregate is not None:
+        add(base, f"`{ename}` is a sum over documents; overdue notices belong on the entity of the paid records",
+            "move `overdue:` to the entity the aggregate's target names in `via` (e.g. the smart invoice entity)")
+    if od.paid is None:
+        known = {(e.aggregate.ledger or n)[:64] for n, e in spec.entities.items() if e.aggregate is not None}
+        if od.ledger is not None and od.ledger not in known:
+            add(base + ("ledger",), f"`ledger: {od.ledger}` is no aggregate's ledger",
+                f"use one of {', '.join(sorted(known)) or '(none: add an aggregate entity)'} or `paid: <CRM field>`")
+        elif od.ledger is None and not overdue_ledgers(spec, ename):
+            add(base, f"no aggregate counts payments for `{ename}` (no target with `via: {ename}`), so the balance "
+                "is unknown", f"add a target `via: {ename}` to the payment entity, or name `ledger:` or `paid:`")
+    elif od.ledger is not None:
+        add(base + ("paid",), "`paid` and `ledger` both say what was paid", "keep one of them")
+
+
 def _check_sides(spec: Spec, ename: str, entity: Entity, add) -> None:  # type: ignore[no-untyped-def]
     for side in ("crm", "erp"):
         obj = entity.crm if side == "crm" else entity.erp
