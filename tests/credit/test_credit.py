@@ -189,3 +189,52 @@ def test_portal_prepare_made_the_stage_and_the_limit_field(tmp_path: Path) -> No
         assert rep.problems["credit"] == []
 
     scenario(steps, tmp_path, credit_entities({"crm": "UF_CRM_CREDIT_LIMIT"}))
+
+
+def test_lost_answers_of_the_move_and_the_notice_leave_one_notice_on_the_portal(tmp_path: Path) -> None:
+    async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
+        s = await _client(rt, onec, client)
+        await client.call("crm.company.update", {"id": int(s["company"]),
+                                                 "fields": {"UF_CRM_CREDIT_LIMIT": "1000|RUB"}})
+        d = await _deal(rt, client, s, "PREPARATION", "Кабель")
+        await cycle(rt)
+        # the move is made and its answer lost, then the notice is made and its answer lost: both retried
+        b24.force("crm.deal.update", "lost")
+        b24.force("im.notify.system.add", "lost")
+        _ship(onec, s, 5000)
+        for _ in range(3):
+            await cycle(rt)
+        assert deal_row(b24, d)["STAGE_ID"] == HOLD, parked(rt)
+        shown = [n for n in b24.portal.notifications if not n.get("REPLACED")]
+        assert len(shown) == 1 and shown[0]["TAG"] == f"b24sync:credit:{d}", b24.portal.notifications
+        # the lost notice was sent again under the same TAG, which replaced the first on the portal (A.10)
+        assert len(b24.portal.notifications) == 2
+        _pay(onec, s, 4500, "1")
+        await cycle(rt)
+        assert deal_row(b24, d)["STAGE_ID"] == "PREPARATION" and parked(rt) == []
+
+    scenario(steps, tmp_path, credit_entities({"crm": "UF_CRM_CREDIT_LIMIT"}))
+
+
+def test_an_unknown_debt_field_and_a_missing_stage_are_named_at_their_spec_paths(tmp_path: Path) -> None:
+    ents = credit_entities({"erp": "Лимитт"})
+    ents["credit"]["credit_control"]["debt"] = "Долгг"
+
+    async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
+        from b24sync.engine.names import check_names
+
+        statuses = b24.portal.t("status")
+        (rid,) = [i for i, r in statuses.rows.items() if r["STATUS_ID"] == HOLD]
+        del statuses.rows[rid]  # the stage prepare made is gone again (deleted on the portal)
+        statuses.ids.remove(rid)
+        rep = await check_names(rt, ["credit"])
+        got = {(p.path, p.what) for p in rep.problems["credit"]}
+        base = ("entities", "credit", "credit_control")
+        assert (base + ("debt",), "onec counterparty_credit has no field `Долгг` (entity credit, debt)") in got, got
+        assert (base + ("limit", "erp"),
+                "onec counterparty_credit has no field `Лимитт` (entity credit, credit limit)") in got, got
+        assert (base + ("stage",), f"the portal has no stage `{HOLD}` for crm.deal (entity credit, credit_control, "
+                "pipeline 0)") in got, got
+        assert all(p.fatal for p in rep.problems["credit"])
+
+    scenario(steps, tmp_path, ents)
