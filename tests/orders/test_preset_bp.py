@@ -135,3 +135,55 @@ def test_a_name_of_another_release_is_reported_at_its_line_with_the_rename(tmp_p
     (p,) = [p for p in rep.problems["invoice"] if "СтавкаНДС" in p.what]
     assert p.path == ("entities", "invoice", "rows", "money", "vat_rate", "erp")
     assert "enumeration `СтавкаНДС`" in p.fix and "invoice" in rep.broken
+
+
+def test_bp_payment_status_of_the_invoice_moves_its_stage(tmp_path: Path) -> None:
+    """БП keeps the invoice's payment status in InformationRegister_СтатусыДокументов (document-flows.md B.3), not on
+    the document: a partial receipt → ОплаченЧастично (the stage stays), the rest → Оплачен (paid stage), the
+    receipt unposted → НеОплачен (back to sent), the accountant's Отменен → failed; the stage writes never touch 1C;
+    a status of another document type (a supplier's invoice) is not ours."""
+    async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
+        co, cp, products = await _client(rt, b24, onec, client)
+        inv = await smart_invoice(client, co, [
+            {"productId": products[0], "price": 122, "quantity": 5, "taxRate": 22, "taxIncluded": "Y"}])
+        await move_invoice(rt, client, inv, "DT31_2:S")
+        await cycle(rt)
+        (doc,) = onec.find(INVOICES)
+        assert doc["СуммаДокумента"] == 610
+        stage = lambda: b24.portal.t("item_31").get(int(inv))["stageId"]  # noqa: E731
+
+        def receipt(amount: float) -> str:
+            r = onec.create("Document_ПоступлениеНаРасчетныйСчет", Организация_Key=onec.ids["org"],
+                            Контрагент=cp["Ref_Key"], Контрагент_Type="StandardODATA.Catalog_Контрагенты",
+                            СуммаДокумента=amount, РасшифровкаПлатежа=[{
+                                "LineNumber": 1, "СчетНаОплату_Key": doc["Ref_Key"], "СуммаПлатежа": amount}])
+            onec.post("Document_ПоступлениеНаРасчетныйСчет", r["Ref_Key"])
+            return str(r["Ref_Key"])
+
+        receipt(200)
+        (rec,) = onec.store.records["InformationRegister_СтатусыДокументов"].values()
+        assert (rec["Документ"], rec["Статус"], rec["Статус_Type"]) == (
+            doc["Ref_Key"], "ОплаченЧастично", "StandardODATA.Enum_СтатусОплатыСчета")
+        await cycle(rt)
+        assert stage() == "DT31_2:S" and held(rt) == []
+        rest = receipt(410)
+        await cycle(rt)
+        assert stage() == "DT31_2:P"
+        version = onec.get(INVOICES, doc["Ref_Key"])["__v"]
+        await cycle(rt)
+        assert stage() == "DT31_2:P" and onec.get(INVOICES, doc["Ref_Key"])["__v"] == version
+        onec.unpost("Document_ПоступлениеНаРасчетныйСчет", rest)  # a mistaken receipt taken back
+        await cycle(rt)
+        assert stage() == "DT31_2:S"
+        onec.set_invoice_status(doc["Ref_Key"], "Отменен")
+        await cycle(rt)
+        assert stage() == "DT31_2:D"
+        # a supplier invoice's status in the same register is not an invoice of ours: skipped by the guard
+        onec.store.write_info("InformationRegister_СтатусыДокументов", {
+            "Организация_Key": onec.ids["org"], "Документ": doc["Ref_Key"][:-4] + "ffff",
+            "Документ_Type": "StandardODATA.Document_СчетНаОплатуПоставщика", "Статус": "Оплачен",
+            "Статус_Type": "StandardODATA.Enum_СтатусОплатыСчета"})
+        await cycle(rt)
+        assert stage() == "DT31_2:D" and held(rt) == [] and len(onec.find(INVOICES)) == 1
+
+    preset_scenario(SPEC, steps, tmp_path, profile="bp30")

@@ -242,10 +242,15 @@ def _bp30(exchange_plan: str, dp: str, cp: str) -> list[EntityDef]:
                   fields=[_ref("Организация_Key", org), _s("СсылкаНаОбъект", 36), _s("СсылкаНаОбъект_Type", 200),
                           _s("Состояние", enum="СостоянияБанковскихДокументов", default="Подготовлено"),
                           Field("Ответственный_Key", "Guid"), _b("Согласовано")]),
+        # document-flows.md B.3 [H]: dims Организация, composite Документ; resource Статус, a composite enum
+        # (Enum.СтатусОплатыСчета for invoices) → `Статус` + `Статус_Type` by the naming rule [M]; the value as the
+        # member name is the sandbox's reading of the open item "exact OData JSON of composite enum resources" [L].
+        # The customer invoice's record is written by the sandbox when a receipt posts or unposts (БП's
+        # ЗаполнитьСтатусыОплатыСчетов; no record = НеОплачен, its default) and by set_invoice_status (Отменен).
         EntityDef("InformationRegister_СтатусыДокументов", "InformationRegister", exchange=False,
                   dimensions=["Организация_Key", "Документ", "Документ_Type"], resources=["Статус"],
                   fields=[_ref("Организация_Key", org), _s("Документ", 36), _s("Документ_Type", 200),
-                          _s("Статус", 50)]),
+                          _s("Статус", 50), _s("Статус_Type", 200)]),
         # document-flows.md B.3 [H]: dims Организация, СчетНаОплату, СтавкаНДС; resources Сумма, СуммаНДС
         EntityDef("AccumulationRegister_ОплатаСчетов", "AccumulationRegister", balance=True,
                   recorder_types=["Document_ПоступлениеНаРасчетныйСчет"],

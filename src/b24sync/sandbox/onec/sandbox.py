@@ -179,6 +179,11 @@ class OneCSandbox:
     def set_order_status(self, ref: str, status: str) -> dict:
         return self.edit("Document_ЗаказКлиента", ref, Статус=status)
 
+    def set_invoice_status(self, ref: str, status: str) -> dict | None:
+        """БП: the accountant sets the customer invoice's payment status (Оплачен, ОплаченЧастично, НеОплачен,
+        Отменен) — a record of InformationRegister_СтатусыДокументов (document-flows.md B.3)."""
+        return self.store.set_document_status(self.get("Document_СчетНаОплатуПокупателю", ref), status)
+
     def register_payment(self, order_ref: str, amount: float | None = None, *, incoming_number: str | None = None,
                          incoming_date: str | None = None, basis_type: str = "Document_ЗаказКлиента",
                          post: bool = True, cash: bool = False, **header: Any) -> dict:

@@ -433,6 +433,7 @@ class Store:
             self._write_movements(d, rec)
             rec["Posted"] = True
             self.touch(name, rec)
+            self._invoice_statuses(rec)
             if name in ("Document_ПоступлениеБезналичныхДенежныхСредств", "Document_ПриходныйКассовыйОрдер"):
                 self.emit("payment.posted", {
                     "ref": ref, "number": rec["Number"], "date": rec["Date"], "sum": rec["СуммаДокумента"],
@@ -451,7 +452,50 @@ class Store:
             rec = self.get(name, ref)
             self._unpost(d, rec)
             self.touch(name, rec)
+            self._invoice_statuses(rec)
             return rec
+
+    STATUS_REGISTER = "InformationRegister_СтатусыДокументов"
+    PAYMENT_STATUS_TYPE = "StandardODATA.Enum_СтатусОплатыСчета"
+
+    def _invoice_statuses(self, receipt: dict) -> None:
+        """БП (document-flows.md B.3): after a receipt posts or unposts, the payment status of each customer invoice
+        in its rows is recomputed from ОплатаСчетов — paid ≥ the invoice total → Оплачен, some → ОплаченЧастично,
+        none → НеОплачен; an invoice the accountant cancelled (Отменен) keeps it [L]."""
+        if self.STATUS_REGISTER not in self.records or "AccumulationRegister_ОплатаСчетов" not in self.sets:
+            return
+        invoices = {r.get("СчетНаОплату_Key") for r in receipt.get("РасшифровкаПлатежа") or []} - {None, "", EMPTY_REF}
+        for inv in sorted(invoices):
+            doc = self.objects.get("Document_СчетНаОплатуПокупателю", {}).get(inv)
+            if doc is None:
+                continue
+            paid = sum((r.get("Сумма") or 0) * (-1 if r.get("RecordType") == "Expense" else 1)
+                       for r in self.register_rows("AccumulationRegister_ОплатаСчетов")
+                       if r.get("СчетНаОплату_Key") == inv and r.get("Active", True))
+            total = doc.get("СуммаДокумента") or 0
+            status = "Оплачен" if paid >= total - 1e-9 and paid > 0 else "ОплаченЧастично" if paid > 1e-9 else "НеОплачен"
+            self.set_document_status(doc, status, keep_cancelled=True)
+
+    def set_document_status(self, doc: dict, status: str, *, keep_cancelled: bool = False) -> dict | None:
+        """Write the invoice's record of СтатусыДокументов (one per document: the organisation's record replaces
+        any other, as БП's УстановитьСтатусыДокументов does)."""
+        from b24sync.sandbox.onec.schema import ENUMS
+
+        if status not in ENUMS["СтатусОплатыСчета"]:
+            raise ValueError(f"not a member of СтатусОплатыСчета: {status!r}")
+        with self.lock:
+            recs = self.records[self.STATUS_REGISTER]
+            mine = [k for k, r in recs.items() if r.get("Документ") == doc["Ref_Key"]]
+            if keep_cancelled and any(recs[k].get("Статус") == "Отменен" for k in mine):
+                return None
+            if mine and all(recs[k].get("Статус") == status for k in mine):
+                return recs[mine[0]]
+            for k in mine:
+                del recs[k]
+            return self.write_info(self.STATUS_REGISTER, {
+                "Организация_Key": doc.get("Организация_Key") or EMPTY_REF, "Документ": doc["Ref_Key"],
+                "Документ_Type": "StandardODATA.Document_СчетНаОплатуПокупателю", "Статус": status,
+                "Статус_Type": self.PAYMENT_STATUS_TYPE})
 
     def _unpost(self, d: EntityDef, rec: dict) -> None:
         rec["Posted"] = False

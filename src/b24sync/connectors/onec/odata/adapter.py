@@ -283,6 +283,14 @@ class ODataAdapter:
             version = str(values[ent.version_field])
         else:
             version = self.client.dialect.etag_of(row)
+        if version is None and ent.kind == "register":
+            # an independent information register has no DataVersion (erp-side.md §1.4): its record's content is
+            # its version, so a poll sees a changed resource (a status) and nothing else
+            import hashlib
+            import json
+
+            version = hashlib.sha1(json.dumps(row, sort_keys=True, ensure_ascii=False, default=str)
+                                   .encode()).hexdigest()[:16]
         deleted = bool(values.get(ent.deleted_field)) if ent.deleted_field else False
         return Record(id=rid, values=values, modified=None, version=version, deleted=deleted)
 
@@ -291,7 +299,8 @@ class ODataAdapter:
         for k, v in self._to_system(ent, criteria).items():
             if v in ("", None) and k.endswith("_Type"):
                 continue
-            if (k == ent.key or k.endswith("_Key")) and _is_guid(v):
+            # a register keyed by a composite dimension (Документ: Edm.String) compares it as a string
+            if ((k == ent.key and ent.kind != "register") or k.endswith("_Key")) and _is_guid(v):
                 v = flt.Guid(str(v))  # §1.4: reference fields are Edm.Guid, literal guid'…'
             parts.append(flt.F.eq(k, v))
         return flt.F.all_(*parts)
@@ -394,6 +403,11 @@ class ODataAdapter:
     async def get(self, obj: ObjectRef, record_id: str) -> Record | None:
         ent = self.entity(obj)
         await self._shape(ent)
+        if ent.kind == "register" and ent.key:
+            # a register record is addressed by its dimensions, not by one key: read it by the preset's key
+            # dimension (БП СтатусыДокументов by Документ, one record per document and organisation)
+            found = await self.find(obj, {ent.key: record_id})
+            return found[0] if found else None
         try:
             row = await self.client.get(ent.entity_set, record_id)
         except ODataNotFoundError:

@@ -179,6 +179,14 @@ BP30: dict[str, dict[str, Any]] = {
                       posted="Posted", counterparty="Контрагент", total="СуммаДокумента",
                       purpose="НазначениеПлатежа"),
                  "composite": {"Контрагент": "Catalog_Контрагенты"}},
+    # document-flows.md B.3 [H]: the invoice's payment status is not an attribute but a record of this independent
+    # register (dims Организация, composite Документ; resource Статус, a composite enum: Enum.СтатусОплатыСчета
+    # Оплачен | ОплаченЧастично | НеОплачен | Отменен). No Ref_Key, no DataVersion: read by the document, one record
+    # per document (per organisation); ⚠ the JSON of a composite enum value is not seen live (sheet "Open items"):
+    # the code assumes the member name in `Статус` and `StandardODATA.Enum_СтатусОплатыСчета` in `Статус_Type`
+    "invoice_statuses": {"entity_set": "InformationRegister_СтатусыДокументов", "kind": "register",
+                         "confidence": "M", "key": "Документ", "version_field": None, "deleted_field": None,
+                         "fields": {"document": "Документ", "organisation": "Организация_Key", "status": "Статус"}},
 }
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
