@@ -103,3 +103,20 @@ def test_one_redaction_for_every_log_line_stdlib_and_structlog(capsys, caplog) -
             assert v in where, (v, where)
     assert "ИНН ***59" in out.out and "***67" in out.out and "i***@mail.ru" in stdlib_text
     assert "Traceback" in stdlib_text and "ValueError: refused for i***@mail.ru with ***" in stdlib_text
+
+
+def test_uvicorn_lines_go_through_the_same_redaction(capsys, caplog) -> None:  # type: ignore[no-untyped-def]
+    """``b24sync run`` serves with ``uvicorn_config``: uvicorn's loggers write through the root handlers (and their
+    RedactFilter), not through handlers of uvicorn's own logging config that no filter of ours sees."""
+    import logging
+
+    from b24sync.server.logging import configure, uvicorn_config
+
+    configure(logging.INFO)
+    uvicorn_config(lambda scope, receive, send: None, log_level="info")
+    logging.getLogger("uvicorn.error").error("Exception in ASGI application: contact ivan.petrov@mail.ru, "
+                                             "+7 (916) 123-45-67, deal 78912345678901")
+    out = capsys.readouterr()
+    for where in (out.out + out.err, caplog.text):
+        assert "ivan.petrov" not in where and "123-45-67" not in where, where
+    assert "i***@mail.ru" in caplog.text and "78912345678901" in caplog.text

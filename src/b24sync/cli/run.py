@@ -120,7 +120,10 @@ async def _serve(rt, host: str, port: int) -> None:  # type: ignore[no-untyped-d
 
     from b24sync.server.app import create_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(rt, routers_for(rt)), host=host, port=port, log_level="warning"))
+    from b24sync.server.logging import uvicorn_config
+
+    server = uvicorn.Server(uvicorn_config(create_app(rt, routers_for(rt)), host=host, port=port,  # type: ignore[arg-type]
+                                           log_level="warning"))
     serving = asyncio.ensure_future(server.serve())
     try:
         await asyncio.shield(serving)

@@ -35,3 +35,18 @@ def configure(level: int = logging.INFO, *, json: bool = False) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=False,
     )
+
+
+def uvicorn_config(app: object, **kw: object) -> object:
+    """A ``uvicorn.Config`` whose loggers (``uvicorn``, ``uvicorn.error``, ``uvicorn.access``) write through the root
+    handlers — and so through ``RedactFilter`` — instead of the handlers uvicorn's own logging config installs,
+    which no filter of ours would see (an "Exception in ASGI application" traceback, an access line)."""
+    import uvicorn
+
+    config = uvicorn.Config(app, log_config=None, **kw)  # type: ignore[arg-type]
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        lg = logging.getLogger(name)
+        for h in lg.handlers[:]:  # left by an earlier Config in this process (tests, a sandbox)
+            lg.removeHandler(h)
+        lg.propagate = True
+    return config
