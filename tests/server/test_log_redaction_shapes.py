@@ -120,3 +120,24 @@ def test_uvicorn_lines_go_through_the_same_redaction(capsys, caplog) -> None:  #
     for where in (out.out + out.err, caplog.text):
         assert "ivan.petrov" not in where and "123-45-67" not in where, where
     assert "i***@mail.ru" in caplog.text and "78912345678901" in caplog.text
+
+
+@pytest.mark.parametrize("json_lines", [True, False])
+def test_a_structlog_traceback_is_redacted(capsys, json_lines: bool) -> None:  # type: ignore[no-untyped-def]
+    import logging
+    import warnings
+
+    import structlog
+
+    from b24sync.server.logging import configure
+
+    configure(logging.INFO, json=json_lines)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "remove format_exc_info" warning from the console renderer
+        try:
+            raise RuntimeError("refused for ivan.petrov@mail.ru, +7 (916) 123-45-67, deal 78912345678901")
+        except RuntimeError:
+            structlog.get_logger("b24sync.test").error("write failed", exc_info=True)
+    out = capsys.readouterr().out
+    assert "RuntimeError" in out and "Traceback" in out and "78912345678901" in out, out
+    assert "ivan.petrov" not in out and "123-45-67" not in out, out

@@ -29,8 +29,10 @@ def configure(level: int = logging.INFO, *, json: bool = False) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,  # a traceback becomes the `exception` text, redacted next
             redact_event,  # the same rules as RedactFilter on the stdlib handlers
-            structlog.processors.JSONRenderer(ensure_ascii=False) if json else structlog.dev.ConsoleRenderer(colors=False),
+            structlog.processors.JSONRenderer(ensure_ascii=False) if json else
+            structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=False,
