@@ -133,7 +133,8 @@ def test_debt_over_the_contract_limit_suspends_deals_then_releases_them(tmp_path
         assert deal_row(b24, won)["STAGE_ID"] == "WON"
         released = notices(b24)[3:]
         assert len(released) == 3, released
-        assert any(m.startswith(f"Сделка «Кабель» (№ {d1}) возвращена на стадию PREPARATION") for m in released)
+        assert (f"Сделка «Кабель» (№ {d1}) возвращена на стадию «Подготовка документов»: долг клиента ООО Покупатель "
+                "— 100 000 ₽, кредитный лимит 100 000 ₽.") in released, released
         card = b24.portal.t("company").get(int(s["company"]))
         assert card["UF_CRM_DEBT"] == "100000.00|RUB"
         for _ in range(2):

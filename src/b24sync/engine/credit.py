@@ -293,7 +293,7 @@ async def release(rt: Runtime, name: str, entity: Entity, cc: CreditControl, dea
         if (moved or stage == back) and cc.notify and status is not None:
             user = rec.values.get("ASSIGNED_BY_ID")
             text = t("credit.released", title=_title(rec), deal=deal_id, client=status.client,
-                     debt=_money(status.debt), limit=_money(status.limit), stage=back)
+                     debt=_money(status.debt), limit=_money(status.limit), stage=await stage_name(rt, entity, back))
             await _tell(rt, entity, user, text, f"credit:{name}:released:{deal_id}:{held.get('episode')}",
                         f"b24sync:credit:{deal_id}")
     await asyncio.to_thread(effects.put, rt, _deal_key(name, deal_id), {**held, "active": False})
@@ -301,6 +301,30 @@ async def release(rt: Runtime, name: str, entity: Entity, cc: CreditControl, dea
 
 
 # ---- writes --------------------------------------------------------------------------------------------------------
+
+
+_NAMES_TTL = 600.0  # seconds a portal's stage names are kept (they change when an admin edits a pipeline)
+
+
+async def stage_name(rt: Runtime, entity: Entity, stage: str) -> str:
+    """The portal's name of a stage («Подготовка документов»), the id where the portal does not say."""
+    import time
+
+    cache: dict[str, tuple[float, dict[str, str]]] = rt.__dict__.setdefault("_credit_stage_names", {})
+    system = rt.spec.system_for(entity, "crm")
+    hit = cache.get(system)
+    if hit is None or time.monotonic() - hit[0] > _NAMES_TTL:
+        lister = getattr(rt.adapter(entity, "crm"), "stage_names", None)
+        names: dict[str, str] = {}
+        if lister is not None:
+            try:
+                names = await lister(rt.objref(entity, "crm")) or {}
+            except Exception:  # noqa: BLE001 - a name is a courtesy: the id says the same
+                names = {}
+        hit = (time.monotonic(), names)
+        cache[system] = hit
+    name = hit[1].get(stage)
+    return f"«{name}»" if name else stage
 
 
 def _title(rec: Record) -> str:

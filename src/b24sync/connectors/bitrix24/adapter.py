@@ -369,6 +369,11 @@ class Bitrix24Adapter:
         """Every stage id of every pipeline of a deal / smart invoice / smart process (``crm.category.list`` +
         ``crm.status.list`` per ``*_STAGE_{cat}`` entity, document-flows.md A.2, E.6), for the start-up check of the
         stages a spec names. None for objects without stages."""
+        names = await self.stage_names(obj)
+        return None if names is None else set(names)
+
+    async def stage_names(self, obj: ObjectRef) -> dict[str, str] | None:
+        """Stage id → the portal's own name of it («Подготовка документов»), every pipeline (as ``stage_ids``)."""
         etid = 2 if obj.object == "crm.deal" else (obj_spec(obj.object).entity_type_id
                                                     if obj.object.startswith("crm.item:") else None)
         if etid is None:
@@ -377,7 +382,7 @@ class Bitrix24Adapter:
         cats = [int(c.get("id", c.get("ID", 0))) for c in (res or {}).get("categories", [])] or [0]
         if etid == 2 and 0 not in cats:
             cats.append(0)
-        out: set[str] = set()
+        out: dict[str, str] = {}
         for cat in cats:
             if etid == 2:
                 ent = "DEAL_STAGE" if cat == 0 else f"DEAL_STAGE_{cat}"
@@ -386,7 +391,7 @@ class Bitrix24Adapter:
             else:
                 ent = f"DYNAMIC_{etid}_STAGE_{cat}"
             rows = await self.client.call("crm.status.list", {"filter": {"ENTITY_ID": ent}})
-            out |= {str(r["STATUS_ID"]) for r in rows or []}
+            out.update({str(r["STATUS_ID"]): str(r.get("NAME") or r["STATUS_ID"]) for r in rows or []})
         return out
 
     # ---- the optional port verbs of timeline entries (engine/aggregate.py, engine/effects.py)
