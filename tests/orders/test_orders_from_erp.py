@@ -315,3 +315,37 @@ def test_order_from_erp_200_rows_reach_the_deal_in_one_replace_all_call(tmp_path
         assert round(sum(round(r["PRICE"] * r["QUANTITY"], 2) for r in got), 2) == o["СуммаДокумента"]
 
     scenario(steps, tmp_path, from_erp_entities(), {"order_stage": STAGES})
+
+
+def test_packages_of_ten_deal_rows_in_packages_1c_quantity_in_base_units_both_ways(tmp_path: Path) -> None:
+    """`rows.unit.factor` (the packaging record's Числитель / Знаменатель, УТ 11.5 — the sandbox's reading): a deal
+    row of 2 «упак» (10 шт each) is an order row with КоличествоУпаковок 2 and Количество 20 at the package's price;
+    an order entered in 1C with 3 such packages (Количество 30) is a deal row of 3 «упак»."""
+    unit = {**UNIT, "factor": {"numerator": "Числитель", "denominator": "Знаменатель"}}
+
+    async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
+        s = await seed(rt, onec, client)
+        u = units(onec)
+        okei = onec.create("Catalog_КлассификаторЕдиницИзмерения", Code="778", Description="упак")
+        u[778] = onec.create("Catalog_УпаковкиЕдиницыИзмерения", Description="упак (10 шт)", Числитель=10,
+                             Знаменатель=1, ЕдиницаПоКлассификатору_Key=okei["Ref_Key"])["Ref_Key"]
+        d = await deal(client, s, [{"PRODUCT_ID": s["products"][0], "PRICE": 1220, "QUANTITY": 2, "TAX_RATE": 22,
+                                    "TAX_INCLUDED": "Y", "MEASURE_CODE": 778, "MEASURE_NAME": "упак"}])
+        await move(rt, client, d, "FINAL_INVOICE")
+        await _settle(rt)
+        (o,) = orders(onec)
+        (r,) = o["Товары"]
+        assert (r["Упаковка_Key"], r["КоличествоУпаковок"], r["Количество"], r["Цена"], r["Сумма"]) == (
+            u[778], 2, 20, 1220, 2440), held_reasons(rt)
+        g0 = s["goods"][0]["Ref_Key"]
+        m = manual_order(onec, s, u, [{"item": g0, "qty": 3, "price": 1220, "sum": 3660, "unit": 778}])
+        onec.edit(ORDERS, m["Ref_Key"], Товары=[{**m["Товары"][0], "Количество": 30}])  # 3 packages = 30 шт
+        await _settle(rt)
+        made = [x for x in _deals(b24) if x.get("UF_CRM_ERP_ORDER_ID") == m["Ref_Key"]]
+        assert len(made) == 1, held_reasons(rt)
+        assert [(x["QUANTITY"], x["PRICE"], x["MEASURE_CODE"]) for x in _rows(b24, made[0]["ID"])] == [(3, 1220, 778)]
+
+    ents = from_erp_entities()
+    ents["order"]["rows"]["unit"] = unit
+    ents["order_from_erp"]["rows"]["unit"] = unit
+    scenario(steps, tmp_path, ents, {"order_stage": STAGES})

@@ -111,8 +111,24 @@ def texts(crm_object: str, erp: str = "1С") -> tuple[str, str, str]:
     return head.format(erp=erp), of, empty.format(erp=erp)
 
 
+QTY = Decimal("0.001")  # 1C's quantity columns: three decimals
+
+
+def _factor_of(u: Any, r: dict[str, Any], uid: Any, factors: dict[str, Decimal] | None) -> Decimal:
+    """Base units per unit of this row (``rows.unit.factor``): the row's own coefficient column when it has a
+    value (БП-style), else the packaging record's Числитель / Знаменатель (УТ 11.5), else 1."""
+    f = u.factor if u is not None else None
+    if f is None:
+        return Decimal(1)
+    if f.row and r.get(f.row) not in (None, "", 0):
+        k = _dec(r.get(f.row), f"коэффициент единицы ({f.row})")
+        if k > 0:
+            return k
+    return (factors or {}).get(str(uid), Decimal(1))
+
+
 def to_erp(spec_rows: Rows, rows: list[dict[str, Any]], resolve_product: Any, service_item: str | None,
-           units: dict[str, str | None] | None = None, *,
+           units: dict[str, str | None] | None = None, *, factors: dict[str, Decimal] | None = None,
            words: tuple[str, str, str] | None = None) -> tuple[list[dict[str, Any]], Decimal]:
     """The ERP rows for CRM rows and the document total. Raises HoldError naming every row that cannot go.
     ``units``: OKEI code → ERP unit id (None: not found), resolved beforehand for ``rows.unit``. ``words``: the hold
@@ -197,6 +213,11 @@ def to_erp(spec_rows: Rows, rows: list[dict[str, Any]], resolve_product: Any, se
             row[u.erp] = unit_id
             if u.packages:
                 row[u.packages] = _num(qty)
+            if u.factor is not None:  # a package of k base units: 1C's quantity column is in base units
+                k = _factor_of(u, {}, unit_id, factors)
+                row[m.quantity.erp] = _num((qty * k).quantize(QTY, ROUND_HALF_UP))
+                if u.factor.row:
+                    row[u.factor.row] = _num(k)
         if spec_rows.line_number:
             row[spec_rows.line_number] = len(out) + 1
         for f, v in ((m.sum, amount), (m.vat_sum, vat), (m.total, with_vat)):
@@ -258,9 +279,11 @@ async def apply(rt: Runtime, entity: Entity, source: dict[str, Any], values: dic
     service_id = await _service_item(rt, entity, spec_rows, source, values)
     crm_rows = list(source.get(spec_rows.crm) or [])
     units = await erp_units(rt, entity, spec_rows, crm_rows) if spec_rows.unit is not None else None
+    factors = await unit_factors(rt, entity, spec_rows, [v for v in (units or {}).values() if v])
     system = rt.spec.systems.get(rt.spec.system_for(entity, "erp"))
     erp = {"kontur-buh": "Контур.Бухгалтерию"}.get(getattr(system, "type", ""), "1С")
-    mapped, total = to_erp(spec_rows, crm_rows, resolve, service_id, units, words=texts(entity.crm.object, erp))
+    mapped, total = to_erp(spec_rows, crm_rows, resolve, service_id, units, factors=factors,
+                           words=texts(entity.crm.object, erp))
     values[spec_rows.erp] = mapped
     if spec_rows.document_total:
         values[spec_rows.document_total] = _num(total)
@@ -320,6 +343,37 @@ async def erp_units(rt: Runtime, entity: Entity, spec_rows: Rows, crm_rows: list
     return out
 
 
+async def unit_factors(rt: Runtime, entity: Entity, spec_rows: Rows, unit_ids: list[str]) -> dict[str, Decimal]:
+    """ERP unit id → base units per unit from the packaging record (``rows.unit.factor`` numerator / denominator of
+    the ``via`` catalogue; 0 or empty counts as 1), remembered for two minutes like the units themselves."""
+    import time
+
+    from b24sync.engine.ports import ObjectRef
+
+    u = spec_rows.unit
+    f = u.factor if u is not None else None
+    if f is None or not f.numerator or u is None or u.lookup is None or u.lookup.via is None:
+        return {}
+    adapter = rt.adapter(entity, "erp")
+    memo = _memo(adapter)
+    out: dict[str, Decimal] = {}
+    for uid in dict.fromkeys(str(x) for x in unit_ids if x):
+        hit = memo.get(("factor", uid))
+        if hit is not None and time.monotonic() - hit[0] < UNIT_TTL:
+            out[uid] = hit[1]
+            continue
+        rec = await adapter.get(ObjectRef(u.lookup.via.object), uid)
+        k = Decimal(1)
+        if rec is not None:
+            num = _dec(rec.values.get(f.numerator) or 0, f"{f.numerator} упаковки")
+            den = _dec(rec.values.get(f.denominator) or 0, f"{f.denominator} упаковки") if f.denominator else Decimal(1)
+            if num > 0:
+                k = num / (den if den > 0 else Decimal(1))
+        memo[("factor", uid)] = (time.monotonic(), k)
+        out[uid] = k
+    return out
+
+
 async def crm_units(rt: Runtime, entity: Entity, spec_rows: Rows, erp_rows: list[dict[str, Any]]
                     ) -> dict[str, tuple[str, str | None] | None]:
     """ERP unit id → (OKEI code, short name) for every unit the ERP rows use (None: not found)."""
@@ -376,8 +430,8 @@ def _split_exact(total: Decimal, qty: Decimal) -> list[tuple[Decimal, Decimal]]:
 
 
 def to_crm(spec_rows: Rows, erp_rows: list[dict[str, Any]], resolve_product: Any, service_item: str | None,
-           units: dict[str, tuple[str, str | None] | None] | None = None
-           ) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+           units: dict[str, tuple[str, str | None] | None] | None = None, *,
+           factors: dict[str, Decimal] | None = None) -> tuple[list[dict[str, Any]], list[str], list[str]]:
     """CRM product rows for an ERP document's rows — the reverse of ``to_erp``, row-exact: each CRM row's unit price
     × quantity gives the ERP row's ``Сумма`` to the kopeck (a row whose sum does not divide is sent as two rows),
     the discount per unit is the ERP's list price minus that price (before tax), the VAT rate comes back through
@@ -407,6 +461,14 @@ def to_crm(spec_rows: Rows, erp_rows: list[dict[str, Any]], resolve_product: Any
         else:
             pid = 0
         qty = _dec(r.get(m.quantity.erp), f"количество в {name}")
+        if u is not None and u.factor is not None and r.get(u.erp) not in (None, "", "00000000-0000-0000-0000-000000000000"):
+            # the row's unit is a package of k base units: the CRM quantity is in that unit — the package count
+            # where 1C gives it (КоличествоУпаковок), else the base quantity ÷ k
+            packs = r.get(u.packages) if u.packages else None
+            if packs not in (None, "", 0):
+                qty = _dec(packs, f"количество упаковок в {name}")
+            else:
+                qty = (qty / _factor_of(u, r, r.get(u.erp), factors)).quantize(QTY, ROUND_HALF_UP)
         if qty <= 0 or r.get("Отменено") is True:
             continue  # 1C's cancelled (УТ `Отменено`) or empty rows carry nothing into the deal
         erp_rate = r.get(m.vat_rate.erp)
@@ -471,7 +533,9 @@ async def apply_to_crm(rt: Runtime, entity: Entity, name: str, source: dict[str,
     service_id = await _service_item(rt, entity, spec_rows, source, {})
     erp_rows = [r for r in list(source.get(spec_rows.erp) or []) if isinstance(r, dict)]
     units = await crm_units(rt, entity, spec_rows, erp_rows) if spec_rows.unit is not None else None
-    mapped, missing, problems = to_crm(spec_rows, erp_rows, resolve, service_id, units)
+    factors = await unit_factors(rt, entity, spec_rows, [str(r.get(spec_rows.unit.erp)) for r in erp_rows
+                                                         if r.get(spec_rows.unit.erp)]) if spec_rows.unit else {}
+    mapped, missing, problems = to_crm(spec_rows, erp_rows, resolve, service_id, units, factors=factors)
     if missing:
         await _push_items(rt, name, spec_rows.product_entity, sorted(set(missing)))
     if problems:

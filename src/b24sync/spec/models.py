@@ -382,6 +382,18 @@ class UnitLookup(Strict):
                                                  "where: {ЕдиницаПоКлассификатору_Key: \"{unit}\"}}")
 
 
+class UnitFactor(Strict):
+    """How many base units (the ERP's ``Количество``) one unit of the row is — a package of 10: 10. Two readings
+    of where 1C keeps it, both handled: a column of the row (``row``, БП-style ``Коэффициент``) — read from the row
+    when it has a value, written with the row — or the packaging record the row's unit points to
+    (``numerator`` / ``denominator`` of the ``via`` catalogue, УТ 11.5 ``Catalog_УпаковкиЕдиницыИзмерения``
+    ``Числитель`` / ``Знаменатель``)."""
+
+    row: str | None = Field(None, description="ERP row field with the coefficient (БП `Коэффициент`)")
+    numerator: str | None = Field("Числитель", description="Field of the `via` packaging record")
+    denominator: str | None = Field("Знаменатель", description="Field of the `via` packaging record (0 or empty: 1)")
+
+
 class RowUnit(Strict):
     """Units of measure per row: the CRM's OKEI code (Bitrix24 ``MEASURE_CODE``, 796 = шт) ⇄ the ERP's unit reference,
     through a table the spec declares (OKEI code → ERP id) or a lookup in the ERP's unit catalogue. A unit found in
@@ -397,11 +409,19 @@ class RowUnit(Strict):
     unknown: Literal["hold", "omit"] = "hold"
     packages: str | None = Field(None, description="ERP row field that gets the quantity in these units too "
                                                    "(УТ ``КоличествоУпаковок``)")
+    factor: UnitFactor | None = Field(
+        None, description="A unit of another size than the base unit (a package of 10): the CRM quantity is in the "
+        "row's unit, the ERP's quantity column in base units (× the factor; ÷ back) — `{row: Коэффициент}` or the "
+        "packaging record's `{numerator, denominator}` (needs `lookup.via`)")
 
     @model_validator(mode="after")
     def _source(self) -> RowUnit:
         if not self.table and self.lookup is None:
             raise ValueError("rows.unit needs a table (OKEI code -> ERP id) or a lookup")
+        f = self.factor
+        if f is not None and f.row is None and (self.lookup is None or self.lookup.via is None):
+            raise ValueError("rows.unit.factor without `row` reads the packaging record: add `lookup.via` (the "
+                             "packaging catalogue) or name the row's coefficient column (`factor: {row: Коэффициент}`)")
         return self
 
 
