@@ -52,3 +52,39 @@ def test_bp_invoice_and_payment_order_become_linked_cards_staged_by_posting_and_
         assert len(await cards(client, INV, ufCrm1ErpId=inv["Ref_Key"])) == 1
 
     preset_scenario(EXAMPLE, steps, tmp_path, profile="bp30")
+
+
+def test_bp_bank_state_of_the_payment_order_moves_its_card_and_nothing_reaches_1c(tmp_path: Path) -> None:
+    """The state lives in InformationRegister_СостоянияБанковскихДокументов (no «Оплачено» attribute in БП 3.0.198):
+    Отправлено → sent, Оплачено → paid, Отклонено → failed; a payment request's record is not ours; polled again,
+    nothing is written anywhere."""
+    async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
+        cp = onec.create("Catalog_Контрагенты", Description="ООО Кабельный завод", ИНН="7728168971")
+        inv = onec.create(INVOICES, Контрагент_Key=cp["Ref_Key"], НомерВходящегоДокумента="901", СуммаДокумента=900.0)
+        onec.post(INVOICES, inv["Ref_Key"])
+        pay = _payment(onec, cp["Ref_Key"], "Catalog_Контрагенты", inv["Ref_Key"], 900.0)
+        onec.set_bank_state(pay["Ref_Key"], "Подготовлено")
+        await settle(rt)
+        stage = lambda: card_of(client, PAY, pay["Ref_Key"])  # noqa: E731
+        assert (await stage())["stageId"] == "DT1044_4:PREPARATION"
+        onec.set_bank_state(pay["Ref_Key"], "Отправлено")
+        await settle(rt)
+        assert (await stage())["stageId"] == "DT1044_4:CLIENT"
+        onec.set_bank_state(pay["Ref_Key"], "Оплачено")
+        await settle(rt)
+        assert (await stage())["stageId"] == "DT1044_4:SUCCESS"
+        version = onec.get(PAYMENTS, pay["Ref_Key"])["DataVersion"]
+        await settle(rt)  # polled again: the card stays paid, 1C is never written
+        assert (await stage())["stageId"] == "DT1044_4:SUCCESS"
+        assert onec.get(PAYMENTS, pay["Ref_Key"])["DataVersion"] == version
+        onec.set_bank_state(pay["Ref_Key"], "Отклонено")
+        await settle(rt)
+        assert (await stage())["stageId"] == "DT1044_4:FAIL"
+        onec.store.write_info("InformationRegister_СостоянияБанковскихДокументов", {  # a payment request's state
+            "СсылкаНаОбъект": pay["Ref_Key"][:-4] + "ffff", "Состояние": "Оплачено",
+            "СсылкаНаОбъект_Type": "StandardODATA.Document_ПлатежноеТребование"})
+        await settle(rt)
+        assert held_reasons(rt) == [] and (await stage())["stageId"] == "DT1044_4:FAIL"
+        assert len(await cards(client, PAY)) == 1
+
+    preset_scenario(EXAMPLE, steps, tmp_path, profile="bp30")

@@ -184,6 +184,11 @@ class OneCSandbox:
         Отменен) — a record of InformationRegister_СтатусыДокументов (document-flows.md B.3)."""
         return self.store.set_document_status(self.get("Document_СчетНаОплатуПокупателю", ref), status)
 
+    def set_bank_state(self, ref: str, state: str) -> dict:
+        """БП: a payment order's state (Подготовлено, НаПодписи, Согласовано, Отправлено, Оплачено, Отклонено) — a
+        record of InformationRegister_СостоянияБанковскихДокументов (docs/flow-suppliers.md)."""
+        return self.store.set_bank_document_state(self.get("Document_ПлатежноеПоручение", ref), state)
+
     def register_payment(self, order_ref: str, amount: float | None = None, *, incoming_number: str | None = None,
                          incoming_date: str | None = None, basis_type: str = "Document_ЗаказКлиента",
                          post: bool = True, cash: bool = False, **header: Any) -> dict:

@@ -497,6 +497,24 @@ class Store:
                 "Документ_Type": "StandardODATA.Document_СчетНаОплатуПокупателю", "Статус": status,
                 "Статус_Type": self.PAYMENT_STATUS_TYPE})
 
+    BANK_STATE_REGISTER = "InformationRegister_СостоянияБанковскихДокументов"
+
+    def set_bank_document_state(self, doc: dict, state: str, doc_type: str = "Document_ПлатежноеПоручение") -> dict:
+        """БП: the state of a payment order (Подготовлено … Оплачено, Отклонено) — one record of
+        СостоянияБанковскихДокументов per document, replaced on every change (docs/flow-suppliers.md) [L: who writes
+        it — a user, the bank exchange — is not modelled]."""
+        from b24sync.sandbox.onec.schema import ENUMS
+
+        if state not in ENUMS["СостоянияБанковскихДокументов"]:
+            raise ValueError(f"not a member of СостоянияБанковскихДокументов: {state!r}")
+        with self.lock:
+            recs = self.records[self.BANK_STATE_REGISTER]
+            for k in [k for k, r in recs.items() if r.get("СсылкаНаОбъект") == doc["Ref_Key"]]:
+                del recs[k]
+            return self.write_info(self.BANK_STATE_REGISTER, {
+                "Организация_Key": doc.get("Организация_Key") or EMPTY_REF, "СсылкаНаОбъект": doc["Ref_Key"],
+                "СсылкаНаОбъект_Type": f"StandardODATA.{doc_type}", "Состояние": state})
+
     def _unpost(self, d: EntityDef, rec: dict) -> None:
         rec["Posted"] = False
         for reg in d.posts_to:

@@ -187,6 +187,14 @@ BP30: dict[str, dict[str, Any]] = {
     "invoice_statuses": {"entity_set": "InformationRegister_СтатусыДокументов", "kind": "register",
                          "confidence": "M", "key": "Документ", "version_field": None, "deleted_field": None,
                          "fields": {"document": "Документ", "organisation": "Организация_Key", "status": "Статус"}},
+    # docs/flow-suppliers.md (БП 3.0.198.19 InformationRegisters/СостоянияБанковскихДокументов [H]): a payment order's
+    # state (Подготовлено, НаПодписи, Согласовано, Отправлено, Оплачено, Отклонено) is not an attribute of the
+    # document but a record of this independent register — dims Организация, composite СсылкаНаОбъект
+    # (ПлатежноеПоручение | ПлатежноеТребование); resources Состояние, Ответственный, Согласовано. Read by the document.
+    "bank_document_states": {"entity_set": "InformationRegister_СостоянияБанковскихДокументов", "kind": "register",
+                             "confidence": "H", "key": "СсылкаНаОбъект", "version_field": None, "deleted_field": None,
+                             "fields": {"document": "СсылкаНаОбъект", "organisation": "Организация_Key",
+                                        "state": "Состояние"}},
 }
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
