@@ -439,6 +439,12 @@ CATALOGUE.update({
                                  "уведомление о просрочке некому отправить. Назначьте ответственного.",
                            "en": "Invoice no. {number} is overdue but names no responsible person ({field}) — "
                                  "there is nobody to notify. Assign one."},
+    "agg.hold.no_target_part": {"ru": "Документ № {number} от {date}: {counted} учтено, а для {amount} в строках "
+                                      "документа не указано, к какому заказу или счёту они относятся. Укажите это в "
+                                      "учётной системе (расшифровка платежа), затем повторите: b24sync replay --held.",
+                                "en": "Document no. {number} of {date}: {counted} counted; for {amount} the rows do "
+                                      "not say which order or invoice it pays. Say so in the accounting system "
+                                      "(payment breakdown), then replay: b24sync replay --held."},
     "agg.hold.unlinked_part": {"ru": "Документ № {number} от {date}: {counted} учтено, а {amount} относится к "
                                      "документу учётной системы ({refs}), который не связан ни с одной записью "
                                      "Bitrix24 — эта часть будет учтена, как только он будет связан (или повторите "

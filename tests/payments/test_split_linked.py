@@ -82,3 +82,23 @@ async def rt_replay_poll(rt, onec, ref: str) -> None:  # type: ignore[no-untyped
     with rt.db.begin() as conn:
         enqueue_sync(conn, "payment", "erp", ref, force=True, scope=rt.spec.scope("payment"), reason="test re-read")
     await cycle(rt)
+
+
+def test_receipt_row_without_a_reference_beside_a_linked_one(tmp_path: Path) -> None:
+    """A row that names nothing (an advance without a basis) beside a row paying a linked order: the linked row
+    counts, the other is held with its reason for a person — never dropped silently."""
+    async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
+        s, d1, o1 = await placed(rt, b24, onec, client)
+        rows = [{"LineNumber": 1, "ОснованиеПлатежа": o1["Ref_Key"], "ОснованиеПлатежа_Type": f"StandardODATA.{ORDER_TYPE}",
+                 "Сумма": 100000},
+                {"LineNumber": 2, "Сумма": 7000}]
+        onec.register_payment(o1["Ref_Key"], 107000, incoming_number="92", incoming_date="2026-03-12T00:00:00",
+                              РасшифровкаПлатежа=rows)
+        await cycle(rt)
+        assert deal_row(b24, d1)["UF_CRM_PAID_AMOUNT"] == "100000.00|RUB"
+        held = parked(rt)
+        assert [k for k, _ in held] == ["held"] and "7 000 ₽" in held[0][1], held
+        await cycle(rt)
+        assert len(parked(rt)) == 1 and len(comments(b24, d1)) == 1
+
+    scenario(steps, tmp_path, with_payments())

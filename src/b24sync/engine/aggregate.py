@@ -202,6 +202,13 @@ async def take(rt: Runtime, job: ClaimedJob, entity: Entity) -> Outcome:
                              detail={"document": number, "unlinked": waiting_refs, "waits_for": waiting_keys,
                                      "amount": str(waiting)})
             detail["waiting"] = str(waiting)
+        elif parts and unresolved:
+            # some rows count now, others name nothing this entity can follow (an advance without a basis): held
+            # with its reason for a person — never dropped silently
+            held = HoldError(t("agg.hold.no_target_part", number=number, date=ru_date(day), amount=money(unresolved),
+                               counted=money(doc_amount - unresolved)),
+                             detail={"document": number, "amount": str(unresolved)})
+            detail["unassigned"] = str(unresolved)
         elif not parts and unlinked:
             # it names its order (invoice), which no CRM record is linked to (yet): a person links it, then replays
             raise HoldError(t("agg.hold.unlinked", number=number, date=ru_date(day), refs=", ".join(unlinked[:5])),
