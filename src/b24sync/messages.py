@@ -509,6 +509,7 @@ CATALOGUE.update({
     "doc.credit.limit.both": {"ru": "поле `{erp}` учётной системы, а где его нет — поле компании `{crm}`",
                               "en": "the accounting system's field `{erp}`, where it has none the company field "
                                     "`{crm}`"},
+    "doc.credit.limit.none": {"ru": "лимит не задан — только просрочка", "en": "no limit — only overdue debt"},
     "doc.credit.leave": {"ru": "; стадии {stages} не трогаются", "en": "; stages {stages} are left alone"},
     "doc.credit.new": {"ru": "- Новая сделка клиента сверх лимита сразу переходит на стадию ожидания (Битрикс24 не "
                              "позволяет запретить её создание); перенос приостановленной сделки вручную, пока долг "
@@ -544,6 +545,23 @@ CATALOGUE.update({
                          "en": "Deal “{title}” (no. {deal}) is suspended: the debt of {client} is {debt} against a "
                                "credit limit of {limit}{overdue}. It returns to its previous stage by itself once "
                                "the debt is down to the limit."},
+    "credit.suspended.overdue": {"ru": "Сделка «{title}» (№ {deal}) приостановлена: у клиента {client} просрочен долг "
+                                       "{overdue} (всего долг {debt}), а договор просрочку не допускает. Она вернётся "
+                                       "на прежнюю стадию сама, когда просрочка будет погашена.",
+                                 "en": "Deal “{title}” (no. {deal}) is suspended: {client} has {overdue} overdue (debt "
+                                       "{debt} in all) and its contract allows no overdue debt. It returns to its "
+                                       "previous stage by itself once the overdue debt is paid."},
+    "credit.put_back.overdue": {"ru": "b24sync: сделка остаётся приостановленной — у клиента {client} просрочен долг "
+                                      "{overdue}, а договор просрочку не допускает. Она вернётся на прежнюю стадию "
+                                      "сама, когда просрочка будет погашена; до тех пор перенос на другую стадию "
+                                      "отменяется.",
+                                "en": "b24sync: the deal stays suspended — {client} has {overdue} overdue and its "
+                                      "contract allows no overdue debt. It returns to its previous stage by itself "
+                                      "once that is paid; until then a move to another stage is undone."},
+    "doc.credit.no_overdue": {"ru": "- Просроченный долг `{overdue}` при договоре, который просрочку не допускает "
+                                    "(`{field}`), тоже приостанавливает сделки",
+                              "en": "- Overdue debt `{overdue}` under a contract that allows none (`{field}`) suspends "
+                                    "the deals too"},
     "credit.overdue": {"ru": ", из них просрочено {overdue}", "en": ", {overdue} of it overdue"},
     "credit.released": {"ru": "Сделка «{title}» (№ {deal}) возвращена на стадию {stage}: долг клиента {client} — "
                               "{debt}, кредитный лимит {limit}.",

@@ -253,3 +253,31 @@ def test_an_unknown_debt_field_and_a_missing_stage_are_named_at_their_spec_paths
         assert all(p.fatal for p in rep.problems["credit"])
 
     scenario(steps, tmp_path, ents)
+
+
+def test_overdue_debt_under_a_contract_that_allows_none_suspends_until_it_is_paid(tmp_path: Path) -> None:
+    ents = credit_entities({})
+    ents["credit"]["credit_control"]["overdue_forbidden"] = "ПросрочкаЗапрещена"
+
+    async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
+        s = await _client(rt, onec, client)
+        contract = onec.create(CONTRACTS, Description="Без просрочки", Контрагент_Key=s["cp"]["Ref_Key"],
+                               Партнер_Key=s["partner"]["Ref_Key"], Статус="Действует",
+                               ЗапрещаетсяПросроченнаяЗадолженность=True, УстановленСрокОплаты=True, СрокОплаты=5)
+        d = await _deal(rt, client, s, "EXECUTING", "Кабель")
+        _ship(onec, s, 7000, date="2099-01-01T00:00:00", contract=contract["Ref_Key"])  # a debt, not due yet
+        await cycle(rt)
+        assert deal_row(b24, d)["STAGE_ID"] == "EXECUTING" and notices(b24) == [], parked(rt)
+        _ship(onec, s, 3000, date="2026-01-10T00:00:00", contract=contract["Ref_Key"])  # due 15.01.2026: overdue
+        await cycle(rt)
+        assert deal_row(b24, d)["STAGE_ID"] == HOLD, parked(rt)
+        assert notices(b24) == [f"Сделка «Кабель» (№ {d}) приостановлена: у клиента ООО Покупатель просрочен долг "
+                                "3 000 ₽ (всего долг 10 000 ₽), а договор просрочку не допускает. Она вернётся на "
+                                "прежнюю стадию сама, когда просрочка будет погашена."]
+        _pay(onec, s, 3000, "9")  # the oldest planned debt is paid first: nothing overdue any more
+        await cycle(rt)
+        assert deal_row(b24, d)["STAGE_ID"] == "EXECUTING", parked(rt)
+        card = b24.portal.t("company").get(int(s["company"]))
+        assert card["UF_CRM_DEBT"] == "7000.00|RUB" and card["UF_CRM_OVERDUE_DEBT"] == "0.00|RUB"
+
+    scenario(steps, tmp_path, ents)

@@ -80,3 +80,9 @@ def test_a_limit_without_a_field_and_a_wrong_company_entity(tmp_path: Path) -> N
     f, _, problems = _check(tmp_path, limit="{crm: CREDIT_LIMIT}")
     assert any(p.startswith(f"{f}:{_line(f, 'limit: {crm: CREDIT_LIMIT}')}: `limit.crm: CREDIT_LIMIT` is not a "
                             "company user field") for p in problems), problems
+
+
+def test_overdue_forbidden_needs_the_overdue_field(tmp_path: Path) -> None:
+    f, _, problems = _check(tmp_path, limit="{}\n      overdue_forbidden: ПросрочкаЗапрещена")
+    assert problems == [f"{f}:{_line(f, 'overdue_forbidden:')}: `overdue_forbidden` needs the overdue debt to "
+                        "compare — add `overdue: ПросроченныйДолг`"], problems

@@ -8,7 +8,8 @@ a debt field) and watches the CRM's deals (``crm.object: crm.deal``). Two job ki
   → the Bitrix24 company through the links of the entity ``company``; the limit is the ERP record's field
   (``limit.erp``: the УТ contracts' allowed debt, document-flows.md B.8) and, where the ERP has none, the company's
   field (``limit.crm``). Over = debt > limit (1C's ДопустимаяСуммаЗадолженности is the debt *allowed*: at the limit
-  is not over). The decision is stored per company, and every deal that needs a move (over: the open deals of a
+  is not over); with ``overdue_forbidden`` (the contract allows no overdue debt) any overdue debt is over too. The
+  decision is stored per company, and every deal that needs a move (over: the open deals of a
   watched pipeline; not over: the deals this rule holds) gets a deal job — in that deal's lane, so one deal's moves
   never run in parallel.
 * **deal** (a CRM-side job: a deal was created or changed — webhook ``ONCRMDEALADD``/``ONCRMDEALUPDATE`` or a
@@ -94,21 +95,31 @@ class Status:
     limit: Decimal | None
     overdue: Decimal | None
     client: str  # the company's title, for the texts
+    no_overdue: bool = False  # the contract allows no overdue debt (ЗапрещаетсяПросроченнаяЗадолженность, B.8)
+
+    @property
+    def over_limit(self) -> bool:
+        return self.limit is not None and self.debt > self.limit
+
+    @property
+    def overdue_banned(self) -> bool:
+        return self.no_overdue and self.overdue is not None and self.overdue > 0
 
     @property
     def over(self) -> bool:
-        return self.limit is not None and self.debt > self.limit
+        return self.over_limit or self.overdue_banned
 
     def to_json(self) -> dict[str, Any]:
         return {"over": self.over, "debt": str(self.debt), "limit": None if self.limit is None else str(self.limit),
-                "overdue": None if self.overdue is None else str(self.overdue), "client": self.client}
+                "overdue": None if self.overdue is None else str(self.overdue), "client": self.client,
+                "no_overdue": self.no_overdue}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> Status | None:
         if not data:
             return None
         return cls(Decimal(data["debt"]), amount(data.get("limit")), amount(data.get("overdue")),
-                   str(data.get("client") or ""))
+                   str(data.get("client") or ""), bool(data.get("no_overdue")))
 
 
 def _client_key(name: str, company: str) -> str:
@@ -147,7 +158,8 @@ async def status_of(rt: Runtime, cc: CreditControl, company: str, values: dict[s
     if limit is None and cc.limit.crm and card is not None:
         limit = amount(card.values.get(cc.limit.crm))
     title = str((card.values.get("TITLE") if card else None) or f"#{company}")
-    return Status(debt, limit, overdue, title)
+    banned = cc.overdue_forbidden is not None and values.get(cc.overdue_forbidden) in (True, "true", "Y", 1, "1")
+    return Status(debt, limit, overdue, title, banned)
 
 
 def _held_of(rt: Runtime, name: str, company: str) -> list[tuple[str, dict[str, Any]]]:
@@ -261,7 +273,9 @@ async def _apply(rt: Runtime, job: ClaimedJob, entity: Entity, cc: CreditControl
         return "unchanged"
     if active:  # a person moved a held deal out while the client is still over: put back, one note per move
         await _move(rt, entity, deal.id, hold)
-        text = t("credit.put_back", client=status.client, debt=_money(status.debt), limit=_money(status.limit))
+        text = (t("credit.put_back", client=status.client, debt=_money(status.debt), limit=_money(status.limit))
+                if status.over_limit else t("credit.put_back.overdue", client=status.client,
+                                            overdue=_money(status.overdue)))
         from b24sync.engine.aggregate import _note_once
 
         await _note_once(rt, rt.adapter(entity, "crm"), rt.objref(entity, "crm"), deal.id,
@@ -349,9 +363,13 @@ async def _notice(rt: Runtime, name: str, entity: Entity, cc: CreditControl, dea
                   status: Status) -> None:
     if not cc.notify:
         return
-    overdue = t("credit.overdue", overdue=_money(status.overdue)) if status.overdue else ""
-    text = t("credit.suspended", title=_title(deal), deal=deal.id, client=status.client, debt=_money(status.debt),
-             limit=_money(status.limit), overdue=overdue)
+    if status.over_limit:
+        overdue = t("credit.overdue", overdue=_money(status.overdue)) if status.overdue else ""
+        text = t("credit.suspended", title=_title(deal), deal=deal.id, client=status.client,
+                 debt=_money(status.debt), limit=_money(status.limit), overdue=overdue)
+    else:
+        text = t("credit.suspended.overdue", title=_title(deal), deal=deal.id, client=status.client,
+                 overdue=_money(status.overdue), debt=_money(status.debt))
     await _tell(rt, entity, deal.values.get("ASSIGNED_BY_ID"), text,
                 f"credit:{name}:notice:{deal.id}:{held.get('episode')}", f"b24sync:credit:{deal.id}")
 

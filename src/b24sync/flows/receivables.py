@@ -1,13 +1,15 @@
 """The 1C virtual object ``counterparty_credit``: a client's debt, its overdue part and its credit limit in one record
 per counterparty — for the company card (money fields) and for the credit rule (engine/credit.py, docs/flow-credit.md).
 
-``{Ref_Key, Долг, ПросроченныйДолг, Лимит}`` keyed by the counterparty's ``Ref_Key`` (document-flows.md B.8):
+``{Ref_Key, Долг, ПросроченныйДолг, Лимит, ПросрочкаЗапрещена}`` keyed by the counterparty's ``Ref_Key`` (document-flows.md B.8):
 
 * ``Долг`` — ``AccumulationRegister_РасчетыСКлиентами/Balance`` grouped by ``Контрагент_Key`` (as
   ``counterparty_debt``, flows/counterparties.py);
 * ``ПросроченныйДолг`` — ``AccumulationRegister_РасчетыСКлиентамиПоСрокам/Balance`` with the condition
   ``ДатаПлановогоПогашения < today`` (B.8: "overdue = Долг with plan date < today" [M]), never below 0. A base that
   does not publish the register gives no such field (absent, so a card's value is never cleared by mistake);
+* ``ПросрочкаЗапрещена`` — one of the counterparty's contracts (not marked, not closed) has ``ЗапрещаетсяПросроченнаяЗадолженность`` (B.8 [H]: no overdue
+  debt allowed); absent where the base does not publish the flag;
 * ``Лимит`` — Σ ``ДопустимаяСуммаЗадолженности`` of the counterparty's contracts (``Catalog_ДоговорыКонтрагентов``,
   B.7/B.8: the limit of УТ 11.5 / ERP 2.5 lives on the contract) that limit the debt, are not marked for deletion
   and not closed; none → empty (no limit from 1C). The flag is ``ОграничиватьСуммуЗадолженности`` in УТ 11.5 (B.8
@@ -38,8 +40,10 @@ BY_TERMS = "AccumulationRegister_РасчетыСКлиентамиПоСрок�
 CONTRACTS = "Catalog_ДоговорыКонтрагентов"
 LIMIT_FLAGS = ("ОграничиватьСуммуЗадолженности", "КонтролироватьСуммуЗадолженности")  # УТ 11.5, then older
 LIMIT_AMOUNT = "ДопустимаяСуммаЗадолженности"
+NO_OVERDUE = "ЗапрещаетсяПросроченнаяЗадолженность"  # B.8 [H]: the contract allows no overdue debt
 CLOSED = "Закрыт"  # Enum_СтатусыДоговоровКонтрагентов (B.7)
-FIELDS = {"Ref_Key": "Edm.Guid", "Долг": "Edm.Decimal", "ПросроченныйДолг": "Edm.Decimal", "Лимит": "Edm.Decimal"}
+FIELDS = {"Ref_Key": "Edm.Guid", "Долг": "Edm.Decimal", "ПросроченныйДолг": "Edm.Decimal", "Лимит": "Edm.Decimal",
+          "ПросрочкаЗапрещена": "Edm.Boolean"}
 
 
 def _money(v: Decimal) -> str:
@@ -52,16 +56,17 @@ class OneCCredit:
         self.name = name
         self.state = state
         self.key = f"receivables:credit:nonzero:{name}"
-        self._layout: tuple[bool, str | None] | None = None
+        self._layout: tuple[bool, str | None, str | None] | None = None
 
-    async def _published(self) -> tuple[bool, str | None]:
-        """(the overdue register is published, the contract's limit flag field or None)."""
+    async def _published(self) -> tuple[bool, str | None, str | None]:
+        """(the overdue register is published, the contract's limit flag field or None, its no-overdue flag or
+        None)."""
         if self._layout is None:
             terms = await self.base.describe(ObjectRef(BY_TERMS))
             contracts = await self.base.describe(ObjectRef(CONTRACTS))
             have = contracts.fields if contracts.exists else {}
             flag = next((f for f in LIMIT_FLAGS if f in have), None) if LIMIT_AMOUNT in have else None
-            self._layout = (bool(terms.exists), flag)
+            self._layout = (bool(terms.exists), flag, NO_OVERDUE if NO_OVERDUE in have else None)
         return self._layout
 
     async def _sums(self, register: str, condition: str | None, resource: str) -> dict[str, Decimal]:
@@ -75,40 +80,53 @@ class OneCCredit:
                 out[k] = out.get(k, Decimal(0)) + Decimal(str(r.get(f"{resource}Balance") or 0))
         return out
 
-    async def _limits(self, flag: str | None, ref: str | None) -> dict[str, Decimal]:
-        if flag is None:
-            return {}
-        cond = f"{flag} eq true and DeletionMark eq false"
+    async def _contracts(self, flag: str | None, ban: str | None, ref: str | None
+                         ) -> tuple[dict[str, Decimal], set[str]]:
+        """Per counterparty: Σ the allowed debt of its limiting contracts, and whether one forbids overdue debt.
+        Contracts marked for deletion or closed do not count."""
+        flags = [f"{f} eq true" for f in (flag, ban) if f]
+        if not flags:
+            return {}, set()
+        cond = f"({' or '.join(flags)}) and DeletionMark eq false"
         if ref is not None:
             cond += f" and Контрагент_Key eq guid'{ref}'"
-        out: dict[str, Decimal] = {}
+        limits: dict[str, Decimal] = {}
+        banned: set[str] = set()
         async for row in self.base.client.iter_all(CONTRACTS, filter=cond, key_field="Ref_Key"):
-            if str(row.get("Статус") or "") == CLOSED:
-                continue
             k = str(row.get("Контрагент_Key") or "")
-            if k:
-                out[k] = out.get(k, Decimal(0)) + Decimal(str(row.get(LIMIT_AMOUNT) or 0))
-        return out
+            if not k or str(row.get("Статус") or "") == CLOSED:
+                continue
+            if flag and row.get(flag) is True:
+                limits[k] = limits.get(k, Decimal(0)) + Decimal(str(row.get(LIMIT_AMOUNT) or 0))
+            if ban and row.get(ban) is True:
+                banned.add(k)
+        return limits, banned
 
-    async def _read(self, ref: str | None) -> tuple[dict[str, Decimal], dict[str, Decimal] | None, dict[str, Decimal]]:
-        terms, flag = await self._published()
+    async def _read(self, ref: str | None) -> tuple[dict[str, Decimal], dict[str, Decimal] | None,
+                                                    tuple[dict[str, Decimal], set[str] | None]]:
+        terms, flag, ban = await self._published()
         one = f"Контрагент_Key eq guid'{ref}'" if ref is not None else None
         today = date.today().isoformat()
         late = f"ДатаПлановогоПогашения lt datetime'{today}T00:00:00'" + (f" and {one}" if one else "")
-        debt, overdue, limits = await asyncio.gather(
+        debt, overdue, (limits, banned) = await asyncio.gather(
             self._sums(SETTLEMENTS, one, "Сумма"),
             self._sums(BY_TERMS, late, "Долг") if terms else asyncio.sleep(0, None),
-            self._limits(flag, ref))
-        return debt, overdue, limits
+            self._contracts(flag, ban, ref))
+        return debt, overdue, (limits, banned if ban else None)
 
     @staticmethod
-    def _rec(ref: str, debt: Decimal, overdue: dict[str, Decimal] | None, limits: dict[str, Decimal]) -> Record:
+    def _rec(ref: str, debt: Decimal, overdue: dict[str, Decimal] | None,
+             contracts: tuple[dict[str, Decimal], set[str] | None]) -> Record:
+        limits, banned = contracts
         values: dict[str, Any] = {"Ref_Key": ref, "Долг": _money(debt), "Лимит": None}
         if overdue is not None:
             values["ПросроченныйДолг"] = _money(max(Decimal(0), overdue.get(ref, Decimal(0))))
         if ref in limits:
             values["Лимит"] = _money(limits[ref])
-        version = "|".join(str(values.get(k) or "") for k in ("Долг", "ПросроченныйДолг", "Лимит"))
+        if banned is not None:
+            values["ПросрочкаЗапрещена"] = ref in banned
+        version = "|".join(str(values.get(k) or "") for k in ("Долг", "ПросроченныйДолг", "Лимит",
+                                                                "ПросрочкаЗапрещена"))
         return Record(id=ref, values=values, version=version)
 
     async def describe(self, obj: ObjectRef) -> ObjectSchema:
@@ -117,12 +135,12 @@ class OneCCredit:
 
     async def read_changes(self, obj: ObjectRef, cursor: ChangeCursor, *, overlap_seconds: float,
                            limit: int) -> ChangePage:
-        debt, overdue, limits = await self._read(None)
+        debt, overdue, contracts = await self._read(None)
         bal = {k: v for k, v in debt.items() if v != 0}
         key = self._key(obj)
         before = set((await asyncio.to_thread(self.state.get, key) or {}).get("keys", []))
-        recs = [self._rec(k, v, overdue, limits) for k, v in sorted(bal.items())]
-        recs += [self._rec(k, Decimal(0), overdue, limits) for k in sorted(before - set(bal))]
+        recs = [self._rec(k, v, overdue, contracts) for k, v in sorted(bal.items())]
+        recs += [self._rec(k, Decimal(0), overdue, contracts) for k in sorted(before - set(bal))]
         return ChangePage(records=recs, cursor=cursor, more=False, ack={"keys": sorted(bal)})
 
     def _key(self, obj: ObjectRef) -> str:
@@ -137,8 +155,8 @@ class OneCCredit:
             await asyncio.to_thread(self.state.update, self._key(obj), lambda old: ({"keys": keys}, None))
 
     async def get(self, obj: ObjectRef, record_id: str) -> Record | None:
-        debt, overdue, limits = await self._read(record_id)
-        return self._rec(record_id, debt.get(record_id, Decimal(0)), overdue, limits)
+        debt, overdue, contracts = await self._read(record_id)
+        return self._rec(record_id, debt.get(record_id, Decimal(0)), overdue, contracts)
 
     async def find(self, obj: ObjectRef, criteria: dict[str, Any]) -> list[Record]:
         ref = criteria.get("Ref_Key")

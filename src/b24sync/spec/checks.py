@@ -177,9 +177,12 @@ def _check_credit(spec: Spec, ename: str, entity: Entity, add) -> None:  # type:
     elif via.crm.object.split("+", 1)[0] != "crm.company":
         add(base + ("company",), f"`company: {cc.company}` maps `{via.crm.object}`, not Bitrix24 companies",
             "name the entity over crm.company (or crm.company+requisite) whose links reach the ERP counterparty")
-    if not cc.limit.erp and not cc.limit.crm:
+    if not cc.limit.erp and not cc.limit.crm and not cc.overdue_forbidden:
         add(base + ("limit",), "`limit` names no field: the rule would never find a limit",
             "add `erp: Лимит` (the УТ contract's allowed debt) and/or `crm: UF_CRM_CREDIT_LIMIT` (a company field)")
+    if cc.overdue_forbidden and not cc.overdue:
+        add(base + ("overdue_forbidden",), "`overdue_forbidden` needs the overdue debt to compare",
+            "add `overdue: ПросроченныйДолг`")
     if cc.limit.crm and not cc.limit.crm.upper().startswith("UF_CRM_"):
         add(base + ("limit", "crm"), f"`limit.crm: {cc.limit.crm}` is not a company user field",
             "use a UF_CRM_… field (portal prepare creates it as money), e.g. UF_CRM_CREDIT_LIMIT")

@@ -772,6 +772,9 @@ class CreditControl(Strict):
     overdue: str | None = Field(None, description="Field of the ERP record holding the overdue part (named in the "
                                 "notice)")
     limit: CreditLimit
+    overdue_forbidden: str | None = Field(None, description="Boolean field of the ERP record: the client's contract "
+                                          "allows no overdue debt (`ПросрочкаЗапрещена` of counterparty_credit, from "
+                                          "ЗапрещаетсяПросроченнаяЗадолженность) — then any overdue debt is over too")
     stage: str = Field(pattern=r"^[A-Za-z0-9_-]{1,22}$", description="The waiting stage's id without the pipeline "
                        "prefix (UC_CREDIT_HOLD; pipeline N gets CN:UC_CREDIT_HOLD); portal prepare creates it")
     stage_name: str = Field("Приостановлена: кредитный лимит", description="Its name, for portal prepare")

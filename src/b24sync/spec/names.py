@@ -74,6 +74,8 @@ def names_of(ename: str, e: Entity) -> list[NameUse]:
             out.append(NameUse("erp", cc.overdue, cp + ("overdue",), "overdue debt"))
         if cc.limit.erp:
             out.append(NameUse("erp", cc.limit.erp, cp + ("limit", "erp"), "credit limit"))
+        if cc.overdue_forbidden:
+            out.append(NameUse("erp", cc.overdue_forbidden, cp + ("overdue_forbidden",), "no-overdue flag"))
     return out
 
 

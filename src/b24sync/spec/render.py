@@ -132,12 +132,16 @@ def _credit_lines(e: Entity) -> list[str]:
     lim = cc.limit
     if lim.erp and lim.crm:
         limit = t("doc.credit.limit.both", erp=lim.erp, crm=lim.crm)
-    else:
+    elif lim.erp or lim.crm:
         limit = t("doc.credit.limit.erp", field=lim.erp) if lim.erp else t("doc.credit.limit.crm", field=lim.crm)
+    else:
+        limit = t("doc.credit.limit.none")
     leave = t("doc.credit.leave", stages=", ".join(f"`{x}`" for x in cc.leave)) if cc.leave else ""
     out = [t("doc.credit.rule", debt=cc.debt, limit=limit, company=cc.company,
              pipelines=", ".join(str(p) for p in cc.pipelines), stage=cc.stage, stage_name=cc.stage_name,
              leave=leave), t("doc.credit.new")]
+    if cc.overdue_forbidden:
+        out.insert(1, t("doc.credit.no_overdue", overdue=cc.overdue, field=cc.overdue_forbidden))
     if cc.notify:
         out.append(t("doc.credit.notify"))
     return out
