@@ -169,3 +169,24 @@ def test_validation_with_file_and_line(tmp_path: Path) -> None:
         load_spec(p)
     line = next(i for i, ln in enumerate(bad2.splitlines(), 1) if "Europe/Atlantis" in ln)
     assert f"bad.yaml:{line}" in str(e.value), str(e.value)
+
+
+def test_two_workers_sweep_the_same_day(tmp_path: Path, clock) -> None:  # type: ignore[no-untyped-def]
+    """Two processes on one store run the day's sweep at the same moment: their jobs share the record's lane and
+    the day's effect, so the manager gets one notice."""
+    import asyncio
+
+    from b24sync.compose import build
+
+    async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
+        await _issued(rt, b24, onec, client)
+        rt2 = build(rt.spec, database_url=str(rt.db.url))
+        try:
+            clock("2026-03-13T07:00:00+00:00")
+            await asyncio.gather(cycle(rt), cycle(rt2))
+            await asyncio.gather(cycle(rt), cycle(rt2))
+        finally:
+            await rt2.aclose()
+        assert len(sent(b24)) == 1 and "просрочен на 3 дн." in sent(b24)[0]["MESSAGE"]
+
+    scenario(steps, tmp_path, _spec())
