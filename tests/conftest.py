@@ -8,7 +8,13 @@ from contextlib import contextmanager
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
+
+# Property tests judge results, not speed: on a machine shared by 4 test processes (2 cores) Hypothesis' per-example
+# deadline and its too-slow health check failed tests whose every example was right. Tests inherit this profile.
+settings.register_profile("b24sync", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("b24sync")
 
 PG_URL = os.environ.get("B24SYNC_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
