@@ -88,3 +88,34 @@ def test_bp_bank_state_of_the_payment_order_moves_its_card_and_nothing_reaches_1
         assert len(await cards(client, PAY)) == 1
 
     preset_scenario(EXAMPLE, steps, tmp_path, profile="bp30")
+
+
+def test_bp_payment_status_of_the_supplier_invoice_moves_its_card(tmp_path: Path) -> None:
+    """БП keeps the supplier invoice's payment status in InformationRegister_СтатусыДокументов (Enum.СтатусОплатыСчета,
+    its record typed Document_СчетНаОплатуПоставщика): ОплаченЧастично → partly, Оплачен → paid; a customer invoice's
+    record in the same register is not ours."""
+    async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
+        cp = onec.create("Catalog_Контрагенты", Description="ООО Кабельный завод", ИНН="7728168971")
+        inv = onec.create(INVOICES, Контрагент_Key=cp["Ref_Key"], НомерВходящегоДокумента="55", СуммаДокумента=800.0)
+        onec.post(INVOICES, inv["Ref_Key"])
+        await settle(rt)
+        assert (await card_of(client, INV, inv["Ref_Key"]))["stageId"] == "DT1042_3:PREPARATION"
+
+        def status(value: str, doc: str = inv["Ref_Key"], typ: str = INVOICES) -> None:
+            reg = onec.store.records["InformationRegister_СтатусыДокументов"]
+            for k in [k for k, r in reg.items() if r.get("Документ") == doc]:
+                del reg[k]  # one record per document (БП's УстановитьСтатусыДокументов replaces it)
+            onec.store.write_info("InformationRegister_СтатусыДокументов", {
+                "Документ": doc, "Документ_Type": f"StandardODATA.{typ}", "Статус": value,
+                "Статус_Type": "StandardODATA.Enum_СтатусОплатыСчета"})
+
+        status("ОплаченЧастично")
+        await settle(rt)
+        assert (await card_of(client, INV, inv["Ref_Key"]))["stageId"] == "DT1042_3:CLIENT"
+        status("Оплачен")
+        status("Отменен", doc=inv["Ref_Key"][:-4] + "ffff", typ="Document_СчетНаОплатуПокупателю")  # not ours
+        await settle(rt)
+        assert (await card_of(client, INV, inv["Ref_Key"]))["stageId"] == "DT1042_3:SUCCESS"
+        assert held_reasons(rt) == [] and len(await cards(client, INV)) == 1
+
+    preset_scenario(EXAMPLE, steps, tmp_path, profile="bp30")
