@@ -597,18 +597,28 @@ CATALOGUE.update({
                     "en": "The record was sent to base {home} ({home_value}) as {erp_id}; the field {field} now says "
                           "«{value}». No second document is made in another base: put back «{home_value}», or close "
                           "the document in base {home} and make a new deal for «{value}»"},
+    "route.no_parent": {"ru": "Запись не привязана {to} (поле «{field}») — база 1С выбирается по полю «{by}» {of}. "
+                              "Привяжите запись {to}, где выбрано одно из: {values}; запись передастся сама",
+                        "en": "The record is not linked {to} (field {field}), and the ERP base is chosen by the "
+                              "field {by} {of}. Link it {to} where one of {values} is chosen; it then syncs by "
+                              "itself"},
     "route.empty_value": {"ru": "пусто", "en": "empty"},
     "doc.route": {"ru": "- Маршрут по полю `{field}` (одна запись — одна база, у каждой базы свои связи): {pairs}; "
                         "пусто или другое значение — {default}; смена значения после передачи не создаёт второй "
-                        "документ (запись ждёт с пояснением); записи из базы получают её значение в `{field}`",
+                        "документ (запись ждёт с пояснением)",
                   "en": "- Routed by the field `{field}` (one record — one base, each base its own links): {pairs}; "
                         "empty or another value — {default}; a change of the value after the record was sent makes no "
-                        "second document (the record waits, with the reason); records from a base get its value in "
-                        "`{field}`"},
+                        "second document (the record waits, with the reason)"},
+    "doc.route.carry": {"ru": "; записи из базы получают её значение в `{field}`",
+                        "en": "; records from a base get its value in `{field}`"},
     "doc.route.follow": {"ru": "- В каждую из баз {systems} (у каждой свои связи) — когда запись нужна "
                                "маршрутизированному документу этой базы (клиент заказа) или уже связана с ней",
                          "en": "- Into each of the bases {systems} (each its own links) — when a routed document of "
                                "that base needs the record (the order's client) or it is linked there already"},
+    "doc.route.parent": {"ru": " (поле читается у родительской записи `{object}` через `{field}`: значение выбирается "
+                               "один раз, у родителя)",
+                         "en": " (the field is read on the parent `{object}` through `{field}`: the value is chosen "
+                               "once, on the parent)"},
     "doc.route.hold": {"ru": "запись ждёт с пояснением, что заполнить", "en": "the record waits, saying what to fill"},
     "doc.route.skip": {"ru": "запись не передаётся", "en": "the record is not sent"},
     "doc.route.to": {"ru": "в базу `{system}`", "en": "into base `{system}`"},

@@ -54,3 +54,27 @@ def test_an_unknown_routed_system_is_reported_at_its_line(tmp_path: Path) -> Non
 def test_bases_of_different_presets_cannot_share_one_routed_entity(tmp_path: Path) -> None:
     _, problems = _check(tmp_path, preset="bp30")
     assert any("different kinds" in p.what for p in problems), problems
+
+
+def test_two_sellers_into_one_base_with_per_base_vars_are_refused_at_the_second_value(tmp_path: Path) -> None:
+    _, problems = _check(tmp_path, b="onec_a")  # both legal entities → base A: one set of vars, one organisation
+    hit = [p for p in problems if "to the same base `onec_a`" in p.what]
+    assert hit and hit[0].line == 16 and "One base with two organisations" in hit[0].fix, problems
+
+
+def test_a_route_read_on_the_parent_needs_a_known_parent_object(tmp_path: Path) -> None:
+    f = tmp_path / "s.yaml"
+    text = (SPEC % {"preset": "ut11", "b": "onec_b"}).replace(
+        "        by: UF_CRM_SELLER\n", "        by: UF_CRM_SELLER\n        parent: {field: ufCrmDeal}\n")
+    f.write_text(text.replace("crm: {object: crm.deal}", 'crm: {object: "crm.item:31"}'), encoding="utf-8")
+    spec, problems = check_spec(f, {})
+    assert any(p.line == 16 and "parent's object is not known" in p.what and "object: crm.deal" in p.fix
+               for p in problems), problems
+    f.write_text(text.replace("parent: {field: ufCrmDeal}", "parent: {field: parentId2}"), encoding="utf-8")
+    spec, problems = check_spec(f, {})
+    assert problems == [] and spec is not None
+    r = spec.entities["order@onec_a"].erp.route
+    assert r is not None and r.parent is not None and r.parent.parent_object() == "crm.deal"
+    doc = render_markdown(spec)
+    assert "читается у родительской записи `crm.deal` через `parentId2`" in doc
+    assert "записи из базы получают её значение" not in doc  # a record from a base: its parent carries the seller

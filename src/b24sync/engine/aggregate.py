@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from b24sync.engine import effects, paths, stages
+from b24sync.engine import effects, paths, route, stages
 from b24sync.engine.errors import ConflictError, HoldError, ValidationError
 from b24sync.engine.ports import Record
 from b24sync.engine.runtime import Outcome, Runtime
@@ -52,7 +52,12 @@ KIND = "aggregate"
 
 def ledger_of(name: str, entity: Entity) -> str:
     assert entity.aggregate is not None
-    return (entity.aggregate.ledger or name)[:64]
+    ledger = entity.aggregate.ledger or name
+    if entity.aggregate.ledger and entity.erp.route is not None and "@" in name:
+        # a routed copy (`payment@onec_b`): its own ledger, so the same payment key (a cloned base's GUIDs) in two
+        # bases counts in each (docs/several-systems.md "Payments and shipments")
+        ledger = f"{ledger}@{name.rsplit('@', 1)[1]}"
+    return ledger[:64]
 
 
 async def handle(rt: Runtime, job: ClaimedJob) -> Outcome:
@@ -368,9 +373,10 @@ async def _by_purpose(rt: Runtime, entity: Entity, values: dict[str, Any], amoun
     adapter, obj = rt.adapter(via_entity, "crm"), rt.objref(via_entity, "crm")
     hits: dict[str, str] = {}
     for cand in purpose_numbers(text):
-        for r in await adapter.find(obj, {pu.number: cand}):
-            if not r.deleted:
-                hits[r.id] = cand
+        found = [r for r in await adapter.find(obj, {pu.number: cand}) if not r.deleted]
+        # routed (erp.route): a deal of another base with the same number is not this base's (engine/route.py)
+        for r in await route.mine(rt, rt.spec.scope(pu.via), "crm", found):
+            hits[r.id] = cand
     if len(hits) == 1:
         (crm_id,) = hits
         return {f"{pu.via}:{crm_id}": amount}

@@ -9,10 +9,11 @@ before anything is written. ``portal check`` prints them (exit 2); ``run`` does 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from b24sync.engine.ports import ObjectSchema
+from b24sync.engine.ports import ObjectRef, ObjectSchema
 from b24sync.engine.runtime import Runtime
 from b24sync.spec.names import names_of
 
@@ -119,6 +120,11 @@ async def check_names(rt: Runtime, entities: list[str] | None = None) -> NameRep
                     use.name, schema.fields, f"`{obj.object}` in {system}")
                 if use.name.upper().startswith("UF_CRM_"):
                     fix = f"create it with `b24sync portal prepare SPEC`, or {fix}"
+                elif (pm := re.fullmatch(r"parentId(\d+)", use.name)) is not None:
+                    # a smart process shows parentIdN only when linked to type N (crm.type `relations`,
+                    # document-flows.md A.4)
+                    fix = (f"link the smart process to entity type {pm.group(1)} in its settings (\"Связь с "
+                           f"другими сущностями\"; crm.type relations: parent entityTypeId {pm.group(1)})")
                 if use.what == "table qualifier":  # an older base without it: the table's plain keys still work
                     probs.append(NameProblem(
                         ename, side, use.path, f"{where} has no field `{use.name}` (entity {ename}, {use.what}): "
@@ -126,7 +132,7 @@ async def check_names(rt: Runtime, entities: list[str] | None = None) -> NameRep
                     continue
                 probs.append(NameProblem(
                     ename, side, use.path, f"{where} has no field `{use.name}` (entity {ename}, {use.what})", fix))
-        probs += _check_route_values(rt, ename, entity, rep.schemas.get((ename, "crm")))
+        probs += await _check_route_values(rt, ename, entity, rep.schemas.get((ename, "crm")))
         probs += await _check_stages(rt, ename, entity)
         probs += await _check_reach_stages(rt, ename, entity)
         probs += await _check_credit_stage(rt, ename, entity)
@@ -230,15 +236,34 @@ async def _check_credit_stage(rt: Runtime, ename: str, entity: Any) -> list[Name
     return out
 
 
-def _check_route_values(rt: Runtime, ename: str, entity: Any, schema: ObjectSchema | None) -> list[NameProblem]:
-    """A route's values (``erp.route.systems``) against the items of its list field: a value the list does not
-    have never routes anything (docs/several-systems.md "Routing")."""
-    from b24sync.engine.route import resolve
+async def _check_route_values(rt: Runtime, ename: str, entity: Any, schema: ObjectSchema | None
+                              ) -> list[NameProblem]:
+    """A route's values (``erp.route.systems``) against the items of its list field (on the parent when the route
+    reads it there): a value the list does not have never routes anything (docs/several-systems.md "Routing")."""
+    from b24sync.engine.route import by_object, resolve
 
     r = entity.erp.route
-    if r is None or not r.by or schema is None or not isinstance(r.systems, dict):
+    if r is None or not r.by or not isinstance(r.systems, dict):
         return []
-    items = (schema.detail.get("enums") or {}).get(r.by)
+    if r.parent is not None:
+        obj = by_object(entity, r)
+        describe = getattr(rt.adapter(entity, "crm"), "describe", None)
+        try:
+            parent = await describe(ObjectRef(obj)) if describe is not None else None
+        except Exception:  # noqa: BLE001 — the parent's object unreadable: the object check reports the system
+            return []
+        if parent is None or not parent.exists or parent.open:
+            return []
+        if r.by not in parent.fields:
+            return [NameProblem(ename, "crm", ("entities", ename, "erp", "route", "by"),
+                                f"`{obj}` has no field `{r.by}` (entity {ename}, route through `{r.parent.field}`)",
+                                f"create it with `b24sync portal prepare SPEC`, or "
+                                f"{_fix(r.by, parent.fields, f'`{obj}`')}")]
+        items = (parent.detail.get("enums") or {}).get(r.by)
+    elif schema is None:
+        return []
+    else:
+        items = (schema.detail.get("enums") or {}).get(r.by)
     if items is None:
         return []
     known = [str(i.get("VALUE")) for i in items]

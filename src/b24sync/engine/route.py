@@ -14,39 +14,72 @@ This module is the rule that makes the copies one entity:
   found by a link or match key whose ``by`` names another base is not this base's (two bases may share numbers and
   GUIDs — a cloned base — and their records never collide);
 - without ``by`` (a counterparty followed by the orders that need it): a CRM record goes to a base when a routed
-  document there pushes it (the ``ref`` transform's push-or-hold) or it is linked there already.
+  document there pushes it (the ``ref`` transform's push-or-hold) or it is linked there already;
+- with ``parent`` (a smart invoice, a contract card): ``by`` is read on the record's parent (its deal, through
+  ``parentId2``), so the seller chosen once on the deal routes its order, invoices and contracts alike; a record
+  with no parent is held (the deal names the base);
+- a value the list does not have is looked up again once (the list's items re-read) before the record is held, so
+  an item added or re-created on the portal after the start routes without a restart.
 """
 
 from __future__ import annotations
 
+import time
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
 from b24sync.engine.errors import HoldError
-from b24sync.engine.ports import Record
+from b24sync.engine.ports import ObjectRef, Record
 from b24sync.engine.runtime import Outcome, Runtime
-from b24sync.messages import t
+from b24sync.messages import current_locale, t
 from b24sync.spec.models import Entity, Route, Side
 from b24sync.store import identity
 
-# (crm system, object, field) -> {spec value: wire value} per CRM adapter; a list field is read once
+# (crm system, object, field) -> {spec value: wire value} per CRM adapter; a list field is read at the first use and
+# again when a record holds a value it does not know (at most once per unknown value per REREAD_SECONDS)
 _wire: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str], dict[str, str] | None]] = weakref.WeakKeyDictionary()
+_names: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str], dict[str, str]]] = weakref.WeakKeyDictionary()
+_tried: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str, str], float]] = weakref.WeakKeyDictionary()
+REREAD_SECONDS = 300.0
+
+# the parent a routed record's `by` is read on (spec `route.parent`): its name in the hold reasons
+_PARENT_NAMES = {"ru": {"crm.deal": ("сделка", "сделки", "к сделке"), "crm.lead": ("лид", "лида", "к лиду"),
+                        "crm.company": ("компания", "компании", "к компании"),
+                        "crm.contact": ("контакт", "контакта", "к контакту"),
+                        "": ("родительская запись", "родительской записи", "к родительской записи")},
+                 "en": {"crm.deal": ("deal", "of the deal", "to a deal"), "crm.lead": ("lead", "of the lead", "to a lead"),
+                        "crm.company": ("company", "of the company", "to a company"),
+                        "crm.contact": ("contact", "of the contact", "to a contact"),
+                        "": ("parent", "of the parent", "to a parent")}}
+
+
+def _parent_names(obj: str) -> tuple[str, str, str]:
+    names = _PARENT_NAMES.get(current_locale(), _PARENT_NAMES["ru"])
+    return names.get(obj, names[""])
 
 
 def _norm(v: Any) -> str:
     return " ".join(str(v).split()).casefold()
 
 
-async def list_items(rt: Runtime, entity: Entity, field: str) -> list[dict[str, Any]] | None:
-    """The items of a list (enumeration) field on the CRM side, or None when the field is not a list (or the
-    connector cannot tell)."""
+def by_object(entity: Entity, route: Route) -> str:
+    """The CRM object whose field ``by`` is: the parent's (``route.parent``), else the entity's own."""
+    if route.parent is not None:
+        return route.parent.parent_object() or entity.crm.object
+    return entity.crm.object
+
+
+async def list_items(rt: Runtime, entity: Entity, field: str, obj: str | None = None) -> list[dict[str, Any]] | None:
+    """The items of a list (enumeration) field on the CRM side (of ``obj``, default the entity's object), or None
+    when the field is not a list (or the connector cannot tell)."""
     adapter: Any = rt.adapter(entity, "crm")
     describe = getattr(adapter, "describe", None)
     if describe is None:
         return None
-    schema = await describe(rt.objref(entity, "crm"))
+    schema = await describe(ObjectRef(obj) if obj else rt.objref(entity, "crm"))
     if schema is None:
         return None
     items = (schema.detail.get("enums") or {}).get(field)
@@ -73,13 +106,42 @@ def resolve(route: Route, items: list[dict[str, Any]] | None) -> tuple[dict[str,
     return out, missing
 
 
-async def wire_values(rt: Runtime, entity: Entity, route: Route) -> dict[str, str]:
+def _wire_key(rt: Runtime, entity: Entity, route: Route) -> tuple[str, str, str]:
     assert route.by is not None
-    key = (rt.spec.system_for(entity, "crm"), entity.crm.object, route.by)
+    return (rt.spec.system_for(entity, "crm"), by_object(entity, route), route.by)
+
+
+async def wire_values(rt: Runtime, entity: Entity, route: Route) -> dict[str, str]:
+    key = _wire_key(rt, entity, route)
     cache = _wire.setdefault(rt.adapter(entity, "crm"), {})  # per portal client (a Runtime is not hashable)
     if key not in cache:
-        cache[key] = resolve(route, await list_items(rt, entity, route.by))[0]
+        items = await list_items(rt, entity, key[2], key[1])
+        cache[key] = resolve(route, items)[0]
+        _names.setdefault(rt.adapter(entity, "crm"), {})[key] = {str(i.get("ID")): str(i.get("VALUE") or "")
+                                                                 for i in items or []}
     return cache[key] or {}
+
+
+def item_name(rt: Runtime, entity: Entity, route: Route, value: Any) -> str | None:
+    """A list item's name for the id a record holds (as last read), for the hold reasons."""
+    first = value[0] if isinstance(value, list) and value else value
+    return (_names.get(rt.adapter(entity, "crm")) or {}).get(_wire_key(rt, entity, route), {}).get(str(first)) or None
+
+
+async def reread(rt: Runtime, entity: Entity, route: Route, value: Any) -> dict[str, str]:
+    """A value the cached items do not route (an item added, or deleted and made again, on the portal after the
+    start): the list is read again — once per unknown value per REREAD_SECONDS, so a flood of records with a
+    value the route really lacks costs one read, not one per record."""
+    key = _wire_key(rt, entity, route)
+    adapter = rt.adapter(entity, "crm")
+    tried = _tried.setdefault(adapter, {})
+    tkey = (*key, str(value[0] if isinstance(value, list) and value else value))
+    now = time.monotonic()
+    if now - tried.get(tkey, -REREAD_SECONDS - 1) <= REREAD_SECONDS:
+        return await wire_values(rt, entity, route)
+    tried[tkey] = now
+    _wire.setdefault(adapter, {}).pop(key, None)
+    return await wire_values(rt, entity, route)
 
 
 def _is_empty(v: Any) -> bool:
@@ -133,6 +195,49 @@ def _skip(why: str, effects: Any = None) -> Outcome:
     return Outcome("skipped", detail={"why": why}, effects=effects)
 
 
+@dataclass
+class Pick:
+    """What a CRM record's ``by`` says: the base it names (None: none), the value, the field as the hold reasons
+    name it («UF_CRM_SELLER (сделка 12)» when read on the parent), the items' ids, and whether a parent is missing."""
+
+    system: str | None
+    value: Any
+    field: str
+    wire: dict[str, str]
+    no_parent: bool = False
+    name: str | None = None  # the list item's name for the value
+
+
+async def pick(rt: Runtime, entity: Entity, route: Route, record: Record) -> Pick:
+    """The base a CRM record's ``by`` names — read on the record, or on its parent (``route.parent``); a value the
+    cached list items do not route is looked up again once (engine/route.py ``reread``)."""
+    assert route.by is not None
+    value: Any = record.values.get(route.by)
+    field = route.by
+    if route.parent is not None:
+        obj = by_object(entity, route)
+        names = _parent_names(obj)
+        pid = record.values.get(route.parent.field)
+        pid = pid[0] if isinstance(pid, list) and pid else pid
+        parent = None if _is_empty(pid) else await rt.adapter(entity, "crm").get(ObjectRef(obj), str(pid))
+        if parent is None or parent.deleted:
+            return Pick(None, None, route.by, await wire_values(rt, entity, route), no_parent=True)
+        value = parent.values.get(route.by)
+        field = f"{route.by} ({names[0]} {pid})"
+    wire = await wire_values(rt, entity, route)
+    system = _wanted(route, wire, value)
+    if system is None and not _is_empty(value):
+        wire = await reread(rt, entity, route, value)  # the list may have changed on the portal since the start
+        system = _wanted(route, wire, value)
+    return Pick(system, value, field, wire, name=item_name(rt, entity, route, value))
+
+
+def _shown(p: Pick) -> str:
+    if _is_empty(p.value):
+        return t("route.empty_value")
+    return p.name or _label(p.value, p.wire)
+
+
 async def decide(rt: Runtime, name: str, entity: Entity, src: Side, src_id: str, record: Record,
                  payload: dict[str, Any]) -> Outcome | None:
     """None: this base's copy handles the record; an Outcome: it skips it (why, in the history); HoldError: the
@@ -147,9 +252,9 @@ async def decide(rt: Runtime, name: str, entity: Entity, src: Side, src_id: str,
         if mine in linked or str(payload.get("reason") or "").startswith("needed by"):
             return None
         return _skip(f"not needed in base {mine}: no routed document there refers to it")
-    wire = await wire_values(rt, entity, route)
-    value = record.values.get(route.by)
-    wanted = _wanted(route, wire, value) or (route.default if route.default in route.targets() else None)
+    p = await pick(rt, entity, route, record)
+    value, wire = p.value, p.wire
+    wanted = p.system or (route.default if route.default in route.targets() else None)
     if linked:
         if mine not in linked:
             home = next(iter(linked))
@@ -157,15 +262,14 @@ async def decide(rt: Runtime, name: str, entity: Entity, src: Side, src_id: str,
         if wanted == mine or (wanted is None and route.default == "skip"):
             return None
         raise HoldError(t("route.moved", home=mine, home_value=route.value_for(mine) or mine, erp_id=linked[mine],
-                          field=route.by, value=_label(value, wire) if not _is_empty(value)
-                          else t("route.empty_value")),
+                          field=p.field, value=_shown(p)),
                         detail={"guard": "route", "field": route.by, "base": mine, "erp_id": linked[mine],
                                 "value": value})
     if wanted == mine:
         return None
     if wanted is not None:
         sibling = f"{base}@{wanted}"
-        why = f"routed to base {wanted}: {route.by} = {_label(value, wire)!r}"
+        why = f"routed to base {wanted}: {p.field} = {_label(value, wire)!r}"
         letter = _held_here(rt, name, src, src_id) if sibling in rt.spec.entities else None
         if letter is not None:
             # this copy held the record (the value was empty); the value is filled now — a replay, or any change,
@@ -184,9 +288,9 @@ async def decide(rt: Runtime, name: str, entity: Entity, src: Side, src_id: str,
             return _skip(why, hand_over)
         return _skip(why)
     if route.default == "skip":
-        return _skip(f"{route.by} names no base ({_label(value, wire) if not _is_empty(value) else 'empty'})")
+        return _skip(f"{p.field} names no base ({_label(value, wire) if not _is_empty(value) else 'empty'})")
     if name != siblings[0]:
-        return _skip(f"{route.by} names no base yet: base {siblings[0].rsplit('@', 1)[1]} holds the record")
+        return _skip(f"{p.field} names no base yet: base {siblings[0].rsplit('@', 1)[1]} holds the record")
     return None  # the first base's copy holds it, if it comes to a create (engine/sync.py _check_holds)
 
 
@@ -198,22 +302,27 @@ async def check_create(rt: Runtime, name: str, entity: Entity, src: Side, record
     _, mine, route = routed
     if route.by is None:
         return
-    wire = await wire_values(rt, entity, route)
-    value = record.values.get(route.by)
-    if _wanted(route, wire, value) is not None or route.default in route.targets():
+    p = await pick(rt, entity, route, record)
+    if p.system is not None or route.default in route.targets():
         return
     values = ", ".join(f"«{v}»" for v in route.systems)
-    if _is_empty(value):
-        text = route.message or t("route.empty", field=route.by, values=values)
+    if p.no_parent:
+        assert route.parent is not None
+        names = _parent_names(by_object(entity, route))
+        text = route.message or t("route.no_parent", to=names[2], field=route.parent.field, by=route.by,
+                                  of=names[1], values=values)
+    elif _is_empty(p.value):
+        text = route.message or t("route.empty", field=p.field, values=values)
     else:
-        text = route.message or t("route.unknown", field=route.by, value=_label(value, wire), values=values)
-    raise HoldError(text, detail={"guard": "route", "field": route.by, "value": value})
+        text = route.message or t("route.unknown", field=p.field, value=_shown(p), values=values)
+    raise HoldError(text, detail={"guard": "route", "field": route.by, "value": p.value})
 
 
 async def crm_value(rt: Runtime, name: str, entity: Entity) -> tuple[str, str] | None:
-    """(field, what it holds) for a record this base creates in the CRM: its source, e.g. the seller."""
+    """(field, what it holds) for a record this base creates in the CRM: its source, e.g. the seller (not when the
+    field is the parent's: the record's parent carries it)."""
     routed = rt.spec.routed(name)
-    if routed is None or routed[2].by is None:
+    if routed is None or routed[2].by is None or routed[2].parent is not None:
         return None
     _, mine, route = routed
     label = route.value_for(mine)
@@ -225,7 +334,8 @@ async def crm_value(rt: Runtime, name: str, entity: Entity) -> tuple[str, str] |
 
 async def mine(rt: Runtime, scope: str, tgt: Side, found: list[Record]) -> list[Record]:
     """CRM records found by a link or match key (for an entity of identity ``scope``) that belong to another base
-    (their field names it) are not this base's: two bases may use the same numbers and GUIDs."""
+    (their field — or their parent's — names it) are not this base's: two bases may use the same numbers and
+    GUIDs (a contract card whose deal is routed to base A never takes the signed PDF of base B's look-alike)."""
     if tgt != "crm" or not found or not any("@" in n for n in rt.spec.entities):
         return found
     name = next((n for n in rt.spec.entities if rt.spec.scope(n) == scope and (r := rt.spec.routed(n)) is not None
@@ -234,5 +344,10 @@ async def mine(rt: Runtime, scope: str, tgt: Side, found: list[Record]) -> list[
     if routed is None:
         return found
     _, me, route = routed
-    wire = await wire_values(rt, rt.spec.entities[name], route)  # type: ignore[index]
-    return [r for r in found if _wanted(route, wire, r.values.get(route.by)) in (None, me)]
+    entity = rt.spec.entities[name]  # type: ignore[index]
+    out = []
+    for r in found:
+        p = await pick(rt, entity, route, r)
+        if p.system in (None, me):
+            out.append(r)
+    return out

@@ -332,9 +332,27 @@ def _check_routes(spec: Spec, add) -> None:  # type: ignore[no-untyped-def]
             if r.by is not None and not isinstance(r.systems, dict):
                 add(bpath + ("systems",), f"route of `{base}` is `by: {r.by}` but lists no values",
                     "write `systems: {\"ООО Ромашка\": onec_a, \"ООО Лютик\": onec_b}` (value → system)")
+            if r.parent is not None and r.by is None:
+                add(bpath + ("parent",), f"route of `{base}` reads its field on the parent but has no `by`",
+                    "add `by: UF_CRM_…` (the parent's field with the value, e.g. the deal's seller)")
+            if r.parent is not None and r.parent.parent_object() is None:
+                add(bpath + ("parent", "field"), f"route of `{base}`: the parent's object is not known from "
+                    f"`{r.parent.field}`", "add `object: crm.deal` (or the parent's object) under `parent:`")
             if r.default not in ("hold", "skip") and r.default not in r.targets():
                 add(bpath + ("default",), f"route default `{r.default}` is not hold, skip or one of its systems",
                     f"use hold, skip or one of {', '.join(r.targets())}")
+            if isinstance(r.systems, dict) and r.vars:
+                shared: dict[str, list[str]] = {}
+                for value, sname in r.systems.items():
+                    shared.setdefault(sname, []).append(value)
+                for sname, values in shared.items():
+                    if len(values) > 1:
+                        # one base's copy has one set of vars: the second value would get the first one's
+                        # Организация — docs/several-systems.md "One base with two organisations"
+                        add(bpath + ("systems", values[1]), f"route of `{base}` sends {', '.join(repr(v) for v in values)} "
+                            f"to the same base `{sname}`, but `vars` are per base: both would get the same "
+                            "organisation", "a route chooses a base, not an organisation inside one; for one base with "
+                            "two organisations see docs/several-systems.md \"One base with two organisations\"")
             for sname in r.vars:
                 if sname not in r.targets():
                     add(bpath + ("vars", sname), f"route vars name `{sname}`, which the route does not send to",

@@ -51,6 +51,28 @@ class SystemSpec(BaseModel):
         return {k: v for k, v in self.model_dump().items() if k not in {"type", "role", "title"}}
 
 
+_PARENT_OBJECTS = {1: "crm.lead", 2: "crm.deal", 3: "crm.contact", 4: "crm.company"}
+
+
+class RouteParent(Strict):
+    """Where a routed record's ``by`` field is read when it is not on the record itself: on its parent (a smart
+    invoice's or a contract card's deal, ``parentId2``) — one seller chosen on the deal routes the deal's order,
+    invoices and contracts alike (docs/several-systems.md "Invoices, contracts, payments")."""
+
+    field: str = Field(description="The record's field holding the parent's id, e.g. parentId2 (the deal)")
+    object: str | None = Field(None, description="The parent's CRM object (default from parentIdN: 2 → crm.deal, "
+                                                 "1 → crm.lead, 3 → crm.contact, 4 → crm.company, N → crm.item:N)")
+
+    def parent_object(self) -> str | None:
+        if self.object:
+            return self.object
+        m = re.fullmatch(r"parentId(\d+)", self.field)
+        if m is None:
+            return None
+        n = int(m.group(1))
+        return _PARENT_OBJECTS.get(n, f"crm.item:{n}")
+
+
 class Route(Strict):
     """Several ERP bases behind one entity (docs/several-systems.md "Routing"): the entity runs once per base, each
     run with its own identity map, cursors, fingerprints and poll leases (named ``ENTITY@SYSTEM``). With ``by``, a
@@ -68,6 +90,8 @@ class Route(Strict):
                                                   "sentence naming the field and the values)")
     vars: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per system: values the entity uses "
                                             "as {route:NAME} (the organisation's INN in a header lookup)")
+    parent: RouteParent | None = Field(None, description="Read `by` on the record's parent (a smart invoice's "
+                                       "or contract's deal: {field: parentId2}) instead of on the record")
 
     def targets(self) -> list[str]:
         """The routed systems, each once, in the order written."""

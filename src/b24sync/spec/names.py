@@ -59,7 +59,10 @@ def names_of(ename: str, e: Entity) -> list[NameUse]:
         for side in ("crm", "erp"):
             if getattr(h, side):
                 out.append(NameUse(side, getattr(h, side), base + ("header", i, side), "header value"))  # type: ignore[arg-type]
-    if e.erp.route is not None and e.erp.route.by:
+    if e.erp.route is not None and e.erp.route.parent is not None:
+        # `by` is the parent's field (the deal's seller), checked on the parent (engine/names.py); the link is ours
+        out.append(NameUse("crm", e.erp.route.parent.field, base + ("erp", "route", "parent", "field"), "route"))
+    elif e.erp.route is not None and e.erp.route.by:
         out.append(NameUse("crm", e.erp.route.by, base + ("erp", "route", "by"), "route"))
     for i, wb in enumerate(e.write_back):
         out.append(NameUse("crm", wb.crm, base + ("write_back", i, "crm"), "write-back"))

@@ -181,7 +181,12 @@ def _route_line(r: Route) -> str:
     pairs = "; ".join(f"«{v}» → `{s}`" for v, s in r.systems.items())
     default = (t("doc.route.hold") if r.default == "hold" else t("doc.route.skip") if r.default == "skip"
                else t("doc.route.to", system=r.default))
-    return t("doc.route", field=r.by, pairs=pairs, default=default)
+    line = t("doc.route", field=r.by, pairs=pairs, default=default)
+    if r.parent is not None:
+        line += t("doc.route.parent", field=r.parent.field, object=r.parent.parent_object() or "?")
+    else:
+        line += t("doc.route.carry", field=r.by)
+    return line
 
 
 def render_markdown(spec: Spec, *, locale: str | None = None) -> str:

@@ -48,6 +48,7 @@ class SmartProcessReq(BaseModel):
     entity_type_id: int | None = None  # crm.item:N in a spec: matched (and created) by its entityTypeId
     categories: bool = True
     stages: bool = True
+    parents: list[int] = []  # entityTypeIds the items link to (parentId2: a deal) — crm.type.add `relations`
 
 
 class ItemFieldReq(BaseModel):
@@ -200,6 +201,8 @@ async def _smart_process(c: Bitrix24Client, types: list[dict], req: SmartProcess
         f["entityTypeId"] = req.entity_type_id  # crm.type.add accepts it (b24restdocs crm-type-add.md)
     if req.code:
         f["code"] = req.code
+    if req.parents:  # document-flows.md A.4: `relations` (parent deal) [crm-type-add.md]
+        f["relations"] = {"parent": [{"entityTypeId": n, "isChildrenListEnabled": "Y"} for n in req.parents]}
     res = await c.call("crm.type.add", {"fields": f}, batch=False)
     et = ((res or {}).get("type") or {}).get("entityTypeId")
     types.append({"title": req.title, "code": req.code, "entityTypeId": et})

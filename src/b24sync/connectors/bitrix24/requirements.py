@@ -38,6 +38,13 @@ def requirements_from_spec(spec: Spec, *, handler_url: str | None = None) -> Req
     fields: dict[tuple[str, str], UserFieldReq] = {}
     handlers: dict[str, EventHandlerReq] = {}
     for e in spec.entities.values():
+        r = e.erp.route
+        if r is not None and r.by and r.parent is not None and r.by.upper().startswith("UF_CRM_") \
+                and isinstance(r.systems, dict) and (pent := _LEGACY.get(r.parent.parent_object() or "")):
+            # the routing field read on the parent (the deal's seller for its invoices and contracts)
+            fields.setdefault((pent, r.by.upper()), UserFieldReq(
+                entity=pent, field_name=r.by.upper(), label=r.by[7:].replace("_", " ").title(),
+                user_type_id="enumeration", values=list(r.systems)))
         if e.crm.object == "crm.item:31":  # smart invoices: userfieldconfig.*, entityId CRM_SMART_INVOICE
             for n in _crm_names(e):
                 if n.startswith("ufCrm"):
@@ -56,7 +63,8 @@ def requirements_from_spec(spec: Spec, *, handler_url: str | None = None) -> Req
         names += [w.crm for w in e.write_back]
         names += [g.only_if.field for g in e.guards if g.only_if and g.only_if.side == "crm"]
         r = e.erp.route
-        if r is not None and r.by and r.by.upper().startswith("UF_CRM_") and isinstance(r.systems, dict):
+        if r is not None and r.by and r.parent is None and r.by.upper().startswith("UF_CRM_") \
+                and isinstance(r.systems, dict):
             # the routing field ("Seller legal entity"): a list whose items are the route's values
             fields.setdefault((ent, r.by.upper()), UserFieldReq(
                 entity=ent, field_name=r.by.upper(), label=r.by[7:].replace("_", " ").title(),
@@ -104,7 +112,15 @@ def requirements_from_spec(spec: Spec, *, handler_url: str | None = None) -> Req
                 title = e.crm.title if obj == e.crm.object else None
                 req = smart.setdefault(et, SmartProcessReq(title=title or f"Смарт-процесс {et}", entity_type_id=et))
                 if title and req.title != title:  # the entity that titles it wins over one that only names it
-                    smart[et] = SmartProcessReq(title=title, entity_type_id=et)
+                    smart[et] = SmartProcessReq(title=title, entity_type_id=et, parents=list(req.parents))
+                if obj == e.crm.object:  # parentIdN the entity reads: the type links to N's items
+                    req = smart[et]
+                    names = _crm_names(e)
+                    names += [f for g in e.guards if g.require_fields for f in g.require_fields.fields]
+                    names += [e.erp.route.parent.field] if e.erp.route and e.erp.route.parent else []
+                    for n in names:
+                        if (pm := re.fullmatch(r"parentId(\d+)", n or "")) and int(pm.group(1)) not in req.parents:
+                            req.parents.append(int(pm.group(1)))
     robots: dict[str, RobotReq] = {}
     if handler_url:
         base = handler_url.split("/bitrix24/", 1)[0] if "/bitrix24/" in handler_url else handler_url.rstrip("/")

@@ -384,6 +384,9 @@ def item_fields(portal, ctx, params):
            for k, t in DYN_TYPES.items()}
     if etid == 31:  # the invoice's links to a deal and an estimate [document-flows.md A.1, object-fields.md §Invoice]
         out.update({f"parentId{t}": meta("crm_entity", f"PARENT_ID_{t}", f"parentId{t}") for t in (2, 7)})
+    for t in next((r.get("parents") or [] for r in portal.t("crm_type").rows.values()
+                   if r.get("entityTypeId") == etid), []):  # a smart process linked to its parents' types
+        out[f"parentId{t}"] = meta("crm_entity", f"PARENT_ID_{t}", f"parentId{t}")
     for uf in _config_fields(portal, uf_entity_id(portal, etid)):
         out[snake_to_camel(uf["fieldName"])] = meta(uf["userTypeId"], uf["fieldName"], uf.get("editFormLabel")
                                                     or uf["fieldName"], False, uf.get("multiple") == "Y")
@@ -478,6 +481,11 @@ def type_add(portal, ctx, params):
            "createdTime": now, "updatedTime": now}
     for k in TYPE_FLAGS:
         row[k] = "Y" if str(f.get(k, "N")).upper() in ("Y", "1", "TRUE") else "N"
+    # `relations: {parent: [{entityTypeId: 2, isChildrenListEnabled: "Y"}]}` links the type to deals: its items get
+    # parentId2 (document-flows.md A.4 "relations (parent deal)", crm-type-add.md)
+    rel = f.get("relations") if isinstance(f.get("relations"), dict) else {}
+    row["parents"] = sorted({n for x in list_param(rel.get("parent")) if isinstance(x, dict)
+                             and (n := as_int(x.get("entityTypeId"))) is not None})
     types.insert(row)
     add_category(portal, etid, "Воронка по умолчанию", 500, default=True)
     return {"type": type_out(row)}
