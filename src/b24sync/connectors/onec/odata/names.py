@@ -72,6 +72,9 @@ class Shape:
 
     props: set[str]
     composite_types: dict[str, str] = field(default_factory=dict)  # X -> entity set default
+    # aliases() is asked for every record read (adapter._aliased, header and each tabular section): computed once
+    # per shape — a shape is built from $metadata and never changes afterwards
+    _aliases: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def composites(self) -> list[str]:
         return [p for p in self.props if p.endswith("_Type") and p[:-5] in self.props]
@@ -96,7 +99,13 @@ class Shape:
         return None if t is None else (t if t.startswith("StandardODATA.") else f"StandardODATA.{t}")
 
     def aliases(self) -> dict[str, str]:
-        """Extra names a record of this shape answers to -> the property holding the value."""
+        """Extra names a record of this shape answers to -> the property holding the value (cached: treat the
+        returned mapping as read-only)."""
+        if self._aliases is None:
+            self._aliases = self._compute_aliases()
+        return self._aliases
+
+    def _compute_aliases(self) -> dict[str, str]:
         out: dict[str, str] = {}
         for t in self.composites():
             base = t[:-5]
