@@ -27,6 +27,7 @@ INVOICES = "Document_СчетНаОплатуКлиенту"
 CONTRACTS = "Catalog_ДоговорыКонтрагентов"
 FILES = "Catalog_ДоговорыКонтрагентовПрисоединенныеФайлы"
 RECEIPTS = "Document_ПоступлениеБезналичныхДенежныхСредств"
+SHIPMENTS = "Document_РеализацияТоваровУслуг"
 SPA = 1040
 PDF_A = b"%PDF-1.4\n% signed in A\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
 PDF_B = b"%PDF-1.4\n% the clone in B\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
@@ -104,6 +105,16 @@ def _entities() -> dict[str, Any]:
                              "set": [{"crm": "UF_CRM_PAID_AMOUNT", "value": "sum", "currency": "RUB"}]}],
                 "purpose": {"via": "order", "number": "UF_CRM_ERP_ORDER_NUMBER"}},
             "triggers": [{"poll": "1m"}]},
+        "shipment": {
+            "master": "erp", "direction": "erp_to_crm", "crm": {"object": "crm.deal"},
+            "erp": {"object": SHIPMENTS, "route": {"systems": ["onec_a", "onec_b"]}}, "match": [],
+            "aggregate": {
+                "rows": "Товары", "amount": "Товары.СуммаСНДС",
+                "counts_if": {"Posted": [True], "DeletionMark": [False], "Статус": ["Отгружено"]},
+                "targets": [{"via": "order", "ref": ["Товары.ЗаказКлиента_Key", "ЗаказКлиента_Key"],
+                             "total": "OPPORTUNITY",
+                             "set": [{"crm": "UF_CRM_SHIPPED_AMOUNT", "value": "sum", "currency": "RUB"}]}]},
+            "triggers": [{"poll": "1m"}]},
     }
 
 
@@ -177,21 +188,22 @@ def _mine(base: OneCSandbox, obj: str, crm_id: str) -> list[dict]:
     return [x for x in base.find(obj) if str(x.get("ИдентификаторCRM")) == crm_id]
 
 
-def _add_list_item(b24, name: str) -> str:  # type: ignore[no-untyped-def]
+async def _seller_field(client) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    (uf,) = await client.call("crm.deal.userfield.list", {"filter": {"FIELD_NAME": "UF_CRM_SELLER"}})
+    return uf
+
+
+async def _add_list_item(client, name: str) -> str:  # type: ignore[no-untyped-def]
     """The portal's administrator adds an item to the seller list (as in the field's settings)."""
-    table = b24.portal.t("userfield")
-    uf = next(r for r in table.rows.values() if r["FIELD_NAME"] == "UF_CRM_SELLER")
-    item = {"ID": str(b24.portal.next_mf_id()), "VALUE": name, "DEF": "N", "SORT": "900", "XML_ID": None}
-    uf["LIST"] = [*uf["LIST"], item]
-    table.save(uf)
-    return item["ID"]
+    uf = await _seller_field(client)
+    await client.call("crm.deal.userfield.update", {"id": uf["ID"], "fields": {"LIST": [{"VALUE": name}]}})
+    after = await _seller_field(client)
+    return next(str(i["ID"]) for i in after["LIST"] if i["VALUE"] == name)
 
 
-def _drop_list_item(b24, item_id: str) -> None:  # type: ignore[no-untyped-def]
-    table = b24.portal.t("userfield")
-    uf = next(r for r in table.rows.values() if r["FIELD_NAME"] == "UF_CRM_SELLER")
-    uf["LIST"] = [i for i in uf["LIST"] if str(i["ID"]) != item_id]
-    table.save(uf)
+async def _drop_list_item(client, item_id: str) -> None:  # type: ignore[no-untyped-def]
+    uf = await _seller_field(client)
+    await client.call("crm.deal.userfield.update", {"id": uf["ID"], "fields": {"LIST": [{"ID": item_id, "DEL": "Y"}]}})
 
 
 def test_smart_invoices_go_to_the_base_of_their_deals_seller(tmp_path: Path) -> None:
@@ -246,7 +258,7 @@ def test_smart_invoices_go_to_the_base_of_their_deals_seller(tmp_path: Path) -> 
         assert not any(k.startswith("invoice@") for k in _held(rt)), _held(rt)
 
         # a seller the route does not know (an item added to the list afterwards): held, then fixed
-        other = _add_list_item(b24, "ООО Василёк")
+        other = await _add_list_item(client, "ООО Василёк")
         d_x = await _deal(rt, client, company, other, "X")
         inv_x = await _item(rt, client, 31, {"title": "Счёт X", "companyId": int(company), "opportunity": 1,
                                              "parentId2": int(d_x)})
@@ -319,7 +331,7 @@ def test_contracts_go_to_the_base_of_their_deals_seller_and_take_that_base_s_sig
     _scenario(steps, tmp_path)
 
 
-def test_payments_from_each_base_count_to_the_deal_of_that_base_s_order(tmp_path: Path) -> None:
+def test_payments_and_shipments_from_each_base_count_to_the_deal_of_that_base_s_order(tmp_path: Path) -> None:
     async def steps(rt, b24, client, a, b, company):  # type: ignore[no-untyped-def]
         items = await _items(client)
         d_a, d_b = await _deal(rt, client, company, items[A], "A"), await _deal(rt, client, company, items[B], "B")
@@ -338,9 +350,18 @@ def test_payments_from_each_base_count_to_the_deal_of_that_base_s_order(tmp_path
                        ДатаВходящегоДокумента="2026-03-13T00:00:00",
                        РасшифровкаПлатежа=[{"LineNumber": 1, "Сумма": 300}])
         b.post(RECEIPTS, doc["Ref_Key"])
-        for name in ("payment@onec_a", "payment@onec_b"):
+        # a shipment with the same GUID in both bases, each naming its own base's order
+        ship = "99999999-0000-0000-0000-000000000002"
+        for base, o, amount in ((a, o_a, 300), (b, o_b, 700)):
+            base.create(SHIPMENTS, Ref_Key=ship, Контрагент_Key=o["Контрагент_Key"], ЗаказКлиента_Key=o["Ref_Key"],
+                        Статус="Отгружено", Товары=[{"LineNumber": 1, "ЗаказКлиента_Key": o["Ref_Key"],
+                                                     "СуммаСНДС": amount}])
+            base.post(SHIPMENTS, ship)
+        for name in ("payment@onec_a", "payment@onec_b", "shipment@onec_a", "shipment@onec_b"):
             await poll_once(rt, name, "erp")
         await _cycle(rt)
+        assert b24.portal.t("deal").get(int(d_a))["UF_CRM_SHIPPED_AMOUNT"] == "300.00|RUB", _held(rt)
+        assert b24.portal.t("deal").get(int(d_b))["UF_CRM_SHIPPED_AMOUNT"] == "700.00|RUB"
         row_a, row_b = b24.portal.t("deal").get(int(d_a)), b24.portal.t("deal").get(int(d_b))
         assert row_a["UF_CRM_PAID_AMOUNT"] == "1000.00|RUB", (row_a, _held(rt), _history(rt))
         assert row_b["UF_CRM_PAID_AMOUNT"] == "2300.00|RUB", (row_b, _held(rt))
@@ -361,8 +382,8 @@ def test_a_seller_item_made_on_the_portal_after_the_start_routes_without_a_resta
         await _cycle(rt)  # the list's items are read: «ООО Лютик» has its first id
         assert len(a.find(ORDERS)) == 1
         # the administrator deletes «ООО Лютик» and makes it again: a new item id the start did not see
-        _drop_list_item(b24, items[B])
-        new_b = _add_list_item(b24, B)
+        await _drop_list_item(client, items[B])
+        new_b = await _add_list_item(client, B)
         assert new_b != items[B]
         d_b = await _deal(rt, client, company, new_b, "B")
         await _cycle(rt)

@@ -489,7 +489,9 @@ def _register_userfields(ent: str) -> None:
         if r is None or r["ENTITY_ID"] != uf_entity:
             raise not_found_legacy("The entity with ID '%s' is not found." % p(params, "id"))
         for k, v in fields_param(params).items():
-            if str(k).upper() not in ("FIELD_NAME", "USER_TYPE_ID", "ENTITY_ID", "ID", "MULTIPLE"):
+            if str(k).upper() == "LIST" and r.get("USER_TYPE_ID") == "enumeration":
+                r["LIST"] = _update_list(portal, r.get("LIST") or [], v)
+            elif str(k).upper() not in ("FIELD_NAME", "USER_TYPE_ID", "ENTITY_ID", "ID", "MULTIPLE"):
                 r[str(k).upper()] = v
         portal.t("userfield").save(r)
         return True
@@ -501,6 +503,26 @@ def _register_userfields(ent: str) -> None:
             raise not_found_legacy("The entity with ID '%s' is not found." % p(params, "id"))
         portal.t("userfield").delete(r["ID"])
         return True
+
+
+def _update_list(portal, items: list[dict], given: Any) -> list[dict]:
+    """A list field's items on update (bitrix24-rest.md §6.6, data-types.md#uf_enum_element): an item with its ``ID``
+    is changed (``DEL: Y`` deletes it), one without is added with a new id. Items not named are kept (the sheet does
+    not say; CUserFieldEnum::SetEnumValues keeps them — the sandbox assumes that reading)."""
+    out = [dict(i) for i in items]
+    for it in list_param(given):
+        if not isinstance(it, dict):
+            continue
+        iid = str(it.get("ID") or "")
+        hit = next((x for x in out if iid and str(x["ID"]) == iid), None)
+        if hit is not None and str(it.get("DEL", "N")).upper() == "Y":
+            out.remove(hit)
+        elif hit is not None:
+            hit.update({k: it[k] for k in ("VALUE", "DEF", "SORT", "XML_ID") if k in it})
+        elif not iid:
+            out.append({"ID": str(portal.next_mf_id()), "VALUE": it.get("VALUE"), "DEF": it.get("DEF", "N"),
+                        "SORT": str(it.get("SORT", (len(out) + 1) * 10)), "XML_ID": it.get("XML_ID")})
+    return out
 
 
 for _ent in ("company", "contact", "deal", "lead"):
