@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from pathlib import Path
 
@@ -89,6 +90,10 @@ def test_rendered_document_is_russian_and_shows_filters_price_types_and_warehous
     assert "Отбор в" in md or "Все записи объектов, без отбора" in md
     en = render_markdown(spec, locale="en")
     assert "## Systems" in en and "Price types: «Розничная»" in en and "Warehouses: «Основной склад»" in en
+    # poll intervals in words (demo.yaml: `poll: 30s`, `{poll: 30s, side: crm}`), not the spec's "30s" / "(crm)"
+    assert "опрос раз в 30 с" in md and "опрос раз в 30 с (в CRM)" in md, md
+    assert "каждые" not in md and not re.search(r"\d+(s|m|h)\b", md.split("## Потоки")[0]), md
+    assert "every 30 s" in en and "every 30 s (crm)" in en
 
 
 def test_rendered_document_shows_a_filter(tmp_path: Path) -> None:

@@ -46,6 +46,35 @@ def test_status_dead_replay(tmp_path: Path, monkeypatch) -> None:  # type: ignor
         assert c.execute(select(func.count()).select_from(Job)).scalar_one() == 3
 
 
+def test_replay_held_alone_replays_every_held_record(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`b24sync replay --held` is what the hold texts on the timeline and the flow docs tell the user to run: alone it
+    replays every open held record (not the dead letters); an id that is not open says so."""
+    url = f"sqlite:///{tmp_path}/state.db"
+    monkeypatch.setenv("B24SYNC_DATABASE_URL", url)
+    db = make_engine(url)
+    migrate(db)
+    with db.begin() as c:
+        for ent, i in (("order", 1), ("payment", 2), ("company", 3)):
+            q.enqueue(c, kind="sync", entity=ent, lane=f"{ent}:erp:{i}", payload={"side": "erp", "id": str(i)})
+    claimed = q.claim(db, "w", limit=3, lease_seconds=30)
+    with db.begin() as c:
+        for job in claimed:
+            if job.entity == "company":
+                q.park(c, job, kind="dead", reason="1C answered 500", error_type="TransientError")
+            else:
+                q.park(c, job, kind="held", reason="waits for its link", error_type="HoldError")
+
+    res = runner.invoke(app, ["replay", "--held"])
+    assert res.exit_code == 0, res.output
+    assert "replayed 2 held record(s)" in res.output
+    st = {e["entity"]: e for e in json.loads(runner.invoke(app, ["status", "--json"]).stdout)["entities"]}
+    assert st["order"]["held"] == 0 and st["payment"]["held"] == 0 and st["company"]["dead"] == 1
+    assert st["order"]["pending"] == 1 and st["payment"]["pending"] == 1
+
+    res = runner.invoke(app, ["replay", "999"])
+    assert res.exit_code == 1 and "no open dead letter 999" in res.output
+
+
 def test_sigterm_drains_in_flight_jobs(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, workers=16)
     seed_erp(tmp_path, 3000)

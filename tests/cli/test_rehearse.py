@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -41,6 +42,13 @@ def test_every_example_rehearses_clean(spec: Path, tmp_path: Path) -> None:
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-3000:]
     assert "Rehearsal: one full cycle" in p.stdout and "clean" in p.stdout
     assert not list(tmp_path.iterdir()), "a rehearsal leaves nothing behind in the working directory"
+    # the summary line never contradicts the table: a bare "held N" is the table's held column summed
+    flat = " ".join(p.stdout.split())
+    table_held = sum(int(row.split("│")[4]) for row in p.stdout.splitlines()
+                     if row.count("│") == 6 and row.split("│")[4].strip().isdigit())
+    m = re.search(r"dead \d+, held (\d+)(?: on the way, (\d+) still held \(|\.)", flat)
+    assert m, flat[-1500:]
+    assert int(m.group(2) if m.group(2) is not None else m.group(1)) == table_held, flat[-1500:]
 
 
 def test_a_rehearsal_never_reaches_the_systems_the_spec_names(tmp_path: Path) -> None:

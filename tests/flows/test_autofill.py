@@ -231,6 +231,9 @@ def test_liquidated_company_is_filled_but_held_from_1c_with_reason(tmp_path: Pat
         # the manager was told: on the card (the on_parked hook) and in a notification
         notes = _comments(b24, dead)
         assert any(reason in n for n in notes), notes
+        # in Russian throughout: the system it waits for is named in words (no title in this spec), not "ERP"
+        assert any(n.startswith("b24sync: запись ожидает (") and "→ учётная система). " in n for n in notes), notes
+        assert not any("→ ERP)" in n for n in notes), notes
         assert any("Внимание: по данным DaData компания ликвидирована" in n for n in notes), notes
         told = [n for n in b24.portal.notifications if "Новый клиент" in n["MESSAGE"]]
         assert len(told) == 1 and "ликвидирована" in told[0]["MESSAGE"] and told[0]["USER_ID"] == 1

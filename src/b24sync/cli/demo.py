@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import typer
 from rich.table import Table
@@ -76,11 +79,22 @@ def demo_cmd(
         onec.stop()
         dadata.stop()
         if not keep:
-            import shutil
-
             shutil.rmtree(workdir, ignore_errors=True)
     if not ok:
         raise typer.Exit(1)
+
+
+def _cli_name() -> str:
+    """How the user can call this b24sync from the shell they started the demo in: `b24sync` when that is on PATH,
+    else the venv's script as a path (`make demo` runs `.venv/bin/b24sync`, which is not on PATH)."""
+    script = Path(sys.executable).with_name("b24sync")  # the script beside the (unresolved) venv python
+    on_path = shutil.which("b24sync")
+    if not script.exists() or (on_path and Path(on_path).resolve() == script.resolve()):
+        return "b24sync"
+    try:
+        return str(script.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(script.absolute())
 
 
 def _poke_commands(store: str, webhook: str, onec_url: str, user: str, password: str, dadata_url: str, token: str,
@@ -88,12 +102,15 @@ def _poke_commands(store: str, webhook: str, onec_url: str, user: str, password:
     """The exact commands to look at what the demo did: its store, the sandboxes' APIs with their (demo)
     credentials. The sandboxes live only while the demo serves; the store only while it runs, or after with --keep."""
     lines = []
+    cli = _cli_name()
     if serving or keep:
-        lines += [f"export B24SYNC_DATABASE_URL={store}", "b24sync status", "b24sync dead",
-                  "b24sync dead --json"]
+        lines += [f"export B24SYNC_DATABASE_URL={store}", f"{cli} status", f"{cli} dead",
+                  f"{cli} dead --json"]
     if serving:
+        # percent-encoded: curl sends a Cyrillic URL as raw bytes, which an HTTP server refuses ("Invalid HTTP request")
+        onec_query = f"{quote('Catalog_Контрагенты')}?$format=json&$top=3&$select={quote('Ref_Key,Description,ИНН', safe=',')}"
         lines += [f"curl -s '{webhook}crm.company.list.json?select[]=ID&select[]=TITLE'",
-                  f"curl -s -u {user}:{password} '{onec_url}Catalog_Контрагенты?$format=json&$top=3&$select=Ref_Key,Description,ИНН'",
+                  f"curl -s -u {user}:{password} '{onec_url}{onec_query}'",
                   f"curl -s -X POST '{dadata_url}/suggestions/api/4_1/rs/findById/party' -H 'Authorization: Token {token}' "
                   "-H 'Content-Type: application/json' -d '{\"query\": \"7736207543\"}'",
                   f"curl -s http://127.0.0.1:{port}/status"]

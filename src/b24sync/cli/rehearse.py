@@ -187,7 +187,13 @@ def _report(rt: Any, spec: Spec, stats: Any) -> bool:
                       str(st.pending + st.running if st else 0))
     console.print(table)
     actions = ", ".join(f"{k} {v}" for k, v in sorted(stats.actions.items())) or "no writes"
-    console.print(f"{stats.done} job(s): {actions}; retried {stats.retried}, dead {stats.dead}, held {stats.held}.")
+    open_held = sum(s.held for s in per_entity.values())
+    # a job held on the way and let go since (a payment whose order got its deal a moment later) is no longer in the
+    # table: say so, instead of a "held 2" beside a table of zeros
+    held = (f"held {stats.held}" if stats.held == open_held else
+            f"held {stats.held} on the way, {open_held} still held (the rest released once what they waited for "
+            "arrived)")
+    console.print(f"{stats.done} job(s): {actions}; retried {stats.retried}, dead {stats.dead}, {held}.")
     for entity, kind, reason, n in reasons:
         colour = "red" if kind != "held" else "yellow"
         console.print(f"  [{colour}]{kind}[/{colour}] {entity} ×{n}, e.g.: {str(reason)[:300]}", highlight=False)

@@ -278,12 +278,13 @@ def replay_cmd(
     dead_letter: int | None = typer.Argument(None, help="A dead letter id (see `b24sync dead`)"),
     entity: str | None = typer.Option(None, help="Replay every open dead letter of this entity"),
     all_: bool = typer.Option(False, "--all", help="Replay every open dead letter"),
-    held: bool = typer.Option(False, help="Only held records"),
+    held: bool = typer.Option(False, help="Only held records (alone: every open held record)"),
 ) -> None:
-    """Put dead letters back on the queue after the cause is fixed (one, all of an entity, or all)."""
-    if dead_letter is None and entity is None and not all_:
-        fail("say which: a dead letter id, --entity NAME, or --all", 2)
+    """Put dead letters back on the queue after the cause is fixed (one, all of an entity, all, or --held: every
+    held record — what the hold messages on the CRM timeline tell the user to run)."""
+    if dead_letter is None and entity is None and not all_ and not held:
+        fail("say which: a dead letter id, --entity NAME, --held or --all", 2)
     n = jobs.replay(open_store_or_exit(must_exist=True), dead_letter_id=dead_letter, entity=entity, kind="held" if held else None)
-    console.print(f"replayed {n} dead letter(s)")
+    console.print(f"replayed {n} {'held record' if held else 'dead letter'}(s)")
     if dead_letter is not None and n == 0:
-        raise typer.Exit(1)
+        fail(f"no open dead letter {dead_letter} — `b24sync dead --by-record` lists the open ones with their ids", 1)

@@ -50,6 +50,15 @@ def _state(rt: Runtime) -> Any:
     return st
 
 
+def _target_word(rt: Runtime, entity: Entity, side: str) -> str:
+    """The system a parked record was going to, as a manager reads it: the spec's title of that system («1C:УТ 11»),
+    else a word in the spec's language («учётная система»), never a bare "ERP" in a Russian text."""
+    system = rt.spec.systems.get(rt.spec.system_for(entity, side))  # type: ignore[arg-type]
+    if system is not None and system.title:
+        return system.title
+    return t(f"notify.target.{side}")
+
+
 def field_words(names: list[str]) -> str:
     """What a manager calls these fields (b24sync.messages ``field.*``; an unknown field by its code)."""
     return ", ".join(word(f"field.{n}", n) for n in names)
@@ -83,7 +92,8 @@ async def on_parked(rt: Runtime, *, job: Any, kind: str, reason: str, detail: di
         return
     key = kind if kind in ("held", "dead", "conflict") else "dead"
     title = entity.title or job.entity
-    text = t(f"notify.timeline.{key}", title=title, target="ERP" if side == "crm" else "CRM", reason=reason)
+    text = t(f"notify.timeline.{key}", title=title, target=_target_word(rt, entity, "erp" if side == "crm" else "crm"),
+             reason=reason)
     from b24sync.connectors.bitrix24.entities import Entities
 
     ents = Entities(client)

@@ -9,6 +9,7 @@ from typing import Any
 
 from b24sync.messages import t, use_locale
 from b24sync.spec.models import (
+    _DURATION,
     Entity,
     Route,
     FieldMapping,
@@ -32,9 +33,17 @@ def _list(v: Any) -> list[str]:
     return [str(x) for x in (v if isinstance(v, (list, tuple)) else [v])]
 
 
+def _every(value: str) -> str:
+    """A poll interval in the document's words: ``30s`` → «30 с», ``15m`` → «15 мин» (en: 30 s, 15 min)."""
+    m = _DURATION.match(str(value))
+    if not m:
+        return str(value)
+    return f"{m.group(1)} {t('doc.unit.' + (m.group(2) or 's'))}"
+
+
 def _trigger(tr: Trigger) -> str:
     if tr.poll:
-        return t("doc.trigger.poll", every=tr.poll) + (f" ({tr.side})" if tr.side else "")
+        return t("doc.trigger.poll", every=_every(tr.poll)) + (t(f"doc.trigger.side.{tr.side}") if tr.side else "")
     if tr.webhook:
         return t("doc.trigger.webhook", event=tr.webhook)
     if tr.event:
