@@ -113,3 +113,12 @@ def test_render_says_the_condition_and_the_smart_process_title_in_russian() -> N
     text = render_markdown(load_spec(EXAMPLE, ENV))
     assert "только если `DeletionMark` = да" in text and "только если `ПроведеноБанком` = да" in text
     assert "`crm.item:1042` «Счета поставщиков»" in text
+
+
+def test_the_fields_when_looks_at_are_checked_against_the_erp_like_every_name() -> None:
+    from b24sync.spec.names import names_of
+
+    spec = load_spec(EXAMPLE, ENV)
+    uses = {(u.side, u.name, u.what) for u in names_of("supplier_payment", spec.entities["supplier_payment"])}
+    assert {("erp", "ПроведеноБанком", "header condition"), ("erp", "Posted", "header condition"),
+            ("erp", "DeletionMark", "header condition")} <= uses

@@ -59,6 +59,9 @@ def names_of(ename: str, e: Entity) -> list[NameUse]:
         for side in ("crm", "erp"):
             if getattr(h, side):
                 out.append(NameUse(side, getattr(h, side), base + ("header", i, side), "header value"))  # type: ignore[arg-type]
+        src: Side = "erp" if h.crm is not None else "crm"  # `when` looks at the source record (docs/flow-suppliers.md)
+        for k in h.when:
+            out.append(NameUse(src, k, base + ("header", i, "when", k), "header condition"))
     if e.erp.route is not None and e.erp.route.parent is not None:
         # `by` is the parent's field (the deal's seller), checked on the parent (engine/names.py); the link is ours
         out.append(NameUse("crm", e.erp.route.parent.field, base + ("erp", "route", "parent", "field"), "route"))
