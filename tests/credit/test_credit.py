@@ -138,19 +138,20 @@ def test_debt_over_the_contract_limit_suspends_deals_then_releases_them(tmp_path
 
         _pay(onec, s, 50000, "7")  # debt 100 000 = the limit: allowed, so released
         await cycle(rt)
-        assert deal_row(b24, d1)["STAGE_ID"] == "PREPARATION", parked(rt)
+        assert deal_row(b24, d1)["STAGE_ID"] == "FINAL_INVOICE", parked(rt)  # where the manager last put it
         assert deal_row(b24, d2)["STAGE_ID"] == "EXECUTING"
         assert deal_row(b24, d3)["STAGE_ID"] == "NEW"
         assert deal_row(b24, won)["STAGE_ID"] == "WON"
         released = notices(b24)[3:]
         assert len(released) == 3, released
-        assert (f"Сделка «Кабель» (№ {d1}) возвращена на стадию «Подготовка документов»: долг клиента ООО Покупатель "
+        assert (f"Сделка «Кабель» (№ {d1}) возвращена на стадию «Финальный счёт»: долг клиента ООО Покупатель "
                 "— 100 000 ₽, кредитный лимит 100 000 ₽.") in released, released
+        assert any(m.startswith(f"Сделка «Автоматы» (№ {d2}) возвращена на стадию «В работе»") for m in released)
         card = b24.portal.t("company").get(int(s["company"]))
         assert card["UF_CRM_DEBT"] == "100000.00|RUB"
         for _ in range(2):
             await cycle(rt)
-        assert len(notices(b24)) == 6 and deal_row(b24, d1)["STAGE_ID"] == "PREPARATION"
+        assert len(notices(b24)) == 6 and deal_row(b24, d1)["STAGE_ID"] == "FINAL_INVOICE"
 
         d4 = await _deal(rt, client, s, "NEW", "После оплаты")  # under the limit: stays where it was made
         await cycle(rt)
@@ -281,3 +282,53 @@ def test_overdue_debt_under_a_contract_that_allows_none_suspends_until_it_is_pai
         assert card["UF_CRM_DEBT"] == "7000.00|RUB" and card["UF_CRM_OVERDUE_DEBT"] == "0.00|RUB"
 
     scenario(steps, tmp_path, ents)
+
+
+
+def test_the_order_status_entity_does_not_fight_the_suspension(tmp_path: Path) -> None:
+    """A deal with a 1C order whose status drives the stage (order_status, CRM-side edits put back): our move to the
+    waiting stage is shared with it, so it is not reverted as a manual edit; a 1C status change while the client is
+    over moves the deal, the rule puts it back, and the release returns it to the stage 1C last gave."""
+    from tests.payments.harness import placed
+
+    ents = credit_entities({"crm": "UF_CRM_CREDIT_LIMIT"})
+    from tests.orders.test_orders import entities as order_entities
+
+    ents.update({k: v for k, v in order_entities().items() if k != "company"})
+    ents["order_status"] = {
+        "master": "onec", "direction": "erp_to_crm", "create": False, "crm": {"object": "crm.deal"},
+        "erp": {"object": "Document_ЗаказКлиента"}, "match": [{"crm": "ID", "erp": "НомерПоДаннымКлиента"}],
+        "link": {"crm": "UF_CRM_ERP_ORDER_ID"}, "without_match_key": "skip",
+        "fields": [{"crm": "STAGE_ID", "erp": "Статус", "transform": {"table": "order_stage"}}],
+        "triggers": [{"poll": "1m"}, {"webhook": "ONCRMDEALUPDATE"}]}
+    stages = {"НеСогласован": "PREPARATION", "КОбеспечению": "FINAL_INVOICE", "КОтгрузке": "EXECUTING",
+              "Закрыт": "WON"}
+
+    async def steps(rt, b24, onec, client):  # type: ignore[no-untyped-def]
+        s, d, o = await placed(rt, b24, onec, client, price=5000)
+        await client.call("crm.company.update", {"id": int(s["company"]),
+                                                 "fields": {"UF_CRM_ERP_ID": s["cp"]["Ref_Key"],
+                                                            "UF_CRM_CREDIT_LIMIT": "1000|RUB"}})
+        await cycle(rt)
+        assert deal_row(b24, d)["STAGE_ID"] == "FINAL_INVOICE", parked(rt)
+        _ship(onec, s, 5000)
+        await cycle(rt)
+        assert deal_row(b24, d)["STAGE_ID"] == HOLD, parked(rt)
+        for i in range(2):  # the echo events and polls: nothing reverts the suspension, nothing is put back
+            accept_event(rt, side="crm", event="ONCRMDEALUPDATE", record_id=d, source="b24", delivery_id=f"e{i}")
+            await cycle(rt)
+        assert deal_row(b24, d)["STAGE_ID"] == HOLD and comments(b24, d) == [] and parked(rt) == []
+        onec.set_order_status(o["Ref_Key"], "КОтгрузке")  # 1C moves the deal to EXECUTING while over
+        for i in range(3):
+            await cycle(rt)
+            accept_event(rt, side="crm", event="ONCRMDEALUPDATE", record_id=d, source="b24", delivery_id=f"s{i}")
+        await cycle(rt)
+        assert deal_row(b24, d)["STAGE_ID"] == HOLD, parked(rt)
+        assert len(comments(b24, d)) == 1, comments(b24, d)  # one put-back, no ping-pong
+        _pay(onec, s, 4500, "1")
+        await cycle(rt)
+        await cycle(rt)
+        assert deal_row(b24, d)["STAGE_ID"] == "EXECUTING", parked(rt)  # where 1C last put it
+        assert parked(rt) == [] and len(comments(b24, d)) == 1
+
+    scenario(steps, tmp_path, ents, value_maps={"order_stage": stages})

@@ -271,7 +271,10 @@ async def _apply(rt: Runtime, job: ClaimedJob, entity: Entity, cc: CreditControl
             await asyncio.to_thread(effects.put, rt, key, {**(held or {}), "active": False})
             return "let_go"
         return "unchanged"
-    if active:  # a person moved a held deal out while the client is still over: put back, one note per move
+    if active:  # a person moved a held deal out while the client is still over: put back, one note per move;
+        # the stage they chose is where it returns on release (the latest choice wins over the one before)
+        held = {**(held or {}), "from": stage}
+        await asyncio.to_thread(effects.put, rt, key, held)
         await _move(rt, entity, deal.id, hold)
         text = (t("credit.put_back", client=status.client, debt=_money(status.debt), limit=_money(status.limit))
                 if status.over_limit else t("credit.put_back.overdue", client=status.client,
