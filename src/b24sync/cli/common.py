@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -175,3 +176,16 @@ async def name_problems(spec_file: Path, rt: Any, *, skip: frozenset[str] = froz
             text = p.what if p.fatal else f"warning: {p.what}"
             out.append(SpecProblem(str(spec_file), lines.line_for(p.path), text, p.fix))
     return report, sorted(out, key=lambda p: p.line)
+
+
+def cli_name() -> str:
+    """How the user can call this b24sync from the shell they started the demo in: `b24sync` when that is on PATH,
+    else the venv's script as a path (`make demo` runs `.venv/bin/b24sync`, which is not on PATH)."""
+    script = Path(sys.executable).with_name("b24sync")  # the script beside the (unresolved) venv python
+    on_path = shutil.which("b24sync")
+    if not script.exists() or (on_path and Path(on_path).resolve() == script.resolve()):
+        return "b24sync"
+    try:
+        return str(script.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(script.absolute())

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from urllib.parse import quote
 import typer
 from rich.table import Table
 
-from b24sync.cli.common import console, fail
+from b24sync.cli.common import cli_name, console, fail
 from b24sync.compose import build
 from b24sync.engine.runtime import Runtime
 from b24sync.engine.service import RunOptions, run
@@ -84,25 +83,12 @@ def demo_cmd(
         raise typer.Exit(1)
 
 
-def _cli_name() -> str:
-    """How the user can call this b24sync from the shell they started the demo in: `b24sync` when that is on PATH,
-    else the venv's script as a path (`make demo` runs `.venv/bin/b24sync`, which is not on PATH)."""
-    script = Path(sys.executable).with_name("b24sync")  # the script beside the (unresolved) venv python
-    on_path = shutil.which("b24sync")
-    if not script.exists() or (on_path and Path(on_path).resolve() == script.resolve()):
-        return "b24sync"
-    try:
-        return str(script.absolute().relative_to(Path.cwd()))
-    except ValueError:
-        return str(script.absolute())
-
-
 def _poke_commands(store: str, webhook: str, onec_url: str, user: str, password: str, dadata_url: str, token: str,
                    port: int, *, serving: bool, keep: bool) -> list[str]:
     """The exact commands to look at what the demo did: its store, the sandboxes' APIs with their (demo)
     credentials. The sandboxes live only while the demo serves; the store only while it runs, or after with --keep."""
     lines = []
-    cli = _cli_name()
+    cli = cli_name()
     if serving or keep:
         lines += [f"export B24SYNC_DATABASE_URL={store}", f"{cli} status", f"{cli} dead",
                   f"{cli} dead --json"]
@@ -124,7 +110,8 @@ def _print_poke(lines: list[str], *, serving: bool, keep: bool) -> None:
                       highlight=False, markup=False)
         return
     what = "while the demo serves (Ctrl-C stops it)" if serving else "after the demo (the store was kept)"
-    console.print(f"\n[bold]Poke at it[/bold] {what} — in another terminal:", highlight=False)
+    where = "" if cli_name() == "b24sync" else f", in {Path.cwd()}"
+    console.print(f"\n[bold]Poke at it[/bold] {what} — in another terminal{where}:", highlight=False)
     for line in lines:
         console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
 

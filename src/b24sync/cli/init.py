@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from b24sync.cli.common import console, fail
+from b24sync.cli.common import cli_name, console, fail
 
 
 class ErpKind(str, Enum):
@@ -36,4 +36,4 @@ def init_cmd(
     if out.exists() and not force:
         fail(f"{out} exists; pass --force to overwrite it", 1)
     out.write_text(starter_text(erp.value), encoding="utf-8")
-    console.print(f"wrote {out} — edit it, then: b24sync spec validate {out}")
+    console.print(f"wrote {out} — edit it, then: {cli_name()} spec validate {out}")

@@ -31,7 +31,7 @@ def run_cmd(
 ) -> None:
     """Run the scheduler, the workers and the webhook intake until SIGTERM (in-flight jobs are drained).
 
-    With ``--once`` an entity whose poll fails (a system down, a wrong entity-set name) is reported in one line
+    With --once an entity whose poll fails (a system down, a wrong entity-set name) is reported in one line
     with its fix and the others still run; the exit code is then 2."""
     configure_logging(verbose)
     spec = load_or_exit(spec_file)
