@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from b24sync.engine import effects, stages
 from b24sync.engine.ports import ObjectRef, Record
@@ -162,13 +162,30 @@ async def status_of(rt: Runtime, cc: CreditControl, company: str, values: dict[s
     return Status(debt, limit, overdue, title, banned)
 
 
-def _held_of(rt: Runtime, name: str, company: str) -> list[tuple[str, dict[str, Any]]]:
-    """The deals this rule holds for a company (active suspensions in the effects table)."""
-    prefix = _deal_key(name, "")
+def _marker(name: str, company: str, deal: str) -> str:
+    """A held deal's entry under its client (``credit:<entity>:held:<company>:<deal>``): the client job finds the
+    deals it holds by a key prefix, reading only this client's entries (not every suspension ever made)."""
+    return f"credit:{name}:held:{company}:{deal}"
+
+
+def _held_of(rt: Runtime, name: str, company: str) -> list[str]:
+    """The deals this rule holds for a company."""
+    prefix = _marker(name, company, "")
     with rt.db.connect() as conn:
-        rows = conn.execute(select(Effect.key, Effect.data).where(Effect.key.like(prefix + "%"))).all()
-    return [(k[len(prefix):], d) for k, d in rows
-            if isinstance(d, dict) and d.get("active") and str(d.get("company")) == str(company)]
+        keys = conn.execute(select(Effect.key).where(Effect.key.like(prefix.replace("_", r"\_") + "%", escape="\\"))
+                            ).scalars().all()
+    return [k[len(prefix):] for k in keys if k.startswith(prefix)]
+
+
+def _hold(rt: Runtime, name: str, deal: str, data: dict[str, Any]) -> None:
+    """Remember a suspension (and its entry under the client) — or its end, with ``active`` false."""
+    with rt.db.begin() as conn:
+        effects.put_in(conn, _deal_key(name, deal), data)
+        marker = _marker(name, str(data.get("company") or ""), deal)
+        if data.get("active"):
+            effects.put_in(conn, marker, {})
+        else:
+            conn.execute(delete(Effect).where(Effect.key == marker))
 
 
 async def client_changed(rt: Runtime, job: ClaimedJob, entity: Entity, cc: CreditControl) -> Outcome:
@@ -187,7 +204,7 @@ async def client_changed(rt: Runtime, job: ClaimedJob, entity: Entity, cc: Credi
                                                  f"(entity {cc.company})"})
     status = await status_of(rt, cc, company, values)
     _, _, prev = await asyncio.to_thread(effects.state, rt, _client_key(job.entity, company))
-    held = [d for d, _ in await asyncio.to_thread(_held_of, rt, job.entity, company)]
+    held = await asyncio.to_thread(_held_of, rt, job.entity, company)
     todo: list[str] = []
     if status.over or held or (prev and prev.get("over")):
         adapter = rt.adapter(entity, "crm")
@@ -268,13 +285,13 @@ async def _apply(rt: Runtime, job: ClaimedJob, entity: Entity, cc: CreditControl
         return "unchanged"
     if not is_open(v):
         if active:  # a person closed a held deal (won / lost): let it go where they put it
-            await asyncio.to_thread(effects.put, rt, key, {**(held or {}), "active": False})
+            await asyncio.to_thread(_hold, rt, name, deal.id, {**(held or {}), "active": False})
             return "let_go"
         return "unchanged"
     if active:  # a person moved a held deal out while the client is still over: put back, one note per move;
         # the stage they chose is where it returns on release (the latest choice wins over the one before)
         held = {**(held or {}), "from": stage}
-        await asyncio.to_thread(effects.put, rt, key, held)
+        await asyncio.to_thread(_hold, rt, name, deal.id, held)
         await _move(rt, entity, deal.id, hold)
         text = (t("credit.put_back", client=status.client, debt=_money(status.debt), limit=_money(status.limit))
                 if status.over_limit else t("credit.put_back.overdue", client=status.client,
@@ -288,7 +305,7 @@ async def _apply(rt: Runtime, job: ClaimedJob, entity: Entity, cc: CreditControl
         return "unchanged"  # put there by a person (not ours to release), or a stage the spec leaves alone
     episode = int((held or {}).get("episode") or 0) + 1
     held = {"active": True, "from": stage, "episode": episode, "company": company}
-    await asyncio.to_thread(effects.put, rt, key, held)  # before the move: a crash in between still knows `from`
+    await asyncio.to_thread(_hold, rt, name, deal.id, held)  # before the move: a crash in between still knows `from`
     await _move(rt, entity, deal.id, hold)
     await _notice(rt, name, entity, cc, deal, held, status)
     return "suspended"
@@ -313,7 +330,8 @@ async def release(rt: Runtime, name: str, entity: Entity, cc: CreditControl, dea
                      debt=_money(status.debt), limit=_money(status.limit), stage=await stage_name(rt, entity, back))
             await _tell(rt, entity, user, text, f"credit:{name}:released:{deal_id}:{held.get('episode')}",
                         f"b24sync:credit:{deal_id}")
-    await asyncio.to_thread(effects.put, rt, _deal_key(name, deal_id), {**held, "active": False})
+    if held:
+        await asyncio.to_thread(_hold, rt, name, deal_id, {**held, "active": False})
     return moved
 
 
