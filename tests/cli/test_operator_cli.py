@@ -75,6 +75,18 @@ def test_replay_held_alone_replays_every_held_record(tmp_path: Path, monkeypatch
     assert res.exit_code == 1 and "no open dead letter 999" in res.output
 
 
+def test_reason_groups_keep_digits_that_belong_to_a_word() -> None:
+    """`dead` groups reasons that differ in ids, numbers and quoted names; «1С» and «Битрикс24» are words, not counters
+    (the JSON's `pattern` said «…С» and «Битрикс…»)."""
+    from b24sync.cli.run import reason_group
+
+    text = "Компания уйдёт в 1С, когда у неё появится договор или счёт — создайте его в Битрикс24 (НДС22)"
+    assert reason_group(text) == text
+    a = reason_group("Компания (ID 7) не связана с контрагентом 1С от 12.03.2026 (0a1b2c3d-0000-0000-0000-000000000000)")
+    b = reason_group("Компания (ID 12) не связана с контрагентом 1С от 13.03.2026 (0a1b2c3d-0000-0000-0000-00000000000f)")
+    assert a == b == "Компания (ID …) не связана с контрагентом 1С от ….….… (…)"
+
+
 def test_sigterm_drains_in_flight_jobs(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, workers=16)
     seed_erp(tmp_path, 3000)

@@ -207,7 +207,9 @@ def status_cmd(as_json: bool = typer.Option(False, "--json", help="One JSON obje
         console.print(p)
 
 
-_VARYING = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|\d+|«[^»]*»|'[^']*'|\"[^\"]*\"")
+# numbers standing alone vary (ids, amounts, dates); digits inside a word are part of the word («1С», «Битрикс24», НДС22)
+_VARYING = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|(?<!\w)\d+(?!\w)|«[^»]*»|"
+                      r"'[^']*'|\"[^\"]*\"")
 
 
 def reason_group(reason: str) -> str:
