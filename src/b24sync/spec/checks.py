@@ -273,12 +273,30 @@ def _check_sides(spec: Spec, ename: str, entity: Entity, add) -> None:  # type: 
             if system is None:
                 add(path + ("system",), f"entity `{ename}` uses system `{obj.system}`, which is not defined",
                     f"define it under `systems:` or use one of {', '.join(spec.systems)}")
+            else:
+                _check_filter(system.type, obj.options, path, add)
             continue
         candidates = [n for n, s in spec.systems.items() if s.role == side]
         if len(candidates) != 1:
             add(path, f"entity `{ename}` does not say which {side} system holds it "
                 f"({len(candidates)} systems have role {side})",
                 f"add `system: <name>` under `{side}:`" if candidates else f"define a system with `role: {side}`")
+        else:
+            _check_filter(spec.systems[candidates[0]].type, obj.options, path, add)
+
+
+def _check_filter(kind: str, options: dict, path: tuple, add) -> None:  # type: ignore[no-untyped-def]
+    """``options.filter`` is read by the connector when it polls: an OData ``$filter`` text for 1C / OData, a
+    ``crm.*.list`` filter object for Bitrix24; any other shape would only fail at the first poll."""
+    if "filter" not in (options or {}):
+        return
+    value = options["filter"]
+    if kind in ("1c-odata", "odata") and not (isinstance(value, str) and value.strip()):
+        add(path + ("options", "filter"), "an OData `filter` must be the text of a $filter expression",
+            'write it as text, e.g. `filter: "IsFolder eq false"`')
+    elif kind == "bitrix24" and not isinstance(value, dict):
+        add(path + ("options", "filter"), "a Bitrix24 `filter` must be a crm.*.list filter object",
+            "write it as a mapping, e.g. `filter: {\"=TYPE_ID\": CUSTOMER}`")
 
 
 def _check_routes(spec: Spec, add) -> None:  # type: ignore[no-untyped-def]

@@ -334,15 +334,40 @@ class ODataAdapter:
         node = self._node_for(obj, ent)
         if node and self.exchange_plan:
             self._claim_node(node, ent.entity_set)
-            return await self._read_package(ent, node)
+            return await self._read_package(ent, node, self._selection(obj))
         poller = str(obj.options.get("poller") or "")
         if self.exchange_plan and ent.entity_set not in self._warned:
             self._warned.add(ent.entity_set)
             log.warning("%s: exchange_plan is set but no node is configured for %s; falling back to the "
                         "DataVersion scan (set nodes: {%s: <node Ref_Key>})", self.name, ent.entity_set, obj.object)
-        return await self._read_scan(ent, cursor, limit, poller)
+        return await self._read_scan(ent, cursor, limit, poller, self._selection(obj))
 
-    async def _read_package(self, ent: EntityPreset, node: str) -> ChangePage:
+    def _selection(self, obj: ObjectRef) -> str | None:
+        """The spec's ``options.filter``: an OData ``$filter`` expression (``"IsFolder eq false"``) — only records
+        it selects are read by a poll (the scan sends it with every page; an exchange-plan package's records are
+        checked against it with one set read per chunk). Lookups (find, get) are not filtered: a record outside the
+        selection is still found, so a match key never makes a duplicate of it."""
+        expr = obj.options.get("filter")
+        if expr in (None, ""):
+            return None
+        if not isinstance(expr, str):
+            raise PermanentError(f"{self.name}: options.filter of {obj.object} must be an OData $filter expression "
+                                 f"(text such as \"IsFolder eq false\"), not {type(expr).__name__}")
+        return expr
+
+    async def _selected(self, ent: EntityPreset, selection: str, ids: list[str]) -> set[str]:
+        """Which of ``ids`` the selection admits: ``(selection) and (key eq a or key eq b …)``, in chunks."""
+        found: set[str] = set()
+        key = ent.key or "Ref_Key"
+        for chunk in self._key_chunks(ent, key, ids):
+            expr = flt.F.any_(*(self._criteria_filter(ent, {key: v}) for v in chunk))
+            text = f"({selection}) and ({expr.render(self.client.dialect.version)})"
+            async for row in self.client.iter_all(ent.entity_set, filter=text, select=[key], key_field=ent.key,
+                                                  page_size=self.page_size):
+                found.add(str(row.get(key)))
+        return found
+
+    async def _read_package(self, ent: EntityPreset, node: str, selection: str | None = None) -> ChangePage:
         reader = self._reader(node)
         pkg = await reader.read_package()
         records = []
@@ -358,6 +383,11 @@ class ODataAdapter:
                 skipped += 1
                 continue
             records.append(rec)
+        if selection and records:
+            admitted = await self._selected(ent, selection, [r.id for r in records if not r.deleted])
+            kept = [r for r in records if r.deleted or r.id in admitted]  # a deletion cannot be queried: kept
+            skipped += len(records) - len(kept)
+            records = kept
         if skipped:
             log.info("%s: package #%s for %s skipped %s entries of other types", self.name, pkg.message_no,
                      ent.entity_set, skipped)
@@ -368,12 +398,13 @@ class ODataAdapter:
             ack={"mode": "exchange", "node": node, "message_no": pkg.message_no, "entries": len(pkg.changes)},
         )
 
-    async def _read_scan(self, ent: EntityPreset, cursor: ChangeCursor, limit: int, poller: str = "") -> ChangePage:
+    async def _read_scan(self, ent: EntityPreset, cursor: ChangeCursor, limit: int, poller: str = "",
+                         selection: str | None = None) -> ChangePage:
         size = max(1, min(limit or self.page_size, self.page_size))
         token = cursor.token or ""
         offset = int(token.split(":", 1)[1]) if token.startswith("scan:") else 0
         order = [ent.key] if ent.key else None
-        page = await self.client.query(ent.entity_set, orderby=order, top=size, skip=offset)
+        page = await self.client.query(ent.entity_set, filter=selection, orderby=order, top=size, skip=offset)
         rows = page.rows
         await self._names_seen(ent, rows)
         recs = [self._record(ent, r) for r in rows]
