@@ -269,6 +269,34 @@ async def _service_item(rt: Runtime, entity: Entity, spec_rows: Rows, source: di
         "Не найдена услуга для строк без товара из каталога — проверьте спецификацию (rows.free_text).")
 
 
+async def prefetch(rt: Runtime, resolve: Any, entity_name: str | None, side: str, ids: list[str]) -> Any:
+    """``resolve`` with the links of a row set's items read at once (one query in a thread, not one blocking query
+    per row on the event loop — bench/orders_from_erp.py: 20,000 row lookups were half of the jobs' time); an id
+    not linked falls back to ``resolve``."""
+    import asyncio
+
+    from b24sync.engine.mapper import other
+    from b24sync.store import identity
+
+    wanted = [i for i in dict.fromkeys(ids) if i not in ("", "0", "00000000-0000-0000-0000-000000000000")]
+    if entity_name is None or len(wanted) < 2:
+        return resolve
+    scope = rt.spec.scope(entity_name)
+
+    def read() -> dict[str, str | None]:
+        with rt.db.connect() as conn:
+            return {k: b.id_on(other(side)) for k, b in identity.find_many(conn, scope, side, wanted).items()}  # type: ignore[arg-type]
+
+    known = await asyncio.to_thread(read)
+
+    def fast(e: str, s: str, rid: str) -> str | None:
+        if e == entity_name and s == side and rid in known:
+            return known[rid]
+        return resolve(e, s, rid)
+
+    return fast
+
+
 async def apply(rt: Runtime, entity: Entity, source: dict[str, Any], values: dict[str, Any], resolve: Any, *,
                 for_create: bool) -> None:
     """Put the whole mapped row set, the document total and the ERP's "prices include VAT" flag into ``values`` —
@@ -278,6 +306,8 @@ async def apply(rt: Runtime, entity: Entity, source: dict[str, Any], values: dic
         return
     service_id = await _service_item(rt, entity, spec_rows, source, values)
     crm_rows = list(source.get(spec_rows.crm) or [])
+    resolve = await prefetch(rt, resolve, spec_rows.product_entity, "crm",
+                             [str(r.get(spec_rows.product.crm) or "") for r in crm_rows if isinstance(r, dict)])
     units = await erp_units(rt, entity, spec_rows, crm_rows) if spec_rows.unit is not None else None
     factors = await unit_factors(rt, entity, spec_rows, [v for v in (units or {}).values() if v])
     system = rt.spec.systems.get(rt.spec.system_for(entity, "erp"))
@@ -532,6 +562,8 @@ async def apply_to_crm(rt: Runtime, entity: Entity, name: str, source: dict[str,
         return
     service_id = await _service_item(rt, entity, spec_rows, source, {})
     erp_rows = [r for r in list(source.get(spec_rows.erp) or []) if isinstance(r, dict)]
+    resolve = await prefetch(rt, resolve, spec_rows.product_entity, "erp",
+                             [str(r.get(spec_rows.product.erp) or "") for r in erp_rows])
     units = await crm_units(rt, entity, spec_rows, erp_rows) if spec_rows.unit is not None else None
     factors = await unit_factors(rt, entity, spec_rows, [str(r.get(spec_rows.unit.erp)) for r in erp_rows
                                                          if r.get(spec_rows.unit.erp)]) if spec_rows.unit else {}
