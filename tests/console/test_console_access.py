@@ -201,6 +201,9 @@ def test_the_queue_shows_pending_running_and_backing_off_with_next_attempt_and_l
     row = row[: row.index("</tr>")]
     assert '"pending">2<' in row and '"backing-off warn">1<' in row and '"running">1<' in row
     waiting = page[page.index('id="backing-off"'):]
-    assert "503 Service Unavailable" in waiting and ("через 2 min" in waiting or "через 3 min" in waiting)
+    assert "503 Service Unavailable" in waiting and ("через 2 мин" in waiting or "через 3 мин" in waiting)
+    assert " min<" not in page and " s<" not in page  # units in the page's language
+    en = c.get("/console/queue?lang=en").text
+    assert "in 2 min" in en or "in 3 min" in en
     assert "123-45-67" not in waiting  # masked
     assert "Записей: <span class=\"count\">3</span>" in page  # the parked groups are still there

@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 
 from b24sync.engine.runtime import Runtime
 from b24sync.server.console import data
@@ -77,8 +77,8 @@ class ConsoleAuth:
 def console_router(rt: Runtime, auth: ConsoleAuth | None = None) -> APIRouter:
     auth = auth or ConsoleAuth.from_env()
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
-    env.filters["ago"] = _ago
-    env.filters["age"] = _age
+    env.filters["ago"] = pass_context(lambda ctx, dt: _ago(dt, ctx.get("lang", "ru")))
+    env.filters["age"] = pass_context(lambda ctx, seconds: _age(seconds, ctx.get("lang", "ru")))
     router = APIRouter(prefix="/console")
 
     def lang(request: Request) -> str:
@@ -270,22 +270,27 @@ def mount_console(app: Any, rt: Runtime, auth: ConsoleAuth | None = None) -> Non
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
 
 
-def _ago(dt: Any) -> str:
+# the page's language for the units too: «8 с», «через 2 мин» on a Russian page, not "8 s", "через 2 min"
+_UNITS = {"ru": ("с", "мин", "ч", "дн."), "en": ("s", "min", "h", "d")}
+
+
+def _ago(dt: Any, lang: str = "ru") -> str:
     if not dt:
         return "—"
     from datetime import UTC, datetime
 
-    return _age((datetime.now(UTC) - dt).total_seconds())
+    return _age((datetime.now(UTC) - dt).total_seconds(), lang)
 
 
-def _age(seconds: float | None) -> str:
+def _age(seconds: float | None, lang: str = "ru") -> str:
     if seconds is None:
         return "—"
+    sec, mins, hours, days = _UNITS.get(lang, _UNITS["en"])
     s = int(seconds)
     if s < 120:
-        return f"{s} s"
+        return f"{s} {sec}"
     if s < 7200:
-        return f"{s // 60} min"
+        return f"{s // 60} {mins}"
     if s < 172800:
-        return f"{s // 3600} h"
-    return f"{s // 86400} d"
+        return f"{s // 3600} {hours}"
+    return f"{s // 86400} {days}"
