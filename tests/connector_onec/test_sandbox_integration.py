@@ -279,6 +279,10 @@ def test_discover_cli(sb):
     assert table.exit_code == 0 and "Catalog_Склады" in table.output
     bad = CliRunner().invoke(main_cli, ["onec", "discover", "--url", sb.odata_url, "--user", "odata", "--password", "x"])
     assert bad.exit_code == 2
+    # the quick start's exports are enough (README: ONEC_ODATA_URL, ONEC_USER, ONEC_PASSWORD)
+    env = {"ONEC_ODATA_URL": sb.odata_url, "ONEC_USER": "odata", "ONEC_PASSWORD": "secret"}
+    by_env = CliRunner().invoke(main_cli, ["onec", "discover", "--like", "Склады", "--no-fields"], env=env)
+    assert by_env.exit_code == 0 and "Catalog_Склады" in by_env.output, by_env.output
 
 
 def test_http_json_adapter_against_1c_http_service(sb):

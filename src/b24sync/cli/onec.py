@@ -19,10 +19,13 @@ app = typer.Typer(help="1C:Enterprise tools (standard OData interface).", no_arg
 
 @app.command()
 def discover(
-    url: str = typer.Option(..., help="OData root, e.g. http://host/base/odata/standard.odata/"),
-    user: str = typer.Option(None, "--user", "-u", help="1C user (HTTP Basic, sent UTF-8)"),
-    password: str = typer.Option(None, "--password", "-p", envvar="B24SYNC_ONEC_PASSWORD",
-                                 help="password (or env B24SYNC_ONEC_PASSWORD)"),
+    # the quick start exports ONEC_ODATA_URL / ONEC_USER / ONEC_PASSWORD for the spec: discover reads them too
+    url: str = typer.Option(..., envvar="ONEC_ODATA_URL",
+                            help="OData root, e.g. http://host/base/odata/standard.odata/ (or env ONEC_ODATA_URL)"),
+    user: str = typer.Option(None, "--user", "-u", envvar="ONEC_USER",
+                             help="1C user (HTTP Basic, sent UTF-8; or env ONEC_USER)"),
+    password: str = typer.Option(None, "--password", "-p", envvar=["B24SYNC_ONEC_PASSWORD", "ONEC_PASSWORD"],
+                                 help="password (or env B24SYNC_ONEC_PASSWORD / ONEC_PASSWORD)"),
     dialect: str = typer.Option("1c", help="1c | sap | dataverse | bc"),
     like: str = typer.Option(None, help="only entity sets whose name contains this text"),
     fields: bool = typer.Option(True, "--fields/--no-fields", help="list each set's fields"),
