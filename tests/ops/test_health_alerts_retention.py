@@ -227,6 +227,8 @@ alerts:
         assert second["Subject"].startswith("b24sync — восстановлено")
         notes = b24.portal.notifications
         assert len(notes) == 2 and notes[0]["TAG"] == "b24sync|poll:company:erp"
+        assert all(n["CLIENT_ID"] for n in notes)  # a webhook caller sends CLIENT_ID beside TAG (sheet §6.10)
+        assert notes[0].get("REPLACED") and not notes[1].get("REPLACED")  # the recovery replaces the problem notice
         assert "восстановлено" in notes[1]["MESSAGE"]
     finally:
         smtp.stop()

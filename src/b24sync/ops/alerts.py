@@ -174,11 +174,12 @@ class Notifier:
         b = self.cfg.bitrix24
         assert b is not None
         name = b.system or next(n for n, s in self.rt.spec.systems.items() if s.type == "bitrix24")
-        client = self.rt.adapters[name].client  # type: ignore[attr-defined]
+        adapter = self.rt.adapters[name]
+        client = adapter.client  # type: ignore[attr-defined]
         text = f"[b]{subject}[/b]\n{body}"
         for uid in b.notify_user_ids:
-            await client.call("im.notify.system.add", {"USER_ID": uid, "MESSAGE": text,
-                                                        "TAG": f"b24sync|{incident.key}"[:250]})
+            # the adapter's notify verb: TAG (repeats replace) with the CLIENT_ID a webhook caller must send beside it
+            await adapter.notify(str(uid), text, tag=f"b24sync|{incident.key}")  # type: ignore[attr-defined]
         if b.chat_id:
             await client.call("im.message.add", {"DIALOG_ID": f"chat{b.chat_id}", "MESSAGE": text})
 

@@ -95,7 +95,8 @@ def _notify(portal, ctx, params, kind: str):
                 old["REPLACED"] = True
     portal.notifications.append({"ID": len(portal.notifications) + 1, "TYPE": kind, "USER_ID": uid, "MESSAGE": msg,
                                  "MESSAGE_OUT": p(params, "MESSAGE_OUT"), "TAG": p(params, "TAG"),
-                                 "SUB_TAG": p(params, "SUB_TAG"), "FROM_USER_ID": ctx.user_id})
+                                 "SUB_TAG": p(params, "SUB_TAG"), "CLIENT_ID": p(params, "CLIENT_ID"),
+                                 "FROM_USER_ID": ctx.user_id})
     return len(portal.notifications)
 
 
