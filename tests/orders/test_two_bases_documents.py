@@ -390,4 +390,13 @@ def test_a_seller_item_made_on_the_portal_after_the_start_routes_without_a_resta
         assert [o["НомерПоДаннымКлиента"] for o in b.find(ORDERS)] == [d_b], (_held(rt), _history(rt))
         assert [o["НомерПоДаннымКлиента"] for o in a.find(ORDERS)] == [d_a] and _held(rt) == {}
 
+        # a value the route really lacks, on many deals: the list is read again once, not once per deal
+        other = await _add_list_item(client, "ООО Василёк")
+        before = b24.portal.method_calls["crm.deal.fields"]
+        flood = [await _deal(rt, client, company, other, f"X{i}") for i in range(4)]
+        await _cycle(rt)
+        assert b24.portal.method_calls["crm.deal.fields"] - before == 1
+        assert sorted(k for k in _held(rt)) == sorted(f"order@onec_a:crm:{d}" for d in flood), _held(rt)
+        assert all("ООО Василёк" in r for r in _held(rt).values())
+
     _scenario(steps, tmp_path)

@@ -24,6 +24,7 @@ This module is the rule that makes the copies one entity:
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ from b24sync.store import identity
 # again when a record holds a value it does not know (at most once per unknown value per REREAD_SECONDS)
 _wire: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str], dict[str, str] | None]] = weakref.WeakKeyDictionary()
 _names: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str], dict[str, str]]] = weakref.WeakKeyDictionary()
+_inflight: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str], asyncio.Future[None]]] = \
+    weakref.WeakKeyDictionary()
 _tried: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str, str], float]] = weakref.WeakKeyDictionary()
 REREAD_SECONDS = 300.0
 
@@ -111,15 +114,49 @@ def _wire_key(rt: Runtime, entity: Entity, route: Route) -> tuple[str, str, str]
     return (rt.spec.system_for(entity, "crm"), by_object(entity, route), route.by)
 
 
+async def _read(rt: Runtime, entity: Entity, route: Route, key: tuple[str, str, str]) -> None:
+    items = await list_items(rt, entity, key[2], key[1])
+    adapter = rt.adapter(entity, "crm")
+    _wire.setdefault(adapter, {})[key] = resolve(route, items)[0]
+    _names.setdefault(adapter, {})[key] = {str(i.get("ID")): str(i.get("VALUE") or "") for i in items or []}
+
+
 async def wire_values(rt: Runtime, entity: Entity, route: Route) -> dict[str, str]:
     key = _wire_key(rt, entity, route)
-    cache = _wire.setdefault(rt.adapter(entity, "crm"), {})  # per portal client (a Runtime is not hashable)
+    adapter = rt.adapter(entity, "crm")  # per portal client (a Runtime is not hashable)
+    while (pending := _inflight.get(adapter, {}).get(key)) is not None:
+        await asyncio.shield(pending)  # a read under way (the first one, or a re-read): its answer, not a second read
+    cache = _wire.setdefault(adapter, {})
     if key not in cache:
-        items = await list_items(rt, entity, key[2], key[1])
-        cache[key] = resolve(route, items)[0]
-        _names.setdefault(rt.adapter(entity, "crm"), {})[key] = {str(i.get("ID")): str(i.get("VALUE") or "")
-                                                                 for i in items or []}
-    return cache[key] or {}
+        await _reading(rt, entity, route, key)
+    return _wire.get(adapter, {}).get(key) or {}
+
+
+async def _reading(rt: Runtime, entity: Entity, route: Route, key: tuple[str, str, str]) -> None:
+    adapter = rt.adapter(entity, "crm")
+    inflight = _inflight.setdefault(adapter, {})
+    task = asyncio.ensure_future(_read(rt, entity, route, key))
+    inflight[key] = task
+    try:
+        await asyncio.shield(task)
+    finally:
+        if inflight.get(key) is task:
+            del inflight[key]
+
+
+async def reread(rt: Runtime, entity: Entity, route: Route, value: Any) -> dict[str, str]:
+    """A value the cached items do not route (an item added, or deleted and made again, on the portal after the
+    start): the list is read again — once per unknown value per REREAD_SECONDS, and concurrent records share that
+    one read, so a flood of records with a value the route really lacks costs one read, not one per record."""
+    key = _wire_key(rt, entity, route)
+    adapter = rt.adapter(entity, "crm")
+    tried = _tried.setdefault(adapter, {})
+    tkey = (*key, str(value[0] if isinstance(value, list) and value else value))
+    now = time.monotonic()
+    if now - tried.get(tkey, -REREAD_SECONDS - 1) > REREAD_SECONDS and key not in _inflight.get(adapter, {}):
+        tried[tkey] = now
+        await _reading(rt, entity, route, key)
+    return await wire_values(rt, entity, route)
 
 
 def item_name(rt: Runtime, entity: Entity, route: Route, value: Any) -> str | None:
