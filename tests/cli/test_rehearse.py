@@ -44,8 +44,8 @@ def test_every_example_rehearses_clean(spec: Path, tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir()), "a rehearsal leaves nothing behind in the working directory"
     # the summary line never contradicts the table: a bare "held N" is the table's held column summed
     flat = " ".join(p.stdout.split())
-    table_held = sum(int(row.split("│")[4]) for row in p.stdout.splitlines()
-                     if row.count("│") == 6 and row.split("│")[4].strip().isdigit())
+    table_held = sum(int(row.split("│")[6]) for row in p.stdout.splitlines()
+                     if row.count("│") == 8 and row.split("│")[6].strip().isdigit())
     m = re.search(r"dead \d+, held (\d+)(?: on the way, (\d+) still held \(|\.)", flat)
     assert m, flat[-1500:]
     assert int(m.group(2) if m.group(2) is not None else m.group(1)) == table_held, flat[-1500:]

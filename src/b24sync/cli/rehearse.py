@@ -18,13 +18,16 @@ from typing import Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import Integer, func, select
 
 from b24sync.cli.common import console, fail
 from b24sync.spec.loader import SpecError, load_spec
 from b24sync.spec.models import Spec
 
 _ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|(?<!\w)\d+(?!\w)")
+# outcomes of a job that wrote to a system (the rest: unchanged, skipped, echo, ...)
+_WRITES = ("created", "updated", "linked", "relinked", "recreated", "reverted", "deleted", "posted", "commented",
+           "notified", "moved")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}")
 
 
@@ -77,11 +80,21 @@ def rehearse_cmd(
     raise typer.Exit(0 if clean else 1)
 
 
+def _forget_cursor(rt: Any, entity: str, side: str) -> None:
+    from sqlalchemy import delete
+
+    from b24sync.engine.scheduler import cursor_name
+    from b24sync.store.models import Cursor
+
+    with rt.db.begin() as conn:
+        conn.execute(delete(Cursor).where(Cursor.name == cursor_name(entity, side)))  # type: ignore[arg-type]
+
+
 def _next_due_in(db: Any) -> float | None:
     """Seconds until the earliest queued job is due (negative: due now), None when the queue is empty."""
     from datetime import UTC, datetime
 
-    from sqlalchemy import func, select
+    from sqlalchemy import Integer, func, select
 
     from b24sync.store.models import Job
 
@@ -104,10 +117,35 @@ def _add_stats(total: Any, more: Any) -> None:
     total.failed_polls.extend(more.failed_polls)
 
 
+async def _cycle(rt: Any) -> Any:
+    """Run the workers until nothing is due (within a minute); the stats of the jobs run."""
+    from b24sync.engine.service import RunOptions, run
+    from b24sync.progress import Progress, watch_queue
+    from b24sync.store import queue as jobs
+
+    with Progress() as prog:  # counts, rate and ETA on a terminal; nothing in CI or a pipe
+        total = await asyncio.to_thread(jobs.depth, rt.db)
+        watcher = asyncio.ensure_future(watch_queue(lambda: jobs.depth(rt.db), prog.task("rehearsing", total=total)))
+        try:
+            stats = await run(rt, RunOptions(once=True, poll=False))
+            # A cycle includes the short waits inside it: a contact whose company is pushed first retries in
+            # seconds — `run --once` leaves such a job queued, a rehearsal finishes it (up to a minute).
+            for _ in range(20):
+                wait = await asyncio.to_thread(_next_due_in, rt.db)
+                if wait is None or wait > 60:
+                    break
+                await asyncio.sleep(max(0.0, wait) + 0.05)
+                _add_stats(stats, await run(rt, RunOptions(once=True, poll=False)))
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+    return stats
+
+
 async def _rehearse(spec: Spec, stand: Any, store: str, *, once: bool, port: int, records: int) -> bool:
     from b24sync.compose import build
     from b24sync.engine.service import RunOptions, run
-    from b24sync.rehearsal.prepare import prepare, seed
+    from b24sync.rehearsal.prepare import prepare, seed, seed_late
 
     try:
         rt = build(spec, database_url=store)
@@ -135,25 +173,15 @@ async def _rehearse(spec: Spec, stand: Any, store: str, *, once: bool, port: int
             sides = {"erp_to_crm": ("erp",), "crm_to_erp": ("crm",)}.get(ent.direction, ("erp", "crm"))
             for side in sides:
                 await poll_once(rt, name, side)  # type: ignore[arg-type]
-        from b24sync.progress import Progress, watch_queue
-        from b24sync.store import queue as jobs
-
-        with Progress() as prog:  # counts, rate and ETA on a terminal; nothing in CI or a pipe
-            total = await asyncio.to_thread(jobs.depth, rt.db)
-            watcher = asyncio.ensure_future(watch_queue(lambda: jobs.depth(rt.db), prog.task("rehearsing", total=total)))
-            try:
-                stats = await run(rt, RunOptions(once=True, poll=False))
-                # A cycle includes the short waits inside it: a contact whose company is pushed first retries in
-                # seconds — `run --once` leaves such a job queued, a rehearsal finishes it (up to a minute).
-                for _ in range(20):
-                    wait = await asyncio.to_thread(_next_due_in, rt.db)
-                    if wait is None or wait > 60:
-                        break
-                    await asyncio.sleep(max(0.0, wait) + 0.05)
-                    _add_stats(stats, await run(rt, RunOptions(once=True, poll=False)))
-            finally:
-                watcher.cancel()
-                await asyncio.gather(watcher, return_exceptions=True)
+        stats = await _cycle(rt)
+        late, again = await seed_late(rt, spec, stand, records=records)
+        if late:  # contacts and deals of the companies the first cycle brought from the ERP
+            for line in late:
+                console.print(f"  • {line}", markup=False, highlight=False)
+            for name in again:  # read afresh: the seeded records are dated before the first poll's cursor
+                await asyncio.to_thread(_forget_cursor, rt, name, "crm")
+                await poll_once(rt, name, "crm")
+            _add_stats(stats, await _cycle(rt))
         clean = _report(rt, spec, stats) and not names.broken
         if once:
             return clean
@@ -168,10 +196,15 @@ async def _rehearse(spec: Spec, stand: Any, store: str, *, once: bool, port: int
 
 def _report(rt: Any, spec: Spec, stats: Any) -> bool:
     from b24sync.store import queue as jobs
-    from b24sync.store.models import DeadLetter
+    from b24sync.store.models import DeadLetter, HistoryEntry
 
     per_entity = {s.entity: s for s in jobs.status(rt.db)}
     with rt.db.connect() as conn:
+        # what each entity did: jobs settled, and of those the ones that wrote to a system
+        ran = {e: (int(n), int(w or 0)) for e, n, w in conn.execute(
+            select(HistoryEntry.entity, func.count(),
+                   func.sum(HistoryEntry.action.in_(_WRITES).cast(Integer)))  # type: ignore[attr-defined]
+            .where(HistoryEntry.outcome == "ok").group_by(HistoryEntry.entity)).all()}
         parked = conn.execute(select(DeadLetter.entity, DeadLetter.kind, DeadLetter.reason)
                               .where(DeadLetter.resolved_at.is_(None))).all()
     groups: dict[tuple[str, str, str], list[str]] = {}
@@ -179,11 +212,12 @@ def _report(rt: Any, spec: Spec, stats: Any) -> bool:
         groups.setdefault((entity, kind, _ID.sub("…", str(reason))), []).append(str(reason))
     reasons = [(e, k, texts[0], len(texts)) for (e, k, _), texts in groups.items()]
     table = Table(title="Rehearsal: one full cycle")
-    for col in ("entity", "direction", "dead letters", "held", "still pending"):
+    for col in ("entity", "direction", "jobs", "written", "dead letters", "held", "still pending"):
         table.add_column(col, justify="left" if col in ("entity", "direction") else "right")
     for name, ent in spec.entities.items():
         st = per_entity.get(name)
-        table.add_row(name, ent.direction, str(st.dead if st else 0), str(st.held if st else 0),
+        n, w = ran.get(name, (0, 0))
+        table.add_row(name, ent.direction, str(n), str(w), str(st.dead if st else 0), str(st.held if st else 0),
                       str(st.pending + st.running if st else 0))
     console.print(table)
     actions = ", ".join(f"{k} {v}" for k, v in sorted(stats.actions.items())) or "no writes"

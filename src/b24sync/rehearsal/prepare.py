@@ -60,17 +60,51 @@ def _related_objects(entity: Any) -> list[str]:
     return out
 
 
+def _wanted(spec: Spec, records: int) -> dict[str, int]:
+    """How many companies, contacts and deals to seed: those of the CRM objects some entity reads from the CRM."""
+    from_crm = [e for e in spec.entities.values() if e.direction in ("crm_to_erp", "both")]
+    objects = {e.crm.object.split("+", 1)[0].split(":", 1)[0] for e in from_crm}
+    return {"companies": records if "crm.company" in objects else 0,
+            "contacts": records if "crm.contact" in objects else 0,
+            "deals": records if "crm.deal" in objects else 0}
+
+
 async def seed(rt: Runtime, spec: Spec, stand: Any, *, records: int) -> list[str]:
-    """Sample CRM data for entities whose source is the CRM (companies with requisites, contacts, deals)."""
+    """Sample CRM data for entities whose source is the CRM (companies with requisites, contacts, deals).
+
+    Contacts and deals belong to a company, as on a real portal (a spec often requires it: «Привяжите контакт к
+    компании»). When the CRM's companies are not seeded here — they come from the ERP — contacts and deals wait
+    for ``seed_late``, after the first cycle has brought the ERP's companies over."""
     name = _crm_system(spec)
     if name is None or records <= 0:
         return []
-    from_crm = [e for e in spec.entities.values() if e.direction in ("crm_to_erp", "both")]
-    objects = {e.crm.object.split("+", 1)[0].split(":", 1)[0] for e in from_crm}
-    want = {"companies": records if "crm.company" in objects else 0,
-            "contacts": records if "crm.contact" in objects else 0,
-            "deals": records if "crm.deal" in objects else 0}
+    want = _wanted(spec, records)
+    if not want["companies"]:
+        want = {**want, "contacts": 0, "deals": 0}
     if not any(want.values()):
         return []
     stand.handles[name].seed(**want)
     return ["seeded in Bitrix24: " + ", ".join(f"{n} {k}" for k, n in want.items() if n)]
+
+
+async def seed_late(rt: Runtime, spec: Spec, stand: Any, *, records: int) -> tuple[list[str], list[str]]:
+    """Contacts and deals of the companies the first cycle brought from the ERP (none seeded by ``seed``).
+
+    Returns the notes and the entities whose CRM side is to be read again."""
+    name = _crm_system(spec)
+    if name is None or records <= 0:
+        return [], []
+    want = _wanted(spec, records)
+    if want["companies"] or not (want["contacts"] or want["deals"]):
+        return [], []
+    sandbox = stand.handles[name]
+    company_ids = sorted(int(i) for i in sandbox.portal.t("company").rows)
+    extra = {} if company_ids else {"companies": records}  # no company came over: seed some to belong to
+    sandbox.seed(contacts=want["contacts"], deals=want["deals"], company_ids=company_ids, **extra)
+    objects = {k for k, v in (("crm.contact", want["contacts"]), ("crm.deal", want["deals"])) if v}
+    again = [n for n, e in spec.entities.items() if e.direction in ("crm_to_erp", "both")
+             and e.crm.object.split("+", 1)[0].split(":", 1)[0] in objects]
+    whose = (f"of {len(company_ids)} compan{'y' if len(company_ids) == 1 else 'ies'} from the ERP" if company_ids
+             else f"of {records} seeded companies")
+    seeded = ", ".join(f"{want[k]} {k}" for k in ("contacts", "deals") if want[k])
+    return [f"seeded in Bitrix24 after the first cycle: {seeded} {whose}"], again

@@ -169,9 +169,12 @@ class Bitrix24Sandbox:
         return self.portal.events.drain(timeout)
 
     # ---- portal-side actions ----------------------------------------------------------------------------------------
-    def seed(self, companies: int = 0, contacts: int = 0, deals: int = 0, products: int = 0) -> None:
+    def seed(self, companies: int = 0, contacts: int = 0, deals: int = 0, products: int = 0,
+             company_ids: list[int] | None = None) -> None:
+        """Generated records; contacts and deals belong to the companies seeded with them, or to ``company_ids``
+        (companies already on the portal) when none are seeded."""
         from .seed import seed
-        seed(self.portal, companies, contacts, deals, products)
+        seed(self.portal, companies, contacts, deals, products, company_ids=company_ids)
 
     def issue_auth_code(self, user_id: int = 1) -> str:
         """What the portal appends to the app's redirect_uri after the user authorises (``code``, 30 s)."""

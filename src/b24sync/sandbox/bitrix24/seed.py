@@ -26,7 +26,8 @@ def phone(rng: random.Random) -> str:
     return f"+7 9{rng.randrange(10)}{rng.randrange(10)} {rng.randrange(100, 1000)}-{rng.randrange(10, 100)}-{rng.randrange(10, 100)}"
 
 
-def seed(portal, companies: int = 0, contacts: int = 0, deals: int = 0, products: int = 0, seed_value: int = 42) -> None:
+def seed(portal, companies: int = 0, contacts: int = 0, deals: int = 0, products: int = 0, seed_value: int = 42,
+         company_ids: list[int] | None = None) -> None:
     rng = random.Random(seed_value)
     st = portal.store
     now = portal.now()
@@ -34,7 +35,7 @@ def seed(portal, companies: int = 0, contacts: int = 0, deals: int = 0, products
     try:
         comp_t, rq_t = portal.t("company"), portal.t("requisite")
         mf = int(st.meta.get("mf_next", 1))
-        comp_ids = []
+        comp_ids: list[int] = [] if companies else [int(c) for c in company_ids or []]
         for i in range(companies):
             city, region = _CITIES[i % len(_CITIES)]
             title = f"{_FORMS[i % len(_FORMS)]} «{rng.choice(_ADJ)} {rng.choice(_NOUN)}»"
