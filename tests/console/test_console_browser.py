@@ -99,6 +99,8 @@ def test_login_see_a_dead_letter_replay_it_and_see_it_succeed(tmp_path: Path) ->
             page.click("button[type=submit]")
             page.wait_for_selector("#verdict")
             assert "Контрагенты" in page.content()
+            # polls are fine but records failed: the entity's verdict says so instead of «в порядке»
+            assert page.locator("td.verdict").first.get_attribute("data-verdict") == "errors"
             page.screenshot(path=str(shots / "overview.png"), full_page=True)
             page.click("text=Очередь")
             group = page.locator("section.group[data-entity=company]")
@@ -126,6 +128,7 @@ def test_login_see_a_dead_letter_replay_it_and_see_it_succeed(tmp_path: Path) ->
             page.goto(f"{served.url}/console/")
             assert page.locator("figure.chart[data-entity=company] g.bar").count() == 24
             assert page.locator("#limits tr[data-system=bitrix24]").count() == 1
+            assert page.locator("td.verdict").first.get_attribute("data-verdict") == "ok"  # replayed: fine again
             page.screenshot(path=str(shots / "overview-after.png"), full_page=True)
             page.goto(f"{served.url}/console/review")
             page.screenshot(path=str(shots / "review.png"), full_page=True)

@@ -56,6 +56,8 @@ def overview(rt: Runtime) -> dict[str, Any]:
                 verdict = v["verdict"]
         last = max((poll_state(rt, name, s).get("last_ok") or 0 for s in ("crm", "erp")), default=0)
         n, first = pending.get(name, (0, None))
+        if verdict == "ok" and parked.get((name, "dead"), 0):
+            verdict = "errors"  # polls fine, but records are in the dead-letter list: not «в порядке» for an operator
         rows.append({"name": name, "title": ent.title, "direction": ent.direction, "verdict": verdict,
                      "reason": next((v.get("error") for v in polls.values() if v.get("error")), None),
                      "last_poll": datetime.fromtimestamp(last, UTC) if last else None, "pending": n,
