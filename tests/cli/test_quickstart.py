@@ -67,3 +67,17 @@ def test_quick_start_walks_clean(kind: str, tmp_path: Path) -> None:
     if kind == "1c-odata":  # the CRM's contacts (seeded under the companies 1C brought) reached 1C
         assert "contacts of 30 companies from the ERP" in rehearsal.stdout, rehearsal.stdout[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b24sync.yaml"]
+
+
+# document-flow starters: `init` writes the example of the same name (their rehearsal: tests/cli/test_rehearse.py)
+FLOW_KINDS = ["1c-ut-orders", "1c-bp-invoices", "1c-unf-orders", "kontur-invoices", "1c-ut-credit", "1c-ut-contracts",
+              "1c-ut-suppliers", "1c-bp-suppliers"]
+
+
+@pytest.mark.parametrize("kind", FLOW_KINDS)
+def test_init_offers_every_document_flow_starter(kind: str, tmp_path: Path) -> None:
+    init = _b24sync(tmp_path, "init", "--erp", kind)
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert (tmp_path / "b24sync.yaml").read_text("utf-8") == (ROOT / "examples" / f"{kind}.yaml").read_text("utf-8")
+    plain = _b24sync(tmp_path, "spec", "validate", "b24sync.yaml")
+    assert plain.returncode == 0, plain.stdout + plain.stderr

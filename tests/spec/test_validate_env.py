@@ -112,6 +112,7 @@ def test_every_starter_validates_without_credentials(kind: str, tmp_path: Path, 
 
 
 def test_examples_are_the_starters() -> None:
-    for kind in [*STARTERS, "1c-ut-orders", "1c-bp-invoices", "1c-unf-orders", "kontur-invoices"]:
+    for kind in [*STARTERS, "1c-ut-orders", "1c-bp-invoices", "1c-unf-orders", "kontur-invoices", "1c-ut-credit",
+                 "1c-ut-contracts", "1c-ut-suppliers", "1c-bp-suppliers"]:
         assert (ROOT / "examples" / f"{kind}.yaml").read_text("utf-8") == \
             (ROOT / "src/b24sync/spec/starters" / f"{kind}.yaml").read_text("utf-8")

@@ -21,6 +21,11 @@ class ErpKind(str, Enum):
     onec_bp_invoices = "1c-bp-invoices"  # БП 3.0: smart invoices → СчетНаОплатуПокупателю with rows
     onec_unf_orders = "1c-unf-orders"  # УНФ 3.0: deals → ЗаказПокупателя, smart invoices → СчетНаОплату
     kontur_invoices = "kontur-invoices"  # Kontur.Buhgalteria: smart invoices → invoices with lines
+    # the other document flows of УТ 11 / ERP 2 and БП 3.0 (docs/flow-credit.md, flow-contracts.md, flow-suppliers.md)
+    onec_ut_credit = "1c-ut-credit"  # receivables and the credit limit: debt on the company, deals paused over it
+    onec_ut_contracts = "1c-ut-contracts"  # the "Contracts" smart process ⇄ УТ contracts, with the signed PDF
+    onec_ut_suppliers = "1c-ut-suppliers"  # supplier invoices and payment orders → two smart processes
+    onec_bp_suppliers = "1c-bp-suppliers"  # the same on БП 3.0
 
 
 def starter_text(kind: str) -> str:
