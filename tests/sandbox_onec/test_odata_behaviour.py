@@ -197,8 +197,16 @@ def test_documents_numbering_posting_and_balance(fresh):
     at_date = c.get(u(fresh, "AccumulationRegister_ТоварыНаСкладах/Balance(Period=datetime'2026-03-01T10:00:00',"
                               f"Condition='{cond}')", **{"$format": "json"})).json()["value"][0]
     assert at_date["ВНаличииBalance"] == before["ВНаличииBalance"]  # §1.7: movements at D are excluded
+    # document-flows.md B.8: the register is keyed by the analytics key (Catalog_КлючиАналитикиУчетаПоПартнерам),
+    # created when the shipment posted; there is no Контрагент_Key dimension
+    keys = c.get(u(fresh, "Catalog_КлючиАналитикиУчетаПоПартнерам", **{
+        "$format": "json", "$filter": f"Контрагент eq cast(guid'{cp['Ref_Key']}', 'Catalog_Контрагенты')"})).json()["value"]
+    assert [(k["Контрагент_Type"], k["Договор"]) for k in keys] == [("StandardODATA.Catalog_Контрагенты", "")]
+    no_dim = c.get(u(fresh, "AccumulationRegister_РасчетыСКлиентами/Balance()", **{
+        "$format": "json", "$filter": f"Контрагент_Key eq guid'{cp['Ref_Key']}'"}))
+    assert no_dim.status_code == 400
     debt = c.get(u(fresh, "AccumulationRegister_РасчетыСКлиентами/Balance()", **{
-        "$format": "json", "$filter": f"Контрагент_Key eq guid'{cp['Ref_Key']}'"})).json()["value"]
+        "$format": "json", "$filter": f"АналитикаУчетаПоПартнерам_Key eq guid'{keys[0]['Ref_Key']}'"})).json()["value"]
     assert sum(x["СуммаBalance"] for x in debt) == 840
     turnover = c.get(u(fresh, "AccumulationRegister_ВыручкаИСебестоимостьПродаж/Balance()", **{"$format": "json"}))
     assert turnover.status_code == 400 and turnover.json()["odata.error"]["code"] == "6"

@@ -8,7 +8,8 @@ What this module adds to the engine (see docs/flow-counterparties.md):
   ``ЮрАдресКонтрагента``), flattened into one record (fields below). Reads delegate to the system's OData adapter, so
   polling uses its exchange plan or DataVersion scan;
 * the 1C virtual object ``counterparty_debt``: the settlements register balance
-  (``AccumulationRegister_РасчетыСКлиентами/Balance``, §1.7, §1.14) per counterparty → ``{Ref_Key, Долг}``;
+  (``AccumulationRegister_РасчетыСКлиентами/Balance``, §1.7, §1.14) per counterparty → ``{Ref_Key, Долг}``
+  (summed over the counterparty's analytics keys, flows/settlements.py);
 * the Bitrix24 composite ``crm.company+requisite`` (b24sync.connectors.bitrix24.company_card);
 * the notification hooks (b24sync.flows.notify).
 
@@ -29,6 +30,7 @@ from typing import Any
 from b24sync.engine.errors import PermanentError, ValidationError
 from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, ObjectSchema, Record
 from b24sync.engine.runtime import Runtime
+from b24sync.flows.settlements import SettlementSums
 
 COUNTERPARTY = "counterparty"
 DEBT = "counterparty_debt"
@@ -215,8 +217,10 @@ class OneCCounterparty:
 
 
 class OneCDebt:
-    """Receivables per counterparty: ``AccumulationRegister_РасчетыСКлиентами/Balance`` (§1.7) grouped by
-    ``Контрагент_Key`` → records ``{Ref_Key, Долг}`` keyed by the counterparty's Ref_Key.
+    """Receivables per counterparty: ``AccumulationRegister_РасчетыСКлиентами/Balance`` (§1.7) summed per
+    counterparty (flows/settlements.py: by the analytics key's ``Контрагент`` in УТ 11.5, document-flows.md B.8, or
+    by a ``Контрагент_Key`` dimension where the register has one) → records ``{Ref_Key, Долг}`` keyed by the
+    counterparty's Ref_Key.
 
     A balance has no change time: every poll reads the whole (small, grouped) balance and the engine's fingerprints
     skip the unchanged ones. A counterparty whose debt went to zero drops out of the balance, so the keys reported
@@ -227,18 +231,10 @@ class OneCDebt:
         self.name = name
         self.state = state
         self.key = f"counterparties:debt:nonzero:{name}"
+        self.sums = SettlementSums(base)  # by analytics key or by Контрагент_Key, as $metadata says
 
-    async def _balance(self, condition: str | None = None) -> dict[str, Decimal]:
-        params: dict[str, Any] = {"Dimensions": "Контрагент_Key"}
-        if condition:
-            params["Condition"] = condition
-        rows = await self.base.client.virtual_table(SETTLEMENTS, "Balance", params)
-        out: dict[str, Decimal] = {}
-        for r in rows:
-            k = str(r.get("Контрагент_Key") or "")
-            if k:
-                out[k] = out.get(k, Decimal(0)) + Decimal(str(r.get("СуммаBalance") or 0))
-        return out
+    async def _balance(self, counterparty: str | None = None) -> dict[str, Decimal]:
+        return await self.sums.sums(SETTLEMENTS, "Сумма", counterparty=counterparty)
 
     async def describe(self, obj: ObjectRef) -> ObjectSchema:
         """Fixed layout ``{Ref_Key, Долг}``; the settlements register must be published (``$metadata``)."""
@@ -265,8 +261,7 @@ class OneCDebt:
             await asyncio.to_thread(self.state.update, self.key, lambda old: ({"keys": keys}, None))
 
     async def get(self, obj: ObjectRef, record_id: str) -> Record | None:
-        cond = f"Контрагент_Key eq guid'{record_id}'"
-        bal = await self._balance(cond)
+        bal = await self._balance(record_id)
         return self._rec(record_id, bal.get(record_id, Decimal(0)))
 
     async def find(self, obj: ObjectRef, criteria: dict[str, Any]) -> list[Record]:

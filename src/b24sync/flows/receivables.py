@@ -3,8 +3,8 @@ per counterparty — for the company card (money fields) and for the credit rule
 
 ``{Ref_Key, Долг, ПросроченныйДолг, Лимит, ПросрочкаЗапрещена}`` keyed by the counterparty's ``Ref_Key`` (document-flows.md B.8):
 
-* ``Долг`` — ``AccumulationRegister_РасчетыСКлиентами/Balance`` grouped by ``Контрагент_Key`` (as
-  ``counterparty_debt``, flows/counterparties.py);
+* ``Долг`` — ``AccumulationRegister_РасчетыСКлиентами/Balance`` summed per counterparty (as
+  ``counterparty_debt``, flows/counterparties.py; both through flows/settlements.py);
 * ``ПросроченныйДолг`` — ``AccumulationRegister_РасчетыСКлиентамиПоСрокам/Balance`` with the condition
   ``ДатаПлановогоПогашения < today`` (B.8: "overdue = Долг with plan date < today" [M]), never below 0. A base that
   does not publish the register gives no such field (absent, so a card's value is never cleared by mistake);
@@ -16,11 +16,12 @@ per counterparty — for the company card (money fields) and for the credit rule
   [H]); older configurations name it ``КонтролироватьСуммуЗадолженности`` (public УТ 10 / БП 2 dumps) — whichever
   the base's ``$metadata`` has is read (11.5's first).
 
-⚠ The sandbox and this reader group the registers by a ``Контрагент_Key`` dimension; a real УТ 11.5 register has
-``АналитикаУчетаПоПартнерам_Key`` (Catalog_КлючиАналитикиУчетаПоПартнерам → ``Контрагент``) instead (B.8), the
-same simplification ``counterparty_debt`` makes — see docs/flow-credit.md "Limits".
+Both registers are read by flows/settlements.py: keyed by ``АналитикаУчетаПоПартнерам_Key``
+(Catalog_КлючиАналитикиУчетаПоПартнерам → ``Контрагент``, B.8 — УТ 11.5, and the 1C sandbox) or, where the
+register's ``$metadata`` has it instead, by a ``Контрагент_Key`` dimension.
 
-A balance has no change time: each poll reads the three grouped sets (three requests) and reports every
+A balance has no change time: each poll reads the three grouped sets (three requests, plus one set read per chunk
+of analytics keys not seen before) and reports every
 counterparty with a debt; one whose debt went to zero is reported once more with 0 (the keys are kept in the shared
 state). Read-only."""
 
@@ -33,6 +34,7 @@ from typing import Any
 
 from b24sync.engine.errors import PermanentError, ValidationError
 from b24sync.engine.ports import ChangeCursor, ChangePage, ObjectRef, ObjectSchema, Record
+from b24sync.flows.settlements import SettlementSums
 
 CREDIT = "counterparty_credit"
 SETTLEMENTS = "AccumulationRegister_РасчетыСКлиентами"
@@ -57,6 +59,7 @@ class OneCCredit:
         self.state = state
         self.key = f"receivables:credit:nonzero:{name}"
         self._layout: tuple[bool, str | None, str | None] | None = None
+        self.sums = SettlementSums(base)
 
     async def _published(self) -> tuple[bool, str | None, str | None]:
         """(the overdue register is published, the contract's limit flag field or None, its no-overdue flag or
@@ -68,17 +71,6 @@ class OneCCredit:
             flag = next((f for f in LIMIT_FLAGS if f in have), None) if LIMIT_AMOUNT in have else None
             self._layout = (bool(terms.exists), flag, NO_OVERDUE if NO_OVERDUE in have else None)
         return self._layout
-
-    async def _sums(self, register: str, condition: str | None, resource: str) -> dict[str, Decimal]:
-        params: dict[str, Any] = {"Dimensions": "Контрагент_Key"}
-        if condition:
-            params["Condition"] = condition
-        out: dict[str, Decimal] = {}
-        for r in await self.base.client.virtual_table(register, "Balance", params):
-            k = str(r.get("Контрагент_Key") or "")
-            if k:
-                out[k] = out.get(k, Decimal(0)) + Decimal(str(r.get(f"{resource}Balance") or 0))
-        return out
 
     async def _contracts(self, flag: str | None, ban: str | None, ref: str | None
                          ) -> tuple[dict[str, Decimal], set[str]]:
@@ -105,12 +97,11 @@ class OneCCredit:
     async def _read(self, ref: str | None) -> tuple[dict[str, Decimal], dict[str, Decimal] | None,
                                                     tuple[dict[str, Decimal], set[str] | None]]:
         terms, flag, ban = await self._published()
-        one = f"Контрагент_Key eq guid'{ref}'" if ref is not None else None
         today = date.today().isoformat()
-        late = f"ДатаПлановогоПогашения lt datetime'{today}T00:00:00'" + (f" and {one}" if one else "")
+        late = f"ДатаПлановогоПогашения lt datetime'{today}T00:00:00'"
         debt, overdue, (limits, banned) = await asyncio.gather(
-            self._sums(SETTLEMENTS, one, "Сумма"),
-            self._sums(BY_TERMS, late, "Долг") if terms else asyncio.sleep(0, None),
+            self.sums.sums(SETTLEMENTS, "Сумма", counterparty=ref),
+            self.sums.sums(BY_TERMS, "Долг", late, counterparty=ref) if terms else asyncio.sleep(0, None),
             self._contracts(flag, ban, ref))
         return debt, overdue, (limits, banned if ban else None)
 

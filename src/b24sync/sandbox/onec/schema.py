@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 EMPTY_REF = "00000000-0000-0000-0000-000000000000"  # §1.4 empty reference
 EMPTY_DATE = "0001-01-01T00:00:00"  # §1.4 empty date
+ANALYTICS_KEYS = "Catalog_КлючиАналитикиУчетаПоПартнерам"  # document-flows.md B.8
 
 # Enumerations are plain Edm.String holding the member name (§1.4); the members here are the ones the
 # seed data and the validators use. Published as EnumType in $metadata (not as sets, §1.1).
@@ -423,21 +424,31 @@ def build_configuration(exchange_plan: str = "ОбменСB24", *, document_pref
                   dimensions=["Номенклатура_Key", "Склад_Key"], resources=["ВНаличии", "КОтгрузке"],
                   fields=[_ref("Номенклатура_Key", "Catalog_Номенклатура"), _ref("Склад_Key", "Catalog_Склады"),
                           _d("ВНаличии"), _d("КОтгрузке")]),
+        # document-flows.md B.8 [H] (УТ 11.5 Catalogs/КлючиАналитикиУчетаПоПартнерам): the settlement registers are
+        # keyed by an analytics key — one item per partner / organisation / counterparty / contract (/ business
+        # line) combination, created by 1C when a document first posts settlements for it. Контрагент and Договор are
+        # composite (+ _Type). Not exchanged, never written by an integration.
+        EntityDef(ANALYTICS_KEYS, "Catalog", has_code=False, exchange=False,
+                  fields=[_ref("Партнер_Key", "Catalog_Партнеры"), _ref("Организация_Key", org),
+                          *_composite("Контрагент", "Catalog_Контрагенты", "Catalog_Организации"),
+                          *_composite("Договор", "Catalog_ДоговорыКонтрагентов"),
+                          Field("НаправлениеДеятельности_Key", "Guid", default=EMPTY_REF)]),
+        # B.8 [H]: dims АналитикаУчетаПоПартнерам_Key (→ the key above), … — no Контрагент_Key dimension; the debt of
+        # a counterparty is the sum over its keys (flows/settlements.py)
         EntityDef("AccumulationRegister_РасчетыСКлиентами", "AccumulationRegister", balance=True,
                   recorder_types=["Document_РеализацияТоваровУслуг", "Document_ПоступлениеБезналичныхДенежныхСредств",
                                   "Document_ПриходныйКассовыйОрдер"],
-                  dimensions=["Контрагент_Key", "ЗаказКлиента_Key"], resources=["Сумма"],
-                  fields=[_ref("Контрагент_Key", "Catalog_Контрагенты"),
+                  dimensions=["АналитикаУчетаПоПартнерам_Key", "ЗаказКлиента_Key"], resources=["Сумма"],
+                  fields=[_ref("АналитикаУчетаПоПартнерам_Key", ANALYTICS_KEYS),
                           _ref("ЗаказКлиента_Key", "Document_ЗаказКлиента"), _d("Сумма")]),
         # document-flows.md B.8: settlements by payment term — dims + ДатаПлановогоПогашения, ДатаВозникновения;
-        # resources Долг, Предоплата; overdue = Долг with a plan date before today. (Grouped here, like
-        # РасчетыСКлиентами above, by Контрагент_Key instead of УТ's АналитикаУчетаПоПартнерам_Key.)
+        # resources Долг, Предоплата; overdue = Долг with a plan date before today. Keyed like РасчетыСКлиентами.
         EntityDef("AccumulationRegister_РасчетыСКлиентамиПоСрокам", "AccumulationRegister", balance=True,
                   recorder_types=["Document_РеализацияТоваровУслуг", "Document_ПоступлениеБезналичныхДенежныхСредств",
                                   "Document_ПриходныйКассовыйОрдер"],
-                  dimensions=["Контрагент_Key", "ДатаПлановогоПогашения", "ДатаВозникновения"],
+                  dimensions=["АналитикаУчетаПоПартнерам_Key", "ДатаПлановогоПогашения", "ДатаВозникновения"],
                   resources=["Долг", "Предоплата"],
-                  fields=[_ref("Контрагент_Key", "Catalog_Контрагенты"), _dt("ДатаПлановогоПогашения"),
+                  fields=[_ref("АналитикаУчетаПоПартнерам_Key", ANALYTICS_KEYS), _dt("ДатаПлановогоПогашения"),
                           _dt("ДатаВозникновения"), _d("Долг"), _d("Предоплата")]),
         # A turnover-only register: Balance on it must answer 400 code 6 "Метод не найден" (§1.7)
         EntityDef("AccumulationRegister_ВыручкаИСебестоимостьПродаж", "AccumulationRegister", balance=False,

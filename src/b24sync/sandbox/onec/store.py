@@ -547,25 +547,29 @@ class Store:
                 moves["AccumulationRegister_ВыручкаИСебестоимостьПродаж"].append({
                     "Номенклатура_Key": r["Номенклатура_Key"], "Контрагент_Key": rec["Контрагент_Key"],
                     "Количество": r["Количество"], "Сумма": r.get("СуммаСНДС") or r["Сумма"]})
+            key = self.analytics_key(rec, rec.get("Партнер_Key"), rec.get("Договор_Key"))
             moves["AccumulationRegister_РасчетыСКлиентами"].append({
-                "RecordType": "Receipt", "Контрагент_Key": rec["Контрагент_Key"],
+                "RecordType": "Receipt", "АналитикаУчетаПоПартнерам_Key": key,
                 "ЗаказКлиента_Key": rec.get("ЗаказКлиента_Key", EMPTY_REF), "Сумма": rec["СуммаДокумента"]})
             if "AccumulationRegister_РасчетыСКлиентамиПоСрокам" in moves:
                 moves["AccumulationRegister_РасчетыСКлиентамиПоСрокам"].append({
-                    "RecordType": "Receipt", "Контрагент_Key": rec["Контрагент_Key"],
+                    "RecordType": "Receipt", "АналитикаУчетаПоПартнерам_Key": key,
                     "ДатаПлановогоПогашения": self._due_date(rec), "ДатаВозникновения": period,
                     "Долг": rec["СуммаДокумента"], "Предоплата": 0})
         elif d.name in ("Document_ПоступлениеБезналичныхДенежныхСредств", "Document_ПриходныйКассовыйОрдер"):
             parts = rec.get("РасшифровкаПлатежа") or [{"Сумма": rec["СуммаДокумента"]}]
+            keys = []
             for r in parts:
                 order = r.get("ОснованиеПлатежа") if str(r.get("ОснованиеПлатежа_Type") or "").endswith(
                     "Document_ЗаказКлиента") else EMPTY_REF
+                partner = r.get("Партнер_Key") if r.get("Партнер_Key", EMPTY_REF) != EMPTY_REF else rec.get("Партнер_Key")
+                keys.append(self.analytics_key(rec, partner, r.get("Договор_Key")))
                 moves["AccumulationRegister_РасчетыСКлиентами"].append({
-                    "RecordType": "Expense", "Контрагент_Key": rec["Контрагент_Key"],
+                    "RecordType": "Expense", "АналитикаУчетаПоПартнерам_Key": keys[-1],
                     "ЗаказКлиента_Key": order or EMPTY_REF, "Сумма": r.get("Сумма", 0)})
             if "AccumulationRegister_РасчетыСКлиентамиПоСрокам" in moves:
                 moves["AccumulationRegister_РасчетыСКлиентамиПоСрокам"] = self._pay_by_terms(
-                    ref, rec["Контрагент_Key"], sum(r.get("Сумма", 0) or 0 for r in parts), period)
+                    ref, rec["Контрагент_Key"], keys[0], sum(r.get("Сумма", 0) or 0 for r in parts), period)
         elif d.name == "Document_ПоступлениеНаРасчетныйСчет":  # БП: document-flows.md B.3 ОплатаСчетов
             for r in rec.get("РасшифровкаПлатежа") or []:
                 if r.get("СчетНаОплату_Key", EMPTY_REF) != EMPTY_REF:
@@ -597,31 +601,63 @@ class Store:
             day += dt.timedelta(days=int(contract.get("СрокОплаты") or 0))
         return day.strftime("%Y-%m-%dT00:00:00")
 
-    def _pay_by_terms(self, ref: str, counterparty: str, amount: float, period: str) -> list[dict]:
-        """A payment closes the client's oldest planned debts first (FIFO by plan date, as УТ's offset of
-        advances and debts does); what is left over is a prepayment. Sandbox simplification: the split is made when
-        the payment posts and is not redone when an earlier document is unposted later."""
+    ANALYTICS_KEYS = "Catalog_КлючиАналитикиУчетаПоПартнерам"
+
+    def analytics_key(self, doc: dict, partner: str | None, contract: str | None) -> str:
+        """The settlements' analytics key of a document (document-flows.md B.8): the item of
+        Catalog_КлючиАналитикиУчетаПоПартнерам for (partner, organisation, counterparty, contract), created the first
+        time a document posts settlements for that combination (as УТ's posting does), reused afterwards."""
+        part = partner if partner and partner != EMPTY_REF else EMPTY_REF
+        deal = contract if contract and contract != EMPTY_REF else ""
+        want = {"Партнер_Key": part, "Организация_Key": doc.get("Организация_Key") or EMPTY_REF,
+                "Контрагент": doc.get("Контрагент_Key") or EMPTY_REF,
+                "Контрагент_Type": "StandardODATA.Catalog_Контрагенты", "Договор": deal,
+                "Договор_Type": "StandardODATA.Catalog_ДоговорыКонтрагентов" if deal else ""}
+        slot = tuple(want.values())
+        with self.lock:
+            items = self.objects[self.ANALYTICS_KEYS]
+            index: dict[tuple, str] = self.__dict__.setdefault("_analytics_index", {})
+            if index.get(slot) not in items:  # first use, or a base loaded from a state file
+                index.clear()
+                index.update({tuple(item.get(f) for f in want): k for k, item in items.items()})
+            if index.get(slot) in items:
+                return index[slot]
+            index[slot] = self.create(self.ANALYTICS_KEYS, dict(want), register=False)["Ref_Key"]
+            return index[slot]
+
+    def _key_counterparty(self, key: str) -> str | None:
+        item = self.objects.get(self.ANALYTICS_KEYS, {}).get(key)
+        return item.get("Контрагент") if item else None
+
+    def _pay_by_terms(self, ref: str, counterparty: str, own_key: str, amount: float, period: str) -> list[dict]:
+        """A payment closes the client's oldest planned debts first (FIFO by plan date over all the counterparty's
+        analytics keys, as УТ's offset of advances and debts does — each closed part on the debt's own key); what is
+        left over is a prepayment on the payment's key. Sandbox simplification: the split is made when the payment
+        posts and is not redone when an earlier document is unposted later."""
         reg = "AccumulationRegister_РасчетыСКлиентамиПоСрокам"
-        open_: dict[str, float] = {}
+        open_: dict[tuple[str, str], float] = {}
         for recorder, (_t, rows) in self.sets.get(reg, {}).items():
             if recorder == ref:
                 continue
             for r in rows:
-                if r.get("Контрагент_Key") == counterparty and r.get("Active", True):
+                key = r.get("АналитикаУчетаПоПартнерам_Key") or EMPTY_REF
+                if self._key_counterparty(key) == counterparty and r.get("Active", True):
                     sign = -1 if r.get("RecordType") == "Expense" else 1
-                    open_[r["ДатаПлановогоПогашения"]] = open_.get(r["ДатаПлановогоПогашения"], 0) + sign * (r.get("Долг") or 0)
+                    slot = (r["ДатаПлановогоПогашения"], key)
+                    open_[slot] = open_.get(slot, 0) + sign * (r.get("Долг") or 0)
         out: list[dict] = []
         left = float(amount)
-        for due in sorted(d for d, v in open_.items() if v > 1e-9):
+        for due, key in sorted(d for d, v in open_.items() if v > 1e-9):
             if left <= 1e-9:
                 break
-            part = min(left, open_[due])
-            out.append({"RecordType": "Expense", "Контрагент_Key": counterparty, "ДатаПлановогоПогашения": due,
+            part = min(left, open_[(due, key)])
+            out.append({"RecordType": "Expense", "АналитикаУчетаПоПартнерам_Key": key, "ДатаПлановогоПогашения": due,
                         "ДатаВозникновения": period, "Долг": part, "Предоплата": 0})
             left -= part
         if left > 1e-9:
-            out.append({"RecordType": "Expense", "Контрагент_Key": counterparty, "ДатаПлановогоПогашения": period,
-                        "ДатаВозникновения": period, "Долг": left, "Предоплата": 0})
+            out.append({"RecordType": "Expense", "АналитикаУчетаПоПартнерам_Key": own_key,
+                        "ДатаПлановогоПогашения": period, "ДатаВозникновения": period, "Долг": left,
+                        "Предоплата": 0})
         return out
 
     # ------------------------------------------------------------------ information register records
