@@ -64,7 +64,7 @@ def test_check_and_prepare_cover_everything_the_demo_needs(tmp_path: Path) -> No
 
         typo = tmp_path / "typo.yaml"
         typo.write_text(DEMO.read_text("utf-8").replace("erp: Долг,", "erp: Долгг,")
-                        .replace("{crm: RQ_KPP, erp: КПП, title: KPP}", "{crm: RQ_KPPP, erp: КПП, title: KPP}"),
+                        .replace("{crm: RQ_KPP, erp: КПП, title: КПП}", "{crm: RQ_KPPP, erp: КПП, title: КПП}"),
                         encoding="utf-8")
         bad = _portal("check", typo, env)
         assert bad.returncode == 2, bad.stdout + bad.stderr

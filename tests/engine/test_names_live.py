@@ -24,7 +24,7 @@ DEMO = ROOT / "examples" / "demo.yaml"
 def _typo_spec(tmp_path: Path) -> Path:
     text = DEMO.read_text(encoding="utf-8")
     text = text.replace("{crm: UF_CRM_DEBT, erp: Долг,", "{crm: UF_CRM_DEBT, erp: Долгг,")
-    text = text.replace("      - {crm: RQ_KPP, erp: КПП, title: KPP}", "      - {crm: RQ_KPPP, erp: КПП, title: KPP}")
+    text = text.replace("      - {crm: RQ_KPP, erp: КПП, title: КПП}", "      - {crm: RQ_KPPP, erp: КПП, title: КПП}")
     text = text.replace("erp: {object: Catalog_Номенклатура}", "erp: {object: Catalog_Номенклатураа}")
     f = tmp_path / "typo.yaml"
     f.write_text(text, encoding="utf-8")
