@@ -32,6 +32,35 @@ def _rehearse(spec: Path, cwd: Path, *extra: str, env: dict[str, str] | None = N
 _KNOWN: dict[str, object] = {}  # every example rehearses clean (issue 12.10 declared `without_match_key`)
 
 
+# Entities a rehearsal does not exercise yet (0 jobs and nothing held): the seed has nothing for them. Each is named
+# with why; the test fails when one of them starts running (drop it here) and when any other entity runs no job.
+_NO_SMART_INVOICES = "no smart invoices (crm.item:31) are seeded on the CRM side"
+_NO_CARDS = "no smart-process cards are seeded on the CRM side"
+_NO_DEBT = "the 1C sandbox's demo base has no client settlements (no debt to read)"
+NOT_EXERCISED: dict[tuple[str, str], str] = {
+    ("1c-ut-credit", "receivables"): _NO_DEBT,
+    ("1c-ut-credit", "credit"): _NO_DEBT,
+    ("1c-ut-contracts", "contract"): _NO_CARDS + " (crm.item:1040 at the stage that creates the contract)",
+    ("1c-bp-suppliers", "supplier_invoice"): "the БП 3.0 demo base has no supplier invoices",
+    ("1c-bp-suppliers", "supplier_invoice_payment"): "the БП 3.0 demo base has no supplier invoices to be paid",
+    ("1c-bp-suppliers", "supplier_payment"): "the БП 3.0 demo base has no payment orders",
+    ("1c-bp-suppliers", "supplier_payment_state"): "the БП 3.0 demo base has no payment orders to change state",
+    ("1c-ut-orders", "cash_payment"): "the УТ 11 demo base has no cash receipts",
+    ("1c-bp-invoices", "invoice"): _NO_SMART_INVOICES,
+    ("1c-bp-invoices", "invoice_payment"): "its payments are of invoices pushed from the CRM: " + _NO_SMART_INVOICES,
+    ("1c-unf-orders", "order_status"): "nothing in the УНФ demo base for it to read (not investigated further)",
+    ("1c-unf-orders", "invoice"): _NO_SMART_INVOICES,
+    ("1c-ut-two-entities", "invoice@onec_a"): _NO_SMART_INVOICES,
+    ("1c-ut-two-entities", "invoice@onec_b"): _NO_SMART_INVOICES,
+    ("1c-ut-two-entities", "contract@onec_a"): _NO_CARDS,
+    ("1c-ut-two-entities", "contract@onec_b"): _NO_CARDS,
+    ("demo", "receivables"): _NO_DEBT,
+    ("demo", "custom_product"): _NO_CARDS,
+    ("demo", "invoice"): _NO_SMART_INVOICES,
+    ("kontur-invoices", "invoice"): _NO_SMART_INVOICES,
+}
+
+
 @pytest.mark.slow(15)
 @pytest.mark.parametrize("spec", [pytest.param(p, id=p.stem, marks=_KNOWN.get(p.stem, ())) for p in EXAMPLES])
 def test_every_example_rehearses_clean(spec: Path, tmp_path: Path) -> None:
@@ -49,6 +78,14 @@ def test_every_example_rehearses_clean(spec: Path, tmp_path: Path) -> None:
     m = re.search(r"dead \d+, held (\d+)(?: on the way, (\d+) still held \(|\.)", flat)
     assert m, flat[-1500:]
     assert int(m.group(2) if m.group(2) is not None else m.group(1)) == table_held, flat[-1500:]
+    # every entity of the spec ran at least one job (or its records are held by a rule of the spec), unless it is
+    # named above with the reason the rehearsal cannot exercise it yet
+    rows = [[c.strip() for c in row.split("│")] for row in p.stdout.splitlines() if row.count("│") == 8]
+    ran = {r[1]: int(r[3]) + int(r[6]) for r in rows if r[3].isdigit()}
+    assert ran, p.stdout[-3000:]
+    idle = sorted(e for e, n in ran.items() if n == 0)
+    expected = sorted(e for (ex, e) in NOT_EXERCISED if ex == spec.stem)
+    assert idle == expected, f"entities that ran no job: {idle}; listed as not exercisable: {expected}"
 
 
 def test_a_rehearsal_never_reaches_the_systems_the_spec_names(tmp_path: Path) -> None:
