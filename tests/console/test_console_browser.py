@@ -105,6 +105,7 @@ def test_login_see_a_dead_letter_replay_it_and_see_it_succeed(tmp_path: Path) ->
             page.click("text=Очередь")
             group = page.locator("section.group[data-entity=company]")
             assert int(group.locator(".count").inner_text()) == dead
+            assert group.locator("h2").inner_text().startswith("Контрагенты")  # the entity's title, not its key
             page.screenshot(path=str(shots / "queue.png"), full_page=True)
             record = (group.locator("tbody tr td a").first.text_content() or "").strip()
             page.once("dialog", lambda d: d.accept())

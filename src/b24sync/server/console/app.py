@@ -166,8 +166,9 @@ def console_router(rt: Runtime, auth: ConsoleAuth | None = None) -> APIRouter:
 
     @router.get("/queue", response_class=HTMLResponse)
     def queue(request: Request) -> Response:
+        titles = {name: ent.title or name for name, ent in rt.spec.entities.items()}  # the operator's words
         return view(request, "queue.html", lambda: dict(groups=data.parked_groups(rt), live=data.active(rt),
-                    notice=request.query_params.get("done")))
+                    titles=titles, notice=request.query_params.get("done")))
 
     @router.post("/replay")
     def replay(request: Request, csrf: str = Form(""), id: int | None = Form(None),  # noqa: A002
