@@ -37,9 +37,9 @@ from sqlalchemy import delete, select
 from b24sync.engine import effects, stages
 from b24sync.engine.ports import ObjectRef, Record
 from b24sync.engine.runtime import Outcome, Runtime
+from b24sync.engine.target_values import resolver
 from b24sync.messages import t
 from b24sync.spec.models import CreditControl, Entity
-from b24sync.store import identity
 from b24sync.store.models import Effect
 from b24sync.store.queue import ClaimedJob
 
@@ -139,12 +139,6 @@ def _money(d: Decimal | None) -> str:
 # ---- the client: debt and limit ------------------------------------------------------------------------------------
 
 
-def _linked(rt: Runtime, via: str, side: str, rid: str) -> str | None:
-    with rt.db.connect() as conn:
-        b = identity.find(conn, rt.spec.scope(via), side, rid)  # type: ignore[arg-type]
-    return b.id_on("crm" if side == "erp" else "erp") if b else None
-
-
 async def _company(rt: Runtime, cc: CreditControl, company: str) -> Record | None:
     via = rt.entity(cc.company)
     return await rt.adapter(via, "crm").get(ObjectRef(via.crm.object.split("+", 1)[0]), company)
@@ -198,7 +192,7 @@ async def client_changed(rt: Runtime, job: ClaimedJob, entity: Entity, cc: Credi
     else:
         rec = await rt.adapter(entity, "erp").get(rt.objref(entity, "erp"), erp_id)
         values = rec.values if rec is not None else {}
-    company = await asyncio.to_thread(_linked, rt, cc.company, "erp", erp_id)
+    company = await asyncio.to_thread(resolver(rt), cc.company, "erp", erp_id)
     if company is None:
         return Outcome("skipped", detail={"why": f"counterparty {erp_id} is linked to no Bitrix24 company "
                                                  f"(entity {cc.company})"})
